@@ -1,0 +1,38 @@
+# Every target does its own set-up (idempotent: a second `make setup` does nothing and takes about a second).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+BIN := $(VENV)/bin
+TOOLS := .venv-tools/bin
+PYTEST_ARGS ?=
+
+.PHONY: help setup test demo lint bench clean
+
+help:
+	@echo "make demo    the whole story on the local emulator with real Terraform (does its own set-up)"
+	@echo "make test    the test suite (does its own set-up)"
+	@echo "make lint    ruff, mypy --strict, terraform fmt, zizmor"
+	@echo "make bench   benchmarks (print numbers)"
+	@echo "make setup   virtual environments, Terraform provider mirror, emulator certificate"
+
+setup:
+	@scripts/setup.sh
+
+test: setup
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+demo: setup
+	$(BIN)/smgitops demo --report out/demo-report.json
+
+lint: setup
+	$(BIN)/ruff check scripts tests bench
+	$(BIN)/ruff format --check scripts tests bench
+	$(BIN)/mypy
+	terraform fmt -check -recursive bootstrap terraform
+	$(TOOLS)/zizmor --offline --persona=auditor .github/workflows
+
+bench: setup
+	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python "$$b" || exit 1; done
+
+clean:
+	rm -rf .venv .venv-tools .cache out

@@ -1,0 +1,97 @@
+"""The ``smgitops`` console script.
+
+Every workflow step is one call of this CLI. Sub-commands live in the module of the pipeline stage that owns
+them; a module is imported only when its command runs, so ``smgitops validate`` never pays for scikit-learn,
+boto3 or moto. Each owning module defines ``configure_<command>(parser)`` and ``run_<command>(args) -> int``.
+
+Exit codes: 0 ok, 1 a check failed (canary breach, policy finding, drift), 2 bad input or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+from . import __version__
+from .errors import InvalidRelease, SmgitopsError
+
+
+class Command(NamedTuple):
+    module: str
+    help: str
+
+
+COMMANDS: dict[str, Command] = {
+    "validate": Command("release", "check release files: schema and semantics, before any AWS call"),
+    "train": Command("training", "train deterministically and package byte-identical model.tar.gz artifacts"),
+    "publish": Command("artifacts", "upload artifacts not yet in the content-addressed store (never overwrite)"),
+    "plan": Command("plan", "terraform plan of a release, summarised (variants, weights, cost)"),
+    "policy": Command("policy", "checkov, custom checks and the release policy"),
+    "apply": Command("deploy", "apply the reviewed plan, then verify"),
+    "verify": Command("deploy", "check that the live endpoint equals the release"),
+    "canary": Command("canary", "analyse per-variant CloudWatch metrics over the bake window"),
+    "rollback": Command("rollout", "apply the release file as it was at a git revision (no training)"),
+    "deploy": Command("rollout", "apply, verify, smoke, canary; roll back to the last good release on failure"),
+    "teardown": Command("teardown", "delete managed endpoints alive past their release's teardown time"),
+    "emulator": Command("emulator.server", "run the local AWS emulator in the foreground"),
+    "demo": Command("demo", "the whole story on the emulator, in a scratch git repository"),
+}
+
+
+def _top_level_help() -> str:
+    width = max(len(n) for n in COMMANDS)
+    lines = [
+        f"usage: smgitops COMMAND [options]   (smgitops {__version__})",
+        "",
+        "GitOps pipeline for scikit-learn models on SageMaker endpoints.",
+        "",
+        "commands:",
+    ]
+    lines += [f"  {name.ljust(width)}  {cmd.help}" for name, cmd in COMMANDS.items()]
+    lines += ["", "Run 'smgitops COMMAND --help' for a command's options.",
+              "Exit codes: 0 ok, 1 a check failed, 2 bad input or usage."]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(_top_level_help())
+        return 0 if args else 2
+    if args[0] == "--version":
+        print(f"smgitops {__version__}")
+        return 0
+    name, rest = args[0], args[1:]
+    command = COMMANDS.get(name)
+    if command is None:
+        print(_top_level_help(), file=sys.stderr)
+        print(f"\nsmgitops: error: unknown command {name!r}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(f"smgitops.{command.module}")
+    attr = name.replace("-", "_")
+    configure: Callable[[argparse.ArgumentParser], None] = getattr(module, f"configure_{attr}")
+    run: Callable[[argparse.Namespace], int] = getattr(module, f"run_{attr}")
+    parser = argparse.ArgumentParser(prog=f"smgitops {name}", description=command.help)
+    configure(parser)
+    ns = parser.parse_args(rest)
+    try:
+        return run(ns)
+    except InvalidRelease as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        n = len(exc.problems)
+        print(f"smgitops {name}: {n} problem{'s' if n != 1 else ''} found", file=sys.stderr)
+        return exc.exit_code
+    except SmgitopsError as exc:
+        print(f"smgitops {name}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"smgitops {name}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

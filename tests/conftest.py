@@ -1,0 +1,47 @@
+"""Shared pytest fixtures. Each area keeps its fixtures in its own plugin module (tests/fixtures_<area>.py)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = [
+    "fixtures_emulator",
+    "fixtures_terraform",
+]
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def project_root() -> Path:
+    """The smgitops checkout under test (holds releases/, data/, terraform/, bootstrap/, .cache/)."""
+    return ROOT
+
+
+@pytest.fixture()
+def git_identity(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """CI machines have no git identity: anything that commits sets author and committer through the env."""
+    ident = {
+        "GIT_AUTHOR_NAME": "smgitops tests",
+        "GIT_AUTHOR_EMAIL": "tests@smgitops.invalid",
+        "GIT_COMMITTER_NAME": "smgitops tests",
+        "GIT_COMMITTER_EMAIL": "tests@smgitops.invalid",
+    }
+    for k, v in ident.items():
+        monkeypatch.setenv(k, v)
+    return ident
+
+
+@pytest.fixture(autouse=True)
+def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never reach real AWS: dummy credentials, a fixed region, no shared config files."""
+    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)

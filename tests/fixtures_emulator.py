@@ -1,0 +1,1 @@
+"""Emulator fixtures (filled in by the emulator work)."""

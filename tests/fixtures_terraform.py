@@ -1,0 +1,1 @@
+"""Terraform / local-mode fixtures (filled in by the Terraform work)."""
