@@ -38,6 +38,7 @@ COMMANDS: dict[str, Command] = {
     "teardown": Command("teardown", "delete managed endpoints alive past their release's teardown time"),
     "emulator": Command("emulator.server", "run the local AWS emulator in the foreground"),
     "demo": Command("demo", "the whole story on the emulator, in a scratch git repository"),
+    "comment": Command("comment", "render (and post) the pull-request comment: plan, traffic, policy, cost"),
 }
 
 
