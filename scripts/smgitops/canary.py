@@ -1,0 +1,437 @@
+"""Canary analysis: ``smgitops canary RELEASE``.
+
+Reads each serving variant's SageMaker metrics from CloudWatch over the release's bake window and holds them to
+the release's ``canary`` thresholds:
+
+* ``Invocations`` (Sum) and ``Invocation5XXErrors`` (Sum): the error rate is errors / invocations, compared with
+  ``max_error_rate`` (a fraction; a rate *equal* to the maximum passes);
+* ``ModelLatency`` (p99): SageMaker reports microseconds; the table shows milliseconds and compares with
+  ``max_p99_latency_ms`` (equal passes);
+* ``min_invocations``: fewer invocations than this is **inconclusive, never a pass** -- unless the errors seen so
+  far already exceed what the error budget allows over ``min_invocations`` requests, which is a breach whatever
+  the remaining requests do.
+
+Only variants with a weight above 0 are judged; a 0-weight variant receives no traffic and is reported as
+"not serving". The overall verdict is *pass* only if every serving variant passes, *breach* if any breaches,
+*inconclusive* otherwise. Exit codes: 0 pass, 1 breach or inconclusive (after ``--timeout`` when ``--wait``).
+
+All metrics of all variants are fetched with one paginated ``GetMetricData`` call, with one period spanning the
+whole window so that p99 is the window's percentile, not a percentile of per-minute percentiles. Should
+CloudWatch still split the window into several datapoints, sums are added and the largest p99 is kept (the
+conservative reading).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, cast
+
+from .clock import Clock, Sleep, fixed_clock, parse_instant, real_sleep, utc_now
+from .release import Canary, Release, Variant, load_release
+
+if TYPE_CHECKING:
+    import boto3
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_cloudwatch.type_defs import MetricDataQueryTypeDef
+
+NAMESPACE = "AWS/SageMaker"
+INVOCATIONS = "Invocations"
+ERRORS = "Invocation5XXErrors"
+LATENCY = "ModelLatency"
+LATENCY_STAT = "p99"
+MICROSECONDS_PER_MS = 1000.0
+MAX_QUERIES_PER_CALL = 500  # GetMetricData's limit on MetricDataQueries per request
+DEFAULT_TIMEOUT_SECONDS = 900.0
+DEFAULT_POLL_SECONDS = 30.0
+
+
+# --------------------------------------------------------------------------------------------------------------
+# CloudWatch wrapper
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MetricQuery:
+    id: str  # GetMetricData query id: starts with a lower-case letter
+    metric: str
+    stat: str
+    dimensions: tuple[tuple[str, str], ...]
+
+
+class CloudWatchMetrics:
+    """The few CloudWatch calls the canary needs, typed; the boto3 session is injected."""
+
+    def __init__(self, session: boto3.session.Session, client: CloudWatchClient | None = None) -> None:
+        if client is None:
+            from .aws import client as make_client
+
+            client = cast("CloudWatchClient", make_client(session, "cloudwatch"))
+        self._client = client
+
+    def get_metric_data(
+        self, queries: Sequence[MetricQuery], start: datetime, end: datetime, period_seconds: int
+    ) -> dict[str, list[float]]:
+        """Values per query id over [start, end), following ``NextToken`` until the last page."""
+        values: dict[str, list[float]] = {q.id: [] for q in queries}
+        for offset in range(0, len(queries), MAX_QUERIES_PER_CALL):
+            chunk: list[MetricDataQueryTypeDef] = [
+                {
+                    "Id": q.id,
+                    "MetricStat": {
+                        "Metric": {
+                            "Namespace": NAMESPACE,
+                            "MetricName": q.metric,
+                            "Dimensions": [{"Name": k, "Value": v} for k, v in q.dimensions],
+                        },
+                        "Period": period_seconds,
+                        "Stat": q.stat,
+                    },
+                    "ReturnData": True,
+                }
+                for q in queries[offset : offset + MAX_QUERIES_PER_CALL]
+            ]
+            token: str | None = None
+            while True:
+                if token:
+                    page = self._client.get_metric_data(
+                        MetricDataQueries=chunk, StartTime=start, EndTime=end, NextToken=token
+                    )
+                else:
+                    page = self._client.get_metric_data(MetricDataQueries=chunk, StartTime=start, EndTime=end)
+                for result in page.get("MetricDataResults", []):
+                    values.setdefault(result["Id"], []).extend(float(v) for v in result.get("Values", []))
+                token = page.get("NextToken")
+                if not token:
+                    break
+        return values
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Decision logic (plain data in, verdicts out)
+# --------------------------------------------------------------------------------------------------------------
+
+
+class Verdict(StrEnum):
+    PASS = "pass"
+    BREACH = "breach"
+    INCONCLUSIVE = "inconclusive"
+    NOT_SERVING = "not serving"
+
+
+@dataclass(frozen=True)
+class VariantMetrics:
+    """What CloudWatch holds for one variant over the window; ``None`` where it returned no datapoint."""
+
+    invocations: float | None
+    errors: float | None
+    p99_latency_ms: float | None
+
+
+@dataclass(frozen=True)
+class VariantResult:
+    name: str
+    model: str
+    weight: int
+    invocations: int
+    errors: int
+    error_rate: float | None
+    p99_latency_ms: float | None
+    verdict: Verdict
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CanaryReport:
+    environment: str
+    endpoint: str
+    window_start: datetime
+    window_end: datetime
+    thresholds: Canary
+    variants: list[VariantResult]
+    polls: int = 1
+
+    @property
+    def verdict(self) -> Verdict:
+        serving = [v for v in self.variants if v.verdict is not Verdict.NOT_SERVING]
+        if any(v.verdict is Verdict.BREACH for v in serving):
+            return Verdict.BREACH
+        if serving and all(v.verdict is Verdict.PASS for v in serving):
+            return Verdict.PASS
+        return Verdict.INCONCLUSIVE
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict is Verdict.PASS
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "environment": self.environment,
+            "endpoint": self.endpoint,
+            "verdict": str(self.verdict),
+            "ok": self.ok,
+            "window": {
+                "start": self.window_start.isoformat(),
+                "end": self.window_end.isoformat(),
+                "bake_minutes": self.thresholds.bake_minutes,
+            },
+            "thresholds": asdict(self.thresholds),
+            "polls": self.polls,
+            "variants": [{**asdict(v), "verdict": str(v.verdict)} for v in self.variants],
+        }
+
+    def summary(self) -> str:
+        parts = [f"canary {self.verdict} for {self.environment} ({self.endpoint})"]
+        for v in self.variants:
+            if v.verdict in (Verdict.BREACH, Verdict.INCONCLUSIVE):
+                parts.append(f"{v.name}: {v.verdict}: {'; '.join(v.reasons)}")
+        return "; ".join(parts)
+
+
+def _pct(rate: float) -> str:
+    return f"{rate * 100:.2f}%"
+
+
+def judge_variant(variant: Variant, metrics: VariantMetrics, thresholds: Canary) -> VariantResult:
+    """Verdict for one variant. Missing datapoints count as nothing observed, never as good news."""
+    invocations = int(round(metrics.invocations or 0.0))
+    errors = int(round(metrics.errors or 0.0))
+    rate = errors / invocations if invocations > 0 else None
+
+    def result(verdict: Verdict, reasons: list[str]) -> VariantResult:
+        return VariantResult(
+            name=variant.name,
+            model=variant.model,
+            weight=variant.weight,
+            invocations=invocations,
+            errors=errors,
+            error_rate=rate,
+            p99_latency_ms=metrics.p99_latency_ms,
+            verdict=verdict,
+            reasons=reasons,
+        )
+
+    if variant.weight <= 0:
+        return result(Verdict.NOT_SERVING, ["weight 0: receives no traffic"])
+
+    reasons: list[str] = []
+    notes: list[str] = []
+    if metrics.errors is None and invocations > 0:
+        notes.append(f"no {ERRORS} datapoints: counted as 0 errors")
+    enough = invocations >= max(thresholds.min_invocations, 1)
+    if enough:
+        assert rate is not None
+        if rate > thresholds.max_error_rate:
+            reasons.append(
+                f"error rate {_pct(rate)} > max {_pct(thresholds.max_error_rate)} "
+                f"({errors} errors in {invocations} invocations)"
+            )
+        p99 = metrics.p99_latency_ms
+        if p99 is not None and p99 > thresholds.max_p99_latency_ms:
+            reasons.append(f"p99 latency {p99:.1f} ms > max {thresholds.max_p99_latency_ms:g} ms")
+        if reasons:
+            return result(Verdict.BREACH, reasons + notes)
+        if p99 is None:
+            return result(Verdict.INCONCLUSIVE, [f"no {LATENCY} p99 datapoint in the window", *notes])
+        return result(Verdict.PASS, notes)
+
+    # Too few invocations to judge -- but the error budget may already be spent whatever comes next.
+    budget = thresholds.max_error_rate * max(thresholds.min_invocations, 1)
+    if errors > budget:
+        return result(
+            Verdict.BREACH,
+            [
+                f"{errors} errors already exceed the {_pct(thresholds.max_error_rate)} allowed over "
+                f"min_invocations={thresholds.min_invocations} (only {invocations} invocations so far)",
+                *notes,
+            ],
+        )
+    return result(
+        Verdict.INCONCLUSIVE, [f"{invocations} invocations < min_invocations {thresholds.min_invocations}", *notes]
+    )
+
+
+def judge(
+    release: Release, metrics: Mapping[str, VariantMetrics], window_start: datetime, window_end: datetime
+) -> CanaryReport:
+    empty = VariantMetrics(None, None, None)
+    return CanaryReport(
+        environment=release.environment,
+        endpoint=release.endpoint.name,
+        window_start=window_start,
+        window_end=window_end,
+        thresholds=release.canary,
+        variants=[judge_variant(v, metrics.get(v.name, empty), release.canary) for v in release.variants],
+    )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Collection and polling
+# --------------------------------------------------------------------------------------------------------------
+
+
+def window_for(now: datetime, bake_minutes: int) -> tuple[datetime, datetime]:
+    """The bake window ending at ``now``: [now - bake, now], at whole seconds, end rounded up so that a
+    datapoint recorded during the current second is inside it."""
+    end = now.replace(microsecond=0)
+    if now.microsecond:
+        end += timedelta(seconds=1)
+    return end - timedelta(minutes=bake_minutes), end
+
+
+def _queries(endpoint: str, variants: Iterable[Variant]) -> list[tuple[str, MetricQuery, MetricQuery, MetricQuery]]:
+    out = []
+    for i, v in enumerate(variants):
+        dims = (("EndpointName", endpoint), ("VariantName", v.name))
+        out.append(
+            (
+                v.name,
+                MetricQuery(f"v{i}_invocations", INVOCATIONS, "Sum", dims),
+                MetricQuery(f"v{i}_errors", ERRORS, "Sum", dims),
+                MetricQuery(f"v{i}_latency", LATENCY, LATENCY_STAT, dims),
+            )
+        )
+    return out
+
+
+def collect(
+    cloudwatch: CloudWatchMetrics, release: Release, now: datetime
+) -> tuple[dict[str, VariantMetrics], datetime, datetime]:
+    """One GetMetricData round for every serving variant's three metrics."""
+    start, end = window_for(now, release.canary.bake_minutes)
+    serving = [v for v in release.variants if v.weight > 0]
+    per_variant = _queries(release.endpoint.name, serving)
+    queries = [q for _, *qs in per_variant for q in qs]
+    if not queries:
+        return {}, start, end
+    period = max(60, math.ceil((end - start).total_seconds() / 60) * 60)
+    values = cloudwatch.get_metric_data(queries, start, end, period)
+    metrics: dict[str, VariantMetrics] = {}
+    for name, q_inv, q_err, q_lat in per_variant:
+        inv, err, lat = values.get(q_inv.id, []), values.get(q_err.id, []), values.get(q_lat.id, [])
+        metrics[name] = VariantMetrics(
+            invocations=sum(inv) if inv else None,
+            errors=sum(err) if err else None,
+            p99_latency_ms=max(lat) / MICROSECONDS_PER_MS if lat else None,
+        )
+    return metrics, start, end
+
+
+def analyse(
+    release: Release,
+    cloudwatch: CloudWatchMetrics,
+    *,
+    clock: Clock = utc_now,
+    sleep: Sleep = real_sleep,
+    wait: bool = False,
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    poll_seconds: float = DEFAULT_POLL_SECONDS,
+) -> CanaryReport:
+    """Analyse now; with ``wait``, poll until the verdict is no longer inconclusive or the timeout passes."""
+    started = clock()
+    polls = 0
+    while True:
+        polls += 1
+        metrics, start, end = collect(cloudwatch, release, clock())
+        report = judge(release, metrics, start, end)
+        if not wait or report.verdict is not Verdict.INCONCLUSIVE:
+            break
+        elapsed = (clock() - started).total_seconds()
+        if elapsed >= timeout_seconds:
+            break
+        sleep(min(poll_seconds, max(timeout_seconds - elapsed, 0.0)))
+    return CanaryReport(
+        environment=report.environment,
+        endpoint=report.endpoint,
+        window_start=report.window_start,
+        window_end=report.window_end,
+        thresholds=report.thresholds,
+        variants=report.variants,
+        polls=polls,
+    )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Output and CLI
+# --------------------------------------------------------------------------------------------------------------
+
+_STYLE = {
+    Verdict.PASS: "green",
+    Verdict.BREACH: "bold red",
+    Verdict.INCONCLUSIVE: "yellow",
+    Verdict.NOT_SERVING: "dim",
+}
+
+
+def render(report: CanaryReport) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = report.thresholds
+    table = Table(
+        title=f"canary: {report.environment} / {report.endpoint}",
+        caption=(
+            f"window {report.window_start:%Y-%m-%d %H:%M:%S} .. {report.window_end:%H:%M:%S} UTC "
+            f"({t.bake_minutes} min); max error rate {_pct(t.max_error_rate)}, max p99 {t.max_p99_latency_ms:g} ms, "
+            f"min invocations {t.min_invocations}"
+        ),
+    )
+    for col in ("variant", "model", "weight", "invocations", "errors", "error rate", "p99 ms", "verdict"):
+        table.add_column(col, justify="right" if col in ("weight", "invocations", "errors") else "left")
+    for v in report.variants:
+        table.add_row(
+            v.name,
+            v.model,
+            str(v.weight),
+            str(v.invocations),
+            str(v.errors),
+            _pct(v.error_rate) if v.error_rate is not None else "-",
+            f"{v.p99_latency_ms:.1f}" if v.p99_latency_ms is not None else "-",
+            f"[{_STYLE[v.verdict]}]{v.verdict}[/]",
+        )
+    console = Console()
+    console.print(table)
+    for v in report.variants:
+        for reason in v.reasons:
+            if v.verdict is not Verdict.NOT_SERVING:
+                console.print(f"  {v.name}: {reason}", markup=False)
+    console.print(f"[{_STYLE[report.verdict]}]overall: {report.verdict}[/]")
+
+
+def configure_canary(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("release", help="release file, e.g. releases/dev.yaml")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--now", help="end of the bake window (ISO-8601 with offset; default: now)")
+    parser.add_argument("--wait", action="store_true", help="poll until enough invocations arrive or --timeout")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS, help="seconds to wait (--wait)")
+    parser.add_argument("--poll", type=float, default=DEFAULT_POLL_SECONDS, help="seconds between polls (--wait)")
+
+
+def run_canary(args: argparse.Namespace) -> int:
+    from .aws import make_session
+    from .errors import UserError
+
+    if args.now and args.wait:
+        raise UserError("--now fixes the end of the window; it cannot be combined with --wait")
+    if args.timeout < 0 or args.poll <= 0:
+        raise UserError("--timeout must be >= 0 and --poll > 0")
+    release = load_release(args.release)
+    clock = fixed_clock(parse_instant(args.now)) if args.now else utc_now
+    report = analyse(
+        release,
+        CloudWatchMetrics(make_session(release.region)),
+        clock=clock,
+        wait=args.wait,
+        timeout_seconds=args.timeout,
+        poll_seconds=args.poll,
+    )
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        render(report)
+    return 0 if report.ok else 1

@@ -1,0 +1,47 @@
+"""Time, injected.
+
+Commands that depend on the time of day (canary bake windows, the evening teardown) take a ``clock`` and a
+``sleep`` function instead of calling ``datetime.now`` / ``time.sleep`` themselves, so tests and the demo can
+move time without waiting. ``--now`` options are parsed here: an instant must say which time zone it is in.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from .errors import UserError
+
+Clock = Callable[[], datetime]
+Sleep = Callable[[float], None]
+
+
+def utc_now() -> datetime:
+    """The real clock: an aware datetime in UTC."""
+    return datetime.now(UTC)
+
+
+def real_sleep(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def fixed_clock(instant: datetime) -> Clock:
+    """A clock that always answers ``instant`` (what ``--now`` means)."""
+    return lambda: instant
+
+
+def parse_instant(text: str, option: str = "--now") -> datetime:
+    """Parse an ISO-8601 instant with an explicit offset (``2026-11-25T19:30:00+01:00`` or ``...Z``).
+
+    A time without an offset is refused: the teardown cut-off is a local time in a named zone, and guessing the
+    zone of ``--now`` is how an endpoint survives the night.
+    """
+    raw = text.strip()
+    try:
+        parsed = datetime.fromisoformat(raw[:-1] + "+00:00" if raw.endswith(("Z", "z")) else raw)
+    except ValueError:
+        raise UserError(f"{option}: {text!r} is not an ISO-8601 date-time (e.g. 2026-11-25T19:30:00Z)") from None
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise UserError(f"{option}: {text!r} has no UTC offset; write e.g. {raw}Z or {raw}+01:00")
+    return parsed.astimezone(UTC)
