@@ -1,0 +1,49 @@
+output "apply_role_arns" {
+  description = "Apply role of each GitHub environment (environment => role ARN): the deploy workflow's role-to-assume."
+  value       = { for env, role in aws_iam_role.apply : env => role.arn }
+}
+
+output "artifact_bucket" {
+  description = "Bucket of the model archives (models/<id>/sha256=<digest>/model.tar.gz) and data capture: terraform/'s artifact_bucket."
+  value       = aws_s3_bucket.artifacts.id
+}
+
+output "execution_role_arn" {
+  description = "Role SageMaker assumes to serve the endpoints: terraform/'s execution_role_arn."
+  value       = aws_iam_role.execution.arn
+}
+
+output "kms_key_arn" {
+  description = "Key encrypting state, artifacts, endpoint storage and data capture: terraform/'s kms_key_arn and the backend's kms_key_id."
+  value       = aws_kms_key.this.arn
+}
+
+output "lock_table" {
+  description = "DynamoDB lock table: the S3 backend's dynamodb_table."
+  value       = aws_dynamodb_table.lock.name
+}
+
+output "oidc_provider_arn" {
+  description = "The GitHub Actions OIDC identity provider."
+  value       = aws_iam_openid_connect_provider.github.arn
+}
+
+output "plan_role_arn" {
+  description = "Role of pull-request workflows (publish and plan)."
+  value       = aws_iam_role.plan.arn
+}
+
+output "region" {
+  description = "Region of every bootstrap resource: the S3 backend's region."
+  value       = var.region
+}
+
+output "state_bucket" {
+  description = "Bucket holding terraform/'s state (key smgitops/<environment>.tfstate): the S3 backend's bucket."
+  value       = aws_s3_bucket.state.id
+}
+
+output "teardown_role_arn" {
+  description = "Role of the scheduled teardown workflow."
+  value       = aws_iam_role.teardown.arn
+}
