@@ -1,0 +1,85 @@
+"""Client of the emulator's admin API (HTTP routes under ``/_smgitops/`` on the emulator itself).
+
+Tests and the demo use it to reset state, inject faults per variant, make the next endpoint update fail, control
+how long endpoints stay ``Creating``/``Updating``, and move the emulator clock forward instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ADMIN_PREFIX = "/_smgitops/"
+
+
+class AdminError(RuntimeError):
+    pass
+
+
+class AdminClient:
+    def __init__(self, url: str, ca_bundle: str | Path | None = None, timeout: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler({})]
+        if self.url.startswith("https://"):
+            context = ssl.create_default_context(cafile=str(ca_bundle) if ca_bundle else None)
+            handlers.append(urllib.request.HTTPSHandler(context=context))
+        self._opener = urllib.request.build_opener(*handlers)
+
+    def _call(self, method: str, route: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            f"{self.url}{ADMIN_PREFIX}{route}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with self._opener.open(request, timeout=self.timeout) as response:
+                payload: dict[str, Any] = json.loads(response.read() or b"{}")
+                return payload
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")
+            raise AdminError(f"emulator admin {method} {route} failed: HTTP {exc.code}: {detail}") from exc
+
+    def health(self) -> bool:
+        return bool(self._call("GET", "health").get("ok"))
+
+    def reset(self) -> None:
+        """Forget everything: moto's backends and the extension's state (faults, delays, clock, caches)."""
+        self._call("POST", "reset")
+
+    def inject_fault(self, endpoint: str, variant: str, error_rate: float = 0.0, latency_ms: int = 0) -> None:
+        """Answer ``error_rate`` of the variant's invocations with a 500 and add ``latency_ms`` to each."""
+        self._call(
+            "PUT",
+            "faults",
+            {"endpoint": endpoint, "variant": variant, "error_rate": error_rate, "latency_ms": latency_ms},
+        )
+
+    def faults(self) -> list[dict[str, Any]]:
+        faults: list[dict[str, Any]] = self._call("GET", "faults")["faults"]
+        return faults
+
+    def clear_faults(self) -> None:
+        self._call("DELETE", "faults")
+
+    def fail_next_update(self, endpoint: str, reason: str) -> None:
+        """The next UpdateEndpoint of ``endpoint`` ends ``InService`` on the old configuration with this reason."""
+        self._call("POST", "fail-next-update", {"endpoint": endpoint, "reason": reason})
+
+    def set_update_delay(self, seconds: float) -> None:
+        """How long endpoints stay ``Creating``/``Updating`` (emulator-clock seconds)."""
+        self._call("PUT", "update-delay", {"seconds": seconds})
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move the emulator clock forward; due endpoint transitions complete at once."""
+        self._call("POST", "advance", {"seconds": seconds})
+
+    def seed(self, seed: int) -> None:
+        """Reseed the generator that routes invocations by variant weight and draws injected errors."""
+        self._call("PUT", "seed", {"seed": seed})

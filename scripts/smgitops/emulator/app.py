@@ -1,0 +1,161 @@
+"""The emulator's WSGI application: moto's dispatcher behind a thin layer of smgitops routes.
+
+Requests under ``/_smgitops/`` are admin calls (reset, fault injection, update control, clock); everything else
+goes to moto, after due endpoint transitions are applied and the request's facts (scheme, headers) are made
+available to the bucket-policy evaluation. sagemaker-runtime invocations are served here too (see ``invoke``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from smgitops.emulator import extensions, policy
+from smgitops.emulator.state import ExtensionState, Fault
+
+ADMIN_PREFIX = "/_smgitops/"
+log = logging.getLogger("smgitops.emulator")
+
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+def _json_response(start_response: StartResponse, status: int, payload: Any) -> list[bytes]:
+    body = json.dumps(payload, sort_keys=True).encode()
+    reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 500: "Internal Server Error"}
+    start_response(
+        f"{status} {reason.get(status, 'Error')}",
+        [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+    )
+    return [body]
+
+
+def _read_json(environ: dict[str, Any]) -> dict[str, Any]:
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length) if length else b""
+    if not raw:
+        return {}
+    value = json.loads(raw)
+    if not isinstance(value, dict):
+        raise ValueError("admin request body must be a JSON object")
+    return value
+
+
+def request_headers(environ: dict[str, Any]) -> dict[str, str]:
+    headers = {
+        key[5:].replace("_", "-").lower(): str(value) for key, value in environ.items() if key.startswith("HTTP_")
+    }
+    if environ.get("CONTENT_TYPE"):
+        headers["content-type"] = str(environ["CONTENT_TYPE"])
+    return headers
+
+
+class EmulatorApp:
+    def __init__(self, state: ExtensionState, moto_app: WSGIApp) -> None:
+        self.state = state
+        self.moto_app = moto_app
+        self.invoker: Any = None  # set by server.build_app once the runtime is wired
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(ADMIN_PREFIX):
+            return self.admin(path[len(ADMIN_PREFIX) :], environ, start_response)
+        extensions.settle(self.state)
+        if self.invoker is not None:
+            handled: Iterable[bytes] | None = self.invoker.maybe_handle(environ, start_response)
+            if handled is not None:
+                return handled
+        facts = policy.RequestFacts(
+            secure_transport=environ.get("wsgi.url_scheme") == "https", headers=request_headers(environ)
+        )
+        try:
+            with extensions.request_facts(facts):
+                response: Iterable[bytes] = self.moto_app(environ, start_response)
+                return response
+        except policy.UnsupportedCondition as exc:
+            log.error("bucket policy not evaluated: %s", exc)
+            body = (
+                '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>EmulatorUnsupportedCondition</Code>'
+                f"<Message>{_xml_escape(str(exc))}</Message></Error>"
+            ).encode()
+            start_response(
+                "500 Internal Server Error",
+                [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))],
+            )
+            return [body]
+
+    # -- admin -----------------------------------------------------------------------------------------------
+
+    def admin(self, route: str, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        try:
+            body = _read_json(environ) if method in ("POST", "PUT") else {}
+            result = self._admin(route.strip("/"), method, body)
+        except (KeyError, TypeError, ValueError) as exc:
+            return _json_response(start_response, 400, {"error": f"bad admin request: {exc}"})
+        if result is None:
+            return _json_response(start_response, 404, {"error": f"no admin route {method} {ADMIN_PREFIX}{route}"})
+        return _json_response(start_response, 200, result)
+
+    def _admin(self, route: str, method: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        state = self.state
+        if route == "health" and method == "GET":
+            return {"ok": True}
+        if route == "reset" and method == "POST":
+            from moto.moto_api import _internal  # noqa: F401  (registers the moto_api backend)
+            from moto.moto_api._internal.models import moto_api_backend
+
+            with state.lock:
+                moto_api_backend.reset()
+                state.reset()
+                if self.invoker is not None:
+                    self.invoker.reset()
+            return {"reset": True}
+        if route == "faults" and method == "PUT":
+            error_rate = float(body.get("error_rate", 0.0))
+            latency_ms = int(body.get("latency_ms", 0))
+            if not 0.0 <= error_rate <= 1.0 or latency_ms < 0:
+                raise ValueError("error_rate must be within [0, 1] and latency_ms >= 0")
+            with state.lock:
+                state.faults[(str(body["endpoint"]), str(body["variant"]))] = Fault(error_rate, latency_ms)
+            return {"faults": self._faults()}
+        if route == "faults" and method == "DELETE":
+            with state.lock:
+                state.faults.clear()
+            return {"faults": []}
+        if route == "faults" and method == "GET":
+            return {"faults": self._faults()}
+        if route == "fail-next-update" and method == "POST":
+            with state.lock:
+                state.fail_next_update[str(body["endpoint"])] = str(body["reason"])
+            return {"fail_next_update": dict(state.fail_next_update)}
+        if route == "update-delay" and method == "PUT":
+            seconds = float(body["seconds"])
+            if seconds < 0:
+                raise ValueError("seconds must be >= 0")
+            with state.lock:
+                state.transition_delay = seconds
+            return {"seconds": seconds}
+        if route == "advance" and method == "POST":
+            seconds = float(body["seconds"])
+            if seconds < 0:
+                raise ValueError("seconds must be >= 0")
+            state.advance(seconds)
+            extensions.settle(state)
+            return {"now": state.now()}
+        if route == "seed" and method == "PUT":
+            state.reseed(int(body["seed"]))
+            return {"seed": state.seed}
+        return None
+
+    def _faults(self) -> list[dict[str, Any]]:
+        return [
+            {"endpoint": e, "variant": v, "error_rate": f.error_rate, "latency_ms": f.latency_ms}
+            for (e, v), f in sorted(self.state.faults.items())
+        ]
+
+
+def _xml_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,0 +1,316 @@
+"""Every change smgitops makes to moto 5.2.5, in one place.
+
+``install(state)`` applies the patches below to moto's classes, once per process. It is only ever called by the
+emulator server process (``smgitops.emulator.server``), never by code that uses ``mock_aws()``, so unit tests
+elsewhere see plain moto. Each patch says which AWS behaviour it reproduces; tests/test_emulator*.py check each.
+
+New HTTP routes (admin calls, sagemaker-runtime invocations) are not patches: they live in the WSGI layer
+(``smgitops.emulator.app``), in front of moto.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from smgitops.emulator import policy
+from smgitops.emulator.state import ExtensionState, Transition
+
+_request_facts: contextvars.ContextVar[policy.RequestFacts] = contextvars.ContextVar("smgitops_request_facts")
+_installed: ExtensionState | None = None
+
+# S3 action names moto passes to the bucket policy, mapped to the IAM action AWS authorises them with.
+_S3_ACTION_ALIASES = {"s3:HeadObject": "s3:GetObject"}
+
+
+@contextmanager
+def request_facts(facts: policy.RequestFacts) -> Iterator[None]:
+    """Make the facts of the request being served visible to the bucket-policy patch."""
+    token = _request_facts.set(facts)
+    try:
+        yield
+    finally:
+        _request_facts.reset(token)
+
+
+def _utcnow() -> dt.datetime:
+    from moto.core.utils import utcnow
+
+    value: dt.datetime = utcnow()
+    return value
+
+
+def _wrap(owner: Any, name: str, make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
+    original = getattr(owner, name)
+    replacement = make(original)
+    replacement.__name__ = name
+    replacement.__qualname__ = f"{owner.__name__}.{name}"
+    replacement.__wrapped__ = original  # type: ignore[attr-defined]
+    setattr(owner, name, replacement)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# SageMaker: endpoint variants and transitions
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def endpoint_variants(config_variants: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """DescribeEndpoint's ``ProductionVariants`` for a configuration's variants.
+
+    AWS reports ``CurrentWeight``/``DesiredWeight`` for every variant, 0 included, and defaults the weight to 1.0;
+    moto drops a zero weight (a falsy test), which would hide a drained variant after a promotion.
+    """
+    variants = []
+    for variant in config_variants:
+        weight = float(variant.get("InitialVariantWeight", 1.0))
+        count = int(variant.get("InitialInstanceCount", 1))
+        variants.append(
+            {
+                "VariantName": variant["VariantName"],
+                "CurrentWeight": weight,
+                "DesiredWeight": weight,
+                "CurrentInstanceCount": count,
+                "DesiredInstanceCount": count,
+            }
+        )
+    return variants
+
+
+def _endpoint_arn(backend: Any, name: str) -> str:
+    from moto.sagemaker.models import FakeEndpoint
+
+    arn: str = FakeEndpoint.arn_formatter(name, backend.account_id, backend.region_name)
+    return arn
+
+
+def _config_arn(backend: Any, name: str) -> str:
+    from moto.sagemaker.models import FakeEndpointConfig
+
+    arn: str = FakeEndpointConfig.arn_formatter(name, backend.account_id, backend.region_name)
+    return arn
+
+
+def _schedule(state: ExtensionState, backend: Any, endpoint: str, kind: str, **extra: Any) -> None:
+    with state.lock:
+        key = (backend.account_id, backend.region_name, endpoint)
+        state.transitions[key] = Transition(
+            account_id=backend.account_id,
+            region=backend.region_name,
+            endpoint=endpoint,
+            due=state.now() + state.transition_delay,
+            kind=kind,
+            **extra,
+        )
+
+
+def update_endpoint(state: ExtensionState, backend: Any, endpoint_name: str, config_name: str) -> str:
+    """UpdateEndpoint: ``Updating`` now, the new configuration serving once ``InService``.
+
+    AWS validates that the endpoint and the configuration exist and that the endpoint is not already being
+    created or updated ("Cannot update in-progress endpoint"). Until the update completes the endpoint keeps
+    serving its old configuration. An update that fails returns the endpoint to ``InService`` on the old
+    configuration with ``FailureReason`` set (DescribeEndpoint documents FailureReason for "the status is InService
+    but update operation fails"); ``UpdateRollbackFailed`` is a different case (rolling deployments) not modelled.
+    """
+    from moto.sagemaker.exceptions import ValidationError
+
+    endpoint = backend.endpoints.get(endpoint_name)
+    if endpoint is None:
+        raise ValidationError(message=f'Could not find endpoint "{_endpoint_arn(backend, endpoint_name)}".')
+    if config_name not in backend.endpoint_configs:
+        raise ValidationError(message=f'Could not find endpoint configuration "{_config_arn(backend, config_name)}".')
+    if endpoint.endpoint_status != "InService":
+        raise ValidationError(message=f'Cannot update in-progress endpoint "{endpoint.arn}".')
+    with state.lock:
+        failure = state.fail_next_update.pop(endpoint_name, None)
+    endpoint.endpoint_status = "Updating"
+    endpoint.last_modified_time = _utcnow()
+    _schedule(state, backend, endpoint_name, "update", new_config=config_name, failure_reason=failure)
+    arn: str = endpoint.arn
+    return arn
+
+
+def settle(state: ExtensionState) -> None:
+    """Apply every endpoint transition that is due (called before each request is handled)."""
+    from moto.sagemaker.models import sagemaker_backends
+
+    for t in state.due_transitions():
+        backend = sagemaker_backends[t.account_id][t.region]
+        endpoint = backend.endpoints.get(t.endpoint)
+        if endpoint is None:  # deleted meanwhile
+            continue
+        if t.kind == "update":
+            new_config = t.new_config or ""
+            config = backend.endpoint_configs.get(new_config)
+            reason = t.failure_reason
+            if config is None:
+                reason = reason or f'Endpoint configuration "{new_config}" was deleted during the update.'
+            if reason is None and config is not None:
+                endpoint.endpoint_config_name = new_config
+                endpoint.production_variants = endpoint_variants(config.production_variants)
+                endpoint.data_capture_config = config.data_capture_config
+                endpoint.failure_reason = None
+            else:
+                endpoint.failure_reason = reason  # type: ignore[assignment]  # moto declares it None-only
+        endpoint.endpoint_status = "InService"
+        endpoint.last_modified_time = _utcnow()
+
+
+def _patch_sagemaker(state: ExtensionState) -> None:
+    from moto.sagemaker.exceptions import ValidationError
+    from moto.sagemaker.models import Model, SageMakerModelBackend
+    from moto.sagemaker.responses import SageMakerResponse
+    from moto.sagemaker.utils import arn_formatter
+
+    # AWS refuses to create a model, endpoint configuration or endpoint whose name exists ("Cannot create already
+    # existing ..."); moto silently replaces the old one, which would hide a name collision between releases.
+    def refuse_duplicate_model(original: Callable[..., Any]) -> Callable[..., Any]:
+        def create_model(self: Any, model_name: str, *args: Any, **kwargs: Any) -> Any:
+            if model_name in self._models:
+                arn = arn_formatter("model", model_name, self.account_id, self.region_name)
+                raise ValidationError(message=f'Cannot create already existing model "{arn}".')
+            return original(self, model_name, *args, **kwargs)
+
+        return create_model
+
+    def refuse_duplicate_config(original: Callable[..., Any]) -> Callable[..., Any]:
+        def create_endpoint_config(self: Any, endpoint_config_name: str, *args: Any, **kwargs: Any) -> Any:
+            if endpoint_config_name in self.endpoint_configs:
+                arn = _config_arn(self, endpoint_config_name)
+                raise ValidationError(message=f'Cannot create already existing endpoint configuration "{arn}".')
+            return original(self, endpoint_config_name, *args, **kwargs)
+
+        return create_endpoint_config
+
+    # CreateEndpoint: AWS answers at once with the endpoint ``Creating`` and makes it ``InService`` later; moto
+    # makes it ``InService`` immediately. Weights of 0 are reported (see endpoint_variants).
+    def create_endpoint_creating(original: Callable[..., Any]) -> Callable[..., Any]:
+        def create_endpoint(self: Any, endpoint_name: str, endpoint_config_name: str, tags: Any) -> Any:
+            if endpoint_name in self.endpoints:
+                arn = _endpoint_arn(self, endpoint_name)
+                raise ValidationError(message=f'Cannot create already existing endpoint "{arn}".')
+            if endpoint_config_name not in self.endpoint_configs:
+                arn = _config_arn(self, endpoint_config_name)
+                raise ValidationError(message=f'Could not find endpoint configuration "{arn}".')
+            endpoint = original(self, endpoint_name, endpoint_config_name, tags)
+            config = self.endpoint_configs[endpoint_config_name]
+            endpoint.production_variants = endpoint_variants(config.production_variants)
+            endpoint.endpoint_status = "Creating"
+            _schedule(state, self, endpoint_name, "create")
+            return endpoint
+
+        return create_endpoint
+
+    # DeleteEndpoint works in any status on AWS; a pending transition of the deleted endpoint is dropped.
+    def delete_endpoint_any_status(original: Callable[..., Any]) -> Callable[..., Any]:
+        def delete_endpoint(self: Any, endpoint_name: str) -> None:
+            original(self, endpoint_name)
+            with state.lock:
+                state.transitions.pop((self.account_id, self.region_name, endpoint_name), None)
+
+        return delete_endpoint
+
+    # UpdateEndpointWeightsAndCapacities: AWS requires an InService endpoint and passes through ``Updating``.
+    def weights_updating(original: Callable[..., Any]) -> Callable[..., Any]:
+        def update_endpoint_weights_and_capacities(
+            self: Any, endpoint_name: str, desired_weights_and_capacities: Any
+        ) -> str:
+            endpoint = self.endpoints.get(endpoint_name)
+            if endpoint is not None and endpoint.endpoint_status != "InService":
+                raise ValidationError(message=f'Cannot update in-progress endpoint "{endpoint.arn}".')
+            arn: str = original(self, endpoint_name, desired_weights_and_capacities)
+            endpoint = self.endpoints[endpoint_name]
+            for variant in endpoint.production_variants:
+                for key in ("CurrentWeight", "DesiredWeight"):
+                    if variant.get(key) is not None:
+                        variant[key] = float(variant[key])
+            endpoint.endpoint_status = "Updating"
+            endpoint.last_modified_time = _utcnow()
+            _schedule(state, self, endpoint_name, "weights")
+            return arn
+
+        return update_endpoint_weights_and_capacities
+
+    _wrap(SageMakerModelBackend, "create_model", refuse_duplicate_model)
+    _wrap(SageMakerModelBackend, "create_endpoint_config", refuse_duplicate_config)
+    _wrap(SageMakerModelBackend, "create_endpoint", create_endpoint_creating)
+    _wrap(SageMakerModelBackend, "delete_endpoint", delete_endpoint_any_status)
+    _wrap(SageMakerModelBackend, "update_endpoint_weights_and_capacities", weights_updating)
+
+    # DescribeModel echoes what CreateModel was given: moto drops EnableNetworkIsolation (always false) and echoes
+    # an empty VpcConfig when none was set, so Terraform plans a forced replacement after every apply.
+    def create_model_keeps_isolation(original: Callable[..., Any]) -> Callable[..., Any]:
+        def create_model(self: Any) -> Any:
+            result = original(self)
+            model = self.sagemaker_backend.describe_model(self._get_param("ModelName"))
+            model.enable_network_isolation = bool(self._get_param("EnableNetworkIsolation", False))
+            return result
+
+        return create_model
+
+    def model_response_object(self: Any) -> dict[str, Any]:
+        response: dict[str, Any] = dict(_model_response_original.fget(self))  # type: ignore[misc]
+        if not response.get("VpcConfig"):
+            response.pop("VpcConfig", None)
+        if not response.get("Containers"):
+            response.pop("Containers", None)
+        response.pop("Tags", None)  # DescribeModel has no Tags; ListTags does
+        return response
+
+    _model_response_original: property = Model.__dict__["response_object"]
+    setattr(Model, "response_object", property(model_response_object))  # noqa: B010
+    _wrap(SageMakerResponse, "create_model", create_model_keeps_isolation)
+
+    # UpdateEndpoint is not implemented by moto 5.2.5: added as a response action (dispatch finds it by name).
+    def update_endpoint_action(self: Any) -> Any:
+        from moto.core.common_types import TYPE_RESPONSE  # noqa: F401  (documents the return shape)
+        from moto.core.responses import ActionResult
+
+        arn = update_endpoint(
+            state, self.sagemaker_backend, self._get_param("EndpointName"), self._get_param("EndpointConfigName")
+        )
+        return ActionResult({"EndpointArn": arn})
+
+    update_endpoint_action.__name__ = "update_endpoint"
+    setattr(SageMakerResponse, "update_endpoint", update_endpoint_action)  # noqa: B010
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# S3: bucket policies with conditions
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _patch_s3() -> None:
+    from moto.iam.access_control import PermissionResult
+    from moto.s3.models import FakeBucket
+
+    results = {
+        policy.Decision.ALLOWED: PermissionResult.PERMITTED,
+        policy.Decision.DENIED: PermissionResult.DENIED,
+        policy.Decision.NEUTRAL: PermissionResult.NEUTRAL,
+    }
+
+    # S3 evaluates a bucket policy's Condition blocks against the request (aws:SecureTransport, s3:if-none-match,
+    # ...); moto ignores them, so a conditional Deny denies every request. See smgitops.emulator.policy.
+    def get_permission(self: Any, action: str, resource: str) -> Any:
+        if self.policy is None:
+            return PermissionResult.NEUTRAL
+        facts = _request_facts.get(policy.RequestFacts(secure_transport=False))
+        decision = policy.evaluate(self.policy, _S3_ACTION_ALIASES.get(action, action), resource, facts)
+        return results[decision]
+
+    setattr(FakeBucket, "get_permission", get_permission)  # noqa: B010
+
+
+def install(state: ExtensionState) -> ExtensionState:
+    """Apply the patches once per process; returns the state they are bound to."""
+    global _installed
+    if _installed is not None:
+        return _installed
+    _patch_sagemaker(state)
+    _patch_s3()
+    _installed = state
+    return state

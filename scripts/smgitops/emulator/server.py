@@ -1,0 +1,250 @@
+"""The local AWS emulator server: moto's server with smgitops' extensions, over HTTPS.
+
+Two ways to run it:
+
+* ``smgitops emulator [--port P] [--no-tls]``: in the foreground, printing the URL and the ``export`` lines that
+  point boto3 and Terraform at it; Ctrl-C stops it.
+* ``Emulator(...)``: a child process (``python -m smgitops.emulator.server``) for tests, the demo and scripts. A
+  child keeps moto's process-global backends apart from any ``mock_aws()`` in the caller's process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import IO, TYPE_CHECKING, Any
+
+from smgitops import paths
+
+if TYPE_CHECKING:
+    from smgitops.emulator.admin import AdminClient
+
+DUMMY_CREDENTIAL = "testing"
+DEFAULT_REGION = "us-east-1"
+START_TIMEOUT = 60.0
+
+# Services whose moto apps are built before the server reports ready, so first requests are not slow.
+_WARM_SERVICES = ("s3", "sagemaker", "sagemaker-runtime", "cloudwatch", "dynamodb", "iam", "sts", "kms")
+
+
+def build_app(tls: bool) -> Any:
+    """moto's dispatcher wrapped by the smgitops layer, with the extensions installed in this process."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    from smgitops.emulator import extensions
+    from smgitops.emulator.app import EmulatorApp
+    from smgitops.emulator.state import ExtensionState
+
+    state = extensions.install(ExtensionState())
+    dispatcher = DomainDispatcherApplication(create_backend_app)
+    for service in _WARM_SERVICES:
+        try:
+            dispatcher.app_instances[service] = create_backend_app(service)  # type: ignore[arg-type]
+        except Exception:  # pragma: no cover - a service moto does not know: built on first use instead
+            continue
+    return EmulatorApp(state, dispatcher)
+
+
+def make_server(host: str, port: int, tls: bool, tls_dir: Path | None = None) -> Any:
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+    from werkzeug.serving import make_server as werkzeug_make_server
+
+    ssl_context: Any = None
+    if tls:
+        from smgitops.emulator.tls import ensure_certificate
+
+        cert, key = ensure_certificate(tls_dir or paths.emulator_tls_dir())
+        ssl_context = (str(cert), str(key))
+    return werkzeug_make_server(
+        host, port, build_app(tls), threaded=True, request_handler=MotoRequestHandler, ssl_context=ssl_context
+    )
+
+
+def emulator_env(url: str, ca_bundle: Path | None) -> dict[str, str]:
+    """Environment for a process (boto3, Terraform, the smgitops CLI) that should talk to the emulator."""
+    env = {
+        "AWS_ENDPOINT_URL": url,
+        "AWS_ACCESS_KEY_ID": DUMMY_CREDENTIAL,
+        "AWS_SECRET_ACCESS_KEY": DUMMY_CREDENTIAL,
+        "AWS_DEFAULT_REGION": DEFAULT_REGION,
+        "AWS_REGION": DEFAULT_REGION,
+    }
+    if ca_bundle is not None:
+        env["AWS_CA_BUNDLE"] = str(ca_bundle)
+        env["SSL_CERT_FILE"] = str(ca_bundle)
+    return env
+
+
+class EmulatorStartError(RuntimeError):
+    pass
+
+
+class Emulator:
+    """An emulator server in a child process, on a free port by default."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, tls: bool = True, tls_dir: Path | None = None) -> None:
+        self.host, self.port, self.tls = host, port, tls
+        self.tls_dir = Path(tls_dir) if tls_dir is not None else paths.emulator_tls_dir()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log_dir: tempfile.TemporaryDirectory[str] | None = None
+        self._log: IO[bytes] | None = None
+        self.url = ""
+        self.startup_seconds = 0.0
+
+    @property
+    def ca_bundle(self) -> Path:
+        return self.tls_dir / "cert.pem"
+
+    @property
+    def log_path(self) -> Path | None:
+        return Path(self._log.name) if self._log is not None else None
+
+    def env(self) -> dict[str, str]:
+        if not self.url:
+            raise EmulatorStartError("the emulator is not running (call start() first)")
+        return emulator_env(self.url, self.ca_bundle if self.tls else None)
+
+    @property
+    def admin(self) -> AdminClient:
+        from smgitops.emulator.admin import AdminClient
+
+        return AdminClient(self.url, self.ca_bundle if self.tls else None)
+
+    def start(self, timeout: float = START_TIMEOUT) -> Emulator:
+        if self._proc is not None:
+            return self
+        if self.tls:
+            from smgitops.emulator.tls import ensure_certificate
+
+            ensure_certificate(self.tls_dir)
+        began = time.monotonic()
+        self._log_dir = tempfile.TemporaryDirectory(prefix="smgitops-emulator-")
+        self._log = open(Path(self._log_dir.name) / "server.log", "w+b")  # noqa: SIM115 - closed in stop()
+        cmd = [sys.executable, "-m", "smgitops.emulator.server", "--host", self.host, "--port", str(self.port)]
+        cmd += ["--tls-dir", str(self.tls_dir)] if self.tls else ["--no-tls"]
+        cmd += ["--ready-json"]
+        child_env = dict(os.environ)
+        child_env["PYTHONUNBUFFERED"] = "1"
+        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._log, env=child_env)
+        assert self._proc.stdout is not None
+        deadline = began + timeout
+        line = b""
+        while not line.endswith(b"\n"):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._proc.poll() is not None:
+                self.stop()
+                raise EmulatorStartError(f"the emulator did not start within {timeout:.0f} s: {self._log_tail()}")
+            ready, _, _ = select.select([self._proc.stdout], [], [], min(remaining, 0.5))
+            if ready:
+                chunk = os.read(self._proc.stdout.fileno(), 4096)
+                if not chunk:
+                    continue
+                line += chunk
+        info = json.loads(line.decode().splitlines()[0])
+        self.url, self.port = info["url"], int(info["port"])
+        self.startup_seconds = time.monotonic() - began
+        return self
+
+    def _log_tail(self) -> str:
+        if self._log is None:
+            return ""
+        self._log.flush()
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")[-2000:]
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        if self._log_dir is not None:
+            self._log_dir.cleanup()
+            self._log_dir = None
+        self.url = ""
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+# -------------------------------------------------------------------------------------------------------------
+# CLI: `smgitops emulator` and `python -m smgitops.emulator.server`
+# -------------------------------------------------------------------------------------------------------------
+
+
+def configure_emulator(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="port to bind (default: a free one)")
+    parser.add_argument("--no-tls", dest="tls", action="store_false", help="serve plain HTTP (TLS-only policies deny)")
+    parser.add_argument("--tls-dir", type=Path, default=None, help="directory holding cert.pem/key.pem")
+    parser.add_argument("--json", action="store_true", help="print the endpoint and environment as one JSON line")
+    parser.add_argument("--ready-json", action="store_true", help=argparse.SUPPRESS)
+
+
+def run_emulator(args: argparse.Namespace) -> int:
+    from smgitops.errors import UserError
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    tls_dir = args.tls_dir or paths.emulator_tls_dir()
+    try:
+        server = make_server(args.host, args.port, args.tls, tls_dir)
+    except OSError as exc:
+        raise UserError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from exc
+    host, port = server.server_address[:2]
+    url = f"{'https' if args.tls else 'http'}://{host}:{port}"
+    env = emulator_env(url, tls_dir / "cert.pem" if args.tls else None)
+    if args.ready_json or args.json:
+        sys.stdout.write(json.dumps({"url": url, "port": port, "env": env}) + "\n")
+    else:
+        sys.stdout.write(f"smgitops emulator listening on {url}\n\n")
+        for key, value in env.items():
+            sys.stdout.write(f"export {key}={value}\n")
+        sys.stdout.write("\nCtrl-C stops it.\n")
+    sys.stdout.flush()
+
+    def _stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    if not args.ready_json:
+        sys.stdout.write("emulator stopped\n")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m smgitops.emulator.server", description=__doc__)
+    configure_emulator(parser)
+    return run_emulator(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

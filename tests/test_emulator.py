@@ -1,0 +1,402 @@
+"""The emulator server: moto + smgitops extensions, driven over HTTPS with boto3 like the CLI and Terraform do.
+
+Each test's docstring states the AWS behaviour it reproduces and why the project depends on it.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from fixtures_emulator import start_emulator
+from smgitops.emulator.admin import AdminClient, AdminError
+from smgitops.emulator.server import Emulator
+
+ROLE = "arn:aws:iam::123456789012:role/smgitops-sagemaker-execution"
+IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+NO_RETRY = Config(retries={"max_attempts": 1, "mode": "standard"})
+
+
+def _client(service: str, emulator: Emulator | None = None) -> Any:
+    if emulator is None:  # from the environment, as the CLI does
+        return boto3.session.Session().client(service, config=NO_RETRY)  # type: ignore[call-overload]
+    verify: Any = str(emulator.ca_bundle) if emulator.url.startswith("https") else False
+    return boto3.session.Session(region_name="us-east-1").client(  # type: ignore[call-overload]
+        service, endpoint_url=emulator.url, verify=verify, config=NO_RETRY
+    )
+
+
+@pytest.fixture()
+def sm(emulator: Emulator) -> Any:
+    return _client("sagemaker")
+
+
+def _model(sm: Any, name: str, isolation: bool = True) -> None:
+    sm.create_model(
+        ModelName=name,
+        ExecutionRoleArn=ROLE,
+        PrimaryContainer={"Image": IMAGE, "ModelDataUrl": f"s3://artifacts/models/{name}/model.tar.gz"},
+        EnableNetworkIsolation=isolation,
+    )
+
+
+def _config(sm: Any, name: str, weights: dict[str, float]) -> None:
+    sm.create_endpoint_config(
+        EndpointConfigName=name,
+        ProductionVariants=[
+            {
+                "VariantName": variant,
+                "ModelName": variant,
+                "InstanceType": "ml.t2.medium",
+                "InitialInstanceCount": 1,
+                "InitialVariantWeight": weight,
+            }
+            for variant, weight in weights.items()
+        ],
+    )
+
+
+@pytest.fixture()
+def live_endpoint(sm: Any, emulator_admin: AdminClient) -> Iterator[str]:
+    """An InService endpoint "ep" on config "ep-1" (variant "blue" = 1.0), models "blue" and "green" created."""
+    _model(sm, "blue")
+    _model(sm, "green")
+    _config(sm, "ep-1", {"blue": 1.0})
+    sm.create_endpoint(EndpointName="ep", EndpointConfigName="ep-1")
+    emulator_admin.advance_clock(60)
+    yield "ep"
+
+
+# -- server, TLS, admin ---------------------------------------------------------------------------------------
+
+
+def test_env_points_boto3_at_the_emulator_over_https(emulator: Emulator) -> None:
+    """boto3 honours AWS_ENDPOINT_URL and AWS_CA_BUNDLE: with only ``Emulator.env()`` in the environment, any
+    command of the CLI reaches the emulator over verified TLS (the certificate of .cache/emulator/tls)."""
+    env = emulator.env()
+    assert env["AWS_ENDPOINT_URL"] == emulator.url and emulator.url.startswith("https://127.0.0.1:")
+    assert env["AWS_CA_BUNDLE"] == env["SSL_CERT_FILE"] == str(emulator.ca_bundle)
+    assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == "us-east-1"
+    s3 = _client("s3")
+    s3.create_bucket(Bucket="smgitops-env-check")
+    assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["smgitops-env-check"]
+    # An untrusting client is refused: the TLS is real, not disabled verification.
+    untrusting = boto3.session.Session(region_name="us-east-1").client(
+        "s3", endpoint_url=emulator.url, verify=True, config=NO_RETRY
+    )
+    with pytest.raises(Exception, match="CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+        untrusting.list_buckets()
+
+
+def test_reset_forgets_moto_and_extension_state(emulator: Emulator, emulator_admin: AdminClient) -> None:
+    """The per-test reset clears moto's backends and the extension's faults and delays."""
+    _client("s3").create_bucket(Bucket="smgitops-reset-check")
+    emulator_admin.inject_fault("ep", "blue", error_rate=0.5, latency_ms=10)
+    emulator_admin.set_update_delay(42)
+    emulator_admin.reset()
+    assert _client("s3").list_buckets()["Buckets"] == []
+    assert emulator_admin.faults() == []
+
+
+def test_admin_rejects_bad_input(emulator_admin: AdminClient) -> None:
+    """Admin calls validate their arguments (an error rate is a fraction) and name unknown routes."""
+    with pytest.raises(AdminError, match="HTTP 400"):
+        emulator_admin.inject_fault("ep", "blue", error_rate=1.5)
+    with pytest.raises(AdminError, match="HTTP 400"):
+        emulator_admin.set_update_delay(-1)
+    with pytest.raises(AdminError, match="HTTP 404"):
+        emulator_admin._call("POST", "no-such-route", {})
+
+
+def test_private_emulators_are_isolated(emulator: Emulator) -> None:
+    """A private emulator (long Terraform journeys) has its own port and state; the shared one is untouched."""
+    _client("s3").create_bucket(Bucket="smgitops-shared")
+    with start_emulator() as private:
+        assert private.url != emulator.url
+        assert _client("s3", private).list_buckets()["Buckets"] == []
+    assert [b["Name"] for b in _client("s3").list_buckets()["Buckets"]] == ["smgitops-shared"]
+
+
+def test_cli_prints_exports_and_stops_cleanly_on_ctrl_c(tmp_path: Any) -> None:
+    """``smgitops emulator`` runs in the foreground, prints the URL and the export lines, and Ctrl-C stops it."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smgitops.cli", "emulator", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.startswith("smgitops emulator listening on https://127.0.0.1:")
+        url = first.split()[-1]
+        exports = [proc.stdout.readline().strip() for _ in range(8)]
+        assert f"export AWS_ENDPOINT_URL={url}" in exports
+        assert any(line.startswith("export SSL_CERT_FILE=") for line in exports)
+        from smgitops import paths
+
+        assert AdminClient(url, paths.emulator_tls_dir() / "cert.pem").health()
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=20)
+        assert proc.returncode == 0
+        assert "emulator stopped" in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+# -- S3 bucket-policy conditions ------------------------------------------------------------------------------
+
+
+def _tls_only_policy(bucket: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "DenyInsecureTransport",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "s3:*",
+                    "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                }
+            ],
+        }
+    )
+
+
+def test_tls_only_bucket_policy_allows_https_and_denies_http(emulator: Emulator) -> None:
+    """AWS evaluates ``Bool aws:SecureTransport = false`` from the request's scheme: the TLS-only Deny of the
+    state and artifact buckets refuses plain HTTP and lets HTTPS through. moto ignores conditions and denies
+    everything, which breaks Terraform's S3 backend right after bootstrap."""
+    s3 = _client("s3")
+    s3.create_bucket(Bucket="smgitops-state")
+    s3.put_bucket_policy(Bucket="smgitops-state", Policy=_tls_only_policy("smgitops-state"))
+    s3.put_object(Bucket="smgitops-state", Key="dev/terraform.tfstate", Body=b"{}")
+    assert s3.get_object(Bucket="smgitops-state", Key="dev/terraform.tfstate")["Body"].read() == b"{}"
+
+    with start_emulator(tls=False) as plain:
+        s3_http = _client("s3", plain)
+        s3_http.create_bucket(Bucket="smgitops-state")
+        s3_http.put_object(Bucket="smgitops-state", Key="before", Body=b"1")
+        s3_http.put_bucket_policy(Bucket="smgitops-state", Policy=_tls_only_policy("smgitops-state"))
+        with pytest.raises(ClientError) as denied:
+            s3_http.put_object(Bucket="smgitops-state", Key="after", Body=b"2")
+        assert denied.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        with pytest.raises(ClientError) as denied_read:
+            s3_http.get_object(Bucket="smgitops-state", Key="before")
+        assert denied_read.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_write_once_policy_requires_if_none_match(emulator: Emulator) -> None:
+    """AWS: with a Deny on ``s3:PutObject`` when ``s3:if-none-match`` is Null, only conditional writes succeed,
+    and an existing key answers 412 PreconditionFailed. ``smgitops publish`` relies on both: artifacts are
+    written once and never overwritten."""
+    s3 = _client("s3")
+    s3.create_bucket(Bucket="smgitops-artifacts")
+    s3.put_bucket_policy(
+        Bucket="smgitops-artifacts",
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "DenyOverwrites",
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "s3:PutObject",
+                        "Resource": "arn:aws:s3:::smgitops-artifacts/*",
+                        "Condition": {"Null": {"s3:if-none-match": "true"}},
+                    }
+                ],
+            }
+        ),
+    )
+    key = "models/m/sha256=00/model.tar.gz"
+    with pytest.raises(ClientError) as denied:
+        s3.put_object(Bucket="smgitops-artifacts", Key=key, Body=b"a")
+    assert denied.value.response["Error"]["Code"] in ("AccessDenied", "403")
+    s3.put_object(Bucket="smgitops-artifacts", Key=key, Body=b"a", IfNoneMatch="*")
+    with pytest.raises(ClientError) as again:
+        s3.put_object(Bucket="smgitops-artifacts", Key=key, Body=b"b", IfNoneMatch="*")
+    assert again.value.response["Error"]["Code"] == "PreconditionFailed"
+    assert s3.get_object(Bucket="smgitops-artifacts", Key=key)["Body"].read() == b"a"
+
+
+def test_unknown_condition_key_is_an_explicit_error(emulator: Emulator) -> None:
+    """A condition the emulator cannot evaluate is a 500 naming it, never a silent allow."""
+    s3 = _client("s3")
+    s3.create_bucket(Bucket="smgitops-odd")
+    s3.put_bucket_policy(
+        Bucket="smgitops-odd",
+        Policy=json.dumps(
+            {
+                "Statement": [
+                    {
+                        "Sid": "OnlyFromOffice",
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "s3:*",
+                        "Resource": "arn:aws:s3:::smgitops-odd/*",
+                        "Condition": {"StringNotEquals": {"aws:SourceVpce": "vpce-1"}},
+                    }
+                ]
+            }
+        ),
+    )
+    with pytest.raises(ClientError) as err:
+        s3.put_object(Bucket="smgitops-odd", Key="k", Body=b"x")
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    assert "aws:SourceVpce" in err.value.response["Error"]["Message"]
+
+
+# -- SageMaker ------------------------------------------------------------------------------------------------
+
+
+def test_duplicate_creates_are_refused(sm: Any) -> None:
+    """AWS refuses CreateModel/CreateEndpointConfig/CreateEndpoint for an existing name with ValidationException
+    "Cannot create already existing ..."; moto overwrites silently, which would hide a name collision."""
+    _model(sm, "blue")
+    _config(sm, "ep-1", {"blue": 1.0})
+    sm.create_endpoint(EndpointName="ep", EndpointConfigName="ep-1")
+    arn = "arn:aws:sagemaker:us-east-1:123456789012"
+    cases = [
+        (lambda: _model(sm, "blue"), f'Cannot create already existing model "{arn}:model/blue".'),
+        (
+            lambda: _config(sm, "ep-1", {"blue": 1.0}),
+            f'Cannot create already existing endpoint configuration "{arn}:endpoint-config/ep-1".',
+        ),
+        (
+            lambda: sm.create_endpoint(EndpointName="ep", EndpointConfigName="ep-1"),
+            f'Cannot create already existing endpoint "{arn}:endpoint/ep".',
+        ),
+    ]
+    for call, message in cases:
+        with pytest.raises(ClientError) as err:
+            call()
+        assert err.value.response["Error"] == {"Code": "ValidationException", "Message": message}
+
+
+def test_describe_model_echoes_what_was_created(sm: Any) -> None:
+    """DescribeModel returns EnableNetworkIsolation as set and no VpcConfig when none was given. moto echoes an
+    empty VpcConfig and always false, so Terraform (provider 3.39) plans a forced replacement after each apply."""
+    _model(sm, "isolated", isolation=True)
+    _model(sm, "open", isolation=False)
+    isolated = sm.describe_model(ModelName="isolated")
+    assert isolated["EnableNetworkIsolation"] is True
+    assert "VpcConfig" not in isolated
+    assert isolated["PrimaryContainer"]["Image"] == IMAGE
+    assert sm.describe_model(ModelName="open")["EnableNetworkIsolation"] is False
+
+
+def test_create_endpoint_is_creating_then_in_service(sm: Any, emulator_admin: AdminClient) -> None:
+    """AWS answers CreateEndpoint with the endpoint ``Creating``; it becomes ``InService`` later. Terraform and
+    ``smgitops verify`` wait for InService, so the emulator must pass through Creating, not skip it."""
+    emulator_admin.set_update_delay(30)
+    _model(sm, "blue")
+    _config(sm, "ep-1", {"blue": 1.0})
+    sm.create_endpoint(EndpointName="ep", EndpointConfigName="ep-1")
+    assert sm.describe_endpoint(EndpointName="ep")["EndpointStatus"] == "Creating"
+    emulator_admin.advance_clock(29)
+    assert sm.describe_endpoint(EndpointName="ep")["EndpointStatus"] == "Creating"
+    emulator_admin.advance_clock(1)
+    described = sm.describe_endpoint(EndpointName="ep")
+    assert described["EndpointStatus"] == "InService"
+    assert described["EndpointConfigName"] == "ep-1"
+    assert [(v["VariantName"], v["CurrentWeight"]) for v in described["ProductionVariants"]] == [("blue", 1.0)]
+
+
+def test_update_endpoint_switches_config_when_in_service(
+    sm: Any, emulator_admin: AdminClient, live_endpoint: str
+) -> None:
+    """UpdateEndpoint (absent from moto 5.2.5): the endpoint is ``Updating`` and keeps serving the old
+    configuration until the update completes, then ``InService`` on the new one, with weights of 0 reported
+    (a promotion drains a variant to 0). Every Terraform change of the endpoint goes through it."""
+    _config(sm, "ep-2", {"blue": 0.0, "green": 1.0})
+    emulator_admin.set_update_delay(10)
+    before = sm.describe_endpoint(EndpointName=live_endpoint)
+    sm.update_endpoint(EndpointName=live_endpoint, EndpointConfigName="ep-2")
+    updating = sm.describe_endpoint(EndpointName=live_endpoint)
+    assert updating["EndpointStatus"] == "Updating"
+    assert updating["EndpointConfigName"] == "ep-1"
+    assert updating["LastModifiedTime"] >= before["LastModifiedTime"]
+    emulator_admin.advance_clock(10)
+    done = sm.describe_endpoint(EndpointName=live_endpoint)
+    assert done["EndpointStatus"] == "InService"
+    assert done["EndpointConfigName"] == "ep-2"
+    assert "FailureReason" not in done
+    weights = {v["VariantName"]: (v["CurrentWeight"], v["DesiredWeight"]) for v in done["ProductionVariants"]}
+    assert weights == {"blue": (0.0, 0.0), "green": (1.0, 1.0)}
+
+
+def test_failed_update_stays_on_old_config_with_failure_reason(
+    sm: Any, emulator_admin: AdminClient, live_endpoint: str
+) -> None:
+    """AWS: when an update fails the endpoint returns to ``InService`` on its previous configuration and
+    DescribeEndpoint's FailureReason says why. ``smgitops verify`` surfaces it and the rollout rolls back."""
+    _config(sm, "ep-2", {"green": 1.0})
+    emulator_admin.fail_next_update(live_endpoint, "Model container failed the ping health check.")
+    sm.update_endpoint(EndpointName=live_endpoint, EndpointConfigName="ep-2")
+    emulator_admin.advance_clock(60)
+    failed = sm.describe_endpoint(EndpointName=live_endpoint)
+    assert failed["EndpointStatus"] == "InService"
+    assert failed["EndpointConfigName"] == "ep-1"
+    assert failed["FailureReason"] == "Model container failed the ping health check."
+    assert [v["VariantName"] for v in failed["ProductionVariants"]] == ["blue"]
+    # Only the next update fails: a retry goes through and clears the reason.
+    sm.update_endpoint(EndpointName=live_endpoint, EndpointConfigName="ep-2")
+    emulator_admin.advance_clock(60)
+    retried = sm.describe_endpoint(EndpointName=live_endpoint)
+    assert retried["EndpointConfigName"] == "ep-2"
+    assert "FailureReason" not in retried
+
+
+def test_update_endpoint_validates_like_aws(sm: Any, emulator_admin: AdminClient, live_endpoint: str) -> None:
+    """AWS: UpdateEndpoint needs an existing endpoint and configuration and refuses an endpoint that is already
+    being updated ("Cannot update in-progress endpoint")."""
+    arn = "arn:aws:sagemaker:us-east-1:123456789012"
+    with pytest.raises(ClientError, match=f'Could not find endpoint "{arn}:endpoint/nope"'):
+        sm.update_endpoint(EndpointName="nope", EndpointConfigName="ep-1")
+    with pytest.raises(ClientError, match=f'Could not find endpoint configuration "{arn}:endpoint-config/nope"'):
+        sm.update_endpoint(EndpointName=live_endpoint, EndpointConfigName="nope")
+    _config(sm, "ep-2", {"green": 1.0})
+    sm.update_endpoint(EndpointName=live_endpoint, EndpointConfigName="ep-2")
+    with pytest.raises(ClientError, match="Cannot update in-progress endpoint"):
+        sm.update_endpoint(EndpointName=live_endpoint, EndpointConfigName="ep-1")
+
+
+def test_update_weights_passes_through_updating(sm: Any, emulator_admin: AdminClient, live_endpoint: str) -> None:
+    """UpdateEndpointWeightsAndCapacities: ``Updating`` then ``InService`` with the new weights."""
+    sm.update_endpoint_weights_and_capacities(
+        EndpointName=live_endpoint, DesiredWeightsAndCapacities=[{"VariantName": "blue", "DesiredWeight": 0.5}]
+    )
+    assert sm.describe_endpoint(EndpointName=live_endpoint)["EndpointStatus"] == "Updating"
+    emulator_admin.advance_clock(60)
+    done = sm.describe_endpoint(EndpointName=live_endpoint)
+    assert done["EndpointStatus"] == "InService"
+    assert done["ProductionVariants"][0]["CurrentWeight"] == 0.5
+
+
+def test_delete_endpoint_in_any_status(sm: Any, emulator_admin: AdminClient) -> None:
+    """AWS lets DeleteEndpoint delete a Creating or Updating endpoint; teardown depends on it."""
+    emulator_admin.set_update_delay(300)
+    _model(sm, "blue")
+    _config(sm, "ep-1", {"blue": 1.0})
+    sm.create_endpoint(EndpointName="ep", EndpointConfigName="ep-1")
+    assert sm.describe_endpoint(EndpointName="ep")["EndpointStatus"] == "Creating"
+    sm.delete_endpoint(EndpointName="ep")
+    emulator_admin.advance_clock(300)
+    assert sm.list_endpoints()["Endpoints"] == []
+    with pytest.raises(ClientError, match="Could not find endpoint"):
+        sm.describe_endpoint(EndpointName="ep")
