@@ -1,0 +1,445 @@
+"""Evening teardown: ``smgitops teardown [--dry-run] [--max N] [--now ISO-8601] [--json] [--releases DIR]``.
+
+An endpoint alive overnight is the failure this command exists to prevent: instances bill by the hour whether or
+not anybody sends a request. Every scheduled run lists the endpoints of every region a release names (paginated
+``ListEndpoints``), keeps only those tagged ``managed-by = smgitops`` (paginated ``ListTags``; an endpoint without
+that tag is never touched, whatever its name), finds each one's release and deletes it once that release's
+teardown time has passed today.
+
+Which release an endpoint belongs to: the ``release = <environment>`` tag names the release file
+``releases/<environment>.yaml``; failing that (tag missing or naming no known release) the endpoint name is
+matched against the releases' ``endpoint.name``. A managed endpoint that maps to no release gets
+:data:`DEFAULT_CUTOFF` (19:00 UTC). A release file that cannot be read does not stop the run: its endpoints fall
+back to the default cut-off and the report carries a warning -- a broken YAML file must not keep instances up.
+
+The cut-off is ``teardown.at`` in ``teardown.timezone`` *on the current day in that zone*, computed with
+``zoneinfo`` so daylight saving time moves it in UTC as it does on a wall clock. A wall time that does not exist
+on a spring-forward day resolves with ``fold=0`` (02:30 in the gap means 03:30 summer time); one that happens
+twice in autumn means the first of the two.
+
+Decisions documented here and in the README:
+
+* **Endpoints in ``Creating``/``Updating`` (or ``Failed``, ``OutOfService``) are deleted anyway.** DeleteEndpoint
+  accepts them, a deploy still running at the cut-off would otherwise leave an endpoint up all night, and a deploy
+  after the cut-off is recreated by the next morning's apply. ``Deleting`` endpoints are reported as already
+  going. Should SageMaker refuse a delete (e.g. ``SystemUpdating``), the run reports it as failed and exits 1, so
+  the scheduled workflow fails loudly and the next run (or a person) retries.
+* **Only the endpoint is deleted**, not its endpoint configuration or models: those cost nothing, the teardown role
+  may only call ``DeleteEndpoint`` on managed endpoints, and keeping them means the next ``terraform apply`` sees
+  just the endpoint missing from its refreshed state and recreates it on the *same* configuration name. Until
+  then ``plan`` shows the endpoint to be created and ``verify`` reports it missing: that drift is intended and is
+  exactly what the morning deploy repairs.
+* **Idempotent:** an endpoint deleted by somebody else between listing and deleting is reported ``gone``, not as
+  an error; a second run finds nothing to do.
+* **Exit code 1** when anything that should have gone is still alive after the run: the cap (``--max``) was
+  reached, a delete failed, or the final listing still shows a due endpoint not in ``Deleting``. A dry run
+  deletes nothing and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .clock import Clock, parse_instant, utc_now
+from .errors import SmgitopsError, UserError
+from .naming import MANAGED_BY_TAG, MANAGED_BY_VALUE, RELEASE_TAG
+
+if TYPE_CHECKING:
+    import boto3
+    from mypy_boto3_sagemaker import SageMakerClient
+
+DEFAULT_REGION = "us-east-1"
+DEFAULT_CUTOFF = time(19, 0)
+"""Cut-off for managed endpoints whose release is unknown: 19:00 in :data:`DEFAULT_TIMEZONE`."""
+DEFAULT_TIMEZONE = "UTC"
+NOT_FOUND_MARKERS = ("Could not find", "could not find", "does not exist")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# SageMaker wrapper
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LiveEndpoint:
+    region: str
+    name: str
+    arn: str
+    status: str
+    created: datetime | None
+
+
+class SageMakerEndpoints:
+    """The SageMaker calls teardown needs, typed; one instance per region, the boto3 session injected."""
+
+    def __init__(self, session: boto3.session.Session, client: SageMakerClient | None = None) -> None:
+        if client is None:
+            from .aws import client as make_client
+
+            client = cast("SageMakerClient", make_client(session, "sagemaker"))
+        self._client = client
+        self.region: str = client.meta.region_name
+
+    def list_endpoints(self) -> Iterator[LiveEndpoint]:
+        for page in self._client.get_paginator("list_endpoints").paginate(PaginationConfig={"PageSize": 100}):
+            for ep in page.get("Endpoints", []):
+                yield LiveEndpoint(
+                    region=self.region,
+                    name=ep["EndpointName"],
+                    arn=ep["EndpointArn"],
+                    status=ep["EndpointStatus"],
+                    created=ep.get("CreationTime"),
+                )
+
+    def tags(self, arn: str) -> dict[str, str] | None:
+        """All tags of a resource; ``None`` when it no longer exists (deleted since it was listed)."""
+        from botocore.exceptions import ClientError
+
+        out: dict[str, str] = {}
+        try:
+            for page in self._client.get_paginator("list_tags").paginate(ResourceArn=arn):
+                for tag in page.get("Tags", []):
+                    out[tag["Key"]] = tag.get("Value", "")
+        except ClientError as exc:
+            if _is_not_found(exc):
+                return None
+            raise
+        return out
+
+    def delete_endpoint(self, name: str) -> bool:
+        """Delete; ``False`` when the endpoint is already gone (deleted concurrently), not an error."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client.delete_endpoint(EndpointName=name)
+        except ClientError as exc:
+            if _is_not_found(exc):
+                return False
+            raise
+        return True
+
+
+def _is_not_found(exc: Any) -> bool:
+    message = str(exc.response.get("Error", {}).get("Message", ""))
+    return any(marker in message for marker in NOT_FOUND_MARKERS)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Schedules: which cut-off applies to which endpoint
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Schedule:
+    at: time
+    timezone: str
+    source: str  # the release file, or "default"
+    environment: str | None = None
+    endpoint: str | None = None
+    region: str | None = None
+
+    def cutoff(self, now: datetime) -> datetime:
+        """Today's cut-off (today in the schedule's zone) as an aware datetime."""
+        zone = ZoneInfo(self.timezone)
+        local_day = now.astimezone(zone).date()
+        return datetime.combine(local_day, self.at, tzinfo=zone)
+
+    def describe(self) -> str:
+        return f"{self.at:%H:%M} {self.timezone}"
+
+
+DEFAULT_SCHEDULE = Schedule(at=DEFAULT_CUTOFF, timezone=DEFAULT_TIMEZONE, source="default")
+
+
+def _parse_hhmm(text: str) -> time:
+    hours, _, minutes = text.partition(":")
+    return time(int(hours), int(minutes))
+
+
+def load_schedules(releases_dir: Path | None) -> tuple[list[Schedule], list[str]]:
+    """Every release file's schedule; unreadable ones become warnings (their endpoints get the default)."""
+    import yaml
+
+    from .release import load_release
+
+    schedules: list[Schedule] = []
+    warnings: list[str] = []
+    if releases_dir is None or not releases_dir.is_dir():
+        return schedules, warnings
+    for path in sorted([*releases_dir.glob("*.yaml"), *releases_dir.glob("*.yml")]):
+        try:
+            release = load_release(path)
+            at = _parse_hhmm(release.teardown.at)
+            ZoneInfo(release.teardown.timezone)
+        except (SmgitopsError, yaml.YAMLError, KeyError, TypeError, ValueError, OSError, ZoneInfoNotFoundError) as exc:
+            first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            warnings.append(f"{path}: unreadable ({first_line}); its endpoints get the default cut-off")
+            continue
+        schedules.append(
+            Schedule(
+                at=at,
+                timezone=release.teardown.timezone,
+                source=str(path),
+                environment=release.environment,
+                endpoint=release.endpoint.name,
+                region=release.region,
+            )
+        )
+    return schedules, warnings
+
+
+def schedule_for(name: str, tags: dict[str, str], schedules: Iterable[Schedule]) -> tuple[Schedule, str]:
+    """The schedule of an endpoint and how it was found."""
+    schedules = list(schedules)
+    env = tags.get(RELEASE_TAG)
+    if env:
+        for s in schedules:
+            if s.environment == env:
+                return s, f"tag release={env}"
+    for s in schedules:
+        if s.endpoint == name:
+            return s, f"endpoint name of {s.source}"
+    return DEFAULT_SCHEDULE, "no release: default cut-off" if not env else f"release {env!r} unknown: default cut-off"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The run
+# --------------------------------------------------------------------------------------------------------------
+
+
+class Outcome(StrEnum):
+    DELETED = "deleted"
+    WOULD_DELETE = "would delete"
+    GONE = "gone"  # deleted concurrently: not an error
+    DELETING = "already deleting"
+    KEPT = "kept"  # before the cut-off
+    CAPPED = "skipped"  # due, but --max was reached
+    FAILED = "failed"
+
+
+@dataclass
+class Entry:
+    region: str
+    endpoint: str
+    status: str
+    release: str
+    matched_by: str
+    cutoff: str  # local cut-off, ISO
+    cutoff_utc: str
+    outcome: Outcome
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "outcome": str(self.outcome)}
+
+
+@dataclass
+class TeardownReport:
+    now: datetime
+    dry_run: bool
+    max_deletions: int | None
+    regions: list[str]
+    entries: list[Entry] = field(default_factory=list)
+    unmanaged: int = 0
+    warnings: list[str] = field(default_factory=list)
+    alive_after_run: list[str] = field(default_factory=list)
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(1 for e in self.entries if e.outcome is outcome)
+
+    @property
+    def ok(self) -> bool:
+        if self.dry_run:
+            return True
+        return not self.alive_after_run and not any(e.outcome in (Outcome.CAPPED, Outcome.FAILED) for e in self.entries)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "now": self.now.isoformat(),
+            "dry_run": self.dry_run,
+            "max": self.max_deletions,
+            "regions": self.regions,
+            "counts": {str(o): self.count(o) for o in Outcome},
+            "unmanaged_ignored": self.unmanaged,
+            "alive_after_run": self.alive_after_run,
+            "warnings": self.warnings,
+            "endpoints": [e.to_dict() for e in self.entries],
+        }
+
+
+def regions_for(schedules: Iterable[Schedule], extra: Iterable[str] = ()) -> list[str]:
+    regions = {s.region for s in schedules if s.region} | set(extra)
+    return sorted(regions) or [DEFAULT_REGION]
+
+
+def teardown(
+    clients: Callable[[str], SageMakerEndpoints],
+    regions: Iterable[str],
+    schedules: list[Schedule],
+    *,
+    clock: Clock = utc_now,
+    dry_run: bool = False,
+    max_deletions: int | None = None,
+    warnings: Iterable[str] = (),
+) -> TeardownReport:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    now = clock()
+    report = TeardownReport(
+        now=now, dry_run=dry_run, max_deletions=max_deletions, regions=list(regions), warnings=list(warnings)
+    )
+    due: dict[tuple[str, str], Entry] = {}
+    deletions = 0
+    for region in report.regions:
+        sm = clients(region)
+        for ep in list(sm.list_endpoints()):
+            tags = sm.tags(ep.arn)
+            if tags is None:  # deleted between listing and tagging: nothing left to do
+                continue
+            if tags.get(MANAGED_BY_TAG) != MANAGED_BY_VALUE:
+                report.unmanaged += 1
+                continue
+            schedule, matched_by = schedule_for(ep.name, tags, schedules)
+            cutoff = schedule.cutoff(now)
+            entry = Entry(
+                region=region,
+                endpoint=ep.name,
+                status=ep.status,
+                release=schedule.environment or tags.get(RELEASE_TAG, "") or "-",
+                matched_by=matched_by,
+                cutoff=cutoff.isoformat(),
+                cutoff_utc=cutoff.astimezone(now.tzinfo).isoformat(),
+                outcome=Outcome.KEPT,
+                reason="",
+            )
+            report.entries.append(entry)
+            if now < cutoff:
+                entry.reason = f"before cut-off {schedule.describe()} ({_until(cutoff - now)} left)"
+                continue
+            passed = f"past cut-off {schedule.describe()}"
+            if ep.status == "Deleting":
+                entry.outcome, entry.reason = Outcome.DELETING, f"{passed}; DeleteEndpoint already running"
+                continue
+            due[(region, ep.name)] = entry
+            if dry_run:
+                entry.outcome, entry.reason = Outcome.WOULD_DELETE, f"{passed} (dry run)"
+                continue
+            if max_deletions is not None and deletions >= max_deletions:
+                entry.outcome, entry.reason = Outcome.CAPPED, f"{passed}; cap reached (--max {max_deletions})"
+                continue
+            try:
+                deleted = sm.delete_endpoint(ep.name)
+            except (ClientError, BotoCoreError) as exc:  # reported, and the run fails (exit 1)
+                entry.outcome, entry.reason = Outcome.FAILED, f"{passed}; delete failed: {exc}"
+                continue
+            deletions += 1 if deleted else 0
+            in_flight = f" (was {ep.status})" if ep.status not in ("InService",) else ""
+            if deleted:
+                entry.outcome, entry.reason = Outcome.DELETED, f"{passed}{in_flight}"
+            else:
+                entry.outcome, entry.reason = Outcome.GONE, f"{passed}; already deleted by someone else"
+    if not dry_run and due:
+        # Trust, but look: anything due that is still listed (and not Deleting) is alive after the run.
+        for region in report.regions:
+            for ep in clients(region).list_endpoints():
+                if (region, ep.name) in due and ep.status != "Deleting":
+                    report.alive_after_run.append(f"{region}/{ep.name}")
+    return report
+
+
+def _until(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Output and CLI
+# --------------------------------------------------------------------------------------------------------------
+
+_STYLE = {
+    Outcome.DELETED: "green",
+    Outcome.WOULD_DELETE: "cyan",
+    Outcome.GONE: "dim",
+    Outcome.DELETING: "dim",
+    Outcome.KEPT: "white",
+    Outcome.CAPPED: "yellow",
+    Outcome.FAILED: "bold red",
+}
+
+
+def render(report: TeardownReport) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(
+        title=f"teardown{' (dry run)' if report.dry_run else ''} at {report.now:%Y-%m-%d %H:%M} UTC",
+        caption=f"regions: {', '.join(report.regions)}; unmanaged endpoints ignored: {report.unmanaged}",
+    )
+    for col in ("region", "endpoint", "status", "release", "cut-off (UTC)", "outcome", "why"):
+        table.add_column(col)
+    for e in report.entries:
+        table.add_row(
+            e.region,
+            e.endpoint,
+            e.status,
+            e.release,
+            e.cutoff_utc[11:16],
+            f"[{_STYLE[e.outcome]}]{e.outcome}[/]",
+            e.reason,
+        )
+    console.print(table)
+    for w in report.warnings:
+        console.print(f"[yellow]warning:[/] {w}")
+    counts = ", ".join(f"{report.count(o)} {o}" for o in Outcome if report.count(o))
+    console.print(f"summary: {counts or 'no managed endpoints'}")
+    if report.alive_after_run:
+        console.print(f"[bold red]still alive after the run:[/] {', '.join(report.alive_after_run)}")
+
+
+def configure_teardown(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dry-run", action="store_true", help="list what would be deleted; delete nothing")
+    parser.add_argument("--max", type=int, default=None, metavar="N", help="delete at most N endpoints this run")
+    parser.add_argument("--now", help="the instant to judge cut-offs at (ISO-8601 with offset; default: now)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--releases", default=None, help="directory of release files (default: ./releases)")
+    parser.add_argument(
+        "--region", action="append", default=[], help="also sweep this region (repeatable; default: the releases')"
+    )
+
+
+def run_teardown(args: argparse.Namespace) -> int:
+    from .aws import make_session
+
+    if args.max is not None and args.max < 0:
+        raise UserError("--max must be 0 or more")
+    if args.releases is not None and not Path(args.releases).is_dir():
+        raise UserError(f"--releases: {args.releases} is not a directory")
+    releases_dir = Path(args.releases) if args.releases is not None else Path("releases")
+    now = parse_instant(args.now) if args.now else utc_now()
+    schedules, warnings = load_schedules(releases_dir)
+    if not schedules:
+        warnings.append(f"no release files in {releases_dir}: every managed endpoint gets the default cut-off")
+    report = teardown(
+        lambda region: SageMakerEndpoints(make_session(region)),
+        regions_for(schedules, args.region),
+        schedules,
+        clock=lambda: now,
+        dry_run=args.dry_run,
+        max_deletions=args.max,
+        warnings=warnings,
+    )
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        render(report)
+    return 0 if report.ok else 1
