@@ -20,6 +20,8 @@ class Problem:
 
     def __str__(self) -> str:
         field = self.field or "(document)"
+        if self.line <= 0:  # about the file as a whole (missing, a directory): no position to give
+            return f"{self.file}: {field}: {self.reason}"
         return f"{self.file}:{self.line}:{self.col}: {field}: {self.reason}"
 
 

@@ -1,19 +1,55 @@
-"""Release files: loading and the typed model the rest of the pipeline reads.
+"""Release files: strict loading, validation (``smgitops validate``) and the typed model the pipeline reads.
 
-SKELETON: the dataclasses below are the contract other modules code against (keep their field names and
-types). The strict loader and the semantic validation (``smgitops validate``) are filled in by the
-release/validation work; until then ``load_release`` is a plain ``yaml.safe_load`` mapping.
+A release file is small, hand-edited YAML that decides what runs in an AWS account, so it is read strictly:
+
+* at most 1 MiB (checked before parsing), UTF-8 (a UTF-8 byte order mark is accepted and ignored; UTF-16/32 and
+  invalid bytes are refused with the byte offset and its line);
+* exactly one YAML document whose top level is a mapping;
+* no anchors or aliases (refused outright: they enable "billion laughs" expansion and hide sharing between
+  fields a reviewer reads as independent), no tags beyond the core schema (``!!str``, ``!!int``, ``!!float``,
+  ``!!bool``, ``!!null``, ``!!seq``, ``!!map``; so no ``!!python/...`` and no custom tags), no directives;
+* no duplicate keys (PyYAML silently keeps the last one);
+* plain scalars are read with the YAML 1.2 core schema (as Terraform's ``yamldecode`` and editors read them), and
+  a plain scalar that YAML 1.1 tools (PyYAML, many scripts) would read differently is refused: ``yes``/``on``
+  (booleans in 1.1), ``19:30`` (a base-60 integer in 1.1), ``010`` (octal in 1.1), ``1_000``, ``1e3``, dates. The
+  file then means the same thing to every reader; quoting the value always fixes it;
+* no ``.inf``/``.nan`` numbers.
+
+Then the JSON Schema ``releases/release.schema.json`` (Draft 2020-12, every error reported, with integers strict:
+``true`` and ``1.0`` are not integers) and the semantic checks that need more than a schema: weights summing to
+100, unique variant names, variants' models defined, data files inside the repository with matching sha256,
+estimators and their parameters, the instance-type and region allowlists, the time zone, the image's scikit-learn
+version. Every problem carries the file (as given), 1-based line and column, and a dotted field path such as
+``variants[1].weight``. Nothing here calls AWS or imports boto3; scikit-learn is imported only to check a model's
+parameters, through :mod:`smgitops.estimators`.
 """
 
 from __future__ import annotations
 
+import argparse
+import datetime as _dt
+import difflib
+import hashlib
+import json
+import math
+import os
+import re
+import stat
+import sys
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from functools import lru_cache
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
 
-from .paths import repo_root_for
+from .errors import InvalidRelease, Problem
+from .paths import PACKAGE_DIR, repo_root_for
+
+# ---------------------------------------------------------------------------------------------------------------
+# Typed model (the contract other modules code against)
+# ---------------------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -132,13 +168,930 @@ def release_from_mapping(doc: dict[str, Any], path: Path) -> Release:
     )
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# Limits and allowlists
+# ---------------------------------------------------------------------------------------------------------------
+
+MAX_FILE_BYTES = 1024 * 1024  # a release is a few kilobytes; anything near this is a mistake or an attack
+MAX_DEPTH = 32  # nesting levels; the schema needs 5
+MAX_PROBLEMS_PER_FILE = 200
+
+SCHEMA_PATH = PACKAGE_DIR.parents[1] / "releases" / "release.schema.json"
+
+# Cost safety: instance types a release may use. SMGITOPS_ALLOWED_INSTANCE_TYPES (comma-separated) replaces the list.
+DEFAULT_ALLOWED_INSTANCE_TYPES: tuple[str, ...] = ("ml.t2.large", "ml.t3.large")
+INSTANCE_TYPES_ENV = "SMGITOPS_ALLOWED_INSTANCE_TYPES"
+ALLOWED_REGIONS: tuple[str, ...] = ("us-east-1",)
+
+# Zone files that are not IANA zone names.
+_NOT_IANA_ZONES = {"localtime", "posixrules", "Factory"}
+
+
+def allowed_instance_types() -> tuple[str, ...]:
+    """The instance-type allowlist: the default, or the comma-separated ``SMGITOPS_ALLOWED_INSTANCE_TYPES``."""
+    env = os.environ.get(INSTANCE_TYPES_ENV, "")
+    types = tuple(t.strip() for t in env.split(",") if t.strip())
+    return types or DEFAULT_ALLOWED_INSTANCE_TYPES
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Field paths and positions
+# ---------------------------------------------------------------------------------------------------------------
+
+FieldPath = tuple[str | int, ...]
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def format_path(path: Iterable[str | int]) -> str:
+    """``("variants", 1, "weight")`` -> ``variants[1].weight``; odd keys are quoted: ``params["a.b"]``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _PLAIN_KEY.fullmatch(part):
+            out += f".{part}" if out else part
+        else:
+            out += f"[{json.dumps(part)}]"
+    return out
+
+
+@dataclass(frozen=True)
+class _Pos:
+    line: int  # 1-based position of the value
+    col: int
+    key_line: int | None  # 1-based position of the key that holds the value (None for the root and list items)
+    key_col: int | None
+    collection: bool
+
+
+class _Reporter:
+    """Collects located problems of one file."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.pos: dict[FieldPath, _Pos] = {}
+        self.problems: list[Problem] = []
+        self.notes: list[str] = []
+        self._seen: set[tuple[int, int, str, str]] = set()
+
+    def add(self, line: int, col: int, path: Iterable[str | int], reason: str) -> None:
+        fmt = format_path(path)
+        key = (line, col, fmt, reason)
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        if len(self.problems) == MAX_PROBLEMS_PER_FILE:
+            self.problems.append(Problem(self.label, line, col, "", "too many problems; the rest are not shown"))
+        if len(self.problems) > MAX_PROBLEMS_PER_FILE:
+            return
+        self.problems.append(Problem(self.label, line, col, fmt, reason))
+
+    def at(self, path: FieldPath, reason: str, *, key: bool = False, report_as: FieldPath | None = None) -> None:
+        """A problem located at ``path`` (its key when ``key`` or when the value is a mapping or list)."""
+        line, col = self.locate(path, key=key)
+        self.add(line, col, path if report_as is None else report_as, reason)
+
+    def locate(self, path: FieldPath, *, key: bool = False) -> tuple[int, int]:
+        probe = path
+        while probe not in self.pos and probe:
+            probe = probe[:-1]
+            key = True
+        p = self.pos.get(probe)
+        if p is None:
+            return 1, 1
+        if (key or p.collection) and p.key_line is not None and p.key_col is not None:
+            return p.key_line, p.key_col
+        return p.line, p.col
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Bytes -> text
+# ---------------------------------------------------------------------------------------------------------------
+
+_UTF_BOMS = {
+    b"\xff\xfe\x00\x00": "UTF-32",
+    b"\x00\x00\xfe\xff": "UTF-32",
+    b"\xff\xfe": "UTF-16",
+    b"\xfe\xff": "UTF-16",
+}
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def _line_col_bytes(data: bytes, offset: int) -> tuple[int, int]:
+    line = data.count(b"\n", 0, offset) + 1
+    return line, offset - (data.rfind(b"\n", 0, offset) + 1) + 1
+
+
+def _line_col_text(text: str, index: int) -> tuple[int, int]:
+    line = text.count("\n", 0, index) + 1
+    return line, index - (text.rfind("\n", 0, index) + 1) + 1
+
+
+def _decode(data: bytes, rep: _Reporter) -> str | None:
+    """UTF-8 text of ``data`` (a leading UTF-8 BOM dropped), or None with a located problem."""
+    for bom, name in _UTF_BOMS.items():
+        if data.startswith(bom):
+            rep.add(1, 1, (), f"the file is encoded as {name} (byte order mark); save it as UTF-8")
+            return None
+    start = len(_UTF8_BOM) if data.startswith(_UTF8_BOM) else 0
+    try:
+        return data[start:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        offset = start + exc.start
+        line, col = _line_col_bytes(data, offset)
+        rep.add(line, col, (), f"not valid UTF-8: byte 0x{data[offset]:02x} at byte offset {offset}; save as UTF-8")
+        return None
+
+
+# YAML 1.1 counts these as line breaks, editors and YAML 1.2 do not: line numbers would disagree.
+_ODD_BREAKS = re.compile("[\x85\u2028\u2029]")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Text -> located values (YAML events, core schema, no aliases)
+# ---------------------------------------------------------------------------------------------------------------
+
+_TAG = "tag:yaml.org,2002:"
+_NULL12 = re.compile(r"~|null|Null|NULL|")
+_BOOL12 = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+_INT10 = re.compile(r"[-+]?[0-9]+")
+_INT8 = re.compile(r"0o[0-7]+")
+_INT16 = re.compile(r"0x[0-9a-fA-F]+")
+_FLOAT12 = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+_INF12 = re.compile(r"([-+]?)\.(?:inf|Inf|INF)")
+_NAN12 = re.compile(r"\.(?:nan|NaN|NAN)")
+_SCALAR_TAGS = ("str", "int", "float", "bool", "null")
+_INVALID = object()  # stands for a value that was refused (alias, bad tag); never reaches the schema as such
+
+
+class _Refused(ValueError):
+    pass
+
+
+def _core12(tag: str | None, value: str) -> Any:
+    """A scalar read with the YAML 1.2 core schema; ``tag`` None means resolve the plain scalar implicitly."""
+    if tag in (None, _TAG + "null") and _NULL12.fullmatch(value):
+        return None
+    if tag in (None, _TAG + "bool") and value in _BOOL12:
+        return _BOOL12[value]
+    if tag in (None, _TAG + "int"):
+        if _INT10.fullmatch(value):
+            return int(value, 10)
+        if _INT8.fullmatch(value):
+            return int(value[2:], 8)
+        if _INT16.fullmatch(value):
+            return int(value[2:], 16)
+    if tag in (None, _TAG + "float"):
+        if _FLOAT12.fullmatch(value):
+            return float(value)
+        if m := _INF12.fullmatch(value):
+            return -math.inf if m.group(1) == "-" else math.inf
+        if _NAN12.fullmatch(value):
+            return math.nan
+    if tag in (None, _TAG + "str"):
+        return value
+    raise _Refused(f"{value!r} is not a valid !!{tag.removeprefix(_TAG) if tag else '?'}")
+
+
+def describe(value: Any) -> str:
+    """A value as a user reads it in a message: ``the integer 50``, ``the string 'yes'``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int):
+        return f"the integer {value}"
+    if isinstance(value, float):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, _dt.date):
+        return f"the date/time {value.isoformat()}"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"a {type(value).__name__}"
+
+
+def _same(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and (repr(a) == repr(b) if isinstance(a, float) else bool(a == b))
+
+
+class _Builder:
+    """Turns the YAML event stream into plain values, recording every value's position on the way."""
+
+    def __init__(self, text: str, rep: _Reporter) -> None:
+        self.rep = rep
+        self.loader: Any = yaml.SafeLoader(text)  # the stubs leave the event API untyped
+
+    def close(self) -> None:
+        self.loader.dispose()
+
+    def problem(self, mark: Any, path: FieldPath, reason: str) -> None:
+        self.rep.add(mark.line + 1, mark.column + 1, path, reason)
+
+    def document(self) -> Any:
+        """The single document's value; raises yaml.YAMLError on syntax errors."""
+        ld = self.loader
+        ld.get_event()  # StreamStart
+        if ld.check_event(yaml.StreamEndEvent):
+            self.rep.add(1, 1, (), "the file is empty: a release is a YAML mapping of fields")
+            return _INVALID
+        start = ld.get_event()
+        assert isinstance(start, yaml.DocumentStartEvent)
+        if start.version is not None or start.tags:
+            self.problem(start.start_mark, (), "YAML directives (%YAML, %TAG) are not accepted in a release file")
+        value = self.node((), 0, key_mark=None)
+        ld.get_event()  # DocumentEnd
+        if not ld.check_event(yaml.StreamEndEvent):
+            nxt = ld.peek_event()
+            self.problem(nxt.start_mark, (), "more than one YAML document ('---'): a release file holds exactly one")
+        return value
+
+    def _check_anchor(self, event: Any, path: FieldPath) -> None:
+        if getattr(event, "anchor", None) is not None:
+            self.problem(
+                event.start_mark,
+                path,
+                f"anchor '&{event.anchor}' refused: anchors and aliases are not accepted in a release file "
+                "(they hide sharing between fields and allow exponential expansion); write the value out",
+            )
+
+    def _record(self, path: FieldPath, mark: Any, key_mark: Any, collection: bool) -> None:
+        key_line = key_mark.line + 1 if key_mark is not None else None
+        key_col = key_mark.column + 1 if key_mark is not None else None
+        self.rep.pos.setdefault(path, _Pos(mark.line + 1, mark.column + 1, key_line, key_col, collection))
+
+    def _skip(self) -> None:
+        """Consume one node's events without building it."""
+        depth = 0
+        while True:
+            ev = self.loader.get_event()
+            if isinstance(ev, yaml.CollectionStartEvent):
+                depth += 1
+            elif isinstance(ev, yaml.CollectionEndEvent):
+                depth -= 1
+            if depth == 0:
+                return
+
+    def _collection_tag_ok(self, event: Any, path: FieldPath, expected: str) -> None:
+        if event.tag not in (None, "!", _TAG + expected):
+            self.problem(event.start_mark, path, _tag_reason(event.tag))
+
+    def node(self, path: FieldPath, depth: int, key_mark: Any) -> Any:
+        ld = self.loader
+        event = ld.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            ld.get_event()
+            self._record(path, event.start_mark, key_mark, False)
+            self.problem(
+                event.start_mark,
+                path,
+                f"alias '*{event.anchor}' refused: anchors and aliases are not accepted in a release file "
+                "(they hide sharing between fields and allow exponential expansion); write the value out",
+            )
+            return _INVALID
+        self._check_anchor(event, path)
+        if isinstance(event, yaml.ScalarEvent):
+            ld.get_event()
+            self._record(path, event.start_mark, key_mark, False)
+            return self.scalar(event, path)
+        if depth >= MAX_DEPTH:
+            self._record(path, event.start_mark, key_mark, True)
+            self.problem(event.start_mark, path, f"nested deeper than {MAX_DEPTH} levels")
+            self._skip()
+            return _INVALID
+        if isinstance(event, yaml.SequenceStartEvent):
+            ld.get_event()
+            self._record(path, event.start_mark, key_mark, True)
+            self._collection_tag_ok(event, path, "seq")
+            items: list[Any] = []
+            while not ld.check_event(yaml.SequenceEndEvent):
+                items.append(self.node((*path, len(items)), depth + 1, key_mark=None))
+            ld.get_event()
+            return items
+        if isinstance(event, yaml.MappingStartEvent):
+            ld.get_event()
+            self._record(path, event.start_mark, key_mark, True)
+            self._collection_tag_ok(event, path, "map")
+            return self.mapping(path, depth)
+        raise AssertionError(f"unexpected YAML event {event!r}")  # pragma: no cover - the parser guarantees this
+
+    def mapping(self, path: FieldPath, depth: int) -> dict[str, Any]:
+        ld = self.loader
+        out: dict[str, Any] = {}
+        first_line: dict[str, int] = {}
+        while not ld.check_event(yaml.MappingEndEvent):
+            kev = ld.peek_event()
+            if not isinstance(kev, yaml.ScalarEvent):
+                what = "an alias" if isinstance(kev, yaml.AliasEvent) else "a mapping or list"
+                self.problem(kev.start_mark, path, f"a key must be a plain string, not {what}")
+                if isinstance(kev, yaml.AliasEvent):
+                    ld.get_event()
+                else:
+                    self._skip()
+                self._skip_value()
+                continue
+            ld.get_event()
+            kmark: Any = kev.start_mark
+            self._check_anchor(kev, (*path, kev.value))
+            key = self.scalar(kev, (*path, kev.value))
+            if not isinstance(key, str):
+                if key is not _INVALID:
+                    self.problem(
+                        kev.start_mark,
+                        (*path, kev.value),
+                        f"key {kev.value!r} is read as {describe(key)}; keys must be strings (quote it)",
+                    )
+                self._skip_value()
+                continue
+            child = (*path, key)
+            if key in out or key in first_line:
+                self.problem(
+                    kev.start_mark,
+                    child,
+                    f"duplicate key {key!r} (first at line {first_line[key]}); "
+                    "YAML loaders silently keep only the last value",
+                )
+                self.node(child, depth + 1, key_mark=kmark)
+                continue
+            first_line[key] = kmark.line + 1
+            out[key] = self.node(child, depth + 1, key_mark=kmark)
+        ld.get_event()
+        return out
+
+    def _skip_value(self) -> None:
+        ev = self.loader.peek_event()
+        if isinstance(ev, yaml.CollectionStartEvent):
+            self._skip()
+        else:
+            self.loader.get_event()
+
+    def scalar(self, event: Any, path: FieldPath) -> Any:
+        tag, value, plain = event.tag, event.value, event.implicit[0]
+        if tag == "!":  # the non-specific tag: a string
+            return value
+        if tag is not None and not (tag.startswith(_TAG) and tag[len(_TAG) :] in _SCALAR_TAGS):
+            self.problem(event.start_mark, path, _tag_reason(tag))
+            return _INVALID
+        if tag is None and not plain:  # quoted or block scalar
+            return value
+        try:
+            result = _core12(tag, value)
+        except _Refused as exc:
+            self.problem(event.start_mark, path, str(exc))
+            return _INVALID
+        if tag is None:
+            yaml11 = self._yaml11(value, event)
+            if not _same(yaml11, result):
+                shown = "read differently" if yaml11 is _INVALID else f"read as {describe(yaml11)}"
+                self.problem(
+                    event.start_mark,
+                    path,
+                    f"plain value {value!r} is {shown} by YAML 1.1 tools (PyYAML) but as {describe(result)} "
+                    "by YAML 1.2 (Terraform, editors); quote it or write it unambiguously",
+                )
+                return _INVALID
+        if isinstance(result, float) and not math.isfinite(result):
+            self.problem(event.start_mark, path, f"{value!r} is not a finite number")
+            return _INVALID
+        return result
+
+    def _yaml11(self, value: str, event: Any) -> Any:
+        tag = self.loader.resolve(yaml.ScalarNode, value, (True, False))
+        ctor: Callable[..., Any] | None = yaml.SafeLoader.yaml_constructors.get(tag)
+        if ctor is None:
+            return _INVALID
+        try:
+            return ctor(self.loader, yaml.ScalarNode(tag, value, event.start_mark, event.end_mark))
+        except Exception:  # noqa: BLE001 - any failure means "not the same value"
+            return _INVALID
+
+
+def _tag_reason(tag: str) -> str:
+    shown = "!!" + tag[len(_TAG) :] if tag.startswith(_TAG) else tag
+    return (
+        f"tag {shown!r} refused: only the YAML core schema is accepted "
+        "(!!str, !!int, !!float, !!bool, !!null, !!seq, !!map)"
+    )
+
+
+def _parse(text: str, rep: _Reporter) -> Any:
+    """The document as plain values (or _INVALID); positions and problems go to ``rep``."""
+    if m := _ODD_BREAKS.search(text):
+        line, col = _line_col_text(text, m.start())
+        rep.add(line, col, (), f"character U+{ord(m.group()):04X} is a line break in YAML 1.1 only; remove it")
+        return _INVALID
+    builder = _Builder(text, rep)
+    try:
+        return builder.document()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        detail = exc.problem or "invalid YAML"
+        if exc.context and exc.problem:
+            detail = f"{exc.problem} ({exc.context})"
+        rep.add(line, col, (), f"YAML syntax error: {detail}")
+        return _INVALID
+    except yaml.reader.ReaderError as exc:
+        line, col = _line_col_text(text, exc.position)
+        rep.add(line, col, (), f"character {exc.character!r} is not allowed in YAML: {exc.reason}")
+        return _INVALID
+    finally:
+        builder.close()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Schema
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _schema() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return loaded
+
+
+@lru_cache(maxsize=1)
+def _validator() -> Any:
+    from jsonschema import Draft202012Validator
+    from jsonschema import validators as _validators
+
+    validators: Any = _validators  # extend() is untyped in the stubs
+
+    # Strict integers: JSON Schema counts 1.0 as an integer; a release does not (weights, counts, seeds).
+    checker = Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool)
+    )
+    cls = validators.extend(Draft202012Validator, type_checker=checker)
+    return cls(_schema())
+
+
+_TYPE_NAMES = {
+    "integer": "an integer",
+    "number": "a number",
+    "string": "a string",
+    "boolean": "a boolean (true or false)",
+    "object": "a mapping",
+    "array": "a list",
+    "null": "null",
+}
+
+
+def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _schema_problems(doc: Any, rep: _Reporter) -> None:
+    for err in _validator().iter_errors(doc):
+        path: FieldPath = tuple(err.absolute_path)
+        kind = err.validator
+        schema = err.schema if isinstance(err.schema, dict) else {}
+        if "propertyNames" in err.relative_schema_path:
+            name = str(err.instance)
+            msg = schema.get("patternErrorMessage", "")
+            if kind == "maxLength":
+                msg = f"is too long ({len(name)} characters, at most {err.validator_value})"
+            reason = f"name {name!r} {msg}".rstrip() if msg else f"name {name!r}: {err.message}"
+            rep.at((*path, name), reason, key=True)
+            continue
+        if kind == "required":
+            for prop in err.validator_value:
+                if isinstance(err.instance, dict) and prop not in err.instance:
+                    rep.at(path, "required field missing", key=True, report_as=(*path, prop))
+            continue
+        if kind == "additionalProperties" and isinstance(err.instance, dict):
+            known = schema.get("properties", {})
+            for extra in err.instance:
+                if extra not in known:
+                    rep.at(
+                        (*path, extra),
+                        f"unknown field {extra!r}{_did_you_mean(extra, known)} (known: {', '.join(known)})",
+                        key=True,
+                    )
+            continue
+        value = err.instance
+        if value is _INVALID:
+            continue  # already reported where it was refused
+        if kind == "type":
+            expected = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
+            names = " or ".join(_TYPE_NAMES.get(str(t), str(t)) for t in expected)
+            reason = f"expected {names}, got {describe(value)}"
+            if expected == ["string"] and isinstance(value, int | float | bool):
+                reason += " (quote it)"
+        elif kind == "pattern":
+            msg = schema.get("patternErrorMessage") or f"must match {err.validator_value}"
+            reason = f"{value!r} {msg}"
+        elif kind in ("maxLength", "minLength"):
+            bound = "at most" if kind == "maxLength" else "at least"
+            reason = f"{value!r} has {len(value)} characters, {bound} {err.validator_value} allowed"
+        elif kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+            words = {
+                "minimum": "at least",
+                "maximum": "at most",
+                "exclusiveMinimum": "greater than",
+                "exclusiveMaximum": "less than",
+            }
+            reason = f"{value!r} is out of range: must be {words[kind]} {err.validator_value}"
+        elif kind in ("minItems", "maxItems"):
+            bound = "at least" if kind == "minItems" else "at most"
+            reason = f"has {len(value)} entries, {bound} {err.validator_value} allowed"
+        elif kind == "minProperties":
+            reason = f"must define at least {err.validator_value} entry"
+        else:
+            reason = err.message
+        rep.at(path, reason)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Semantics
+# ---------------------------------------------------------------------------------------------------------------
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+class _DigestCache:
+    """sha256 of data files, computed once per (file, size, mtime) in a run."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[Path, int, int], str] = {}
+
+    def sha256(self, path: Path) -> str:
+        st = path.stat()
+        key = (path, st.st_size, st.st_mtime_ns)
+        if key not in self._cache:
+            h = hashlib.sha256()
+            with path.open("rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+            self._cache[key] = h.hexdigest()
+        return self._cache[key]
+
+
+_DIGESTS = _DigestCache()
+
+
+def _get(doc: Any, *path: str) -> Any:
+    for part in path:
+        if not isinstance(doc, dict):
+            return None
+        doc = doc.get(part)
+    return doc
+
+
+@lru_cache(maxsize=1)
+def _iana_zones() -> frozenset[str]:
+    import zoneinfo
+
+    return frozenset(z for z in zoneinfo.available_timezones() if z not in _NOT_IANA_ZONES)
+
+
+def _semantic_problems(doc: dict[str, Any], rep: _Reporter, release_path: Path, repo_root: Path) -> None:
+    env = doc.get("environment")
+    if isinstance(env, str) and release_path.parent.name == "releases" and env != release_path.stem:
+        reason = f"{env!r} does not match the file name {release_path.name} (expected {release_path.stem!r})"
+        rep.at(("environment",), reason)
+
+    region = doc.get("region")
+    if isinstance(region, str) and region not in ALLOWED_REGIONS:
+        rep.at(("region",), f"{region!r} is not on the region allowlist ({', '.join(ALLOWED_REGIONS)})")
+
+    instance_type = _get(doc, "endpoint", "instance_type")
+    allowed_types = allowed_instance_types()
+    if isinstance(instance_type, str) and instance_type not in allowed_types:
+        rep.at(
+            ("endpoint", "instance_type"),
+            f"{instance_type!r} is not on the instance-type allowlist ({', '.join(allowed_types)}; "
+            f"{INSTANCE_TYPES_ENV} overrides it)",
+        )
+
+    tz = _get(doc, "teardown", "timezone")
+    if isinstance(tz, str) and tz not in _iana_zones():
+        rep.at(("teardown", "timezone"), f"{tz!r} is not an IANA time zone{_did_you_mean(tz, _iana_zones())}")
+
+    _image_problems(doc.get("image"), rep)
+    models = doc.get("models")
+    if isinstance(models, dict):
+        for model_id, spec in models.items():
+            if isinstance(spec, dict):
+                _model_problems(model_id, spec, rep, repo_root)
+    _variant_problems(doc.get("variants"), models if isinstance(models, dict) else {}, rep)
+
+
+def _image_problems(image: Any, rep: _Reporter) -> None:
+    if not isinstance(image, str):
+        return
+    from . import estimators
+
+    known: dict[str, str] = dict(estimators.IMAGE_SKLEARN_VERSIONS)
+    if image not in known:
+        rep.at(("image",), f"unknown image tag {image!r}{_did_you_mean(image, known)} (known: {', '.join(known)})")
+    elif known[image] != estimators.TRAINING_SKLEARN_VERSION:
+        rep.at(
+            ("image",),
+            f"image {image!r} serves scikit-learn {known[image]} but training uses "
+            f"{estimators.TRAINING_SKLEARN_VERSION}; the served model would not load reliably",
+        )
+
+
+def _data_problems(model_id: str, data: dict[str, Any], rep: _Reporter, repo_root: Path) -> None:
+    where: FieldPath = ("models", model_id, "data", "path")
+    raw = data.get("path")
+    if not isinstance(raw, str) or not raw:
+        return
+    pure = PurePosixPath(raw)
+    if "\\" in raw:
+        rep.at(where, f"{raw!r}: use forward slashes")
+        return
+    if pure.is_absolute() or re.match(r"[A-Za-z]:", raw):
+        rep.at(where, f"{raw!r} is absolute: give the path relative to the repository root")
+        return
+    if ".." in pure.parts:
+        rep.at(where, f"{raw!r} leaves the repository ('..'): data files live inside it")
+        return
+    root = repo_root.resolve()
+    target = (root / pure).resolve()
+    if not target.is_relative_to(root):
+        rep.at(where, f"{raw!r} resolves outside the repository (to {target}) through a symbolic link")
+        return
+    if not target.exists():
+        rep.at(where, f"data file {raw!r} not found in the repository {root}")
+        return
+    if not target.is_file():
+        rep.at(where, f"{raw!r} is not a regular file")
+        return
+    expected = data.get("sha256")
+    if isinstance(expected, str) and _HEX64.fullmatch(expected):
+        actual = _DIGESTS.sha256(target)
+        if actual != expected:
+            rep.at(
+                ("models", model_id, "data", "sha256"),
+                f"does not match {raw}: expected {expected} (release), actual {actual} (file)",
+            )
+
+
+def _model_problems(model_id: str, spec: dict[str, Any], rep: _Reporter, repo_root: Path) -> None:
+    data = spec.get("data")
+    if isinstance(data, dict):
+        _data_problems(model_id, data, rep, repo_root)
+    estimator = spec.get("estimator")
+    if not isinstance(estimator, str):
+        return
+    from . import estimators
+
+    allowed = list(estimators.ALLOWED_ESTIMATORS)
+    if estimator not in allowed:
+        rep.at(
+            ("models", model_id, "estimator"),
+            f"{estimator!r} is not on the estimator allowlist{_did_you_mean(estimator, allowed)} "
+            f"(allowed: {', '.join(allowed)})",
+        )
+        return
+    params = spec.get("params")
+    if not isinstance(params, dict):
+        return
+    accepted = sorted(estimators.accepted_params(estimator))
+    excluded = estimators.EXCLUDED_PARAMS
+    short = estimator.rsplit(".", 1)[-1]
+    bad = False
+    for key in params:
+        where: FieldPath = ("models", model_id, "params", key)
+        if key == "random_state":
+            rep.at(where, "random_state is always the model's `seed`; remove it from params", key=True)
+            bad = True
+        elif key in excluded:
+            rep.at(
+                where,
+                f"{short} takes {key!r} but a release may not set it (excluded: {', '.join(sorted(excluded))})",
+                key=True,
+            )
+            bad = True
+        elif key not in accepted:
+            rep.at(
+                where,
+                f"{short} does not accept {key!r}{_did_you_mean(key, accepted)} (accepted: {', '.join(accepted)})",
+                key=True,
+            )
+            bad = True
+    if not bad and all(v is not _INVALID for v in params.values()):
+        _param_value_problems(model_id, estimator, params, rep)
+
+
+_PARAM_IN_MESSAGE = re.compile(r"The '(\w+)' parameter")
+
+
+def _param_value_problems(model_id: str, estimator: str, params: dict[str, Any], rep: _Reporter) -> None:
+    """Let scikit-learn check the parameter values (types, ranges, choices) as ``fit`` would, without fitting."""
+    from . import estimators
+
+    try:
+        instance = estimators.estimator_class(estimator)(**params)
+        check = getattr(instance, "_validate_params", None)
+        if check is None:
+            return
+        check()
+    except Exception as exc:  # noqa: BLE001 - any refusal is reported as the user's parameter problem
+        message = str(exc).strip() or type(exc).__name__
+        m = _PARAM_IN_MESSAGE.search(message)
+        where: FieldPath = ("models", model_id, "params")
+        if m and m.group(1) in params:
+            where = (*where, m.group(1))
+        rep.at(where, message)
+
+
+def _variant_problems(variants: Any, models: dict[str, Any], rep: _Reporter) -> None:
+    if not isinstance(variants, list):
+        return
+    seen: dict[str, int] = {}
+    weights: list[int] = []
+    weights_ok = True
+    served: set[str] = set()
+    for i, variant in enumerate(variants):
+        if not isinstance(variant, dict):
+            weights_ok = False
+            continue
+        name = variant.get("name")
+        if isinstance(name, str):
+            if name in seen:
+                first = seen[name]
+                line, _ = rep.locate(("variants", first, "name"))
+                reason = f"duplicate variant name {name!r} (also variants[{first}], line {line})"
+                rep.at(("variants", i, "name"), reason)
+            else:
+                seen[name] = i
+        model = variant.get("model")
+        if isinstance(model, str):
+            served.add(model)
+            if model not in models:
+                rep.at(
+                    ("variants", i, "model"),
+                    f"model {model!r} is not defined under models{_did_you_mean(model, models)} "
+                    f"(defined: {', '.join(models) or 'none'})",
+                )
+        weight = variant.get("weight")
+        if isinstance(weight, int) and not isinstance(weight, bool) and 0 <= weight <= 100:
+            weights.append(weight)
+        else:
+            weights_ok = False
+    if weights_ok and weights and sum(weights) != 100:
+        detail = ", ".join(f"{v.get('name')}={v.get('weight')}" for v in variants)
+        extra = "; no variant receives traffic" if not any(weights) else ""
+        rep.at(("variants",), f"weights sum to {sum(weights)}, they must sum to 100 ({detail}){extra}", key=True)
+    for model_id in models:
+        if model_id not in served:
+            rep.notes.append(
+                f"model {model_id!r} is defined but served by no variant: it is trained and published, "
+                "and receives no traffic"
+            )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Entry points
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ValidationResult:
+    """The outcome of validating one release file."""
+
+    file: str
+    problems: list[Problem]
+    notes: list[str]
+    document: dict[str, Any] | None  # the parsed mapping when there are no problems
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "ok": self.ok,
+            "problems": [
+                {"file": p.file, "line": p.line, "col": p.col, "field": p.field, "reason": p.reason}
+                for p in sorted(self.problems)
+            ],
+            "notes": self.notes,
+        }
+
+
+def _check_text(text: str, label: str, release_path: Path) -> ValidationResult:
+    rep = _Reporter(label)
+    size = len(text.encode("utf-8", errors="surrogatepass"))
+    if size > MAX_FILE_BYTES:
+        rep.add(1, 1, (), f"the file is {size} bytes, over the {MAX_FILE_BYTES}-byte (1 MiB) limit of a release")
+        return ValidationResult(label, rep.problems, [], None)
+    return _check_parsed(_parse(text.removeprefix("\ufeff"), rep), rep, release_path)
+
+
+def _check_parsed(doc: Any, rep: _Reporter, release_path: Path) -> ValidationResult:
+    if doc is not _INVALID and not isinstance(doc, dict):
+        rep.add(1, 1, (), f"the top level must be a mapping of release fields, got {describe(doc)}")
+    if isinstance(doc, dict):
+        _schema_problems(doc, rep)
+        _semantic_problems(doc, rep, release_path, repo_root_for(release_path))
+    ok_doc = doc if isinstance(doc, dict) and not rep.problems else None
+    return ValidationResult(rep.label, sorted(rep.problems), rep.notes, ok_doc)
+
+
+def validate_path(path: Path | str) -> ValidationResult:
+    """Validate one release file; the path is reported as given."""
+    label = str(path)
+    p = Path(path)
+    rep = _Reporter(label)
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        rep.add(0, 0, (), "no such file")
+        return ValidationResult(label, rep.problems, [], None)
+    except OSError as exc:
+        rep.add(0, 0, (), f"cannot read: {exc.strerror or exc}")
+        return ValidationResult(label, rep.problems, [], None)
+    if stat.S_ISDIR(st.st_mode):
+        rep.add(0, 0, (), "is a directory; name the release files, e.g. releases/*.yaml")
+        return ValidationResult(label, rep.problems, [], None)
+    if not stat.S_ISREG(st.st_mode):
+        rep.add(0, 0, (), "not a regular file")
+        return ValidationResult(label, rep.problems, [], None)
+    if st.st_size > MAX_FILE_BYTES:
+        rep.add(1, 1, (), f"the file is {st.st_size} bytes, over the {MAX_FILE_BYTES}-byte (1 MiB) limit of a release")
+        return ValidationResult(label, rep.problems, [], None)
+    try:
+        with p.open("rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        rep.add(0, 0, (), f"cannot read: {exc.strerror or exc}")
+        return ValidationResult(label, rep.problems, [], None)
+    if len(data) > MAX_FILE_BYTES:
+        rep.add(1, 1, (), f"the file is over the {MAX_FILE_BYTES}-byte (1 MiB) limit of a release")
+        return ValidationResult(label, rep.problems, [], None)
+    text = _decode(data, rep)
+    if text is None:
+        return ValidationResult(label, rep.problems, [], None)
+    return _check_parsed(_parse(text, rep), rep, p)
+
+
+def validate_file(path: Path | str) -> list[Problem]:
+    """Every problem of one release file (empty when it is valid)."""
+    return validate_path(path).problems
+
+
+def validate_text(text: str, path: Path | str) -> list[Problem]:
+    """Every problem of release text read elsewhere; data files are checked against the repository of ``path``."""
+    return _check_text(text, str(path), Path(path)).problems
+
+
 def load_release(path: Path | str) -> Release:
     """Load and validate a release file; raises errors.InvalidRelease with every located problem."""
-    p = Path(path)
-    doc = yaml.safe_load(p.read_text(encoding="utf-8"))
-    return release_from_mapping(doc, p)
+    result = validate_path(path)
+    if result.document is None:
+        raise InvalidRelease(result.problems)
+    return release_from_mapping(result.document, Path(path))
 
 
 def load_release_text(text: str, path: Path | str) -> Release:
-    """Same as load_release for text read elsewhere (e.g. ``git show REV:releases/dev.yaml``)."""
-    return release_from_mapping(yaml.safe_load(text), Path(path))
+    """Same as load_release for text read elsewhere (e.g. ``git show REV:releases/dev.yaml``).
+
+    Data files are checked against the repository root of ``path`` as it is now.
+    """
+    result = _check_text(text, str(path), Path(path))
+    if result.document is None:
+        raise InvalidRelease(result.problems)
+    return release_from_mapping(result.document, Path(path))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# smgitops validate
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def configure_validate(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("releases", nargs="+", metavar="RELEASE", help="release files, e.g. releases/*.yaml")
+    parser.add_argument("--json", action="store_true", help="print a JSON list of per-file results on stdout")
+    parser.epilog = (
+        f"Instance types allowed: {', '.join(DEFAULT_ALLOWED_INSTANCE_TYPES)} (override with {INSTANCE_TYPES_ENV}, "
+        f"comma-separated); regions: {', '.join(ALLOWED_REGIONS)}. Exit codes: 0 all valid, 2 any problem."
+    )
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    results = [validate_path(p) for p in _unique(args.releases)]
+    if args.json:
+        json.dump([r.to_json() for r in results], sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0 if all(r.ok for r in results) else 2
+    for r in results:
+        for note in r.notes:
+            print(f"{r.file}: note: {note}")
+        if r.ok:
+            print(f"{r.file}: ok")
+    problems = [p for r in results for p in r.problems]
+    if problems:
+        raise InvalidRelease(problems)
+    return 0
+
+
+def _unique(items: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(items))
