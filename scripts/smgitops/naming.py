@@ -3,6 +3,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .release import Release
+
 MANAGED_BY_TAG = "managed-by"
 MANAGED_BY_VALUE = "smgitops"
 RELEASE_TAG = "release"
@@ -25,3 +34,114 @@ def artifact_key(model_id: str, digest: str) -> str:
 def image_uri(region: str, tag: str) -> str:
     registry = SKLEARN_IMAGE_REGISTRY.get(region, f"683313688378.dkr.ecr.{region}.amazonaws.com")
     return f"{registry}/sagemaker-scikit-learn:{tag}"
+
+
+# Constants of the endpoint configuration's data capture; terraform/locals.tf (local.data_capture) sets the same.
+DATA_CAPTURE_MODES = ("Input", "Output")
+DATA_CAPTURE_CSV_CONTENT_TYPES = ("text/csv",)
+DATA_CAPTURE_JSON_CONTENT_TYPES = ("application/json",)
+
+
+@dataclass(frozen=True)
+class ConfigVariant:
+    """One production variant as the endpoint configuration holds it."""
+
+    name: str
+    model_name: str
+    weight: int
+    instance_type: str
+    instance_count: int
+
+
+def data_capture_uri(artifact_bucket: str, endpoint: str) -> str:
+    """Where an endpoint's captured requests and responses go."""
+    return f"s3://{artifact_bucket}/data-capture/{endpoint}"
+
+
+def endpoint_config_content(
+    *,
+    artifact_bucket: str,
+    endpoint: str,
+    variants: Sequence[ConfigVariant],
+    data_capture_enabled: bool,
+    sampling_percentage: int,
+    kms_key_arn: str,
+) -> dict[str, Any]:
+    """The content an endpoint configuration's name is derived from (recipe: terraform/locals.tf)."""
+    return {
+        "data_capture": {
+            "capture_modes": list(DATA_CAPTURE_MODES),
+            "csv_content_types": list(DATA_CAPTURE_CSV_CONTENT_TYPES),
+            "destination": data_capture_uri(artifact_bucket, endpoint),
+            "enabled": bool(data_capture_enabled),
+            "json_content_types": list(DATA_CAPTURE_JSON_CONTENT_TYPES),
+            "sampling_percentage": int(sampling_percentage),
+        },
+        "kms_key_arn": kms_key_arn,
+        "variants": [
+            {
+                "instance_count": int(v.instance_count),
+                "instance_type": v.instance_type,
+                "model_name": v.model_name,
+                "name": v.name,
+                "weight": int(v.weight),
+            }
+            for v in variants
+        ],
+    }
+
+
+def canonical_json(content: Any) -> str:
+    """The bytes Terraform's ``jsonencode`` writes for the same value (sorted keys, no whitespace, raw UTF-8).
+
+    Terraform also escapes ``<``, ``>``, ``&`` and U+2028/U+2029 as ``\\u`` sequences, as Go's encoder does;
+    names never contain them, but they are handled so the two sides cannot silently disagree.
+    """
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    for char, escape in (
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("&", "\\u0026"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
+        text = text.replace(char, escape)
+    return text
+
+
+def config_hash(content: Any) -> str:
+    """First 8 hex of the sha256 of the canonical JSON of ``content``."""
+    return hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest()[:8]
+
+
+def release_config_variants(release: Release) -> list[ConfigVariant]:
+    """The release's production variants in release order, with their SageMaker model names."""
+    ep = release.endpoint
+    return [
+        ConfigVariant(
+            name=v.name,
+            model_name=model_name(v.model, release.models[v.model].artifact_sha256),
+            weight=v.weight,
+            instance_type=ep.instance_type,
+            instance_count=ep.instance_count,
+        )
+        for v in release.variants
+    ]
+
+
+def endpoint_config_name(release: Release, *, artifact_bucket: str, kms_key_arn: str) -> str:
+    """Endpoint-configuration name Terraform gives a release: ``<endpoint>-<8 hex of its content>``.
+
+    The same content always gives the same name (a rollback lands on the configuration it left); any change to
+    a variant (model, weight, instance type or count), to data capture or to the key gives a new one.
+    """
+    ep = release.endpoint
+    content = endpoint_config_content(
+        artifact_bucket=artifact_bucket,
+        endpoint=ep.name,
+        variants=release_config_variants(release),
+        data_capture_enabled=ep.data_capture.enabled,
+        sampling_percentage=ep.data_capture.sampling_percentage,
+        kms_key_arn=kms_key_arn,
+    )
+    return f"{ep.name}-{config_hash(content)}"
