@@ -324,3 +324,27 @@ def test_cli_json_report_and_exit_codes(tmp_path: Path, capsys: pytest.CaptureFi
     assert cli.main(["teardown", "--releases", str(releases), "--now", "2026-11-25T18:31:00"]) == 2
     assert "has no UTC offset" in capsys.readouterr().err
     assert cli.main(["teardown", "--releases", str(tmp_path / "missing")]) == 2
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# through the emulator's HTTP API (real paging over the wire, real endpoint state transitions)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_teardown_over_the_emulator_pages_through_150_endpoints_and_deletes_a_creating_one(
+    emulator: Any, emulator_admin: Any
+) -> None:
+    managed = [f"smgitops-dev-{i:03d}" for i in range(150)]
+    make_endpoints(managed, [*MANAGED, {"Key": "release", "Value": "dev"}])
+    make_endpoints(["not-ours"], [{"Key": "managed-by", "Value": "someone-else"}])
+    emulator_admin.set_update_delay(3600)  # the next endpoint stays Creating (emulator clock)
+    make_endpoints(["smgitops-dev-late"], [*MANAGED, {"Key": "release", "Value": "dev"}])
+    assert sagemaker().describe_endpoint(EndpointName="smgitops-dev-late")["EndpointStatus"] == "Creating"
+
+    dry = teardown(clients, ["us-east-1"], [BERLIN], clock=lambda: AFTER, dry_run=True)
+    assert dry.count(Outcome.WOULD_DELETE) == 151 and len(live_names()) == 152
+
+    report = teardown(clients, ["us-east-1"], [BERLIN], clock=lambda: AFTER)
+    assert report.ok and report.count(Outcome.DELETED) == 151 and report.unmanaged == 1
+    assert live_names() == {"not-ours"}
+    assert teardown(clients, ["us-east-1"], [BERLIN], clock=lambda: AFTER).entries == []
