@@ -1,5 +1,5 @@
 # Production provider configuration. Local mode (the emulator) writes a generated, never committed
-# `providers_override.tf` beside this file that merges into this block and may set only:
+# `local_override.tf` (any `*_override.tf`) beside this file that merges into this block and may set only:
 #   skip_credentials_validation, skip_get_ec2_platforms, skip_metadata_api_check, skip_region_validation,
 #   skip_requesting_account_id, s3_force_path_style, and an `endpoints {}` block pointing every service used here
 #   (cloudwatch, sagemaker, sts) at the emulator.
