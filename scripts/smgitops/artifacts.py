@@ -1,0 +1,321 @@
+"""``smgitops publish``: put trained artifacts into the content-addressed store, never overwriting anything.
+
+Key of an artifact: ``s3://<artifact-bucket>/models/<model-id>/sha256=<digest>/model.tar.gz``
+(:func:`smgitops.naming.artifact_key`). A key names exactly one content, so publishing is idempotent:
+
+* the key is first looked up (``HeadObject``): present with the same SHA-256 → *already present*, nothing is sent;
+  present with other content → *refused* (the store is never "repaired" by overwriting);
+* absent → ``PutObject`` with ``If-None-Match: *`` and the SHA-256 checksum (S3 verifies the bytes it receives
+  and keeps the checksum). If another writer got there first, S3 answers ``412 PreconditionFailed``: the object
+  is then re-read, and the upload counts as *already present* when the content is the same, *refused* otherwise.
+
+Every model of the release is published, served or not (a rollback may need it later). Before anything is sent,
+every local artifact that has to be uploaded must exist and hash to the release's ``artifact_sha256``; otherwise
+nothing is uploaded and the command exits 2 ("run smgitops train"). A model whose artifact is already in the store
+needs no local file.
+
+Exit codes: 0 everything published or already present; 1 something was refused; 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import importlib
+import json
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from . import naming
+from .errors import UserError
+from .release import Release, load_release
+
+Status = Literal["published", "already_present", "refused"]
+CHUNK = 1 << 20
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _b64(hex_digest: str) -> str:
+    return base64.b64encode(bytes.fromhex(hex_digest)).decode("ascii")
+
+
+def _hex(b64_digest: str) -> str | None:
+    try:
+        raw = base64.b64decode(b64_digest, validate=True)
+    except ValueError:
+        return None
+    return raw.hex() if len(raw) == 32 else None
+
+
+# -- the typed S3 wrapper ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    sha256: str | None  # hex; None when the object carries no whole-object SHA-256 (checksum or metadata)
+
+
+class AlreadyExists(Exception):
+    """``PutObject`` with ``If-None-Match: *`` found the key taken (HTTP 412 PreconditionFailed)."""
+
+
+class ArtifactStore:
+    """The artifact bucket, through a client of an injected boto3 session."""
+
+    def __init__(self, session: Any, bucket: str) -> None:
+        from .aws import client
+
+        self.bucket = bucket
+        self._s3 = client(session, "s3")
+
+    def head(self, key: str) -> StoredObject | None:
+        """The object's size and SHA-256 as S3 keeps them, or None when the key does not exist."""
+        from botocore.exceptions import ClientError
+
+        try:
+            resp = self._s3.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
+        except ClientError as exc:
+            if _status(exc) == 404 or _code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise _external("HeadObject", key, exc) from exc
+        sha: str | None = None
+        checksum = resp.get("ChecksumSHA256")
+        if isinstance(checksum, str) and "-" not in checksum:  # "-N" marks a composite multipart checksum
+            sha = _hex(checksum)
+        if sha is None:
+            meta = (resp.get("Metadata") or {}).get("sha256")
+            if isinstance(meta, str) and len(meta) == 64:
+                sha = meta.lower()
+        return StoredObject(key=key, size=int(resp.get("ContentLength", 0)), sha256=sha)
+
+    def content_sha256(self, key: str) -> str:
+        """SHA-256 of the stored bytes, read back (for objects that carry no checksum)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            body = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"]
+        except ClientError as exc:
+            raise _external("GetObject", key, exc) from exc
+        digest = hashlib.sha256()
+        for chunk in iter(lambda: body.read(CHUNK), b""):
+            digest.update(chunk)
+        return digest.hexdigest()
+
+    def put_new(self, key: str, path: Path, sha256: str) -> None:
+        """Create ``key`` from ``path``; raises :class:`AlreadyExists` if the key exists (never overwrites)."""
+        from botocore.exceptions import ClientError
+
+        with path.open("rb") as body:
+            try:
+                self._s3.put_object(
+                    Bucket=self.bucket,
+                    Key=key,
+                    Body=body,
+                    IfNoneMatch="*",
+                    ChecksumAlgorithm="SHA256",
+                    ChecksumSHA256=_b64(sha256),
+                    ContentType="application/gzip",
+                    Metadata={"sha256": sha256},
+                )
+            except ClientError as exc:
+                if _status(exc) == 412 or _code(exc) == "PreconditionFailed":
+                    raise AlreadyExists(key) from exc
+                raise _external("PutObject", key, exc) from exc
+
+    def exists(self, key: str) -> bool:
+        return self.head(key) is not None
+
+
+def _status(exc: Any) -> int:
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+
+
+def _code(exc: Any) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _external(op: str, key: str, exc: Any) -> Exception:
+    from .errors import ExternalError
+
+    return ExternalError(f"S3 {op} s3://.../{key}: {_code(exc)}: {exc.response.get('Error', {}).get('Message', '')}")
+
+
+# -- publishing --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    model: str
+    digest: str
+    key: str
+    status: Status
+    detail: str = ""
+    bytes: int = 0
+
+
+@dataclass
+class PublishReport:
+    bucket: str
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def by_status(self, status: Status) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == status]
+
+    @property
+    def ok(self) -> bool:
+        return not self.by_status("refused")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "bucket": self.bucket,
+            "ok": self.ok,
+            "published": len(self.by_status("published")),
+            "already_present": len(self.by_status("already_present")),
+            "refused": len(self.by_status("refused")),
+            "artifacts": [asdict(o) for o in self.outcomes],
+        }
+
+
+def default_artifact_dir(release: Release) -> Path:
+    return release.repo_root / "out" / "artifacts"
+
+
+def local_artifact_path(out_dir: Path, model_id: str) -> Path:
+    """Where ``smgitops train`` leaves a model's archive (``training.artifact_path`` when available)."""
+    try:
+        training = importlib.import_module("smgitops.training")
+    except ImportError:
+        training = None
+    artifact_path = getattr(training, "artifact_path", None)
+    if artifact_path is None:
+        return out_dir / model_id / "model.tar.gz"
+    return Path(artifact_path(out_dir, model_id))
+
+
+def _refusal(stored: StoredObject, digest: str) -> str:
+    return (
+        f"s3 object exists with different content (sha256 {stored.sha256 or 'unknown'}, expected {digest}); "
+        "a published artifact is never overwritten"
+    )
+
+
+def _stored_digest(store: ArtifactStore, stored: StoredObject) -> str:
+    return stored.sha256 if stored.sha256 is not None else store.content_sha256(stored.key)
+
+
+def publish_release(release: Release, store: ArtifactStore, *, artifact_dir: Path | None = None) -> PublishReport:
+    """Publish every model of ``release`` to ``store``. Raises UserError (nothing uploaded) on bad local input."""
+    out_dir = artifact_dir or default_artifact_dir(release)
+    report = PublishReport(bucket=store.bucket)
+    to_upload: list[tuple[str, str, str, Path]] = []
+    problems: list[str] = []
+    for model_id, spec in release.models.items():
+        digest = spec.artifact_sha256
+        key = naming.artifact_key(model_id, digest)
+        stored = store.head(key)
+        if stored is not None:
+            if _stored_digest(store, stored) == digest:
+                report.outcomes.append(Outcome(model_id, digest, key, "already_present", "", stored.size))
+            else:
+                report.outcomes.append(Outcome(model_id, digest, key, "refused", _refusal(stored, digest), stored.size))
+            continue
+        local = local_artifact_path(out_dir, model_id)
+        if not local.is_file():
+            problems.append(f"{model_id}: {local} not found and not in the store: run smgitops train")
+            continue
+        local_digest = sha256_file(local)
+        if local_digest != digest:
+            problems.append(
+                f"{model_id}: {local} has sha256 {local_digest}, the release pins {digest}: run smgitops train "
+                "(or update artifact_sha256 if the training changed on purpose)"
+            )
+            continue
+        to_upload.append((model_id, digest, key, local))
+    if problems:
+        raise UserError(f"{release.path}: nothing published:\n  " + "\n  ".join(problems))
+    for model_id, digest, key, local in to_upload:
+        size = local.stat().st_size
+        try:
+            store.put_new(key, local, digest)
+        except AlreadyExists:
+            # Someone published this key between our lookup and our write.
+            again = store.head(key)
+            if again is not None and _stored_digest(store, again) == digest:
+                report.outcomes.append(
+                    Outcome(model_id, digest, key, "already_present", "published concurrently", size)
+                )
+            else:
+                detail = "412 PreconditionFailed: the key exists with different content; nothing overwritten"
+                report.outcomes.append(Outcome(model_id, digest, key, "refused", detail, size))
+            continue
+        report.outcomes.append(Outcome(model_id, digest, key, "published", "", size))
+    return report
+
+
+def missing_artifacts(release: Release, store: ArtifactStore) -> list[tuple[str, str]]:
+    """(model id, key) of every *served* model whose artifact is not in the store."""
+    missing = []
+    for model_id, spec in release.served_models().items():
+        key = naming.artifact_key(model_id, spec.artifact_sha256)
+        if not store.exists(key):
+            missing.append((model_id, key))
+    return missing
+
+
+def store_for(release: Release, session: Any = None) -> ArtifactStore:
+    """The artifact store of a release's account: bootstrap outputs in local mode, else the env settings."""
+    from .aws import make_session
+    from .settings import artifact_bucket
+
+    bucket = artifact_bucket(release.region, release.repo_root)
+    return ArtifactStore(session or make_session(release.region), bucket)
+
+
+# -- CLI ---------------------------------------------------------------------------------------------------------
+
+
+def configure_publish(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("release", type=Path, help="release file, e.g. releases/dev.yaml")
+    parser.add_argument(
+        "--from", dest="from_dir", type=Path, default=None, help="trained artifacts directory (default out/artifacts)"
+    )
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def _print_report(report: PublishReport) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"artifacts in s3://{report.bucket}")
+    for col in ("model", "digest", "status", "detail"):
+        table.add_column(col)
+    style = {"published": "green", "already_present": "cyan", "refused": "bold red"}
+    for o in report.outcomes:
+        table.add_row(o.model, o.digest[:12], f"[{style[o.status]}]{o.status.replace('_', ' ')}[/]", o.detail)
+    console = Console()
+    console.print(table)
+    d = report.as_dict()
+    console.print(f"{d['published']} published, {d['already_present']} already present, {d['refused']} refused")
+
+
+def run_publish(args: argparse.Namespace) -> int:
+    release = load_release(args.release)
+    report = publish_release(release, store_for(release), artifact_dir=args.from_dir)
+    if args.json:
+        json.dump(report.as_dict(), sys.stdout, indent=2)
+        print()
+    else:
+        _print_report(report)
+    return 0 if report.ok else 1

@@ -1,0 +1,497 @@
+"""``smgitops apply`` and ``smgitops verify``: from a reviewed plan to a verified live endpoint.
+
+``apply RELEASE [--plan PLANFILE]`` applies the *saved* plan that ``smgitops plan`` made and a reviewer read, never a
+fresh one. Before Terraform runs, the plan's metadata (``<planfile>.meta.json``) must match the release file and
+the Terraform root as they are now; Terraform itself refuses a plan whose state changed since ("Saved plan is
+stale"). Either way the plan is **stale**: exit 2 (bad input: the plan file handed in no longer describes this
+release), with a message saying to plan again. After the apply, ``verify`` checks the live endpoint and a fresh
+plan must be empty ("plan after apply is empty"); otherwise exit 1, with the drift listed.
+
+``apply RELEASE --auto-approve`` plans and applies in one go, without a reviewed plan: meant for rollbacks (the
+release file at an earlier revision has been reviewed before) and for local experiments. It goes through the very
+same saved-plan path (plan file, metadata, apply of that file), so the two cannot diverge.
+
+``verify RELEASE`` compares the live endpoint with the release: it exists; ``EndpointStatus`` is ``InService``
+(``Creating``/``Updating`` are waited for, up to ``--timeout``; ``Failed`` fails with its ``FailureReason``); a
+``FailureReason`` is drift even when ``InService`` (a failed update leaves the old configuration serving); the
+configuration name is :func:`smgitops.naming.endpoint_config_name` of the release; every variant has the
+release's model (name and artifact digest), weight, instance type and count; there are no other variants.
+Exit 1 on drift.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import naming
+from .clock import Sleep, real_sleep
+from .errors import CheckFailed, UserError
+from .plan import (
+    PlanResult,
+    Workspace,
+    expected_config_name,
+    meta_path,
+    plan_release,
+    release_label,
+    sha256_file,
+    workspace_for,
+)
+from .release import Release, load_release
+from .settings import Settings, is_local_mode
+from .terraform import ProcessRunner, TerraformError, subprocess_runner
+
+Monotonic = Callable[[], float]
+
+WAIT_STATUSES = ("Creating", "Updating", "SystemUpdating", "UpdateRollbackFailed")
+DEFAULT_TIMEOUT = 1800.0  # a real endpoint update takes about ten minutes
+POLL_SECONDS = 15.0
+LOCAL_POLL_SECONDS = 0.25
+
+
+# -- the typed SageMaker wrapper ---------------------------------------------------------------------------------
+
+
+class SageMaker:
+    """The few SageMaker calls verification needs, through a client of an injected boto3 session."""
+
+    def __init__(self, session: Any) -> None:
+        from .aws import client
+
+        self._sm = client(session, "sagemaker")
+
+    @staticmethod
+    def _missing(exc: Any) -> bool:
+        """SageMaker reports a missing endpoint, configuration or model as ValidationException "Could not find"."""
+        err = exc.response.get("Error", {})
+        return err.get("Code") == "ValidationException" and "could not find" in str(err.get("Message", "")).lower()
+
+    def _describe(self, op: str, **kwargs: str) -> dict[str, Any] | None:
+        from botocore.exceptions import ClientError
+
+        from .errors import ExternalError
+
+        try:
+            resp: dict[str, Any] = getattr(self._sm, op)(**kwargs)
+        except ClientError as exc:
+            if self._missing(exc):
+                return None
+            raise ExternalError(f"SageMaker {op}: {exc}") from exc
+        return resp
+
+    def describe_endpoint(self, name: str) -> dict[str, Any] | None:
+        return self._describe("describe_endpoint", EndpointName=name)
+
+    def describe_endpoint_config(self, name: str) -> dict[str, Any] | None:
+        return self._describe("describe_endpoint_config", EndpointConfigName=name)
+
+    def describe_model(self, name: str) -> dict[str, Any] | None:
+        return self._describe("describe_model", ModelName=name)
+
+
+# -- verify ------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class VerifyResult:
+    endpoint: str
+    ok: bool
+    status: str | None
+    failure_reason: str | None
+    config_name: str | None
+    expected_config_name: str
+    variants: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    waited_seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _num(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _live_variants(endpoint: Mapping[str, Any], config: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """Variants as served: the configuration's model/type/count, the endpoint's current weights and counts."""
+    live = {str(v.get("VariantName")): v for v in endpoint.get("ProductionVariants") or []}
+    rows: list[dict[str, Any]] = []
+    for pv in (config or {}).get("ProductionVariants") or []:
+        name = str(pv.get("VariantName"))
+        ev = live.pop(name, {})
+        weight = ev.get("CurrentWeight", pv.get("InitialVariantWeight"))
+        count = ev.get("CurrentInstanceCount", pv.get("InitialInstanceCount"))
+        rows.append(
+            {
+                "name": name,
+                "model_name": pv.get("ModelName"),
+                "weight": _num(weight),
+                "instance_type": pv.get("InstanceType"),
+                "instance_count": None if count is None else int(count),
+            }
+        )
+    for name, ev in live.items():  # served but not in the configuration (should not happen)
+        rows.append(
+            {
+                "name": name,
+                "model_name": None,
+                "weight": _num(ev.get("CurrentWeight")),
+                "instance_type": None,
+                "instance_count": ev.get("CurrentInstanceCount"),
+            }
+        )
+    return rows
+
+
+def _compare(release: Release, live: list[dict[str, Any]], sm: SageMaker, artifact_bucket: str | None) -> list[str]:
+    problems: list[str] = []
+    by_name = {row["name"]: row for row in live}
+    for variant in release.variants:
+        spec = release.models[variant.model]
+        want_model = naming.model_name(variant.model, spec.artifact_sha256)
+        row = by_name.pop(variant.name, None)
+        if row is None:
+            problems.append(f"variant {variant.name}: missing (release serves {want_model} at {variant.weight} %)")
+            continue
+        if row["model_name"] != want_model:
+            problems.append(f"variant {variant.name}: model {row['model_name']}, release says {want_model}")
+        if row["weight"] is None or row["weight"] != float(variant.weight):
+            problems.append(f"variant {variant.name}: weight {_fmt(row['weight'])}, release says {variant.weight}")
+        if row["instance_type"] != release.endpoint.instance_type:
+            problems.append(
+                f"variant {variant.name}: instance type {row['instance_type']}, "
+                f"release says {release.endpoint.instance_type}"
+            )
+        if row["instance_count"] != release.endpoint.instance_count:
+            problems.append(
+                f"variant {variant.name}: instance count {row['instance_count']}, "
+                f"release says {release.endpoint.instance_count}"
+            )
+        if row["model_name"] == want_model:
+            model = sm.describe_model(want_model)
+            key = naming.artifact_key(variant.model, spec.artifact_sha256)
+            url = str(((model or {}).get("PrimaryContainer") or {}).get("ModelDataUrl", ""))
+            if model is None:
+                problems.append(f"variant {variant.name}: model {want_model} does not exist")
+            elif not url.endswith("/" + key) or (artifact_bucket and url != f"s3://{artifact_bucket}/{key}"):
+                problems.append(f"variant {variant.name}: model {want_model} serves {url}, release says .../{key}")
+    for name, row in by_name.items():
+        problems.append(f"variant {name}: not in the release (serves {row['model_name']} at {_fmt(row['weight'])})")
+    return problems
+
+
+def _fmt(weight: float | None) -> str:
+    if weight is None:
+        return "none"
+    return str(int(weight)) if float(weight).is_integer() else str(weight)
+
+
+def verify_release(
+    release: Release,
+    *,
+    settings: Settings | None = None,
+    session: Any = None,
+    sleep: Sleep = real_sleep,
+    clock: Monotonic = time.monotonic,
+    timeout: float = DEFAULT_TIMEOUT,
+    poll: float | None = None,
+    expected_config: str | None = None,
+) -> VerifyResult:
+    """Compare the live endpoint with ``release``; waits while it is ``Creating``/``Updating``."""
+    from .aws import make_session
+    from .settings import resolve_settings
+
+    resolved = settings
+    if expected_config is None:
+        resolved = resolved or resolve_settings(release.region, release.repo_root)
+        expected_config = expected_config_name(release, resolved)
+    sm = SageMaker(session or make_session(release.region))
+    interval = poll if poll is not None else (LOCAL_POLL_SECONDS if is_local_mode() else POLL_SECONDS)
+    name = release.endpoint.name
+    result = VerifyResult(name, False, None, None, None, expected_config)
+
+    started = clock()
+    endpoint = sm.describe_endpoint(name)
+    while endpoint is not None and endpoint.get("EndpointStatus") in WAIT_STATUSES:
+        if clock() - started >= timeout:
+            break
+        sleep(interval)
+        endpoint = sm.describe_endpoint(name)
+    result.waited_seconds = round(clock() - started, 3)
+    if endpoint is None:
+        result.problems.append(f"endpoint {name} does not exist")
+        return result
+
+    result.status = str(endpoint.get("EndpointStatus"))
+    result.failure_reason = endpoint.get("FailureReason") or None
+    result.config_name = endpoint.get("EndpointConfigName")
+    if result.status in WAIT_STATUSES:
+        result.problems.append(f"endpoint {name} still {result.status} after {timeout:.0f} s")
+    elif result.status != "InService":
+        result.problems.append(f"endpoint {name} is {result.status}")
+    if result.failure_reason:
+        what = "last update failed" if result.status == "InService" else "failed"
+        result.problems.append(f"endpoint {name}: {what}: {result.failure_reason}")
+    if result.config_name != expected_config:
+        result.problems.append(
+            f"endpoint {name} serves configuration {result.config_name}, the release gives {expected_config}"
+        )
+    config = sm.describe_endpoint_config(str(result.config_name)) if result.config_name else None
+    if result.config_name and config is None:
+        result.problems.append(f"endpoint configuration {result.config_name} does not exist")
+    result.variants = _live_variants(endpoint, config)
+    bucket = resolved.artifact_bucket if resolved is not None else None
+    result.problems += _compare(release, result.variants, sm, bucket)
+    result.ok = not result.problems
+    return result
+
+
+# -- apply -------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ApplyResult:
+    release: str
+    environment: str
+    plan_file: str
+    ok: bool
+    applied_changes: bool
+    verify: VerifyResult | None
+    plan_after_apply_empty: bool | None
+    drift: list[dict[str, Any]] = field(default_factory=list)
+    endpoint_config: str | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        doc = asdict(self)
+        doc["verify"] = self.verify.as_dict() if self.verify is not None else None
+        return doc
+
+
+def check_plan_current(release: Release, plan_file: Path, ws: Workspace) -> dict[str, Any]:
+    """Refuse (UserError, exit 2) a plan that is not the plan of this release file and Terraform root as now."""
+    meta_file = meta_path(plan_file)
+    if not plan_file.is_file():
+        raise UserError(f"{plan_file}: no such plan file: run smgitops plan {release.path} first")
+    if not meta_file.is_file():
+        raise UserError(f"{plan_file}: no {meta_file.name} beside it: make plans with smgitops plan, then apply them")
+    meta: dict[str, Any] = json.loads(meta_file.read_text(encoding="utf-8"))
+    if meta.get("applied"):
+        raise UserError(f"{plan_file}: this plan was already applied; run smgitops plan {release.path} for a new one")
+    label = release_label(release)
+    stale: list[str] = []
+    if meta.get("environment") != release.environment:
+        stale.append(f"it was made for environment {meta.get('environment')!r}, not {release.environment!r}")
+    if meta.get("release_sha256") != sha256_file(release.path):
+        stale.append(f"{label} changed since the plan was made")
+    if meta.get("terraform_sha256") != ws.root_fingerprint():
+        stale.append("terraform/ changed since the plan was made")
+    if meta.get("plan_sha256") != sha256_file(plan_file):
+        stale.append("the plan file was modified after it was made")
+    if stale:
+        raise UserError(
+            f"{plan_file}: stale plan, not applied: " + "; ".join(stale) + f". Run smgitops plan {release.path} "
+            "again and review it."
+        )
+    return meta
+
+
+def _drift_entries(plan_json: Mapping[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for rc in plan_json.get("resource_changes", []):
+        actions = list((rc.get("change") or {}).get("actions") or [])
+        if actions not in (["no-op"], ["read"]):
+            out.append({"address": rc.get("address"), "actions": actions})
+    return out
+
+
+def apply_plan(
+    release: Release,
+    *,
+    plan_file: Path | None = None,
+    settings: Settings | None = None,
+    runner: ProcessRunner = subprocess_runner,
+    session: Any = None,
+    sleep: Sleep = real_sleep,
+    clock: Monotonic = time.monotonic,
+    env: Mapping[str, str] | None = None,
+    workspace: Workspace | None = None,
+    verify_timeout: float = DEFAULT_TIMEOUT,
+) -> ApplyResult:
+    """Apply the saved plan of ``release``, verify the live endpoint, and check that a fresh plan is empty."""
+    ws = workspace or workspace_for(release, settings=settings, runner=runner, env=env)
+    planfile = (plan_file or ws.default_plan_file).resolve()
+    seconds: dict[str, float] = {}
+    with ws.locked():
+        meta = check_plan_current(release, planfile, ws)
+        ws.prepare()
+        t0 = clock()
+        try:
+            ws.terraform.apply(planfile)
+        except TerraformError as exc:
+            if exc.stale_plan:
+                raise UserError(
+                    f"{planfile}: stale plan, not applied: the Terraform state changed since the plan was made "
+                    f"(another apply ran). Run smgitops plan {release.path} again and review it."
+                ) from exc
+            raise
+        seconds["apply"] = round(clock() - t0, 3)
+        # The plan has been applied: it must never be applied again.
+        meta["applied"] = True
+        meta_path(planfile).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+        t0 = clock()
+        expected = expected_config_name(release, ws.settings)
+        verified = verify_release(
+            release,
+            settings=ws.settings,
+            session=session,
+            sleep=sleep,
+            clock=clock,
+            timeout=verify_timeout,
+            expected_config=expected,
+        )
+        seconds["verify"] = round(clock() - t0, 3)
+
+        t0 = clock()
+        check_file = ws.directory / f"{release.environment}.post-apply.tfplan"
+        changed = ws.terraform.plan(out=check_file, variables=ws.variables())
+        drift = _drift_entries(ws.terraform.show_json(check_file)) if changed else []
+        check_file.unlink(missing_ok=True)
+        seconds["plan_after_apply"] = round(clock() - t0, 3)
+    empty = not drift
+    return ApplyResult(
+        release=release_label(release),
+        environment=release.environment,
+        plan_file=str(planfile),
+        ok=verified.ok and empty,
+        applied_changes=not meta.get("no_changes", False),
+        verify=verified,
+        plan_after_apply_empty=empty,
+        drift=drift,
+        endpoint_config=verified.config_name,
+        seconds=seconds,
+    )
+
+
+def apply_release(
+    release: Release,
+    *,
+    settings: Settings | None = None,
+    runner: ProcessRunner = subprocess_runner,
+    session: Any = None,
+    sleep: Sleep = real_sleep,
+    clock: Monotonic = time.monotonic,
+    env: Mapping[str, str] | None = None,
+    verify_timeout: float = DEFAULT_TIMEOUT,
+) -> tuple[PlanResult, ApplyResult]:
+    """Plan and apply ``release`` in one go (no separate review): rollbacks and local runs."""
+    ws = workspace_for(release, settings=settings, runner=runner, env=env)
+    with ws.locked():
+        planned = plan_release(release, session=session, workspace=ws)
+        applied = apply_plan(
+            release,
+            plan_file=planned.plan_file,
+            session=session,
+            sleep=sleep,
+            clock=clock,
+            workspace=ws,
+            verify_timeout=verify_timeout,
+        )
+    return planned, applied
+
+
+# -- output ------------------------------------------------------------------------------------------------------
+
+
+def print_verify(result: VerifyResult, file: Any = None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=file or sys.stdout)
+    console.print(
+        f"endpoint [bold]{result.endpoint}[/]: {result.status or 'missing'}, "
+        f"configuration {result.config_name or '—'} (release: {result.expected_config_name})"
+    )
+    if result.variants:
+        table = Table()
+        for col in ("variant", "model name", "weight", "instance type", "count"):
+            table.add_column(col)
+        for v in result.variants:
+            table.add_row(
+                v["name"], str(v["model_name"]), _fmt(v["weight"]), str(v["instance_type"]), str(v["instance_count"])
+            )
+        console.print(table)
+    if result.ok:
+        console.print("[green]live endpoint matches the release[/]")
+    for problem in result.problems:
+        console.print(f"[bold red]drift:[/] {problem}")
+
+
+def configure_verify(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("release", type=Path, help="release file, e.g. releases/dev.yaml")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds to wait for Creating/Updating")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    release = load_release(args.release)
+    result = verify_release(release, timeout=args.timeout)
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=2))
+    else:
+        print_verify(result)
+    return 0 if result.ok else CheckFailed.exit_code
+
+
+def configure_apply(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("release", type=Path, help="release file, e.g. releases/dev.yaml")
+    parser.add_argument(
+        "--plan", type=Path, default=None, help="saved plan (default .smgitops/work/<env>/<env>.tfplan)"
+    )
+    parser.add_argument(
+        "--auto-approve",
+        "--no-saved-plan",
+        dest="auto_approve",
+        action="store_true",
+        help="plan and apply in one go, without a reviewed plan (rollbacks, local runs)",
+    )
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds verify waits for InService")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def run_apply(args: argparse.Namespace) -> int:
+    release = load_release(args.release)
+    if args.auto_approve and args.plan is not None:
+        raise UserError("--plan and --auto-approve exclude each other: apply a reviewed plan, or plan and apply")
+    planned: PlanResult | None = None
+    if args.auto_approve:
+        planned, result = apply_release(release, verify_timeout=args.timeout)
+    else:
+        result = apply_plan(release, plan_file=args.plan, verify_timeout=args.timeout)
+    if args.json:
+        doc = result.as_dict()
+        if planned is not None:
+            doc["plan"] = planned.summary
+        print(json.dumps(doc, indent=2))
+    else:
+        if planned is not None:
+            from .plan import print_summary
+
+            print_summary(planned.summary)
+        if result.verify is not None:
+            print_verify(result.verify)
+        if result.plan_after_apply_empty:
+            print("plan after apply is empty")
+        else:
+            print("plan after apply is NOT empty (drift):")
+            for d in result.drift:
+                print(f"  {'/'.join(d['actions']):>14}  {d['address']}")
+        print(", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items()))
+    return 0 if result.ok else CheckFailed.exit_code

@@ -1,0 +1,540 @@
+"""``smgitops plan``: a saved Terraform plan of a release, and the summary a reviewer reads.
+
+``plan RELEASE`` validates the release, checks that the artifact of every served model is in the store
+("publish first" otherwise, exit 1), runs ``terraform init`` (only when its inputs changed) and
+``terraform plan -out``, and turns ``terraform show -json`` into a summary: per variant the model and the weight
+before → after, models added and removed, resources to add / change / destroy / replace. The summary goes to
+stdout (a table), ``--json F`` (the dict below) and ``--markdown F`` (the pull-request comment).
+
+Next to the plan file, ``<planfile>.meta.json`` records what the plan was made from (the release file's sha256,
+the Terraform root's fingerprint, the state serial and lineage the plan was computed against) so that
+``smgitops apply`` can refuse a plan that no longer matches.
+
+Where Terraform runs: never in the checkout's ``terraform/`` (shared by every environment and every concurrent
+run) but in a per-environment working copy, ``<repository>/.smgitops/work/<environment>/root/``, with its own
+``.terraform/`` and, in local mode, its generated ``local_override.tf``. Runs of one environment in one checkout are
+serialised by a file lock; different environments never share a file. The default plan file is
+``<repository>/.smgitops/work/<environment>/<environment>.tfplan``.
+
+Summary dict (the contract with the PR comment)::
+
+    {"release": "releases/dev.yaml", "environment": "dev", "endpoint": "smgitops-dev",
+     "endpoint_config": {"before": "smgitops-dev-1a2b3c4d" | None, "after": "smgitops-dev-5e6f7a8b"},
+     "variants": [{"name", "model", "model_name", "digest", "weight_before", "weight_after"}],
+     "models_added": [{"id", "digest", "name"}], "models_removed": [{"id", "digest", "name"}],
+     "resources": {"add", "change", "destroy", "replace", "changes": [{"address", "actions"}]},
+     "instance_type", "instance_count", "no_changes", "plan_file", "generated_at"}
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import importlib
+import json
+import os
+import re
+import sys
+import zipfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import naming
+from .clock import Clock, utc_now
+from .errors import CheckFailed
+from .release import Release, load_release
+from .settings import Settings, is_local_mode, resolve_settings
+from .terraform import ProcessRunner, Terraform, WorkingCopy, file_lock, subprocess_runner
+
+WORK_DIR = Path(".smgitops") / "work"
+CONFIG_TYPE = "aws_sagemaker_endpoint_configuration"
+ENDPOINT_TYPE = "aws_sagemaker_endpoint"
+MODEL_TYPE = "aws_sagemaker_model"
+_ARTIFACT_URL = re.compile(r"/models/(?P<id>[^/]+)/sha256=(?P<digest>[0-9a-f]{64})/model\.tar\.gz$")
+
+
+# -- the per-environment workspace -------------------------------------------------------------------------------
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def release_label(release: Release) -> str:
+    """The release path as a reader knows it: relative to its repository (``releases/dev.yaml``)."""
+    path = release.path.resolve()
+    try:
+        return path.relative_to(release.repo_root.resolve()).as_posix()
+    except ValueError:
+        return str(release.path)
+
+
+@dataclass
+class Workspace:
+    """Everything Terraform needs to run one environment of one repository."""
+
+    release: Release
+    settings: Settings
+    terraform: Terraform
+    copy: WorkingCopy
+    directory: Path
+    local_override: str | None
+    backend_extra: str
+
+    @classmethod
+    def create(
+        cls,
+        release: Release,
+        settings: Settings,
+        *,
+        runner: ProcessRunner = subprocess_runner,
+        env: Mapping[str, str] | None = None,
+    ) -> Workspace:
+        from .localmode import backend_endpoint_settings, emulator_from_env, provider_override, terraform_env
+
+        repo = release.repo_root
+        directory = repo / WORK_DIR / release.environment
+        copy = WorkingCopy(source=repo / "terraform", root=directory / "root")
+        emulator = emulator_from_env(env) if is_local_mode(env) else None
+        override = provider_override(emulator) if emulator is not None else None
+        extra = backend_endpoint_settings(emulator) if emulator is not None else ""
+        tf = Terraform(copy.root, env=terraform_env(emulator, env), runner=runner)
+        return cls(release, settings, tf, copy, directory, override, extra)
+
+    @property
+    def default_plan_file(self) -> Path:
+        return self.directory / f"{self.release.environment}.tfplan"
+
+    @property
+    def backend_file(self) -> Path:
+        return self.directory / "backend.tfbackend"
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Serialise runs of this environment in this checkout."""
+        with file_lock(self.directory / ".lock"):
+            yield
+
+    def backend_config(self) -> str:
+        s = self.settings
+        lines = [
+            f"bucket         = {json.dumps(s.state_bucket)}",
+            f"key            = {json.dumps(s.state_key(self.release.environment))}",
+            f"region         = {json.dumps(s.region)}",
+            f"dynamodb_table = {json.dumps(s.lock_table)}",
+            "use_lockfile   = true",
+            "encrypt        = true",
+            f"kms_key_id     = {json.dumps(s.kms_key_arn)}",
+        ]
+        return "\n".join(lines) + "\n" + self.backend_extra
+
+    def prepare(self) -> bool:
+        """Refresh the working copy and its backend configuration; ``init`` if needed. True if init ran."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.copy.sync(override=self.local_override)
+        text = self.backend_config()
+        if not self.backend_file.exists() or self.backend_file.read_text(encoding="utf-8") != text:
+            self.backend_file.write_text(text, encoding="utf-8")
+        return self.copy.init_if_needed(self.terraform, backend_config=[str(self.backend_file)])
+
+    def variables(self) -> dict[str, str]:
+        return {
+            "artifact_bucket": self.settings.artifact_bucket,
+            "execution_role_arn": self.settings.execution_role_arn,
+            "kms_key_arn": self.settings.kms_key_arn,
+            "release_file": str(self.release.path.resolve()),
+        }
+
+    def root_fingerprint(self) -> str:
+        """Hash of the Terraform root as it is in the repository (what a saved plan was computed from)."""
+        return WorkingCopy(source=self.copy.source, root=self.copy.source).fingerprint()
+
+
+def workspace_for(
+    release: Release,
+    *,
+    settings: Settings | None = None,
+    runner: ProcessRunner = subprocess_runner,
+    env: Mapping[str, str] | None = None,
+) -> Workspace:
+    """The workspace of a release's environment; in local mode bootstraps the emulator on first use."""
+    resolved = settings or resolve_settings(release.region, release.repo_root, env)
+    return Workspace.create(release, resolved, runner=runner, env=env)
+
+
+# -- reading a plan ----------------------------------------------------------------------------------------------
+
+
+def _weight(value: Any) -> int | float | None:
+    if value is None:
+        return None
+    number = float(value)
+    return int(number) if number.is_integer() else number
+
+
+def _model_identity(values: Mapping[str, Any]) -> dict[str, str]:
+    """(id, digest, name) of an ``aws_sagemaker_model`` from its artifact URL (or tags)."""
+    name = str(values.get("name") or "")
+    ident = {"id": "", "digest": "", "name": name}
+    containers = values.get("primary_container") or []
+    url = containers[0].get("model_data_url", "") if containers and isinstance(containers[0], dict) else ""
+    match = _ARTIFACT_URL.search(str(url or ""))
+    if match:
+        ident["id"], ident["digest"] = match.group("id"), match.group("digest")
+    else:
+        tags = values.get("tags") or {}
+        ident["digest"] = str(tags.get(naming.DIGEST_TAG, ""))
+        ident["id"] = name.rsplit("-", 1)[0] if "-" in name else name
+    return ident
+
+
+def _resource_changes(plan: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [rc for rc in plan.get("resource_changes", []) if rc.get("mode", "managed") == "managed"]
+
+
+def _prior_resources(plan: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every managed resource of the state the plan was computed against (root and child modules)."""
+    found: list[dict[str, Any]] = []
+
+    def walk(module: Mapping[str, Any]) -> None:
+        found.extend(r for r in module.get("resources", []) if r.get("mode", "managed") == "managed")
+        for child in module.get("child_modules", []):
+            walk(child)
+
+    walk(((plan.get("prior_state") or {}).get("values") or {}).get("root_module") or {})
+    return found
+
+
+def _config_variants(values: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    variants: dict[str, dict[str, Any]] = {}
+    for pv in (values or {}).get("production_variants") or []:
+        variants[str(pv.get("variant_name"))] = pv
+    return variants
+
+
+def summarize(
+    plan: Mapping[str, Any],
+    release: Release,
+    *,
+    plan_file: Path | str,
+    generated_at: datetime,
+    expected_config: str | None = None,
+) -> dict[str, Any]:
+    """The plan summary (see the module docstring) from ``terraform show -json`` of a saved plan."""
+    changes = _resource_changes(plan)
+    before_configs: dict[str, Mapping[str, Any]] = {}
+    after_configs: dict[str, Mapping[str, Any]] = {}
+    models_before: dict[str, dict[str, str]] = {}
+    models_after: dict[str, dict[str, str]] = {}
+    endpoint_before: Mapping[str, Any] | None = None
+    endpoint_after: Mapping[str, Any] | None = None
+    for res in _prior_resources(plan):
+        values = res.get("values") or {}
+        if res.get("type") == CONFIG_TYPE:
+            before_configs[str(values.get("name"))] = values
+        elif res.get("type") == MODEL_TYPE:
+            models_before[str(values.get("name"))] = _model_identity(values)
+        elif res.get("type") == ENDPOINT_TYPE and values.get("name") == release.endpoint.name:
+            endpoint_before = values
+    for rc in changes:
+        change = rc.get("change") or {}
+        before, after = change.get("before"), change.get("after")
+        if rc.get("type") == CONFIG_TYPE:
+            if before:
+                before_configs.setdefault(str(before.get("name")), before)
+            if after:
+                after_configs[str(after.get("name"))] = after
+        elif rc.get("type") == MODEL_TYPE:
+            if before:
+                models_before.setdefault(str(before.get("name")), _model_identity(before))
+            if after:
+                models_after[str(after.get("name"))] = _model_identity(after)
+        elif rc.get("type") == ENDPOINT_TYPE:
+            if before and before.get("name") == release.endpoint.name:
+                endpoint_before = before
+            if after and after.get("name") == release.endpoint.name:
+                endpoint_after = after
+
+    config_before = str(endpoint_before.get("endpoint_config_name")) if endpoint_before else None
+    config_after_raw = (endpoint_after or {}).get("endpoint_config_name")
+    config_after = str(config_after_raw) if config_after_raw else expected_config
+    variants_before = _config_variants(before_configs.get(config_before or ""))
+    variants_after = _config_variants(after_configs.get(config_after or "") or before_configs.get(config_after or ""))
+
+    model_ids = {v.name: v.model for v in release.variants}
+    rows: list[dict[str, Any]] = []
+    for variant in release.variants:
+        spec = release.models[variant.model]
+        planned = variants_after.get(variant.name, {})
+        rows.append(
+            {
+                "name": variant.name,
+                "model": variant.model,
+                "model_name": str(planned.get("model_name") or naming.model_name(variant.model, spec.artifact_sha256)),
+                "digest": spec.artifact_sha256,
+                "weight_before": _weight(variants_before.get(variant.name, {}).get("initial_variant_weight")),
+                "weight_after": _weight(planned.get("initial_variant_weight", variant.weight)),
+            }
+        )
+    for name, old in variants_before.items():
+        if name in model_ids:
+            continue
+        ident = models_before.get(str(old.get("model_name")), _model_identity({"name": old.get("model_name")}))
+        rows.append(
+            {
+                "name": name,
+                "model": ident["id"],
+                "model_name": str(old.get("model_name")),
+                "digest": ident["digest"] or None,
+                "weight_before": _weight(old.get("initial_variant_weight")),
+                "weight_after": None,
+            }
+        )
+
+    counts = {"add": 0, "change": 0, "destroy": 0, "replace": 0}
+    listed: list[dict[str, Any]] = []
+    models_added: list[dict[str, str]] = []
+    models_removed: list[dict[str, str]] = []
+    for rc in changes:
+        actions = list((rc.get("change") or {}).get("actions") or [])
+        if actions in (["no-op"], ["read"]):
+            continue
+        listed.append({"address": rc.get("address"), "actions": actions})
+        if "create" in actions:
+            counts["add"] += 1
+        if "update" in actions:
+            counts["change"] += 1
+        if "delete" in actions:
+            counts["destroy"] += 1
+        if "create" in actions and "delete" in actions:
+            counts["replace"] += 1
+        if rc.get("type") == MODEL_TYPE:
+            change = rc.get("change") or {}
+            if actions == ["create"] and change.get("after"):
+                models_added.append(_model_identity(change["after"]))
+            elif actions == ["delete"] and change.get("before"):
+                models_removed.append(_model_identity(change["before"]))
+
+    return {
+        "release": release_label(release),
+        "environment": release.environment,
+        "endpoint": release.endpoint.name,
+        "endpoint_config": {"before": config_before, "after": config_after},
+        "variants": rows,
+        "models_added": models_added,
+        "models_removed": models_removed,
+        "resources": {**counts, "changes": listed},
+        "instance_type": release.endpoint.instance_type,
+        "instance_count": release.endpoint.instance_count,
+        "no_changes": not listed,
+        "plan_file": str(plan_file),
+        "generated_at": generated_at.astimezone(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def expected_config_name(release: Release, settings: Settings) -> str:
+    """The endpoint-configuration name the release must be served by (the Terraform root computes the same)."""
+    return naming.endpoint_config_name(
+        release, artifact_bucket=settings.artifact_bucket, kms_key_arn=settings.kms_key_arn
+    )
+
+
+def plan_state_identity(plan_file: Path) -> dict[str, Any]:
+    """Serial and lineage of the state a saved plan was computed against (read from the plan file itself)."""
+    try:
+        with zipfile.ZipFile(plan_file) as archive:
+            names = set(archive.namelist())
+            member = "tfstate" if "tfstate" in names else None
+            if member is None:
+                return {"serial": None, "lineage": None}
+            state = json.loads(archive.read(member))
+    except (zipfile.BadZipFile, json.JSONDecodeError, OSError):
+        return {"serial": None, "lineage": None}
+    return {"serial": state.get("serial"), "lineage": state.get("lineage")}
+
+
+# -- planning ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PlanResult:
+    summary: dict[str, Any]
+    plan_file: Path
+    meta_file: Path
+    workspace: Workspace
+    plan_json: dict[str, Any] = field(repr=False)
+    init_ran: bool = False
+
+    @property
+    def no_changes(self) -> bool:
+        return bool(self.summary["no_changes"])
+
+
+def meta_path(plan_file: Path) -> Path:
+    return plan_file.with_name(plan_file.name + ".meta.json")
+
+
+def ensure_published(release: Release, settings: Settings, session: Any = None) -> None:
+    """Every served model's artifact must be in the store before Terraform may point a model at it."""
+    from .artifacts import ArtifactStore, missing_artifacts
+    from .aws import make_session
+
+    store = ArtifactStore(session or make_session(release.region), settings.artifact_bucket)
+    missing = missing_artifacts(release, store)
+    if missing:
+        listed = ", ".join(f"{mid} (s3://{settings.artifact_bucket}/{key})" for mid, key in missing)
+        raise CheckFailed(f"artifacts not in the store: {listed}: publish first (smgitops publish {release.path})")
+
+
+def plan_release(
+    release: Release,
+    *,
+    out: Path | None = None,
+    settings: Settings | None = None,
+    runner: ProcessRunner = subprocess_runner,
+    session: Any = None,
+    clock: Clock = utc_now,
+    env: Mapping[str, str] | None = None,
+    workspace: Workspace | None = None,
+) -> PlanResult:
+    """Make and save the plan of ``release``; return its summary. Raises CheckFailed when artifacts are missing."""
+    ws = workspace or workspace_for(release, settings=settings, runner=runner, env=env)
+    ensure_published(release, ws.settings, session)
+    with ws.locked():
+        init_ran = ws.prepare()
+        plan_file = (out or ws.default_plan_file).resolve()
+        plan_file.parent.mkdir(parents=True, exist_ok=True)
+        meta_file = meta_path(plan_file)
+        meta_file.unlink(missing_ok=True)
+        ws.terraform.plan(out=plan_file, variables=ws.variables())
+        plan_json = ws.terraform.show_json(plan_file)
+        summary = summarize(plan_json, release, plan_file=plan_file, generated_at=clock())
+        meta = {
+            "release": release_label(release),
+            "release_sha256": sha256_file(release.path),
+            "environment": release.environment,
+            "terraform_sha256": ws.root_fingerprint(),
+            "state": plan_state_identity(plan_file),
+            "plan_sha256": sha256_file(plan_file),
+            "no_changes": summary["no_changes"],
+            "endpoint_config_after": summary["endpoint_config"]["after"],
+            "generated_at": summary["generated_at"],
+        }
+        meta_file.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return PlanResult(summary, plan_file, meta_file, ws, plan_json, init_ran)
+
+
+# -- output ------------------------------------------------------------------------------------------------------
+
+
+def _fmt_weight(value: Any) -> str:
+    return "—" if value is None else f"{value}"
+
+
+def print_summary(summary: Mapping[str, Any], file: Any = None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=file or sys.stdout)
+    cfg = summary["endpoint_config"]
+    console.print(
+        f"[bold]{summary['release']}[/] → endpoint [bold]{summary['endpoint']}[/] "
+        f"({summary['instance_count']} × {summary['instance_type']})"
+    )
+    console.print(f"endpoint configuration: {cfg['before'] or '(none)'} → {cfg['after']}")
+    table = Table()
+    for col in ("variant", "model", "model name", "weight before → after"):
+        table.add_column(col)
+    for v in summary["variants"]:
+        before, after = v["weight_before"], v["weight_after"]
+        arrow = f"{_fmt_weight(before)} → {_fmt_weight(after)}"
+        if before != after:
+            arrow = f"[bold yellow]{arrow}[/]"
+        table.add_row(v["name"], v["model"], v["model_name"], arrow)
+    console.print(table)
+    for label, key in (("models added", "models_added"), ("models removed", "models_removed")):
+        if summary[key]:
+            console.print(f"{label}: " + ", ".join(f"{m['id']} ({m['digest'][:12]})" for m in summary[key]))
+    r = summary["resources"]
+    if summary["no_changes"]:
+        console.print("No changes: the live infrastructure matches the release.")
+    else:
+        console.print(
+            f"Plan: {r['add']} to add, {r['change']} to change, {r['destroy']} to destroy ({r['replace']} replaced)"
+        )
+        for change in r["changes"]:
+            console.print(f"  {'/'.join(change['actions']):>14}  {change['address']}")
+    console.print(f"saved plan: {summary['plan_file']}")
+
+
+def fallback_markdown(summary: Mapping[str, Any]) -> str:
+    """A plain Markdown summary, used when the PR-comment renderer is not installed."""
+    cfg = summary["endpoint_config"]
+    lines = [
+        f"### `{summary['release']}` → `{summary['endpoint']}`",
+        "",
+        f"Endpoint configuration: `{cfg['before'] or '(none)'}` → `{cfg['after']}`",
+        "",
+        "| variant | model | weight before → after |",
+        "|---|---|---|",
+    ]
+    for v in summary["variants"]:
+        weights = f"{_fmt_weight(v['weight_before'])} → {_fmt_weight(v['weight_after'])}"
+        lines.append(f"| {v['name']} | `{v['model_name']}` | {weights} |")
+    r = summary["resources"]
+    lines += [
+        "",
+        "No changes."
+        if summary["no_changes"]
+        else f"{r['add']} to add, {r['change']} to change, {r['destroy']} to destroy.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def render_markdown(summary: Mapping[str, Any], release: Release, now: datetime) -> str:
+    """The PR-comment Markdown (``smgitops.comment``), with the cost estimate when ``smgitops.pricing`` exists."""
+    try:
+        comment = importlib.import_module("smgitops.comment")
+    except ImportError:
+        return fallback_markdown(summary)
+    cost: dict[str, Any] | None = None
+    try:
+        pricing = importlib.import_module("smgitops.pricing")
+    except ImportError:
+        pricing = None
+    if pricing is not None and hasattr(pricing, "estimate_cost"):
+        cost = pricing.estimate_cost(release, now)
+    return str(comment.render_markdown(dict(summary), policy=None, cost=cost))
+
+
+def write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+# -- CLI ---------------------------------------------------------------------------------------------------------
+
+
+def configure_plan(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("release", type=Path, help="release file, e.g. releases/dev.yaml")
+    parser.add_argument("--out", type=Path, default=None, help="plan file (default .smgitops/work/<env>/<env>.tfplan)")
+    parser.add_argument("--markdown", type=Path, default=None, metavar="F", help="write the PR-comment Markdown to F")
+    parser.add_argument("--json", type=Path, default=None, metavar="F", help="write the summary as JSON to F")
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    release = load_release(args.release)
+    result = plan_release(release, out=args.out)
+    summary = result.summary
+    if args.json is not None:
+        write_text(args.json, json.dumps(summary, indent=2) + "\n")
+    if args.markdown is not None:
+        write_text(args.markdown, render_markdown(summary, release, utc_now()))
+    print_summary(summary)
+    return 0
