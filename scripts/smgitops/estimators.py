@@ -1,0 +1,85 @@
+"""The estimators a release may train, the parameters each accepts, and the scikit-learn version behind each image.
+
+This module is deliberately light: ``smgitops validate`` imports it, so scikit-learn is imported only when a
+function needs an estimator class, never at module level.
+
+Parameters a release may NOT set, although the estimators accept them (:data:`EXCLUDED_PARAMS`):
+
+* ``random_state``: always the model's ``seed`` (one source of randomness per model, so the split and the
+  estimator cannot silently disagree).
+* ``n_jobs``: parallel fitting changes nothing in the result for these estimators, but it lets a release take
+  every core of a shared CI runner; training runs single-threaded (see :mod:`smgitops.training`).
+* ``warm_start``: makes ``fit`` depend on state left by an earlier ``fit``; every artifact is trained from scratch.
+* ``verbose``: prints to stdout during training (noise in CI logs and in ``--json`` output).
+* ``init`` (gradient boosting): takes an estimator object, which a YAML release cannot express safely.
+"""
+
+from __future__ import annotations
+
+import importlib
+from functools import cache
+from typing import Any
+
+# scikit-learn version training pins (requirements/dev.txt). A release's image must serve the same version:
+# a pickled estimator is only guaranteed to load and predict identically with the version that wrote it.
+TRAINING_SKLEARN_VERSION = "1.2.1"
+
+# SageMaker scikit-learn container tags (``<framework>-<build>-cpu-py3``, as the SageMaker Python SDK's
+# ``image_uri_config/sklearn.json`` lists them) and the scikit-learn each image installs. Only tags whose version
+# equals TRAINING_SKLEARN_VERSION can serve what ``smgitops train`` produces; see :func:`image_matches_training`.
+IMAGE_SKLEARN_VERSIONS: dict[str, str] = {
+    "0.20.0-cpu-py3": "0.20.0",
+    "0.23-1-cpu-py3": "0.23.2",
+    "1.0-1-cpu-py3": "1.0.2",
+    "1.2-1-cpu-py3": "1.2.1",
+}
+
+# Python of the serving image for the tag training targets (docker/1.2-1/base/Dockerfile.cpu: PYTHON_VERSION=3.9).
+# ``code/inference.py`` must run there; model.joblib is written with a pickle protocol that Python reads.
+SERVING_PYTHON: tuple[int, int] = (3, 9)
+
+ALLOWED_ESTIMATORS: tuple[str, ...] = (
+    "sklearn.linear_model.LogisticRegression",
+    "sklearn.tree.DecisionTreeClassifier",
+    "sklearn.ensemble.RandomForestClassifier",
+    "sklearn.ensemble.GradientBoostingClassifier",
+)
+
+EXCLUDED_PARAMS: frozenset[str] = frozenset({"random_state", "n_jobs", "warm_start", "verbose", "init"})
+
+
+def is_allowed(dotted: str) -> bool:
+    return dotted in ALLOWED_ESTIMATORS
+
+
+def image_matches_training(image: str) -> bool:
+    """True when the serving image ``image`` has the scikit-learn version training uses."""
+    return IMAGE_SKLEARN_VERSIONS.get(image) == TRAINING_SKLEARN_VERSION
+
+
+def estimator_class(dotted: str) -> type[Any]:
+    """Import an allowlisted estimator class. Raises ValueError for a name not on the allowlist."""
+    if dotted not in ALLOWED_ESTIMATORS:
+        raise ValueError(f"estimator {dotted!r} is not on the allowlist ({', '.join(ALLOWED_ESTIMATORS)})")
+    module_name, _, class_name = dotted.rpartition(".")
+    cls: type[Any] = getattr(importlib.import_module(module_name), class_name)
+    return cls
+
+
+@cache
+def _constructor_params(dotted: str) -> frozenset[str]:
+    return frozenset(estimator_class(dotted)().get_params(deep=False))
+
+
+def accepted_params(dotted: str) -> frozenset[str]:
+    """Names a release may set under ``params`` for the allowlisted estimator ``dotted``.
+
+    The estimator's own constructor parameters (``get_params``) minus :data:`EXCLUDED_PARAMS`.
+    Raises ValueError for a name not on the allowlist.
+    """
+    return _constructor_params(dotted) - EXCLUDED_PARAMS
+
+
+def has_random_state(dotted: str) -> bool:
+    """Whether the estimator takes ``random_state`` (training sets it to the model's seed)."""
+    return "random_state" in _constructor_params(dotted)
