@@ -1,0 +1,20 @@
+resource "aws_sagemaker_endpoint_configuration" "captured" {
+  name = "cfg"
+  production_variants {
+    variant_name           = "blue"
+    model_name             = "model-a"
+    initial_instance_count = 1
+    instance_type          = "ml.t2.large"
+  }
+  data_capture_config {
+    enable_capture              = true
+    initial_sampling_percentage = 100
+    destination_s3_uri          = "s3://artifacts/data-capture/dev"
+    capture_options {
+      capture_mode = "Input"
+    }
+    capture_options {
+      capture_mode = "Output"
+    }
+  }
+}

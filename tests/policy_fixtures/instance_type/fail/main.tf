@@ -1,0 +1,18 @@
+# One variant on an instance type outside the allowlist is enough to fail.
+resource "aws_sagemaker_endpoint_configuration" "gpu" {
+  name = "cfg-gpu"
+  production_variants {
+    variant_name           = "blue"
+    model_name             = "model-a"
+    initial_instance_count = 1
+    instance_type          = "ml.t2.large"
+    initial_variant_weight = 90
+  }
+  production_variants {
+    variant_name           = "green"
+    model_name             = "model-b"
+    initial_instance_count = 1
+    instance_type          = "ml.g5.xlarge"
+    initial_variant_weight = 10
+  }
+}

@@ -1,0 +1,15 @@
+resource "aws_sagemaker_model" "default_off" {
+  name               = "model-a-0123456789ab"
+  execution_role_arn = "arn:aws:iam::123456789012:role/exec"
+  primary_container {
+    image = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+  }
+}
+resource "aws_sagemaker_model" "explicit_off" {
+  name                     = "model-b-0123456789ab"
+  execution_role_arn       = "arn:aws:iam::123456789012:role/exec"
+  enable_network_isolation = false
+  primary_container {
+    image = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+  }
+}
