@@ -302,7 +302,8 @@ def test_describe_model_echoes_what_was_created(sm: Any) -> None:
 
 def test_create_endpoint_is_creating_then_in_service(sm: Any, emulator_admin: AdminClient) -> None:
     """AWS answers CreateEndpoint with the endpoint ``Creating``; it becomes ``InService`` later. Terraform and
-    ``smgitops verify`` wait for InService, so the emulator must pass through Creating, not skip it."""
+    ``smgitops verify`` wait for InService, so the emulator must pass through Creating, not skip it. (The default
+    delay is 0: provider 3.39's waiter polls every 30 s, so a delay would cost every apply 30 s.)"""
     emulator_admin.set_update_delay(30)
     _model(sm, "blue")
     _config(sm, "ep-1", {"blue": 1.0})
@@ -371,6 +372,7 @@ def test_update_endpoint_validates_like_aws(sm: Any, emulator_admin: AdminClient
     with pytest.raises(ClientError, match=f'Could not find endpoint configuration "{arn}:endpoint-config/nope"'):
         sm.update_endpoint(EndpointName=live_endpoint, EndpointConfigName="nope")
     _config(sm, "ep-2", {"green": 1.0})
+    emulator_admin.set_update_delay(60)
     sm.update_endpoint(EndpointName=live_endpoint, EndpointConfigName="ep-2")
     with pytest.raises(ClientError, match="Cannot update in-progress endpoint"):
         sm.update_endpoint(EndpointName=live_endpoint, EndpointConfigName="ep-1")
@@ -378,6 +380,7 @@ def test_update_endpoint_validates_like_aws(sm: Any, emulator_admin: AdminClient
 
 def test_update_weights_passes_through_updating(sm: Any, emulator_admin: AdminClient, live_endpoint: str) -> None:
     """UpdateEndpointWeightsAndCapacities: ``Updating`` then ``InService`` with the new weights."""
+    emulator_admin.set_update_delay(60)
     sm.update_endpoint_weights_and_capacities(
         EndpointName=live_endpoint, DesiredWeightsAndCapacities=[{"VariantName": "blue", "DesiredWeight": 0.5}]
     )
@@ -400,3 +403,45 @@ def test_delete_endpoint_in_any_status(sm: Any, emulator_admin: AdminClient) -> 
     assert sm.list_endpoints()["Endpoints"] == []
     with pytest.raises(ClientError, match="Could not find endpoint"):
         sm.describe_endpoint(EndpointName="ep")
+
+
+def test_describe_endpoint_config_and_endpoint_echo_like_aws(sm: Any) -> None:
+    """DescribeEndpointConfig omits DataCaptureConfig when none was set and reports the default weight 1.0;
+    DescribeEndpoint reports data capture in the endpoint's shape (CaptureStatus, CurrentSamplingPercentage).
+    moto echoes ``DataCaptureConfig: {}``, which provider 3.39 plans as a forced replacement every time."""
+    _model(sm, "blue")
+    sm.create_endpoint_config(
+        EndpointConfigName="bare",
+        ProductionVariants=[
+            {"VariantName": "blue", "ModelName": "blue", "InstanceType": "ml.t2.medium", "InitialInstanceCount": 1}
+        ],
+    )
+    bare = sm.describe_endpoint_config(EndpointConfigName="bare")
+    assert "DataCaptureConfig" not in bare
+    assert bare["ProductionVariants"][0]["InitialVariantWeight"] == 1.0
+    capture = {
+        "EnableCapture": True,
+        "InitialSamplingPercentage": 20,
+        "DestinationS3Uri": "s3://smgitops-artifacts/data-capture/ep",
+        "KmsKeyId": "arn:aws:kms:us-east-1:123456789012:key/k",
+        "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+    }
+    sm.create_endpoint_config(
+        EndpointConfigName="captured",
+        ProductionVariants=[
+            {"VariantName": "blue", "ModelName": "blue", "InstanceType": "ml.t2.medium", "InitialInstanceCount": 1}
+        ],
+        DataCaptureConfig=capture,
+        KmsKeyId="arn:aws:kms:us-east-1:123456789012:key/k",
+    )
+    captured = sm.describe_endpoint_config(EndpointConfigName="captured")
+    assert captured["DataCaptureConfig"] == capture
+    assert captured["KmsKeyId"] == "arn:aws:kms:us-east-1:123456789012:key/k"
+    sm.create_endpoint(EndpointName="ep", EndpointConfigName="captured")
+    assert sm.describe_endpoint(EndpointName="ep")["DataCaptureConfig"] == {
+        "EnableCapture": True,
+        "CaptureStatus": "Started",
+        "CurrentSamplingPercentage": 20,
+        "DestinationS3Uri": "s3://smgitops-artifacts/data-capture/ep",
+        "KmsKeyId": "arn:aws:kms:us-east-1:123456789012:key/k",
+    }

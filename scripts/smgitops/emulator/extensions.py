@@ -161,7 +161,7 @@ def settle(state: ExtensionState) -> None:
 
 def _patch_sagemaker(state: ExtensionState) -> None:
     from moto.sagemaker.exceptions import ValidationError
-    from moto.sagemaker.models import Model, SageMakerModelBackend
+    from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, Model, SageMakerModelBackend
     from moto.sagemaker.responses import SageMakerResponse
     from moto.sagemaker.utils import arn_formatter
 
@@ -186,7 +186,8 @@ def _patch_sagemaker(state: ExtensionState) -> None:
         return create_endpoint_config
 
     # CreateEndpoint: AWS answers at once with the endpoint ``Creating`` and makes it ``InService`` later; moto
-    # makes it ``InService`` immediately. Weights of 0 are reported (see endpoint_variants).
+    # makes it ``InService`` immediately. Weights of 0 are reported (see endpoint_variants). Replaces moto's body
+    # (which reads the configuration back through its DescribeEndpointConfig echo, fixed below).
     def create_endpoint_creating(original: Callable[..., Any]) -> Callable[..., Any]:
         def create_endpoint(self: Any, endpoint_name: str, endpoint_config_name: str, tags: Any) -> Any:
             if endpoint_name in self.endpoints:
@@ -195,10 +196,19 @@ def _patch_sagemaker(state: ExtensionState) -> None:
             if endpoint_config_name not in self.endpoint_configs:
                 arn = _config_arn(self, endpoint_config_name)
                 raise ValidationError(message=f'Could not find endpoint configuration "{arn}".')
-            endpoint = original(self, endpoint_name, endpoint_config_name, tags)
             config = self.endpoint_configs[endpoint_config_name]
+            endpoint = FakeEndpoint(
+                account_id=self.account_id,
+                region_name=self.region_name,
+                endpoint_name=endpoint_name,
+                endpoint_config_name=endpoint_config_name,
+                production_variants=[],
+                data_capture_config=config.data_capture_config,
+                tags=tags,
+            )
             endpoint.production_variants = endpoint_variants(config.production_variants)
             endpoint.endpoint_status = "Creating"
+            self.endpoints[endpoint_name] = endpoint
             _schedule(state, self, endpoint_name, "create")
             return endpoint
 
@@ -262,6 +272,47 @@ def _patch_sagemaker(state: ExtensionState) -> None:
 
     _model_response_original: property = Model.__dict__["response_object"]
     setattr(Model, "response_object", property(model_response_object))  # noqa: B010
+
+    # DescribeEndpointConfig: AWS omits DataCaptureConfig when none was set (moto echoes ``{}``, which provider
+    # 3.39 reads as a capture block with enable_capture = false and plans a forced replacement), has no Tags,
+    # and reports the default InitialVariantWeight of 1.0 for variants created without one.
+    def endpoint_config_response_object(self: Any) -> dict[str, Any]:
+        response: dict[str, Any] = dict(_config_response_original.fget(self))  # type: ignore[misc]
+        for key in ("DataCaptureConfig", "AsyncInferenceConfig"):
+            if not response.get(key):
+                response.pop(key, None)
+        response.pop("Tags", None)
+        response.pop("Arn", None)
+        response["ProductionVariants"] = [
+            {"InitialVariantWeight": 1.0, **variant} for variant in response.get("ProductionVariants", [])
+        ]
+        return response
+
+    _config_response_original: property = FakeEndpointConfig.__dict__["response_object"]
+    setattr(FakeEndpointConfig, "response_object", property(endpoint_config_response_object))  # noqa: B010
+
+    # DescribeEndpoint: DataCaptureConfig has the endpoint's shape (EnableCapture, CaptureStatus,
+    # CurrentSamplingPercentage, DestinationS3Uri, KmsKeyId), not the configuration's; no Tags.
+    def endpoint_response_object(self: Any) -> dict[str, Any]:
+        response: dict[str, Any] = dict(_endpoint_response_original.fget(self))  # type: ignore[misc]
+        response.pop("Tags", None)
+        capture = self.data_capture_config or {}
+        response.pop("DataCaptureConfig", None)
+        if capture:
+            enabled = bool(capture.get("EnableCapture", True))
+            shaped = {
+                "EnableCapture": enabled,
+                "CaptureStatus": "Started" if enabled else "Stopped",
+                "CurrentSamplingPercentage": int(capture.get("InitialSamplingPercentage", 0)),
+                "DestinationS3Uri": capture.get("DestinationS3Uri", ""),
+            }
+            if capture.get("KmsKeyId"):
+                shaped["KmsKeyId"] = capture["KmsKeyId"]
+            response["DataCaptureConfig"] = shaped
+        return response
+
+    _endpoint_response_original: property = FakeEndpoint.__dict__["response_object"]
+    setattr(FakeEndpoint, "response_object", property(endpoint_response_object))  # noqa: B010
     _wrap(SageMakerResponse, "create_model", create_model_keeps_isolation)
 
     # UpdateEndpoint is not implemented by moto 5.2.5: added as a response action (dispatch finds it by name).

@@ -14,8 +14,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-DEFAULT_TRANSITION_DELAY = 0.5
-"""Seconds an endpoint spends ``Creating``/``Updating``; short so Terraform applies stay quick."""
+DEFAULT_TRANSITION_DELAY = 0.0
+"""Seconds an endpoint spends ``Creating``/``Updating``. By default the transition completes before the next request
+is handled: provider 3.39 waits with aws-sdk-go's ``WaitUntilEndpointInService``, which polls every 30 s, so any
+delay that outlives the first poll costs a Terraform apply 30 s. Tests and the demo set a delay to observe it."""
 
 MAX_REAL_LATENCY_SLEEP = 0.05
 """Injected latency is recorded in full in ModelLatency but the emulator sleeps at most this long."""
