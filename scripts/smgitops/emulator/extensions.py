@@ -197,7 +197,7 @@ def _patch_sagemaker(state: ExtensionState) -> None:
                 arn = _config_arn(self, endpoint_config_name)
                 raise ValidationError(message=f'Could not find endpoint configuration "{arn}".')
             config = self.endpoint_configs[endpoint_config_name]
-            endpoint = FakeEndpoint(
+            endpoint = FakeEndpoint(  # type: ignore[abstract]  # moto instantiates it the same way
                 account_id=self.account_id,
                 region_name=self.region_name,
                 endpoint_name=endpoint_name,
