@@ -583,8 +583,9 @@ def _parse(text: str, rep: _Reporter) -> Any:
         line, col = _line_col_text(text, m.start())
         rep.add(line, col, (), f"character U+{ord(m.group()):04X} is a line break in YAML 1.1 only; remove it")
         return _INVALID
-    builder = _Builder(text, rep)
+    builder: _Builder | None = None
     try:
+        builder = _Builder(text, rep)  # the reader checks every character here
         return builder.document()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -599,7 +600,8 @@ def _parse(text: str, rep: _Reporter) -> Any:
         rep.add(line, col, (), f"character {exc.character!r} is not allowed in YAML: {exc.reason}")
         return _INVALID
     finally:
-        builder.close()
+        if builder is not None:
+            builder.close()
 
 
 # ---------------------------------------------------------------------------------------------------------------
