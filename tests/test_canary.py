@@ -150,6 +150,14 @@ def test_window_ends_at_now_rounded_up_to_the_second() -> None:
     assert end - start == timedelta(minutes=10)
 
 
+def test_since_starts_the_window_after_the_apply_but_never_widens_it() -> None:
+    now = datetime(2026, 11, 25, 14, 0, 0, tzinfo=UTC)
+    start, end = window_for(now, 10, since=now - timedelta(minutes=2, microseconds=-5))
+    assert (start, end) == (now - timedelta(minutes=2), now)
+    start, _ = window_for(now, 10, since=now - timedelta(hours=1))  # older than the bake window: ignored
+    assert start == now - timedelta(minutes=10)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # CloudWatch wrapper: paging and the shape of the query
 # ---------------------------------------------------------------------------------------------------------------

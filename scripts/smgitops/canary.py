@@ -275,13 +275,18 @@ def judge(
 # --------------------------------------------------------------------------------------------------------------
 
 
-def window_for(now: datetime, bake_minutes: int) -> tuple[datetime, datetime]:
+def window_for(now: datetime, bake_minutes: int, since: datetime | None = None) -> tuple[datetime, datetime]:
     """The bake window ending at ``now``: [now - bake, now], at whole seconds, end rounded up so that a
-    datapoint recorded during the current second is inside it."""
+    datapoint recorded during the current second is inside it. ``since`` (e.g. the end of the apply that made the
+    configuration under test) starts the window later, so traffic served by the previous configuration does not
+    dilute the canary's numbers."""
     end = now.replace(microsecond=0)
     if now.microsecond:
         end += timedelta(seconds=1)
-    return end - timedelta(minutes=bake_minutes), end
+    start = end - timedelta(minutes=bake_minutes)
+    if since is not None:
+        start = min(max(start, since.replace(microsecond=0)), end - timedelta(seconds=1))
+    return start, end
 
 
 def _queries(endpoint: str, variants: Iterable[Variant]) -> list[tuple[str, MetricQuery, MetricQuery, MetricQuery]]:
@@ -300,10 +305,10 @@ def _queries(endpoint: str, variants: Iterable[Variant]) -> list[tuple[str, Metr
 
 
 def collect(
-    cloudwatch: CloudWatchMetrics, release: Release, now: datetime
+    cloudwatch: CloudWatchMetrics, release: Release, now: datetime, since: datetime | None = None
 ) -> tuple[dict[str, VariantMetrics], datetime, datetime]:
     """One GetMetricData round for every serving variant's three metrics."""
-    start, end = window_for(now, release.canary.bake_minutes)
+    start, end = window_for(now, release.canary.bake_minutes, since)
     serving = [v for v in release.variants if v.weight > 0]
     per_variant = _queries(release.endpoint.name, serving)
     queries = [q for _, *qs in per_variant for q in qs]
@@ -331,13 +336,14 @@ def analyse(
     wait: bool = False,
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
     poll_seconds: float = DEFAULT_POLL_SECONDS,
+    since: datetime | None = None,
 ) -> CanaryReport:
     """Analyse now; with ``wait``, poll until the verdict is no longer inconclusive or the timeout passes."""
     started = clock()
     polls = 0
     while True:
         polls += 1
-        metrics, start, end = collect(cloudwatch, release, clock())
+        metrics, start, end = collect(cloudwatch, release, clock(), since)
         report = judge(release, metrics, start, end)
         if not wait or report.verdict is not Verdict.INCONCLUSIVE:
             break
@@ -407,6 +413,9 @@ def configure_canary(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("release", help="release file, e.g. releases/dev.yaml")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--now", help="end of the bake window (ISO-8601 with offset; default: now)")
+    parser.add_argument(
+        "--since", help="start the window no earlier than this (ISO-8601 with offset; e.g. when the apply ended)"
+    )
     parser.add_argument("--wait", action="store_true", help="poll until enough invocations arrive or --timeout")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS, help="seconds to wait (--wait)")
     parser.add_argument("--poll", type=float, default=DEFAULT_POLL_SECONDS, help="seconds between polls (--wait)")
@@ -429,6 +438,7 @@ def run_canary(args: argparse.Namespace) -> int:
         wait=args.wait,
         timeout_seconds=args.timeout,
         poll_seconds=args.poll,
+        since=parse_instant(args.since, "--since") if args.since else None,
     )
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
