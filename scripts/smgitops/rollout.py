@@ -1,0 +1,676 @@
+"""Rollout: ``smgitops deploy RELEASE`` and ``smgitops rollback RELEASE --to REV``.
+
+``rollback RELEASE --to REV`` applies the release file *as it was at git revision REV*: ``git show
+REV:<path>`` is written to ``<repository>/.smgitops/rollback/<sha12>/<file name>`` (inside the repository, so data
+paths and the per-environment Terraform working copy are the usual ones), loaded strictly, and every served model's
+artifact must already be in the content-addressed store -- a rollback never trains; a missing artifact is refused
+with its model id and digest. Then plan + apply + verify + "plan after apply is empty", the same path as
+``smgitops apply --auto-approve``. Because endpoint-configuration names are a hash of their content, the endpoint
+lands on the very configuration name it had at REV.
+
+``deploy RELEASE`` is what the merge workflow runs: apply (plan + apply of the release file as committed) →
+verify (part of apply) → smoke inference (a few held-out rows sent to *each* serving variant with
+``TargetVariant``; each must answer 200 with its own model id, a label from its classes for every row, and agree
+with the labels on most rows) → optional synthetic traffic (``--traffic N`` requests routed by weight, for local
+runs and the demo; in production real users send it) → canary analysis over the window that starts when the apply
+ended. On any failure it rolls back to the **last good revision** of the release file and writes a revert commit
+on a new branch ``smgitops/rollback-<env>-<shortsha>`` whose release file equals the rolled-back-to content, so a
+pull request can make Git match what is live; it exits 1 with a summary either way.
+
+How "good" is recorded: after a successful deploy of commit C, a lightweight tag
+``smgitops/good/<environment>/<C>`` points at C (lightweight: no git identity needed; CI pushes
+``refs/tags/smgitops/good/*``). The last good revision for a deploy of C is the newest ancestor of C (C excluded)
+carrying such a tag. Where none is recorded (a repository's first deploys, or tags not fetched), the fallback is
+the newest earlier commit whose release file differs from C's -- stated as such in the report. A deploy whose
+release file has uncommitted changes is never recorded as good (the content deployed is not a revision).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .clock import Clock, Sleep, real_sleep, utc_now
+from .errors import CheckFailed, ExternalError, SmgitopsError, UserError
+
+if TYPE_CHECKING:
+    from .canary import CanaryReport
+    from .release import Release
+
+GOOD_TAG_PREFIX = "smgitops/good"
+ROLLBACK_BRANCH_PREFIX = "smgitops/rollback"
+ROLLBACK_DIR = Path(".smgitops") / "rollback"
+SMOKE_ROWS = 8
+SMOKE_MIN_AGREEMENT = 0.75  # share of smoke rows whose prediction must equal the label
+DEFAULT_CANARY_TIMEOUT = 900.0
+DEFAULT_CANARY_POLL = 30.0
+
+
+# --------------------------------------------------------------------------------------------------------------
+# git
+# --------------------------------------------------------------------------------------------------------------
+
+
+class Git:
+    """The git plumbing rollouts need, run in one repository; never touches the working tree or the index."""
+
+    def __init__(self, repo: Path, env: Mapping[str, str] | None = None) -> None:
+        self.repo = repo
+        self._env = dict(os.environ if env is None else env)
+
+    def run(self, *args: str, input_text: str | None = None, extra_env: Mapping[str, str] | None = None) -> str:
+        env = {**self._env, **(extra_env or {})}
+        proc = subprocess.run(
+            ["git", *args], cwd=self.repo, env=env, input=input_text, capture_output=True, text=True, check=False
+        )
+        if proc.returncode != 0:
+            raise ExternalError(f"git {' '.join(args)}: {proc.stderr.strip() or proc.stdout.strip()}")
+        return proc.stdout
+
+    def ok(self, *args: str) -> bool:
+        proc = subprocess.run(["git", *args], cwd=self.repo, env=self._env, capture_output=True, check=False)
+        return proc.returncode == 0
+
+    @classmethod
+    def for_path(cls, path: Path, env: Mapping[str, str] | None = None) -> Git:
+        directory = path.resolve().parent
+        proc = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"], cwd=directory, capture_output=True, text=True, check=False
+        )
+        if proc.returncode != 0:
+            raise UserError(f"{path}: not inside a git repository (rollouts work on revisions of the release file)")
+        return cls(Path(proc.stdout.strip()), env)
+
+    def relpath(self, path: Path) -> str:
+        return path.resolve().relative_to(self.repo.resolve()).as_posix()
+
+    def rev_parse(self, rev: str) -> str:
+        if not self.ok("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"):
+            raise UserError(f"{rev!r} is not a commit in {self.repo}")
+        return self.run("rev-parse", "--verify", f"{rev}^{{commit}}").strip()
+
+    def short(self, sha: str) -> str:
+        return self.run("rev-parse", "--short=8", sha).strip()
+
+    def show(self, sha: str, relpath: str) -> str:
+        if not self.ok("cat-file", "-e", f"{sha}:{relpath}"):
+            raise UserError(f"{relpath} does not exist at revision {self.short(sha)}")
+        return self.run("show", f"{sha}:{relpath}")
+
+    def blob_id(self, sha: str, relpath: str) -> str | None:
+        if not self.ok("cat-file", "-e", f"{sha}:{relpath}"):
+            return None
+        return self.run("rev-parse", f"{sha}:{relpath}").strip()
+
+    def head(self) -> str:
+        return self.rev_parse("HEAD")
+
+    def is_clean(self, relpath: str) -> bool:
+        """The working-tree file equals HEAD's (nothing staged or modified)."""
+        return self.run("status", "--porcelain", "--", relpath).strip() == ""
+
+    def ancestors(self, sha: str, limit: int = 10_000) -> list[str]:
+        """Commits reachable from ``sha``, newest first, ``sha`` itself excluded."""
+        out = self.run("rev-list", f"--max-count={limit + 1}", sha).split()
+        return out[1:]
+
+    def tags(self, prefix: str) -> dict[str, str]:
+        """tag name -> commit for every tag under ``prefix``."""
+        out = self.run("for-each-ref", "--format=%(refname:strip=2) %(objectname)", f"refs/tags/{prefix}")
+        return dict(line.split(" ", 1) for line in out.splitlines() if line.strip())
+
+    def branch_exists(self, name: str) -> bool:
+        return self.ok("show-ref", "--verify", "--quiet", f"refs/heads/{name}")
+
+    def commit_file(self, base: str, relpath: str, content: str, message: str) -> str:
+        """A commit on top of ``base`` whose tree is ``base``'s with ``relpath`` replaced; returns its sha."""
+        blob = self.run("hash-object", "-w", "--stdin", input_text=content).strip()
+        with tempfile.TemporaryDirectory() as tmp:
+            index = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+            self.run("read-tree", base, extra_env=index)
+            self.run("update-index", "--add", "--cacheinfo", f"100644,{blob},{relpath}", extra_env=index)
+            tree = self.run("write-tree", extra_env=index).strip()
+        return self.run("commit-tree", tree, "-p", base, "-F", "-", input_text=message).strip()
+
+    def create_branch(self, name: str, sha: str) -> None:
+        self.run("update-ref", f"refs/heads/{name}", sha, "")  # "" = the branch must not exist yet
+
+    def create_tag(self, name: str, sha: str) -> None:
+        self.run("update-ref", f"refs/tags/{name}", sha)
+
+
+def good_tag(environment: str, sha: str) -> str:
+    return f"{GOOD_TAG_PREFIX}/{environment}/{sha}"
+
+
+@dataclass(frozen=True)
+class GoodRevision:
+    sha: str
+    how: str  # "recorded good (tag ...)" or the fallback's description
+
+
+def last_good_revision(git: Git, environment: str, relpath: str, deployed: str) -> GoodRevision | None:
+    """The newest ancestor of ``deployed`` recorded good for ``environment``; else the previous revision of the
+    release file (content differing from ``deployed``'s); ``None`` when there is neither."""
+    good = {sha: tag for tag, sha in git.tags(f"{GOOD_TAG_PREFIX}/{environment}/").items()}
+    history = git.ancestors(deployed)
+    for sha in history:
+        if sha in good and git.blob_id(sha, relpath) is not None:
+            return GoodRevision(sha, f"last recorded good (tag {good[sha]})")
+    current = git.blob_id(deployed, relpath)
+    for sha in history:
+        blob = git.blob_id(sha, relpath)
+        if blob is not None and blob != current:
+            return GoodRevision(sha, "previous revision of the release file (no good revision recorded)")
+    return None
+
+
+def record_good(git: Git, environment: str, relpath: str, sha: str) -> str | None:
+    """Tag ``sha`` good for ``environment``; ``None`` (not recorded) if the deployed file was not that revision."""
+    if not git.is_clean(relpath):
+        return None
+    tag = good_tag(environment, sha)
+    git.create_tag(tag, sha)
+    return tag
+
+
+def write_revert_branch(
+    git: Git, environment: str, relpath: str, failed: str, good: GoodRevision, reason: str
+) -> tuple[str, str]:
+    """Branch ``smgitops/rollback-<env>-<shortsha of failed>`` with one commit on ``failed`` whose release file is
+    the good revision's. Returns (branch, commit)."""
+    content = git.show(good.sha, relpath)
+    short_failed, short_good = git.short(failed), git.short(good.sha)
+    base_name = f"{ROLLBACK_BRANCH_PREFIX}-{environment}-{short_failed}"
+    name, n = base_name, 1
+    while git.branch_exists(name):
+        n += 1
+        name = f"{base_name}-{n}"
+    message = (
+        f"Roll back {relpath} to {short_good}\n\n"
+        f"smgitops deploy of {short_failed} failed: {reason}\n"
+        f"The live endpoint was rolled back to the release file of {short_good} ({good.how}).\n"
+        f"Merging this commit makes {relpath} match what is live.\n"
+    )
+    commit = git.commit_file(failed, relpath, content, message)
+    git.create_branch(name, commit)
+    return name, commit
+
+
+# --------------------------------------------------------------------------------------------------------------
+# rollback
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RollbackResult:
+    release: str
+    revision: str
+    sha: str
+    ok: bool
+    endpoint_config: str | None
+    plan_after_apply_empty: bool | None
+    weights: dict[str, float | None] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def release_at(git: Git, release_path: Path, sha: str) -> Release:
+    """The release file as it was at ``sha``, materialised inside the repository and loaded strictly."""
+    from .release import load_release
+
+    relpath = git.relpath(release_path)
+    text = git.show(sha, relpath)
+    target = git.repo / ROLLBACK_DIR / sha[:12] / release_path.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    return load_release(target)
+
+
+def check_artifacts(release: Release, label: str, session: Any = None) -> None:
+    """Every served model's artifact must be in the store: a rollback never trains."""
+    from .artifacts import store_for
+
+    store = store_for(release, session)
+    missing = [
+        (mid, spec.artifact_sha256, key)
+        for mid, spec in release.served_models().items()
+        for key in [_artifact_key(mid, spec.artifact_sha256)]
+        if not store.exists(key)
+    ]
+    if missing:
+        listed = "; ".join(
+            f"model {mid}: artifact sha256={digest} missing (s3://{store.bucket}/{key})" for mid, digest, key in missing
+        )
+        raise CheckFailed(
+            f"{label}: not rolled back: {listed}. A rollback reuses published artifacts and never trains; "
+            "publish them from that revision (smgitops train + smgitops publish) or choose another revision."
+        )
+
+
+def _artifact_key(model_id: str, digest: str) -> str:
+    from .naming import artifact_key
+
+    return artifact_key(model_id, digest)
+
+
+def _live_weights(apply_result: Any) -> dict[str, float | None]:
+    verify = getattr(apply_result, "verify", None)
+    variants = getattr(verify, "variants", None) or []
+    return {str(v["name"]): v.get("weight") for v in variants}
+
+
+def rollback(
+    release_path: Path,
+    rev: str,
+    *,
+    session: Any = None,
+    sleep: Sleep = real_sleep,
+    git: Git | None = None,
+) -> RollbackResult:
+    """Apply the release file as it was at ``rev`` (no training), verify, and check the plan after is empty."""
+    from .deploy import apply_release
+
+    started = time.monotonic()
+    git = git or Git.for_path(release_path)
+    sha = git.rev_parse(rev)
+    relpath = git.relpath(release_path)
+    label = f"{relpath}@{git.short(sha)}"
+    release = release_at(git, release_path, sha)
+    check_artifacts(release, label, session)
+    _, applied = apply_release(release, session=session, sleep=sleep)
+    problems = list(applied.verify.problems) if applied.verify is not None else []
+    problems += [f"plan after apply not empty: {'/'.join(d['actions'])} {d['address']}" for d in applied.drift]
+    return RollbackResult(
+        release=relpath,
+        revision=rev,
+        sha=sha,
+        ok=applied.ok,
+        endpoint_config=applied.endpoint_config,
+        plan_after_apply_empty=applied.plan_after_apply_empty,
+        weights=_live_weights(applied),
+        problems=problems,
+        seconds=round(time.monotonic() - started, 3),
+    )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# smoke inference and synthetic traffic
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Invocation:
+    ok: bool
+    status: int
+    variant: str | None
+    body: str
+
+
+class Runtime:
+    """SageMaker runtime calls, typed; retries off so that every request is exactly one invocation."""
+
+    def __init__(self, session: Any) -> None:
+        from botocore.config import Config
+
+        self._client = session.client(
+            "sagemaker-runtime", config=Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=70)
+        )
+
+    def invoke(self, endpoint: str, body: str, target_variant: str | None = None) -> Invocation:
+        from botocore.exceptions import ClientError
+
+        kwargs: dict[str, Any] = {"EndpointName": endpoint, "ContentType": "application/json", "Body": body}
+        if target_variant:
+            kwargs["TargetVariant"] = target_variant
+        try:
+            resp = self._client.invoke_endpoint(**kwargs)
+        except ClientError as exc:
+            meta = exc.response.get("ResponseMetadata", {})
+            err = exc.response.get("Error", {})
+            return Invocation(False, int(meta.get("HTTPStatusCode", 0)), target_variant, str(err.get("Message", "")))
+        return Invocation(True, 200, resp.get("InvokedProductionVariant"), resp["Body"].read().decode())
+
+
+def held_out_rows(release: Release, model_id: str, count: int) -> tuple[list[list[float]], list[int]]:
+    """``count`` rows of the model's held-out test split (the split training used), with their labels."""
+    from sklearn.model_selection import train_test_split
+
+    from .training import TEST_SIZE, parse_dataset, read_data
+
+    spec = release.models[model_id]
+    dataset = parse_dataset(read_data(release, model_id), spec.data.path)
+    indices = list(range(len(dataset.rows)))
+    _, test_idx = train_test_split(indices, test_size=TEST_SIZE, stratify=dataset.target, random_state=spec.seed)
+    chosen = [int(i) for i in test_idx][:count]
+    return [dataset.rows[i] for i in chosen], [dataset.target[i] for i in chosen]
+
+
+@dataclass
+class SmokeResult:
+    ok: bool
+    variants: dict[str, str]  # variant -> "ok" or what was wrong
+
+
+def smoke(release: Release, runtime: Runtime, rows: int = SMOKE_ROWS) -> SmokeResult:
+    """Every serving variant answers held-out rows correctly when addressed directly (TargetVariant)."""
+    verdicts: dict[str, str] = {}
+    for variant in release.variants:
+        if variant.weight <= 0:
+            continue
+        features, labels = held_out_rows(release, variant.model, rows)
+        inv = runtime.invoke(release.endpoint.name, json.dumps({"instances": features}), variant.name)
+        verdicts[variant.name] = _judge_smoke(variant.name, variant.model, inv, labels)
+    return SmokeResult(all(v == "ok" for v in verdicts.values()) and bool(verdicts), verdicts)
+
+
+def _judge_smoke(variant: str, model_id: str, inv: Invocation, labels: Sequence[int]) -> str:
+    if not inv.ok:
+        return f"HTTP {inv.status}: {inv.body[:200]}"
+    if inv.variant and inv.variant != variant:
+        return f"answered by variant {inv.variant}, not {variant}"
+    try:
+        doc = json.loads(inv.body)
+        predictions, classes, model = doc["predictions"], doc["classes"], doc["model"]
+    except (ValueError, KeyError, TypeError):
+        return f"not a prediction response: {inv.body[:200]}"
+    if model != model_id:
+        return f"served by model {model!r}, the release gives {model_id!r}"
+    if len(predictions) != len(labels) or any(p not in classes for p in predictions):
+        return f"{len(predictions)} predictions for {len(labels)} rows, or a label outside {classes}"
+    agreement = sum(1 for p, y in zip(predictions, labels, strict=True) if p == y) / len(labels)
+    if agreement < SMOKE_MIN_AGREEMENT:
+        return f"only {agreement:.0%} of {len(labels)} held-out rows predicted correctly"
+    return "ok"
+
+
+@dataclass
+class TrafficResult:
+    sent: int
+    ok: int
+    errors: int
+    by_variant: dict[str, int]
+
+
+def send_traffic(release: Release, runtime: Runtime, requests: int) -> TrafficResult:
+    """``requests`` single-row requests, routed by the endpoint's weights, rows cycling through held-out data."""
+    model_id = next((v.model for v in release.variants if v.weight > 0), release.variants[0].model)
+    features, _ = held_out_rows(release, model_id, 64)
+    by_variant: dict[str, int] = {}
+    ok = 0
+    for i in range(requests):
+        inv = runtime.invoke(release.endpoint.name, json.dumps({"instances": [features[i % len(features)]]}))
+        ok += 1 if inv.ok else 0
+        if inv.variant:
+            by_variant[inv.variant] = by_variant.get(inv.variant, 0) + 1
+    return TrafficResult(requests, ok, requests - ok, by_variant)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# deploy
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Step:
+    name: str
+    ok: bool
+    seconds: float
+    detail: str = ""
+
+
+@dataclass
+class DeployResult:
+    release: str
+    environment: str
+    revision: str | None
+    ok: bool = False
+    failed_step: str | None = None
+    reason: str = ""
+    steps: list[Step] = field(default_factory=list)
+    endpoint_config: str | None = None
+    weights: dict[str, float | None] = field(default_factory=dict)
+    plan_after_apply_empty: bool | None = None
+    canary: dict[str, Any] | None = None
+    traffic: dict[str, Any] | None = None
+    recorded_good: str | None = None
+    rollback: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        if self.ok:
+            return f"deployed {self.release} ({self.endpoint_config}); recorded good: {self.recorded_good or 'no'}"
+        text = f"deploy of {self.release} failed at {self.failed_step}: {self.reason}"
+        rb = self.rollback or {}
+        if rb.get("ok"):
+            text += (
+                f"; rolled back to {rb['to'][:8]} ({rb['how']}), live configuration {rb['endpoint_config']}; "
+                f"revert commit {rb['commit'][:8]} on branch {rb['branch']}: open a pull request from it"
+            )
+        elif rb:
+            text += f"; ROLLBACK FAILED: {rb.get('error') or '; '.join(rb.get('problems', []))}"
+        return text
+
+
+class _StepFailed(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def deploy(
+    release_path: Path,
+    *,
+    traffic: int = 0,
+    session: Any = None,
+    clock: Clock = utc_now,
+    sleep: Sleep = real_sleep,
+    canary_timeout: float = DEFAULT_CANARY_TIMEOUT,
+    canary_poll: float = DEFAULT_CANARY_POLL,
+    git: Git | None = None,
+    on_step: Callable[[Step], None] | None = None,
+) -> DeployResult:
+    """apply → verify → smoke → (traffic) → canary; on any failure roll back to the last good revision."""
+    from .aws import make_session
+    from .canary import CloudWatchMetrics, analyse
+    from .deploy import apply_release
+    from .release import load_release
+
+    git = git or Git.for_path(release_path)
+    relpath = git.relpath(release_path)
+    release = load_release(release_path)
+    session = session or make_session(release.region)
+    revision = git.head()
+    result = DeployResult(release=relpath, environment=release.environment, revision=revision)
+
+    def step(name: str, fn: Callable[[], str]) -> None:
+        t0 = time.monotonic()
+        try:
+            detail = fn()
+        except _StepFailed as exc:
+            _record(Step(name, False, time.monotonic() - t0, exc.reason))
+            raise
+        except SmgitopsError as exc:
+            _record(Step(name, False, time.monotonic() - t0, str(exc)))
+            raise _StepFailed(str(exc)) from exc
+        _record(Step(name, True, time.monotonic() - t0, detail))
+
+    def _record(s: Step) -> None:
+        s.seconds = round(s.seconds, 3)
+        result.steps.append(s)
+        if not s.ok:
+            result.failed_step, result.reason = s.name, s.detail
+        if on_step is not None:
+            on_step(s)
+
+    applied_at: list[datetime] = []
+
+    def do_apply() -> str:
+        _, applied = apply_release(release, session=session, sleep=sleep)
+        applied_at.append(clock())
+        result.endpoint_config = applied.endpoint_config
+        result.weights = _live_weights(applied)
+        result.plan_after_apply_empty = applied.plan_after_apply_empty
+        if not applied.ok:
+            problems = list(applied.verify.problems) if applied.verify is not None else []
+            problems += [f"plan after apply not empty: {d['address']}" for d in applied.drift]
+            raise _StepFailed("; ".join(problems) or "apply did not verify")
+        return f"{applied.endpoint_config}, plan after apply empty"
+
+    runtime = Runtime(session)
+
+    def do_smoke() -> str:
+        res = smoke(release, runtime)
+        bad = {k: v for k, v in res.variants.items() if v != "ok"}
+        if not res.ok:
+            raise _StepFailed("; ".join(f"{k}: {v}" for k, v in bad.items()) or "no serving variant")
+        return ", ".join(f"{k} ok" for k in res.variants)
+
+    def do_traffic() -> str:
+        res = send_traffic(release, runtime, traffic)
+        result.traffic = asdict(res)
+        return f"{res.sent} requests, {res.errors} errors, by variant {res.by_variant}"
+
+    def do_canary() -> str:
+        report: CanaryReport = analyse(
+            release,
+            CloudWatchMetrics(session),
+            clock=clock,
+            sleep=sleep,
+            wait=True,
+            timeout_seconds=canary_timeout,
+            poll_seconds=canary_poll,
+            since=applied_at[0] if applied_at else None,
+        )
+        result.canary = report.to_dict()
+        if not report.ok:
+            raise _StepFailed(report.summary())
+        return report.summary()
+
+    try:
+        step("apply", do_apply)
+        step("smoke", do_smoke)
+        if traffic > 0:
+            step("traffic", do_traffic)
+        step("canary", do_canary)
+    except _StepFailed:
+        result.rollback = _auto_rollback(
+            git, release_path, relpath, release.environment, revision, result.reason, session, sleep, _record
+        )
+        return result
+    result.ok = True
+    result.recorded_good = record_good(git, release.environment, relpath, revision)
+    return result
+
+
+def _auto_rollback(
+    git: Git,
+    release_path: Path,
+    relpath: str,
+    environment: str,
+    failed: str,
+    reason: str,
+    session: Any,
+    sleep: Sleep,
+    record: Callable[[Step], None],
+) -> dict[str, Any]:
+    t0 = time.monotonic()
+    good = last_good_revision(git, environment, relpath, failed)
+    if good is None:
+        record(Step("rollback", False, time.monotonic() - t0, "no earlier revision of the release file"))
+        return {"ok": False, "error": f"no earlier revision of {relpath} to roll back to"}
+    try:
+        rb = rollback(release_path, good.sha, session=session, sleep=sleep, git=git)
+    except SmgitopsError as exc:
+        record(Step("rollback", False, time.monotonic() - t0, str(exc)))
+        return {"ok": False, "to": good.sha, "how": good.how, "error": str(exc)}
+    doc: dict[str, Any] = {"to": good.sha, "how": good.how, **rb.as_dict()}
+    record(Step("rollback", rb.ok, time.monotonic() - t0, f"to {good.sha[:8]}: {rb.endpoint_config}"))
+    if rb.ok:
+        branch, commit = write_revert_branch(git, environment, relpath, failed, good, reason)
+        doc.update(branch=branch, commit=commit)
+        record(Step("revert-branch", True, 0.0, f"{branch} ({commit[:8]})"))
+    return doc
+
+
+# --------------------------------------------------------------------------------------------------------------
+# CLI
+# --------------------------------------------------------------------------------------------------------------
+
+
+def configure_rollback(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("release", type=Path, help="release file, e.g. releases/dev.yaml")
+    parser.add_argument("--to", required=True, metavar="REV", help="git revision whose release file to apply")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def run_rollback(args: argparse.Namespace) -> int:
+    if not args.release.is_file():
+        raise UserError(f"{args.release}: no such release file")
+    result = rollback(args.release, args.to)
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=2))
+    else:
+        state = "rolled back" if result.ok else "ROLLBACK DID NOT VERIFY"
+        print(f"{state}: {result.release} as of {result.revision} ({result.sha[:8]})")
+        print(f"live configuration {result.endpoint_config}, weights {result.weights}")
+        print(f"plan after apply empty: {result.plan_after_apply_empty}; {result.seconds:.1f} s")
+        for p in result.problems:
+            print(f"  problem: {p}")
+    return 0 if result.ok else 1
+
+
+def configure_deploy(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("release", type=Path, help="release file, e.g. releases/dev.yaml")
+    parser.add_argument(
+        "--traffic", type=int, default=0, metavar="N", help="send N synthetic requests (held-out rows) first"
+    )
+    parser.add_argument(
+        "--canary-timeout",
+        type=float,
+        default=DEFAULT_CANARY_TIMEOUT,
+        help="seconds to wait for enough invocations before the canary is inconclusive",
+    )
+    parser.add_argument("--canary-poll", type=float, default=DEFAULT_CANARY_POLL, help="seconds between polls")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def run_deploy(args: argparse.Namespace) -> int:
+    if not args.release.is_file():
+        raise UserError(f"{args.release}: no such release file")
+    if args.traffic < 0 or args.canary_timeout < 0 or args.canary_poll <= 0:
+        raise UserError("--traffic and --canary-timeout must be >= 0, --canary-poll > 0")
+    result = deploy(
+        args.release,
+        traffic=args.traffic,
+        canary_timeout=args.canary_timeout,
+        canary_poll=args.canary_poll,
+        on_step=None if args.json else _print_step,
+    )
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=2, default=str))
+    else:
+        print(result.summary(), file=sys.stdout if result.ok else sys.stderr)
+    return 0 if result.ok else 1
+
+
+def _print_step(s: Step) -> None:
+    from rich.console import Console
+
+    mark = "[green]ok[/]" if s.ok else "[bold red]FAILED[/]"
+    Console().print(f"{s.name:<14} {mark} {s.seconds:6.1f} s  {s.detail}", highlight=False)
