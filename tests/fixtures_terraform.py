@@ -1,1 +1,122 @@
-"""Terraform / local-mode fixtures (filled in by the Terraform work)."""
+"""Terraform / local-mode fixtures: scratch repositories holding the project's roots, and a local stack.
+
+* ``make_scratch_repo(dest)``: copies ``releases/``, ``data/``, ``terraform/``, ``bootstrap/`` into ``dest`` and
+  makes it a git repository with one commit (callers set the git identity: the ``git_identity`` fixture).
+* ``edit_release(path, mutate)``: change a release file through its parsed mapping.
+* ``CountingRunner``: a Terraform process runner that records every call (``.commands``), for asserting how
+  many ``init``/``plan``/``apply`` a flow costs.
+* ``local_stack(tmp)``: a private emulator (set-up delays off, so each apply takes seconds), the process
+  environment pointed at it, and ``bootstrap/`` applied to it; yields a :class:`LocalStack`.
+* ``scratch_repo`` (function): a scratch repository in ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from smgitops.settings import ENV_VARS, Settings
+from smgitops.terraform import Completed, subprocess_runner
+
+ROOT = Path(__file__).resolve().parents[1]
+REPO_DIRS = ("releases", "data", "terraform", "bootstrap")
+_IGNORE = shutil.ignore_patterns(".terraform", "*_override.tf", "*.tfstate*", "*.tfplan", "__pycache__")
+
+
+def git(repo: Path, *args: str) -> str:
+    proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed: {proc.stderr}")
+    return proc.stdout.strip()
+
+
+def make_scratch_repo(dest: Path, source: Path = ROOT) -> Path:
+    """A fresh git repository with the project's release files, data and Terraform roots, committed."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in REPO_DIRS:
+        shutil.copytree(source / name, dest / name, ignore=_IGNORE)
+    (dest / ".gitignore").write_text("/out/\n/.smgitops/\n*_override.tf\n.terraform/\n", encoding="utf-8")
+    git(dest, "init", "-q", "-b", "main")
+    git(dest, "add", ".")
+    git(dest, "commit", "-q", "-m", "scratch repository")
+    return dest
+
+
+def edit_release(path: Path, mutate: Callable[[dict[str, Any]], None]) -> None:
+    """Rewrite a release file after ``mutate`` changed its mapping (comments are not kept)."""
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    mutate(doc)
+    path.write_text(yaml.dump(doc, Dumper=_NoAliasDumper, sort_keys=False), encoding="utf-8")
+
+
+class _NoAliasDumper(yaml.SafeDumper):
+    """Release files refuse anchors and aliases: write shared values out in full."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+@dataclass
+class CountingRunner:
+    """Runs Terraform for real and records each call's sub-command and arguments."""
+
+    commands: list[tuple[str, ...]] = field(default_factory=list)
+
+    def __call__(self, args: Sequence[str], *, cwd: Path, env: Mapping[str, str]) -> Completed:
+        self.commands.append(tuple(args[1:]))
+        return subprocess_runner(args, cwd=cwd, env=env)
+
+    def count(self, command: str) -> int:
+        return sum(1 for c in self.commands if c and c[0] == command)
+
+    def reset(self) -> None:
+        self.commands.clear()
+
+
+@dataclass
+class LocalStack:
+    emulator: Any  # smgitops.emulator.server.Emulator
+    settings: Settings
+    env: dict[str, str]
+    local_dir: Path
+
+    @property
+    def admin(self) -> Any:
+        return self.emulator.admin
+
+    def settings_env(self) -> dict[str, str]:
+        """The settings as the ``SMGITOPS_*`` variables CI sets."""
+        return {var: getattr(self.settings, name) for name, var in ENV_VARS.items()}
+
+
+@contextmanager
+def local_stack(tmp: Path, repo_root: Path = ROOT, *, runner: Any = subprocess_runner) -> Iterator[LocalStack]:
+    """A private emulator with ``bootstrap/`` applied, and this process's environment pointed at it."""
+    from fixtures_emulator import start_emulator
+    from smgitops.localmode import ensure_bootstrap
+
+    with start_emulator() as server, pytest.MonkeyPatch.context() as mp:
+        env = server.env()
+        for key, value in env.items():
+            mp.setenv(key, value)
+        for var in ENV_VARS.values():
+            mp.delenv(var, raising=False)
+        # Terraform's provider polls a Creating/Updating endpoint every 30 s: make transitions complete at once.
+        server.admin.set_update_delay(0)
+        local_dir = tmp / "local"
+        settings = ensure_bootstrap(region="us-east-1", repo_root=repo_root, workdir=local_dir, runner=runner)
+        yield LocalStack(server, settings, dict(os.environ), local_dir)
+
+
+@pytest.fixture()
+def scratch_repo(tmp_path: Path, git_identity: dict[str, str]) -> Path:
+    return make_scratch_repo(tmp_path / "repo")

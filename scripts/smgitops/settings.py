@@ -13,7 +13,8 @@ environment variables of the same name:
 =============================  ==============================================================
 
 None of them is a secret. In local mode (``AWS_ENDPOINT_URL`` set) they come from the outputs of
-``bootstrap/`` applied to the emulator instead (see :mod:`smgitops.localmode`).
+``bootstrap/`` applied to the emulator instead (see :mod:`smgitops.localmode`), unless all of them are set
+explicitly (explicit settings always win).
 """
 
 from __future__ import annotations
@@ -95,8 +96,11 @@ def is_local_mode(env: Mapping[str, str] | None = None) -> bool:
 
 
 def resolve_settings(region: str, repo_root: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
-    """Settings for a run: the bootstrap outputs in local mode (bootstrapping on first use), else the env vars."""
-    if is_local_mode(env):
+    """Settings for a run: the ``SMGITOPS_*`` variables; in local mode, when they are not all set, the outputs of
+    ``bootstrap/`` applied to the emulator (bootstrapping it on first use)."""
+    environ = os.environ if env is None else env
+    explicit = all(environ.get(var, "").strip() for var in ENV_VARS.values())
+    if is_local_mode(env) and not explicit:
         from .localmode import ensure_bootstrap
 
         return ensure_bootstrap(region=region, repo_root=repo_root, env=env)
@@ -104,11 +108,12 @@ def resolve_settings(region: str, repo_root: Path | None = None, env: Mapping[st
 
 
 def artifact_bucket(region: str, repo_root: Path | None = None, env: Mapping[str, str] | None = None) -> str:
-    """Only the artifact bucket (``publish`` needs nothing else): bootstrap output or ``SMGITOPS_ARTIFACT_BUCKET``."""
-    if is_local_mode(env):
-        return resolve_settings(region, repo_root, env).artifact_bucket
+    """Only the artifact bucket (``publish`` needs nothing else): ``SMGITOPS_ARTIFACT_BUCKET``, or in local mode
+    the bootstrap output when that variable is not set."""
     environ = os.environ if env is None else env
     value = environ.get(ENV_VARS["artifact_bucket"], "").strip()
+    if not value and is_local_mode(env):
+        return resolve_settings(region, repo_root, env).artifact_bucket
     if not value:
         raise UserError(
             f"missing setting: {ENV_VARS['artifact_bucket']} (the bootstrap/ output artifact_bucket; "
