@@ -25,10 +25,11 @@ body, 415 for an unsupported content type, 406 for an unsupported ``Accept``. Ho
   value of ``output_fn``, which the worker sends as is when it is a Flask response. So when
   ``sagemaker_containers`` is importable, the handlers do not raise for a bad request: they pass a
   :class:`RequestError` along as a value and ``output_fn`` turns it into the container's ``worker.Response`` with
-  the error's status.
-* Anywhere else (the local emulator, tests): the handlers raise :class:`RequestError`, whose integer attribute
-  ``status_code`` is the HTTP status (400, 406 or 415). The emulator maps an exception with an integer
-  ``status_code`` to that status and any other exception to 500, as a server error should be.
+  the error's status (and returns successful predictions as a ``worker.Response`` labelled application/json).
+  Multi-model endpoints (the container's MMS mode) are not used by smgitops; there an exception is a 500.
+* Anywhere else (the local emulator, tests): ``output_fn`` returns the JSON text, and the handlers raise
+  :class:`RequestError`, whose integer attribute ``status_code`` is the HTTP status (400, 406 or 415). The emulator
+  maps an exception with an integer ``status_code`` to that status and any other exception to 500.
 """
 
 from __future__ import annotations
@@ -165,21 +166,28 @@ def predict_fn(input_data: Any, model: Model) -> Any:
 
 
 def output_fn(prediction: Any, accept: str | None) -> Any:
-    """Serialise the prediction as JSON (the only response type)."""
+    """Serialise the prediction as JSON (the only response type).
+
+    Returns the JSON text; in the container, the worker's response object, so that the response carries the
+    ``application/json`` content type (Flask would label a bare string text/html) and errors carry their status.
+    """
     if isinstance(prediction, RequestError):
-        return _error_response(prediction)
+        return _response(prediction.as_json(), prediction)
     try:
         _check_accept(accept)
     except RequestError as error:
-        return _error_response(_reject(error))
-    return json.dumps(prediction, sort_keys=True, allow_nan=False)
+        return _response(error.as_json(), error)
+    return _response(json.dumps(prediction, sort_keys=True, allow_nan=False), None)
 
 
-def _error_response(error: RequestError) -> Any:
+def _response(body: str, error: RequestError | None) -> Any:
     response_class = _container_response_class()
     if response_class is None:
-        raise error
-    return response_class(response=error.as_json(), status=error.status_code, mimetype=JSON_TYPE)
+        if error is not None:
+            raise error
+        return body
+    status = 200 if error is None else error.status_code
+    return response_class(response=body, status=status, mimetype=JSON_TYPE)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -332,6 +340,8 @@ def _to_matrix(batch: Batch, feature_names: list[str]) -> list[list[float]]:
 
 
 def _json_type(value: Any) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return "a number"
     if value is None:
         return "null"
     if isinstance(value, bool):
