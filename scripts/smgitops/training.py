@@ -431,7 +431,11 @@ def build_artifact(release: Release, model_id: str) -> Artifact:
         raise UserError(f"{spec.data.path}: cannot split the data for {model_id}: {exc}") from None
     with single_threaded(), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model.fit(x_train, y_train)
+        try:
+            model.fit(x_train, y_train)
+        except (TypeError, ValueError) as exc:
+            # scikit-learn validates parameter values when fitting (its InvalidParameterError is a ValueError).
+            raise UserError(f"{release.path}: {_field(model_id, 'params')}: {spec.estimator}: {exc}") from None
         metrics = _metrics(model, x_test, y_test)
     notes = check_blas_kernels() + [" ".join(str(w.message).split()) for w in caught]
     fit_warnings = tuple(dict.fromkeys(notes))
