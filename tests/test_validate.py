@@ -197,7 +197,7 @@ _VARIANT_BLOCK = (
 )
 _PARAMS_BLOCK = (
     "    params:                   # keyword arguments the estimator accepts ({} for its defaults)\n"
-    "      C: 1.0\n      max_iter: 1000\n"
+    "      C: 1.0\n      max_iter: 5000"
 )
 
 MALFORMED = {
@@ -206,15 +206,15 @@ MALFORMED = {
         "region: us-east-1", "region: us-east-1\nregion: us-west-2", "region", "duplicate key", "region: us-west-2"
     ),
     "duplicate-nested-key": Case(
-        "max_iter: 1000",
-        "max_iter: 1000\n      max_iter: 500",
+        "max_iter: 5000",
+        "max_iter: 5000\n      max_iter: 200",
         "models.cancer-logreg.params.max_iter",
         "duplicate key",
-        "max_iter: 500",
+        "max_iter: 200",
     ),
     "anchor": Case("C: 1.0", "C: &c 1.0", "models.cancer-logreg.params.C", "anchor '&c' refused"),
     "alias": Case(
-        "  max_iter: 1000", "  max_iter: 1000\n      tol: *c", "models.cancer-logreg.params.tol", "alias", "tol: *c"
+        "  max_iter: 5000", "  max_iter: 5000\n      tol: *c", "models.cancer-logreg.params.tol", "alias", "tol: *c"
     ),
     "python-tag": Case(
         "seed: 7", "seed: !!python/object/apply:os.getpid []", "models.cancer-logreg.seed", "!!python/object/apply"
@@ -378,16 +378,16 @@ MALFORMED = {
         "dotted class name",
     ),
     "param-unknown": Case(
-        "max_iter: 1000", "max_iters: 1000", "models.cancer-logreg.params.max_iters", "did you mean 'max_iter'"
+        "max_iter: 5000", "max_iters: 1000", "models.cancer-logreg.params.max_iters", "did you mean 'max_iter'"
     ),
-    "param-random-state": Case("max_iter: 1000", "random_state: 1", "models.cancer-logreg.params.random_state", "seed"),
+    "param-random-state": Case("max_iter: 5000", "random_state: 1", "models.cancer-logreg.params.random_state", "seed"),
     "param-excluded-n-jobs": Case(
-        "max_iter: 1000", "n_jobs: 4", "models.cancer-logreg.params.n_jobs", "may not set it"
+        "max_iter: 5000", "n_jobs: 4", "models.cancer-logreg.params.n_jobs", "may not set it"
     ),
     "param-value-out-of-range": Case("C: 1.0", "C: -1.0", "models.cancer-logreg.params.C", "range (0, inf]"),
     "param-value-bad-choice": Case(
-        "max_iter: 1000",
-        "max_iter: 1000\n      penalty: l3",
+        "max_iter: 5000",
+        "max_iter: 5000\n      penalty: l3",
         "models.cancer-logreg.params.penalty",
         "'penalty'",
         "penalty: l3",
