@@ -44,7 +44,7 @@ from typing import Any
 
 import yaml
 
-from .errors import InvalidRelease, Problem
+from .errors import ExternalError, InvalidRelease, Problem
 from .paths import PACKAGE_DIR, repo_root_for
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -611,7 +611,12 @@ def _parse(text: str, rep: _Reporter) -> Any:
 
 @lru_cache(maxsize=1)
 def _schema() -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    try:
+        loaded: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ExternalError(
+            f"the release schema is missing at {SCHEMA_PATH}: smgitops runs from its checkout (pip install -e .)"
+        ) from None
     return loaded
 
 
@@ -770,7 +775,9 @@ def _semantic_problems(doc: dict[str, Any], rep: _Reporter, release_path: Path, 
         )
 
     tz = _get(doc, "teardown", "timezone")
-    if isinstance(tz, str) and tz not in _iana_zones():
+    if isinstance(tz, str) and not _iana_zones():
+        rep.at(("teardown", "timezone"), "no time zone database on this machine: install tzdata (OS or pip package)")
+    elif isinstance(tz, str) and tz not in _iana_zones():
         rep.at(("teardown", "timezone"), f"{tz!r} is not an IANA time zone{_did_you_mean(tz, _iana_zones())}")
 
     _image_problems(doc.get("image"), rep)
