@@ -18,7 +18,6 @@ import subprocess
 import sys
 import tarfile
 import types
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,14 +46,18 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory, project_root: Path) -> P
     return extracted
 
 
-@pytest.fixture(scope="module")
-def inference(model_dir: Path) -> types.ModuleType:
-    path = model_dir / "code" / "inference.py"
-    spec = importlib.util.spec_from_file_location("smgitops_test_inference", path)
+def load_serving_script(model_dir: Path, name: str) -> types.ModuleType:
+    """Import the archive's code/inference.py by path, as the container imports the user module."""
+    spec = importlib.util.spec_from_file_location(name, model_dir / "code" / "inference.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def inference(model_dir: Path) -> types.ModuleType:
+    return load_serving_script(model_dir, "smgitops_test_inference")
 
 
 @pytest.fixture(scope="module")
@@ -289,8 +292,8 @@ class FakeContainerResponse:
 
 
 @pytest.fixture()
-def in_container(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Make ``sagemaker_containers.beta.framework.worker`` importable, as it is in the 1.2-1 image."""
+def container_inference(monkeypatch: pytest.MonkeyPatch, model_dir: Path) -> types.ModuleType:
+    """The serving script imported where ``sagemaker_containers.beta.framework.worker`` exists, as in the image."""
     package = types.ModuleType("sagemaker_containers")
     beta = types.ModuleType("sagemaker_containers.beta")
     framework = types.ModuleType("sagemaker_containers.beta.framework")
@@ -304,7 +307,7 @@ def in_container(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         ("sagemaker_containers.beta.framework.worker", worker),
     ):
         monkeypatch.setitem(sys.modules, name, module)
-    yield
+    return load_serving_script(model_dir, "smgitops_test_inference_in_container")
 
 
 @pytest.mark.parametrize(
@@ -317,20 +320,22 @@ def in_container(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     ],
 )
 def test_in_the_container_a_bad_request_becomes_the_workers_response_with_a_4xx(
-    inference: types.ModuleType, model: Any, in_container: None, body: str, content_type: str, accept: str, status: int
+    container_inference: types.ModuleType, model_dir: Path, body: str, content_type: str, accept: str, status: int
 ) -> None:
     # The container turns any exception from a handler into a 500; only output_fn's return value sets the status.
-    response = invoke(inference, model, body, content_type, accept)
+    model = container_inference.model_fn(str(model_dir))
+    response = invoke(container_inference, model, body, content_type, accept)
     assert isinstance(response, FakeContainerResponse)
     assert response.status == status and response.mimetype == JSON
     assert json.loads(response.response or "")["message"]
 
 
 def test_in_the_container_a_good_request_is_a_json_response(
-    inference: types.ModuleType, model: Any, in_container: None, dataset: Any
+    container_inference: types.ModuleType, model_dir: Path, dataset: Any
 ) -> None:
     _, rows, _ = dataset
-    response = invoke(inference, model, ",".join(rows[0]), CSV)
+    model = container_inference.model_fn(str(model_dir))
+    response = invoke(container_inference, model, ",".join(rows[0]), CSV)
     assert isinstance(response, FakeContainerResponse)
     assert response.status == 200 and response.mimetype == JSON
     assert json.loads(response.response or "")["predictions"] in ([0], [1])

@@ -89,13 +89,21 @@ class Batch:
 # --------------------------------------------------------------------------------------------------------------
 
 
+_UNSET = object()
+_response_class: Any = _UNSET
+
+
 def _container_response_class() -> Any:
-    """The Flask response class of the SageMaker container's worker, or None outside the container."""
-    try:
-        from sagemaker_containers.beta.framework import worker  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    return worker.Response
+    """The Flask response class of the SageMaker container's worker, or None outside the container (cached)."""
+    global _response_class
+    if _response_class is _UNSET:
+        try:
+            from sagemaker_containers.beta.framework import worker  # type: ignore[import-not-found]
+        except ImportError:
+            _response_class = None
+        else:
+            _response_class = worker.Response
+    return _response_class
 
 
 def _reject(error: RequestError) -> RequestError:
@@ -127,10 +135,10 @@ def model_fn(model_dir: str) -> Model:
 
 
 def input_fn(request_body: Any, request_content_type: str | None) -> Any:
-    """Parse the body into a list of rows (lists of floats) or records (dicts); no model needed yet."""
+    """Parse the body into a :class:`Batch` of rows (lists of floats) or records (dicts); no model needed yet."""
     try:
-        media_type, charset = _media_type(request_content_type or JSON_TYPE)
-        text = _body_text(request_body, charset)
+        media_type = _media_type(request_content_type or JSON_TYPE)
+        text = _body_text(request_body)
         if media_type == JSON_TYPE:
             return _parse_json(text)
         if media_type == CSV_TYPE:
@@ -195,7 +203,7 @@ def _response(body: str, error: RequestError | None) -> Any:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _media_type(content_type: str) -> tuple[str, str]:
+def _media_type(content_type: str) -> str:
     parts = [p.strip() for p in content_type.split(";")]
     media_type = parts[0].lower()
     charset = "utf-8"
@@ -205,10 +213,10 @@ def _media_type(content_type: str) -> tuple[str, str]:
             charset = value.strip().strip('"').lower()
     if charset not in ("utf-8", "utf8"):
         raise UnsupportedMediaType(f"unsupported charset {charset!r}: send UTF-8")
-    return media_type, charset
+    return media_type
 
 
-def _body_text(body: Any, charset: str) -> str:
+def _body_text(body: Any) -> str:
     if isinstance(body, (bytes, bytearray)):
         try:
             text = bytes(body).decode("utf-8")
