@@ -49,6 +49,10 @@ class AdminClient:
     def health(self) -> bool:
         return bool(self._call("GET", "health").get("ok"))
 
+    def stats(self) -> dict[str, Any]:
+        """Counters of the extension: ``artifact_loads`` (model.tar.gz extracted and model_fn called), ..."""
+        return self._call("GET", "stats")
+
     def reset(self) -> None:
         """Forget everything: moto's backends and the extension's state (faults, delays, clock, caches)."""
         self._call("POST", "reset")

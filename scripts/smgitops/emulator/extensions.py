@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
+import math
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -106,6 +108,14 @@ def _schedule(state: ExtensionState, backend: Any, endpoint: str, kind: str, **e
         )
 
 
+def _serve(state: ExtensionState, backend: Any, endpoint: str, config_variants: list[dict[str, Any]]) -> None:
+    """Remember which model each variant of the endpoint runs (invocations need it even if the config goes)."""
+    with state.lock:
+        state.variant_models[(backend.account_id, backend.region_name, endpoint)] = {
+            str(v["VariantName"]): str(v["ModelName"]) for v in config_variants
+        }
+
+
 def update_endpoint(state: ExtensionState, backend: Any, endpoint_name: str, config_name: str) -> str:
     """UpdateEndpoint: ``Updating`` now, the new configuration serving once ``InService``.
 
@@ -149,6 +159,7 @@ def settle(state: ExtensionState) -> None:
             if config is None:
                 reason = reason or f'Endpoint configuration "{new_config}" was deleted during the update.'
             if reason is None and config is not None:
+                _serve(state, backend, t.endpoint, config.production_variants)
                 endpoint.endpoint_config_name = new_config
                 endpoint.production_variants = endpoint_variants(config.production_variants)
                 endpoint.data_capture_config = config.data_capture_config
@@ -209,6 +220,7 @@ def _patch_sagemaker(state: ExtensionState) -> None:
             endpoint.production_variants = endpoint_variants(config.production_variants)
             endpoint.endpoint_status = "Creating"
             self.endpoints[endpoint_name] = endpoint
+            _serve(state, self, endpoint_name, config.production_variants)
             _schedule(state, self, endpoint_name, "create")
             return endpoint
 
@@ -220,6 +232,7 @@ def _patch_sagemaker(state: ExtensionState) -> None:
             original(self, endpoint_name)
             with state.lock:
                 state.transitions.pop((self.account_id, self.region_name, endpoint_name), None)
+                state.variant_models.pop((self.account_id, self.region_name, endpoint_name), None)
 
         return delete_endpoint
 
@@ -356,6 +369,72 @@ def _patch_s3() -> None:
     setattr(FakeBucket, "get_permission", get_permission)  # noqa: B010
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# CloudWatch: percentile statistics
+# ---------------------------------------------------------------------------------------------------------------
+
+_PERCENTILE = re.compile(r"^p(\d{1,2}(\.\d+)?|100)$")
+
+
+def percentile(values: list[float], stat: str) -> float | None:
+    """CloudWatch's ``pNN`` statistic over raw samples (nearest rank); None without samples."""
+    match = _PERCENTILE.match(stat)
+    if match is None:
+        raise ValueError(f"not a percentile statistic: {stat!r}")
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = math.ceil(float(match.group(1)) / 100.0 * len(ordered))
+    return ordered[min(max(rank, 1), len(ordered)) - 1]
+
+
+def _patch_cloudwatch() -> None:
+    from moto.cloudwatch.exceptions import InvalidParameterValue
+    from moto.cloudwatch.models import Statistics
+    from moto.cloudwatch.responses import CloudWatchResponse
+    from moto.core.responses import ActionResult
+
+    # CloudWatch computes percentile statistics (p99 etc.) in GetMetricData ("Stat": "p99") and
+    # GetMetricStatistics (ExtendedStatistics); moto returns nothing for them. The canary analysis and the p99
+    # latency alarms read ModelLatency p99.
+    def stat_with_percentiles(original: Callable[..., Any]) -> Callable[..., Any]:
+        def get_statistics_for_type(self: Any, stat: str) -> Any:
+            if _PERCENTILE.match(stat):
+                return percentile(self.metric_single_values_list, stat)
+            return original(self, stat)
+
+        return get_statistics_for_type
+
+    def extended_statistics(original: Callable[..., Any]) -> Callable[..., Any]:
+        def get_metric_statistics(self: Any) -> Any:
+            extended = self._get_param("ExtendedStatistics", []) or []
+            if not extended:
+                return original(self)
+            for stat in extended:
+                if not _PERCENTILE.match(stat):
+                    raise InvalidParameterValue(f"The value {stat} for parameter ExtendedStatistics is not supported.")
+            metric_name = self._get_param("MetricName")
+            datapoints = self.cloudwatch_backend.get_metric_statistics(
+                self._get_param("Namespace"),
+                metric_name,
+                self._get_param("StartTime"),
+                self._get_param("EndTime"),
+                self._get_int_param("Period"),
+                self._get_param("Statistics", []) or [],
+                unit=self._get_param("Unit"),
+                dimensions=self._get_param("Dimensions", []),
+            )
+            for datapoint in datapoints:
+                values = datapoint.metric_single_values_list
+                datapoint.extended_statistics = {stat: percentile(values, stat) for stat in extended}
+            return ActionResult({"Label": metric_name, "Datapoints": datapoints})
+
+        return get_metric_statistics
+
+    _wrap(Statistics, "get_statistics_for_type", stat_with_percentiles)
+    _wrap(CloudWatchResponse, "get_metric_statistics", extended_statistics)
+
+
 def install(state: ExtensionState) -> ExtensionState:
     """Apply the patches once per process; returns the state they are bound to."""
     global _installed
@@ -363,5 +442,6 @@ def install(state: ExtensionState) -> ExtensionState:
         return _installed
     _patch_sagemaker(state)
     _patch_s3()
+    _patch_cloudwatch()
     _installed = state
     return state

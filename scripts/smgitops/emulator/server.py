@@ -52,7 +52,11 @@ def build_app(tls: bool) -> Any:
             dispatcher.app_instances[service] = create_backend_app(service)  # type: ignore[arg-type]
         except Exception:  # pragma: no cover - a service moto does not know: built on first use instead
             continue
-    return EmulatorApp(state, dispatcher)
+    from smgitops.emulator.invoke import Invoker
+
+    app = EmulatorApp(state, dispatcher)
+    app.invoker = Invoker(state)
+    return app
 
 
 def make_server(host: str, port: int, tls: bool, tls_dir: Path | None = None) -> Any:

@@ -19,9 +19,6 @@ DEFAULT_TRANSITION_DELAY = 0.0
 is handled: provider 3.39 waits with aws-sdk-go's ``WaitUntilEndpointInService``, which polls every 30 s, so any
 delay that outlives the first poll costs a Terraform apply 30 s. Tests and the demo set a delay to observe it."""
 
-MAX_REAL_LATENCY_SLEEP = 0.05
-"""Injected latency is recorded in full in ModelLatency but the emulator sleeps at most this long."""
-
 
 @dataclass
 class Fault:
@@ -50,6 +47,8 @@ class ExtensionState:
     transitions: dict[tuple[str, str, str], Transition] = field(default_factory=dict)
     fail_next_update: dict[str, str] = field(default_factory=dict)  # endpoint name -> failure reason
     faults: dict[tuple[str, str], Fault] = field(default_factory=dict)  # (endpoint, variant) -> fault
+    # (account, region, endpoint) -> {variant: model name} of the configuration the endpoint serves
+    variant_models: dict[tuple[str, str, str], dict[str, str]] = field(default_factory=dict)
     seed: int = 0
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     lock: threading.RLock = field(default_factory=threading.RLock)
@@ -73,6 +72,7 @@ class ExtensionState:
             self.transitions.clear()
             self.fail_next_update.clear()
             self.faults.clear()
+            self.variant_models.clear()
             self.rng = random.Random(self.seed)
 
     def due_transitions(self) -> list[Transition]:
