@@ -1,0 +1,581 @@
+"""``smgitops policy``: the policy gate of a pull request.
+
+Two layers, one verdict:
+
+* **checkov** (from the separate tools environment, always ``--skip-download``) over the Terraform roots
+  ``terraform/`` and ``bootstrap/`` and, when given, over the plan JSON (``terraform show -json``), with the
+  built-in checks plus the custom ones in ``policies/`` (``CKV_SMG_*`` Python checks, ``CKV2_SMG_*`` YAML graph
+  checks). Values that come from the release file (instance type, data capture) are only known to the plan, so
+  the plan scan is where those checks decide.
+* the **release policy** (Python, below): rules about the *change* a release makes relative to its base (the
+  release as it is on the target branch), which no Terraform scanner can see.
+
+The gate fails closed: a failed check, a skip without a reason, a skipped ``CKV_SMG`` check, a file checkov could
+not parse, a custom check that did not load, or (with a plan) a custom check that evaluated nothing is a finding.
+
+Release policy rules (each finding names the rule):
+
+``RP001 new-model-weight``
+    Models never served before (their artifact digest is in no variant of the base release) together get at most
+    ``canary.max_initial_weight`` percent. A new model starts as a canary, and two new models at 10 % each are
+    20 % of traffic on unproven code. Identity is the digest, not the id: retraining a model under the same id is
+    a new model. A release file that has no base (the first release of an environment) is exempt: there is no
+    proven model to keep the rest of the traffic.
+``RP002 canary-alone``
+    While a PR introduces a new model, no model of the base release may *gain* weight: the known models only
+    make room for the canary. A PR that adds a canary and promotes another model at once confounds the canary
+    analysis, and the automatic rollback would undo both. Beyond that there is deliberately no cap on how far
+    the weights of known models may move in one PR: such a shift is either the promotion of a canary the deploy
+    workflow has already analysed or a rollback/revert, and a cap would block exactly the revert the rollback
+    journey depends on (RP001 and the weights summing to 100 already bound what one PR can hand to unproven
+    models).
+``RP003 teardown-late``
+    ``teardown.at`` is not later than 23:00 local time: the endpoint must be gone before the night.
+``RP004 no-variants``
+    A release never removes all variants, and at least one variant has weight > 0.
+
+Exit codes: 0 clean, 1 findings (listed as a table, and in ``--json``), 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import paths
+from .errors import ExternalError, InvalidRelease, UserError
+
+CUSTOM_PREFIXES = ("CKV_SMG_", "CKV2_SMG_")
+ROOTS = ("terraform", "bootstrap")
+LATEST_TEARDOWN = "23:00"
+_ID_IN_SOURCE = re.compile(r"""\bid\s*[=:]\s*["'](CKV2?_SMG_\d+)["']""")
+_LOAD_FAILURE = re.compile(r"Cannot load external check '([^']+)'")
+_NO_REASON = {"", "no comment provided"}
+
+Runner = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    source: str  # "checkov" | "release"
+    check_id: str
+    title: str
+    resource: str = ""
+    file: str = ""
+    line: int = 0
+    detail: str = ""
+
+    @property
+    def where(self) -> str:
+        if not self.file:
+            return ""
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+
+@dataclass
+class CheckovResult:
+    findings: list[Finding] = field(default_factory=list)
+    passed: int = 0
+    failed: int = 0
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    evaluated: dict[str, int] = field(default_factory=dict)  # custom check id -> resources evaluated
+    results: list[dict[str, Any]] = field(default_factory=list)  # every PASSED/FAILED (id, resource, file)
+    targets: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    version: str = ""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# checkov
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def custom_check_ids(policies_dir: Path) -> list[str]:
+    """The ids the custom checks in ``policies_dir`` declare (Python ``id="..."``, YAML ``id: "..."``)."""
+    ids: set[str] = set()
+    for path in sorted(policies_dir.glob("*")):
+        if path.suffix in (".py", ".yaml", ".yml") and path.is_file():
+            ids.update(_ID_IN_SOURCE.findall(path.read_text(encoding="utf-8")))
+    return sorted(ids)
+
+
+def _decode_reports(text: str) -> list[dict[str, Any]]:
+    """checkov's ``-o json``: one report object, or a list of them (one per framework)."""
+    text = text.strip()
+    if not text:
+        return []
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ExternalError(f"checkov printed something that is not JSON ({exc}): {text[:300]}") from exc
+    reports = data if isinstance(data, list) else [data]
+    return [r for r in reports if isinstance(r, dict)]
+
+
+def _stage(root: Path, name: str, dest: Path) -> None:
+    """Copy a Terraform root's committed-style files (``*.tf``, ``*.tf.json``) without working state.
+
+    ``.terraform/`` and generated ``*_override.tf`` files (local mode) are never part of what is judged.
+    """
+    target = dest / name
+    target.mkdir(parents=True)
+    for src in sorted(root.rglob("*")):
+        rel = src.relative_to(root)
+        if any(part.startswith(".") for part in rel.parts) or not src.is_file():
+            continue
+        if not (src.name.endswith(".tf") or src.name.endswith(".tf.json")) or src.name.endswith("_override.tf"):
+            continue
+        out = target / rel
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, out)
+
+
+def load_plan_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise UserError(f"{path}: no such plan JSON file") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not JSON ({exc}); pass the output of `terraform show -json PLANFILE`") from exc
+    if (
+        not isinstance(data, dict)
+        or "format_version" not in data
+        or not ("planned_values" in data or "resource_changes" in data)
+    ):
+        raise UserError(f"{path}: not a Terraform plan in JSON (no format_version / planned_values)")
+    return data
+
+
+def run_checkov(
+    roots: Mapping[str, Path],
+    *,
+    plan_json: Path | None = None,
+    policies_dir: Path,
+    checks: Sequence[str] = (),
+    require_coverage: bool = True,
+    checkov: Path | None = None,
+    runner: Runner = subprocess.run,
+    clock: Callable[[], float] = time.monotonic,
+) -> CheckovResult:
+    """One checkov run over every root (and the plan), parsed into findings.
+
+    checkov 3.3 mis-reports when ``-d`` is repeated (every report repeats the first directory), so the roots are
+    staged side by side in a scratch directory and scanned with a single ``-d``; file paths in findings are
+    relative to that directory, i.e. ``terraform/endpoint.tf``.
+    """
+    exe = checkov or paths.tools_bin("checkov")
+    if not Path(exe).exists():
+        raise UserError(f"checkov not found at {exe}: run `make setup` (it installs the tools environment)")
+    for name, root in roots.items():
+        if not root.is_dir():
+            raise UserError(f"{root}: no such Terraform root ({name})")
+    declared = custom_check_ids(policies_dir)
+    if not declared:
+        raise UserError(f"{policies_dir}: no custom checks found (expected policies/*.py or *.yaml with CKV_SMG ids)")
+
+    with tempfile.TemporaryDirectory(prefix="smgitops-policy-") as tmp:
+        scan = Path(tmp) / "scan"
+        scan.mkdir()
+        for name, root in roots.items():
+            _stage(root, name, scan)
+        frameworks = ["terraform"]
+        if plan_json is not None:
+            load_plan_json(plan_json)
+            (scan / "plan").mkdir()
+            shutil.copyfile(plan_json, scan / "plan" / "tfplan.json")
+            frameworks.append("terraform_plan")
+        cmd = [str(exe), "--skip-download", "-o", "json", "-d", str(scan), "--framework", *frameworks]
+        cmd += ["--external-checks-dir", str(policies_dir)]
+        if checks:
+            cmd += ["-c", ",".join(checks)]
+        env = {**os.environ, "LOG_LEVEL": "WARNING", "BC_SKIP_MAPPING": "TRUE", "CHECKOV_NO_OUTPUT_COLOR": "1"}
+        started = clock()
+        proc = runner(cmd, capture_output=True, text=True, env=env, cwd=tmp, check=False)
+        seconds = clock() - started
+        if proc.returncode not in (0, 1):
+            raise ExternalError(f"checkov exited {proc.returncode}: {(proc.stderr or proc.stdout)[-2000:]}")
+        reports = _decode_reports(proc.stdout)
+        result = _parse_reports(reports, str(scan) + os.sep)
+    result.seconds = seconds
+    result.targets = [f"{name}/" for name in roots] + ([str(plan_json)] if plan_json is not None else [])
+
+    for name in sorted(set(_LOAD_FAILURE.findall(proc.stderr or ""))):
+        result.findings.append(
+            Finding(
+                "checkov",
+                "LOAD",
+                "a custom check failed to load",
+                file=f"policies/{name}.py",
+                detail="checkov skipped it; its guarantee is not being checked",
+            )
+        )
+    wanted = [c for c in declared if not checks or c in checks]
+    result.evaluated = {c: result.evaluated.get(c, 0) for c in wanted}
+    if require_coverage and plan_json is not None:
+        for check_id, count in result.evaluated.items():
+            if count == 0:
+                result.findings.append(
+                    Finding(
+                        "checkov",
+                        check_id,
+                        "custom check evaluated no resource",
+                        detail="neither the Terraform roots nor the plan gave it anything to judge",
+                    )
+                )
+    return result
+
+
+def _relative(path: str, scan_prefix: str) -> str:
+    if path.startswith(scan_prefix):
+        return path[len(scan_prefix) :]
+    return path.lstrip("/")
+
+
+def _parse_reports(reports: list[dict[str, Any]], scan_prefix: str) -> CheckovResult:
+    out = CheckovResult()
+    for report in reports:
+        summary = report.get("summary") or {}
+        out.version = str(summary.get("checkov_version", out.version))
+        results = report.get("results") or {}
+        for item in results.get("passed_checks") or []:
+            out.passed += 1
+            _count(out, item, "PASSED", scan_prefix)
+        for item in results.get("failed_checks") or []:
+            out.failed += 1
+            _count(out, item, "FAILED", scan_prefix)
+            file = _relative(str(item.get("file_abs_path") or item.get("file_path", "")), scan_prefix)
+            lines = item.get("file_line_range") or [0]
+            out.findings.append(
+                Finding(
+                    "checkov",
+                    str(item.get("check_id")),
+                    str(item.get("check_name", "")),
+                    resource=str(item.get("resource", "")),
+                    file=file,
+                    line=int(lines[0] or 0),
+                    detail=str(item.get("guideline") or ""),
+                )
+            )
+        for item in results.get("skipped_checks") or []:
+            file = _relative(str(item.get("file_abs_path") or item.get("file_path", "")), scan_prefix)
+            reason = str((item.get("check_result") or {}).get("suppress_comment") or "").strip()
+            check_id = str(item.get("check_id"))
+            lines = item.get("file_line_range") or [0]
+            entry = {"id": check_id, "resource": str(item.get("resource", "")), "file": file, "reason": reason}
+            out.skipped.append(entry)
+            if check_id.startswith(CUSTOM_PREFIXES):
+                out.findings.append(
+                    Finding(
+                        "checkov",
+                        check_id,
+                        "a smgitops policy check may not be skipped",
+                        resource=entry["resource"],
+                        file=file,
+                        line=int(lines[0] or 0),
+                        detail=reason,
+                    )
+                )
+            elif reason.lower() in _NO_REASON:
+                out.findings.append(
+                    Finding(
+                        "checkov",
+                        check_id,
+                        "skipped without a reason",
+                        resource=entry["resource"],
+                        file=file,
+                        line=int(lines[0] or 0),
+                        detail="write it inline: #checkov:skip=CHECK_ID:why this does not apply",
+                    )
+                )
+        for path in results.get("parsing_errors") or []:
+            out.findings.append(
+                Finding(
+                    "checkov",
+                    "PARSE",
+                    "checkov could not parse the file",
+                    file=_relative(str(path), scan_prefix),
+                    detail="nothing in it was checked",
+                )
+            )
+    return out
+
+
+def _count(out: CheckovResult, item: Mapping[str, Any], verdict: str, scan_prefix: str) -> None:
+    check_id = str(item.get("check_id"))
+    file = _relative(str(item.get("file_abs_path") or item.get("file_path", "")), scan_prefix)
+    out.results.append({"id": check_id, "resource": str(item.get("resource", "")), "file": file, "result": verdict})
+    if check_id.startswith(CUSTOM_PREFIXES):
+        out.evaluated[check_id] = out.evaluated.get(check_id, 0) + 1
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The release policy
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _served_digests(release: Any) -> dict[str, int]:
+    """Artifact digest -> total weight of the variants serving it."""
+    out: dict[str, int] = {}
+    for variant in release.variants:
+        model = release.models.get(variant.model)
+        if model is not None:
+            out[model.artifact_sha256] = out.get(model.artifact_sha256, 0) + int(variant.weight)
+    return out
+
+
+def _minutes(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def _describe_digest(release: Any, digest: str) -> str:
+    names = [f"{v.name}={v.model}" for v in release.variants if release.models[v.model].artifact_sha256 == digest]
+    return ", ".join(names) + f"@{digest[:12]}"
+
+
+def release_findings(release: Any, base: Any | None, *, latest_teardown: str = LATEST_TEARDOWN) -> list[Finding]:
+    """The release policy (module docstring) for ``release`` relative to ``base`` (None: no base release)."""
+    file = str(release.path)
+    findings: list[Finding] = []
+    cap = int(release.canary.max_initial_weight)
+
+    if not release.variants or all(int(v.weight) <= 0 for v in release.variants):
+        findings.append(
+            Finding(
+                "release",
+                "RP004",
+                "a release never removes all variants",
+                file=file,
+                detail="at least one variant must keep weight > 0",
+            )
+        )
+
+    try:
+        late = _minutes(release.teardown.at) > _minutes(latest_teardown)
+    except ValueError:
+        late = True
+    if late:
+        findings.append(
+            Finding(
+                "release",
+                "RP003",
+                f"teardown.at is later than {latest_teardown}",
+                file=file,
+                detail=f"teardown.at = {release.teardown.at} ({release.teardown.timezone}); "
+                f"endpoints must be gone before the night",
+            )
+        )
+
+    if base is not None:
+        known = set(_served_digests(base))
+        new_weight = 0
+        new_models: list[str] = []
+        for variant in release.variants:
+            model = release.models.get(variant.model)
+            if model is None or int(variant.weight) <= 0 or model.artifact_sha256 in known:
+                continue
+            new_weight += int(variant.weight)
+            new_models.append(f"{variant.name}={variant.model}@{model.artifact_sha256[:12]} ({variant.weight} %)")
+        if new_weight > cap:
+            findings.append(
+                Finding(
+                    "release",
+                    "RP001",
+                    "models never served before get more than the canary cap",
+                    resource=", ".join(new_models),
+                    file=file,
+                    detail=f"{new_weight} % to new models; canary.max_initial_weight is {cap} %",
+                )
+            )
+        if new_models:
+            before = _served_digests(base)
+            for digest, weight in _served_digests(release).items():
+                if digest in before and weight > before[digest]:
+                    findings.append(
+                        Finding(
+                            "release",
+                            "RP002",
+                            "a known model gains weight in the same PR that adds a canary",
+                            resource=_describe_digest(release, digest),
+                            file=file,
+                            detail=f"{before[digest]} % -> {weight} %; promote in a separate pull request",
+                        )
+                    )
+    return findings
+
+
+def _lenient_release(text: str, path: Path) -> Any:
+    """A base release as merged earlier: validated then; only its shape is needed now."""
+    from .release import load_release_text, release_from_mapping
+
+    try:
+        return load_release_text(text, path)
+    except InvalidRelease:
+        doc = yaml.safe_load(text)
+        try:
+            return release_from_mapping(doc, path)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise UserError(f"{path}: the base release cannot be read ({exc!r})") from exc
+
+
+def base_from_rev(release_path: Path, rev: str, *, runner: Runner = subprocess.run) -> Any | None:
+    """The release file as it is at git revision ``rev`` (None when the file does not exist there)."""
+    cwd = release_path.resolve().parent
+    top = runner(["git", "rev-parse", "--show-toplevel"], cwd=cwd, capture_output=True, text=True, check=False)
+    if top.returncode != 0:
+        raise UserError(f"{release_path}: not inside a git repository (needed for --base-rev)")
+    root = Path(top.stdout.strip())
+    rel = release_path.resolve().relative_to(root.resolve()).as_posix()
+    ok = runner(
+        ["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if ok.returncode != 0:
+        raise UserError(f"--base-rev {rev}: no such commit in {root}")
+    shown = runner(["git", "show", f"{rev}:{rel}"], cwd=root, capture_output=True, text=True, check=False)
+    if shown.returncode != 0:
+        return None  # a new release file: nothing to compare with
+    return _lenient_release(shown.stdout, release_path)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def build_report(
+    release_path: str | None, checkov: CheckovResult | None, findings: list[Finding], base: str | None
+) -> dict[str, Any]:
+    return {
+        "ok": not findings,
+        "release": release_path,
+        "base": base,
+        "findings": [asdict(f) | {"where": f.where} for f in findings],
+        "checkov": None
+        if checkov is None
+        else {
+            "version": checkov.version,
+            "targets": checkov.targets,
+            "passed": checkov.passed,
+            "failed": checkov.failed,
+            "skipped": checkov.skipped,
+            "custom_checks": checkov.evaluated,
+            "seconds": round(checkov.seconds, 2),
+        },
+        "release_rules": ["RP001", "RP002", "RP003", "RP004"] if release_path else [],
+    }
+
+
+def print_report(report: Mapping[str, Any], file: Any = None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=file or sys.stdout, width=160)
+    ck = report.get("checkov")
+    if ck:
+        console.print(
+            f"checkov {ck['version']}: {ck['passed']} passed, {ck['failed']} failed, "
+            f"{len(ck['skipped'])} skipped with reasons ({', '.join(ck['targets'])}; {ck['seconds']:.1f} s)"
+        )
+    findings = report["findings"]
+    if findings:
+        table = Table(title=f"policy: {len(findings)} finding{'s' if len(findings) != 1 else ''}")
+        for col in ("source", "check", "resource", "where", "finding"):
+            table.add_column(col, overflow="fold")
+        for f in findings:
+            text = f["title"] + (f" — {f['detail']}" if f["detail"] else "")
+            table.add_row(f["source"], f["check_id"], f["resource"], f["where"], text)
+        console.print(table)
+    else:
+        console.print("policy: ok, no findings")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def configure_policy(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("release", nargs="?", type=Path, help="release file (the release policy needs it)")
+    parser.add_argument(
+        "--plan-json",
+        type=Path,
+        default=None,
+        metavar="F",
+        help="`terraform show -json` of the release's plan, scanned with --framework terraform_plan",
+    )
+    base = parser.add_mutually_exclusive_group()
+    base.add_argument("--base-release", type=Path, default=None, metavar="F", help="the base release file")
+    base.add_argument(
+        "--base-rev",
+        default=None,
+        metavar="REV",
+        help="git revision whose copy of RELEASE is the base (e.g. the PR's base commit)",
+    )
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=None,
+        help="repository holding terraform/, bootstrap/ and policies/ (default: the release's, "
+        "else the current directory)",
+    )
+    parser.add_argument("--release-only", action="store_true", help="only the release policy; no checkov")
+    parser.add_argument("--json", type=Path, default=None, metavar="F", help="write the report as JSON to F")
+
+
+def run_policy(args: argparse.Namespace) -> int:
+    from .release import load_release
+
+    if args.release is None and (args.base_release or args.base_rev):
+        raise UserError("--base-release/--base-rev need a RELEASE")
+    if args.release_only and args.release is None:
+        raise UserError("--release-only needs a RELEASE")
+    release = load_release(args.release) if args.release is not None else None
+    root = (args.root or (release.repo_root if release is not None else Path.cwd())).resolve()
+
+    findings: list[Finding] = []
+    checkov_result: CheckovResult | None = None
+    if not args.release_only:
+        policies_dir = root / "policies"
+        if not policies_dir.is_dir():
+            raise UserError(f"{policies_dir}: no policies/ directory in the repository root")
+        checkov_result = run_checkov(
+            {name: root / name for name in ROOTS}, plan_json=args.plan_json, policies_dir=policies_dir
+        )
+        findings += checkov_result.findings
+
+    base_label: str | None = None
+    if release is not None:
+        base: Any | None = None
+        if args.base_release is not None:
+            if not args.base_release.is_file():
+                raise UserError(f"{args.base_release}: no such base release file")
+            base = _lenient_release(args.base_release.read_text(encoding="utf-8"), args.base_release)
+            base_label = str(args.base_release)
+        elif args.base_rev is not None:
+            base = base_from_rev(args.release, args.base_rev)
+            base_label = f"{args.base_rev}:{args.release}" + ("" if base is not None else " (absent: new release)")
+        findings += release_findings(release, base)
+
+    report = build_report(str(args.release) if args.release else None, checkov_result, findings, base_label)
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print_report(report)
+    return 0 if report["ok"] else 1
