@@ -1,0 +1,130 @@
+"""Cost estimate until the evening teardown: time zones, the cut-off, variants that bill without traffic."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from smgitops import pricing
+from smgitops.release import Release, release_from_mapping
+
+
+def make_release(
+    *,
+    at: str = "19:30",
+    tz: str = "Europe/Berlin",
+    weights: tuple[int, ...] = (100,),
+    count: int = 1,
+    itype: str = "ml.t2.large",
+    region: str = "us-east-1",
+) -> Release:
+    doc: dict[str, Any] = {
+        "environment": "dev",
+        "region": region,
+        "image": "1.2-1-cpu-py3",
+        "endpoint": {
+            "name": "smgitops-dev",
+            "instance_type": itype,
+            "instance_count": count,
+            "data_capture": {"enabled": True, "sampling_percentage": 100},
+        },
+        "teardown": {"at": at, "timezone": tz},
+        "models": {
+            "m": {
+                "data": {"path": "data/x.csv", "sha256": "0" * 64},
+                "estimator": "e",
+                "params": {},
+                "seed": 1,
+                "artifact_sha256": "a" * 64,
+            }
+        },
+        "variants": [{"name": f"v{i}", "model": "m", "weight": w} for i, w in enumerate(weights)],
+        "canary": {"bake_minutes": 10, "min_invocations": 50, "max_error_rate": 0.01, "max_p99_latency_ms": 300},
+    }
+    return release_from_mapping(doc, Path("releases/dev.yaml"))
+
+
+PRICE = pricing.price_table()["instance_types"]["ml.t2.large"]["usd_per_hour"]
+
+
+def test_hours_until_the_local_teardown_time() -> None:
+    # 14:30 UTC is 15:30 in Berlin (CET, +01:00) on 25 November: 4 hours to 19:30.
+    cost = pricing.estimate_cost(make_release(), datetime(2026, 11, 25, 14, 30, tzinfo=UTC))
+    assert cost["hours"] == 4.0
+    assert cost["instance_hours"] == 4.0
+    assert cost["usd"] == round(4.0 * PRICE, 2)
+    assert cost["until"] == "2026-11-25T19:30+01:00"
+    assert cost["from"] == "2026-11-25T15:30+01:00"
+    assert cost["past_teardown"] is False
+
+
+def test_the_same_instant_in_another_zone_gives_other_hours() -> None:
+    now = datetime(2026, 11, 25, 14, 30, tzinfo=UTC)
+    # New York is at 09:30 (-05:00): 10 hours to 19:30 there.
+    assert pricing.estimate_cost(make_release(tz="America/New_York"), now)["hours"] == 10.0
+    # Tokyo is at 23:30 (+09:00): its 19:30 has passed.
+    tokyo = pricing.estimate_cost(make_release(tz="Asia/Tokyo"), now)
+    assert tokyo["hours"] == 0 and tokyo["usd"] == 0 and tokyo["past_teardown"] is True
+
+
+def test_now_given_in_any_offset_is_the_same_instant() -> None:
+    release = make_release()
+    utc = pricing.estimate_cost(release, datetime(2026, 11, 25, 14, 30, tzinfo=UTC))
+    india = pricing.estimate_cost(
+        release, datetime(2026, 11, 25, 20, 0, tzinfo=timezone(timedelta(hours=5, minutes=30)))
+    )
+    assert utc["hours"] == india["hours"] == 4.0
+
+
+def test_past_the_cut_off_costs_nothing() -> None:
+    release = make_release(at="19:30")
+    assert pricing.estimate_cost(release, datetime(2026, 11, 25, 18, 30, tzinfo=UTC))["usd"] == 0  # 19:30 Berlin
+    late = pricing.estimate_cost(release, datetime(2026, 11, 25, 22, 59, tzinfo=UTC))
+    assert late["hours"] == 0 and late["instance_hours"] == 0
+
+
+def test_the_local_date_decides_which_day_s_cut_off() -> None:
+    # 23:30 UTC on the 25th is 00:30 on the 26th in Berlin: the cut-off is the 26th's 19:30, 19 hours away.
+    cost = pricing.estimate_cost(make_release(), datetime(2026, 11, 25, 23, 30, tzinfo=UTC))
+    assert cost["until"].startswith("2026-11-26T19:30")
+    assert cost["hours"] == 19.0
+
+
+def test_a_day_when_the_clocks_go_back_has_an_extra_hour() -> None:
+    # Europe/Berlin leaves summer time on 25 October 2026 at 03:00 (+02:00 -> +01:00).
+    # From 00:30 local (+02:00, 22:30 UTC the day before) to 19:30 local (+01:00) is 20 hours, not 19.
+    now = datetime(2026, 10, 24, 22, 30, tzinfo=UTC)
+    cost = pricing.estimate_cost(make_release(), now)
+    assert cost["hours"] == 20.0
+
+
+def test_every_variant_bills_its_instances_even_at_weight_zero() -> None:
+    now = datetime(2026, 11, 25, 14, 30, tzinfo=UTC)
+    promoted = pricing.estimate_cost(make_release(weights=(0, 100), count=2), now)
+    assert promoted["variants"] == 2 and promoted["variants_serving"] == 1
+    assert promoted["instance_hours"] == 4.0 * 2 * 2
+    assert promoted["usd"] == round(16 * PRICE, 2)
+
+
+def test_an_instance_type_without_a_hosting_price_says_so() -> None:
+    cost = pricing.estimate_cost(make_release(itype="ml.t3.large"), datetime(2026, 11, 25, 14, 30, tzinfo=UTC))
+    assert cost["usd"] is None and cost["instance_hours"] == 4.0
+    assert "ml.t3" in cost["note"]
+    other = pricing.estimate_cost(make_release(region="eu-west-1"), datetime(2026, 11, 25, 14, 30, tzinfo=UTC))
+    assert other["usd"] is None and "eu-west-1" in other["note"]
+
+
+def test_the_price_table_states_its_date_and_source() -> None:
+    table = pricing.price_table()
+    assert table["as_of"] and table["source"].startswith("https://aws.amazon.com/")
+    assert set(table["instance_types"]) >= {"ml.t2.large", "ml.t3.large"}
+    for entry in table["instance_types"].values():
+        assert "confirmed" in entry and entry["note"]
+
+
+def test_a_naive_now_is_refused() -> None:
+    with pytest.raises(ValueError, match="aware"):
+        pricing.estimate_cost(make_release(), datetime(2026, 11, 25, 14, 30))
