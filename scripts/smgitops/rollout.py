@@ -405,18 +405,25 @@ class TrafficResult:
     by_variant: dict[str, int]
 
 
-def send_traffic(release: Release, runtime: Runtime, requests: int) -> TrafficResult:
-    """``requests`` single-row requests, routed by the endpoint's weights, rows cycling through held-out data."""
+def send_traffic(release: Release, runtime: Runtime, requests: int, max_factor: int = 4) -> TrafficResult:
+    """At least ``requests`` single-row requests routed by the endpoint's weights (rows cycling through held-out
+    data), continuing -- up to ``max_factor`` times as many -- until every serving variant has answered
+    ``canary.min_invocations`` of them, so that a 10 % canary gets enough evidence to be judged."""
     model_id = next((v.model for v in release.variants if v.weight > 0), release.variants[0].model)
     features, _ = held_out_rows(release, model_id, 64)
+    serving = [v.name for v in release.variants if v.weight > 0]
     by_variant: dict[str, int] = {}
-    ok = 0
-    for i in range(requests):
-        inv = runtime.invoke(release.endpoint.name, json.dumps({"instances": [features[i % len(features)]]}))
+    ok = sent = 0
+    limit = requests * max_factor
+    while sent < requests or (
+        sent < limit and any(by_variant.get(v, 0) < release.canary.min_invocations for v in serving)
+    ):
+        inv = runtime.invoke(release.endpoint.name, json.dumps({"instances": [features[sent % len(features)]]}))
+        sent += 1
         ok += 1 if inv.ok else 0
         if inv.variant:
             by_variant[inv.variant] = by_variant.get(inv.variant, 0) + 1
-    return TrafficResult(requests, ok, requests - ok, by_variant)
+    return TrafficResult(sent, ok, sent - ok, by_variant)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -484,11 +491,15 @@ def deploy(
     canary_poll: float = DEFAULT_CANARY_POLL,
     git: Git | None = None,
     on_step: Callable[[Step], None] | None = None,
+    plan_file: Path | None = None,
 ) -> DeployResult:
-    """apply → verify → smoke → (traffic) → canary; on any failure roll back to the last good revision."""
+    """apply → verify → smoke → (traffic) → canary; on any failure roll back to the last good revision.
+
+    With ``plan_file`` the reviewed, saved plan is applied (``smgitops apply --plan``); without, the release is
+    planned and applied in one go."""
     from .aws import make_session
     from .canary import CloudWatchMetrics, analyse
-    from .deploy import apply_release
+    from .deploy import apply_plan, apply_release
     from .release import load_release
 
     git = git or Git.for_path(release_path)
@@ -521,7 +532,10 @@ def deploy(
     applied_at: list[datetime] = []
 
     def do_apply() -> str:
-        _, applied = apply_release(release, session=session, sleep=sleep)
+        if plan_file is not None:
+            applied = apply_plan(release, plan_file=plan_file, session=session, sleep=sleep)
+        else:
+            _, applied = apply_release(release, session=session, sleep=sleep)
         applied_at.append(clock())
         result.endpoint_config = applied.endpoint_config
         result.weights = _live_weights(applied)
@@ -647,6 +661,7 @@ def configure_deploy(parser: argparse.ArgumentParser) -> None:
         help="seconds to wait for enough invocations before the canary is inconclusive",
     )
     parser.add_argument("--canary-poll", type=float, default=DEFAULT_CANARY_POLL, help="seconds between polls")
+    parser.add_argument("--plan", type=Path, default=None, help="apply this reviewed plan (default: plan and apply)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -661,6 +676,7 @@ def run_deploy(args: argparse.Namespace) -> int:
         canary_timeout=args.canary_timeout,
         canary_poll=args.canary_poll,
         on_step=None if args.json else _print_step,
+        plan_file=args.plan,
     )
     if args.json:
         print(json.dumps(result.as_dict(), indent=2, default=str))

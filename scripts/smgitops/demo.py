@@ -1,0 +1,596 @@
+"""``smgitops demo [--report FILE] [--keep]``: the whole story, end to end, on a private emulator.
+
+A scratch git repository (the checkout's ``releases/``, ``data/``, ``terraform/`` and ``bootstrap/``) and a private
+emulator on a free port, with real Terraform and the real pipeline functions -- nothing is simulated except AWS:
+
+1. bootstrap: ``bootstrap/`` applied to the emulator (state bucket, lock table, artifact bucket, KMS, roles);
+2. release v1 (one variant): train, publish, commit, plan, release policy, deploy (apply of the reviewed plan →
+   verify → smoke → traffic → canary), recorded good;
+3. canary PR: a second model at 10 % -- trained and published, its digest written into the release as a user
+   would, plan summary shown, deployed, the canary analysis passes;
+4. promotion: the weights shift to 0/100, deployed and analysed;
+5. bad canary: a commit shifting 30 % back to the first variant while the emulator injects errors into it;
+   ``deploy`` fails the canary, rolls back to the last good release (no training) and writes a revert branch;
+6. the rollback pull request is merged: Git matches what is live, the plan is empty;
+7. ``git revert`` of the promotion: applied with zero trainings, back on the configuration name served in step 3;
+8. the evening teardown with ``--now`` after the cut-off: nothing deleted a minute before, no endpoint left after.
+
+Every step states its expectations and checks them against live state (the endpoint's configuration and weights
+as SageMaker describes them, the plan after each apply, the number of real calls of the training function); the
+report (``--report``) lists them, and the command exits 0 only if every one held.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import paths
+from .clock import utc_now
+from .errors import SmgitopsError
+
+REGION = "us-east-1"
+ENVIRONMENT = "dev"
+PRIMARY_MODEL = "cancer-logreg"
+CANDIDATE_MODEL = "cancer-logreg-c03"
+DEMO_MIN_INVOCATIONS = 20
+DEMO_TRAFFIC = 120  # at least this many requests per deploy, more until every serving variant has its minimum
+FAULT_ERROR_RATE = 0.5
+REPO_DIRS = ("releases", "data", "terraform", "bootstrap")
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "smgitops demo",
+    "GIT_AUTHOR_EMAIL": "demo@smgitops.invalid",
+    "GIT_COMMITTER_NAME": "smgitops demo",
+    "GIT_COMMITTER_EMAIL": "demo@smgitops.invalid",
+}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Expectation:
+    what: str
+    ok: bool
+
+
+@dataclass
+class StepRecord:
+    name: str
+    ok: bool = True
+    seconds: float = 0.0
+    endpoint_config: str | None = None
+    weights: dict[str, float] = field(default_factory=dict)
+    trainings: int = 0
+    plan_after_apply_empty: bool | None = None
+    detail: str = ""
+    expectations: list[Expectation] = field(default_factory=list)
+
+    def expect(self, condition: bool, what: str) -> bool:
+        self.expectations.append(Expectation(what, bool(condition)))
+        if not condition:
+            self.ok = False
+        return bool(condition)
+
+
+@dataclass
+class DemoReport:
+    ok: bool = False
+    endpoints_alive_after_teardown: int | None = None
+    seconds: float = 0.0
+    scratch_repository: str | None = None
+    steps: list[StepRecord] = field(default_factory=list)
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class TrainingCounter:
+    """Counts real calls of the training function (``smgitops.training.build_artifact``) while installed."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        from . import training
+
+        original = training.build_artifact
+
+        def counting(*args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            return original(*args, **kwargs)
+
+        training.build_artifact = counting
+        try:
+            yield
+        finally:
+            training.build_artifact = original
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The story
+# --------------------------------------------------------------------------------------------------------------
+
+
+class Demo:
+    def __init__(self, workdir: Path, console: Any, emulator: Any) -> None:
+        self.workdir = workdir
+        self.repo = workdir / "repo"
+        self.release_path = self.repo / "releases" / f"{ENVIRONMENT}.yaml"
+        self.console = console
+        self.emulator = emulator
+        self.report = DemoReport(scratch_repository=str(self.repo))
+        self.trainings = TrainingCounter()
+        self.session: Any = None
+        self.configs: dict[str, str | None] = {}
+        self.commits: dict[str, str] = {}
+        self.last_policy_findings: list[str] = []
+        self.rollback_branch = ""
+
+    # -- plumbing ------------------------------------------------------------------------------------------------
+
+    def git(self, *args: str) -> str:
+        proc = subprocess.run(["git", *args], cwd=self.repo, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise SmgitopsError(f"git {' '.join(args)}: {proc.stderr.strip()}")
+        return proc.stdout.strip()
+
+    def commit(self, message: str, key: str) -> str:
+        self.git("add", str(self.release_path.relative_to(self.repo)))
+        self.git("commit", "-q", "-m", message)
+        sha = self.git("rev-parse", "HEAD")
+        self.commits[key] = sha
+        return sha
+
+    def doc(self) -> dict[str, Any]:
+        loaded: dict[str, Any] = yaml.safe_load(self.release_path.read_text(encoding="utf-8"))
+        return loaded
+
+    def write(self, doc: dict[str, Any], header: str) -> None:
+        text = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
+        self.release_path.write_text(f"# {header}\n{text}", encoding="utf-8")
+
+    def release(self) -> Any:
+        from .release import load_release
+
+        return load_release(self.release_path)
+
+    def live(self) -> tuple[str | None, dict[str, float]]:
+        from botocore.exceptions import ClientError
+
+        from .aws import client
+
+        sm = client(self.session, "sagemaker")
+        name = self.release().endpoint.name
+        try:
+            ep = sm.describe_endpoint(EndpointName=name)
+        except ClientError:
+            return None, {}
+        weights = {
+            v["VariantName"]: float(v.get("CurrentWeight", v.get("DesiredWeight", 0.0)))
+            for v in ep.get("ProductionVariants", [])
+        }
+        return ep.get("EndpointConfigName"), weights
+
+    def endpoint_count(self) -> int:
+        from .aws import client
+
+        sm = client(self.session, "sagemaker")
+        return sum(len(page["Endpoints"]) for page in sm.get_paginator("list_endpoints").paginate())
+
+    @contextlib.contextmanager
+    def step(self, name: str, *, live: bool = True) -> Iterator[StepRecord]:
+        record = StepRecord(name)
+        before = self.trainings.calls
+        started = time.monotonic()
+        try:
+            yield record
+        except SmgitopsError as exc:
+            record.ok = False
+            record.detail = f"{record.detail}; error: {exc}".lstrip("; ")
+            raise
+        finally:
+            record.seconds = round(time.monotonic() - started, 2)
+            record.trainings = self.trainings.calls - before
+            if live and self.session is not None:
+                with contextlib.suppress(Exception):
+                    record.endpoint_config, record.weights = self.live()
+            self.report.steps.append(record)
+            self._print_step(record)
+
+    def _print_step(self, r: StepRecord) -> None:
+        mark = "[green]✓[/]" if r.ok else "[bold red]✗[/]"
+        weights = " ".join(f"{k}={v:g}" for k, v in r.weights.items()) or "-"
+        plan = {True: "empty", False: "NOT EMPTY", None: "-"}[r.plan_after_apply_empty]
+        self.console.print(
+            f"{mark} {r.name:<34} {r.seconds:6.1f} s  config={r.endpoint_config or '-'}  weights={weights}  "
+            f"trainings={r.trainings}  plan-after-apply={plan}",
+            highlight=False,
+        )
+        if r.detail:
+            self.console.print(f"    {r.detail}", markup=False, highlight=False)
+        for e in r.expectations:
+            if not e.ok:
+                self.console.print(f"    [bold red]expectation failed:[/] {e.what}")
+
+    # -- steps ---------------------------------------------------------------------------------------------------
+
+    def setup_repository(self) -> None:
+        home = paths.tool_home()
+        self.repo.mkdir(parents=True)
+        ignore = shutil.ignore_patterns(".terraform", "*_override.tf", "*.tfstate*", "*.tfplan", "__pycache__")
+        for name in REPO_DIRS:
+            shutil.copytree(home / name, self.repo / name, ignore=ignore)
+        (self.repo / ".gitignore").write_text("/out/\n/.smgitops/\n*_override.tf\n.terraform/\n", encoding="utf-8")
+        self.git("init", "-q", "-b", "main")
+        self.git("add", ".")
+        self.git("commit", "-q", "-m", "Repository layout: releases, data, Terraform roots")
+
+    def bootstrap(self) -> None:
+        from .aws import make_session
+        from .settings import resolve_settings
+
+        with self.step("bootstrap (terraform apply bootstrap/)", live=False) as s:
+            self.session = make_session(REGION)
+            settings = resolve_settings(REGION, self.repo)
+            s.detail = f"artifact bucket {settings.artifact_bucket}, state bucket {settings.state_bucket}"
+            s.expect(bool(settings.artifact_bucket and settings.state_bucket), "bootstrap outputs the bucket names")
+
+    def train_and_publish(self, s: StepRecord, model_ids: list[str]) -> None:
+        """What a user does for a new model: train, write the printed digest into the release, publish."""
+        from .artifacts import publish_release, store_for
+        from .training import train_release
+
+        results = train_release(self.release(), model_ids, self.repo / "out" / "artifacts")
+        doc = self.doc()
+        for r in results:
+            doc["models"][r.model_id]["artifact_sha256"] = r.digest
+        self.write(doc, "release file of the dev environment (written by smgitops demo)")
+        release = self.release()
+        report = publish_release(
+            release, store_for(release, self.session), artifact_dir=self.repo / "out" / "artifacts"
+        )
+        s.expect(report.ok, "publish uploads or finds every artifact, overwriting nothing")
+        s.detail = ", ".join(f"{r.model_id} sha256={r.digest[:12]}…" for r in results)
+
+    def plan_and_policy(self, s: StepRecord) -> Any:
+        from .plan import plan_release
+
+        planned = plan_release(self.release(), session=self.session)
+        summary = planned.summary
+        changes = ", ".join(
+            f"{v['name']} {v.get('weight_before')}→{v.get('weight_after')}" for v in summary.get("variants", [])
+        )
+        added = ", ".join(m["id"] for m in summary.get("models_added", [])) or "none"
+        s.detail = f"plan: {changes}; models added: {added}; {_resources(summary)}; {self.policy()}"
+        return planned
+
+    def policy(self) -> str:
+        try:
+            from . import policy
+        except ImportError:
+            return "policy: smgitops.policy not installed, skipped"
+        base = None
+        if self.git("rev-list", "--count", "HEAD") != "1":
+            base = policy.base_from_rev(self.release_path, "HEAD~1")
+        findings = policy.release_findings(self.release(), base)
+        self.last_policy_findings = [f"{f.check_id} {f.title}: {f.detail}" for f in findings]
+        return "release policy: " + ("clean" if not findings else "; ".join(self.last_policy_findings))
+
+    def deploy(self, s: StepRecord, planned: Any) -> Any:
+        from .rollout import deploy
+
+        result = deploy(
+            self.release_path,
+            traffic=DEMO_TRAFFIC,
+            session=self.session,
+            canary_timeout=0.0,
+            plan_file=planned.plan_file if planned is not None else None,
+        )
+        s.plan_after_apply_empty = result.plan_after_apply_empty
+        steps = ", ".join(f"{st.name} {'ok' if st.ok else 'FAILED'}" for st in result.steps)
+        traffic = result.traffic or {}
+        s.detail += f"{'; ' if s.detail else ''}deploy: {steps}; traffic by variant {traffic.get('by_variant')}"
+        if result.canary:
+            verdicts = ", ".join(f"{v['name']} {v['verdict']}" for v in result.canary["variants"])
+            s.detail += f"; canary {result.canary['verdict']} ({verdicts})"
+        return result
+
+    def run(self) -> DemoReport:
+        from .plan import expected_config_name
+        from .settings import resolve_settings
+
+        self.bootstrap()
+
+        # -- 2. release v1 ---------------------------------------------------------------------------------------
+        with self.step("v1: train + publish + commit", live=False) as s:
+            doc = self.doc()
+            primary = doc["models"][PRIMARY_MODEL]
+            doc["models"] = {PRIMARY_MODEL: primary}
+            doc["variants"] = [{"name": "primary", "model": PRIMARY_MODEL, "weight": 100}]
+            doc["canary"] = {**doc["canary"], "min_invocations": DEMO_MIN_INVOCATIONS}
+            self.write(doc, "release file of the dev environment (written by smgitops demo)")
+            self.train_and_publish(s, [PRIMARY_MODEL])
+            self.commit("Release v1: one variant serving cancer-logreg", "v1")
+            s.expect(self.trainings.calls == 1, "v1 trains exactly one model")
+        with self.step("v1: plan + policy (pull request)", live=False) as s:
+            planned = self.plan_and_policy(s)
+            s.expect(not planned.no_changes, "the plan creates the endpoint")
+            s.expect(not self.last_policy_findings, "the release policy is clean")
+        with self.step("v1: deploy (merge)") as s:
+            result = self.deploy(s, planned)
+            s.expect(result.ok, "apply → verify → smoke → canary all pass")
+            s.expect(bool(result.recorded_good), "the deployed revision is recorded good")
+        s.expect(s.plan_after_apply_empty is True, "plan after apply is empty")
+        s.expect(s.weights == {"primary": 100.0}, "live: primary serves 100 %")
+        settings = resolve_settings(REGION, self.repo)
+        s.expect(s.endpoint_config == expected_config_name(self.release(), settings), "live config = release's")
+        self.configs["v1"] = s.endpoint_config
+
+        # -- 3. canary pull request: a second model at 10 % ------------------------------------------------------
+        with self.step("canary PR: train + publish candidate", live=False) as s:
+            doc = self.doc()
+            candidate = json.loads(json.dumps(doc["models"][PRIMARY_MODEL]))
+            candidate["params"] = {**candidate.get("params", {}), "C": 0.3}
+            candidate["artifact_sha256"] = "0" * 64
+            doc["models"][CANDIDATE_MODEL] = candidate
+            doc["variants"] = [
+                {"name": "primary", "model": PRIMARY_MODEL, "weight": 90},
+                {"name": "candidate", "model": CANDIDATE_MODEL, "weight": 10},
+            ]
+            self.write(doc, "release file of the dev environment (written by smgitops demo)")
+            self.train_and_publish(s, [CANDIDATE_MODEL])
+            self.commit("Canary: cancer-logreg-c03 (C=0.3) at 10 %", "canary")
+        s.expect(s.trainings == 1, "only the new model is trained")
+        with self.step("canary PR: plan + policy", live=False) as s:
+            planned = self.plan_and_policy(s)
+            variants = {v["name"]: (v.get("weight_before"), v.get("weight_after")) for v in planned.summary["variants"]}
+            s.expect(variants.get("candidate", (None, None))[1] == 10, "the plan shows candidate at 10 %")
+            s.expect(not self.last_policy_findings, "the release policy is clean (canary ≤ 10 %)")
+        with self.step("canary: deploy + canary analysis") as s:
+            result = self.deploy(s, planned)
+            s.expect(result.ok, "the canary analysis passes")
+        s.expect(s.plan_after_apply_empty is True, "plan after apply is empty")
+        s.expect(s.weights == {"primary": 90.0, "candidate": 10.0}, "live: 90/10")
+        s.expect(s.trainings == 0, "deploying trains nothing")
+        self.configs["canary"] = s.endpoint_config
+
+        # -- 4. promotion ------------------------------------------------------------------------------------------
+        with self.step("promote: plan + deploy") as s:
+            doc = self.doc()
+            doc["variants"][0]["weight"], doc["variants"][1]["weight"] = 0, 100
+            self.write(doc, "release file of the dev environment (written by smgitops demo)")
+            self.commit("Promote cancer-logreg-c03 to 100 %", "promote")
+            planned = self.plan_and_policy(s)
+            result = self.deploy(s, planned)
+            s.expect(result.ok, "the promotion deploys and its canary passes")
+        s.expect(s.plan_after_apply_empty is True, "plan after apply is empty")
+        s.expect(s.weights == {"primary": 0.0, "candidate": 100.0}, "live: 0/100")
+        s.expect(s.trainings == 0, "a promotion trains nothing")
+        self.configs["promote"] = s.endpoint_config
+
+        # -- 5. a bad canary: automatic rollback -------------------------------------------------------------------
+        with self.step("bad canary: deploy → auto-rollback") as s:
+            doc = self.doc()
+            doc["variants"][0]["weight"], doc["variants"][1]["weight"] = 30, 70
+            self.write(doc, "release file of the dev environment (written by smgitops demo)")
+            bad = self.commit("Shift 30 % back to primary", "bad")
+            planned = self.plan_and_policy(s)
+            self.emulator.admin.inject_fault(self.release().endpoint.name, "primary", error_rate=FAULT_ERROR_RATE)
+            try:
+                result = self.deploy(s, planned)
+            finally:
+                self.emulator.admin.clear_faults()
+            rb = result.rollback or {}
+            s.expect(not result.ok and result.failed_step == "canary", "deploy fails at the canary analysis")
+            s.expect(bool(rb.get("ok")), "the automatic rollback applied and verified")
+            s.expect(rb.get("to") == self.commits["promote"], "it rolled back to the last good release (promotion)")
+            s.expect(rb.get("plan_after_apply_empty") is True, "plan after the rollback apply is empty")
+            s.plan_after_apply_empty = rb.get("plan_after_apply_empty")
+            branch = str(rb.get("branch", ""))
+            s.expect(branch == f"smgitops/rollback-{ENVIRONMENT}-{bad[:8]}", f"revert branch {branch} was written")
+            rel = str(self.release_path.relative_to(self.repo))
+            if branch:
+                same = self.git("show", f"{branch}:{rel}") == self.git("show", f"{self.commits['promote']}:{rel}")
+                s.expect(same, "the revert branch's release file equals the rolled-back-to release")
+            s.detail += f"; rolled back to {str(rb.get('to', ''))[:8]}, revert branch {branch}"
+            self.rollback_branch = branch
+        s.expect(s.endpoint_config == self.configs["promote"], "live: back on the promotion's configuration")
+        s.expect(s.weights == {"primary": 0.0, "candidate": 100.0}, "live: 0/100 again")
+        s.expect(s.trainings == 0, "the rollback trains nothing")
+
+        # -- 6. the rollback pull request is merged ---------------------------------------------------------------
+        with self.step("merge the rollback PR: Git = live") as s:
+            self.git("merge", "-q", "--ff-only", self.rollback_branch)
+            planned = self.plan_and_policy(s)
+            s.expect(planned.no_changes, "after the merge the plan has no changes: Git matches reality")
+        s.expect(s.endpoint_config == self.configs["promote"], "live configuration unchanged by the merge")
+
+        # -- 7. git revert of the promotion --------------------------------------------------------------------
+        with self.step("git revert promotion → deploy") as s:
+            self.git("revert", "--no-edit", self.commits["promote"])
+            planned = self.plan_and_policy(s)
+            result = self.deploy(s, planned)
+            s.expect(result.ok, "the revert deploys and its canary passes")
+        s.expect(s.plan_after_apply_empty is True, "plan after apply is empty")
+        s.expect(s.endpoint_config == self.configs["canary"], "back on the canary's configuration name")
+        s.expect(s.weights == {"primary": 90.0, "candidate": 10.0}, "live: 90/10 again")
+        s.expect(s.trainings == 0, "a revert trains nothing")
+
+        # -- 8. the evening teardown -------------------------------------------------------------------------------
+        with self.step("evening teardown (--now after cut-off)") as s:
+            self.evening_teardown(s)
+        self.report.endpoints_alive_after_teardown = self.endpoint_count()
+        s.expect(self.report.endpoints_alive_after_teardown == 0, "no endpoint left after the teardown")
+        s.expect(s.endpoint_config is None, "the dev endpoint is gone")
+        return self.report
+
+    def evening_teardown(self, s: StepRecord) -> None:
+        from .teardown import SageMakerEndpoints, load_schedules, regions_for, teardown
+
+        schedules, warnings = load_schedules(self.repo / "releases")
+        dev = next(x for x in schedules if x.environment == ENVIRONMENT)
+        cutoff = dev.cutoff(utc_now())
+
+        def clients(region: str) -> SageMakerEndpoints:
+            return SageMakerEndpoints(self.session)
+
+        regions = regions_for(schedules)
+        early = teardown(clients, regions, schedules, clock=lambda: cutoff - timedelta(minutes=1), warnings=warnings)
+        s.expect(early.count(_outcome("deleted")) == 0, "a minute before the cut-off nothing is deleted")
+        late = teardown(clients, regions, schedules, clock=lambda: cutoff + timedelta(minutes=1))
+        s.expect(late.ok and late.count(_outcome("deleted")) >= 1, "after the cut-off the endpoint is deleted")
+        s.detail = (
+            f"cut-off {dev.describe()} = {cutoff.astimezone(utc_now().tzinfo):%H:%M} UTC today; "
+            f"at cut-off+1 min deleted: {', '.join(e.endpoint for e in late.entries)}"
+        )
+
+
+def _outcome(name: str) -> Any:
+    from .teardown import Outcome
+
+    return Outcome(name)
+
+
+def _resources(summary: dict[str, Any]) -> str:
+    r = summary.get("resources", {})
+    return f"{r.get('add', 0)} to add, {r.get('change', 0)} to change, {r.get('destroy', 0)} to destroy"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Running it
+# --------------------------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str], remove: tuple[str, ...]) -> Iterator[None]:
+    saved = dict(os.environ)
+    for key in remove:
+        os.environ.pop(key, None)
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def run_story(console: Any, *, keep: bool = False, on_done: Callable[[DemoReport], None] | None = None) -> DemoReport:
+    from .emulator.server import Emulator
+    from .localmode import emulator_from_env, local_dir
+    from .settings import ENV_VARS
+
+    from .training import pin_blas_kernels
+
+    pin_blas_kernels()  # before anything loads numpy: artifact digests must not depend on this CPU
+    started = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="smgitops-demo-"))
+    emulator = Emulator()
+    demo: Demo | None = None
+    report = DemoReport(scratch_repository=str(workdir / "repo"))
+    bootstrap_dir: Path | None = None
+    try:
+        emulator.start()
+        with _environment({**emulator.env(), **IDENTITY}, tuple(ENV_VARS.values())):
+            bootstrap_dir = local_dir(emulator_from_env())
+            emulator.admin.set_update_delay(0)
+            emulator.admin.seed(7)
+            demo = Demo(workdir, console, emulator)
+            demo.setup_repository()
+            with demo.trainings.installed():
+                try:
+                    report = demo.run()
+                except SmgitopsError as exc:
+                    report = demo.report
+                    report.error = str(exc)
+    finally:
+        emulator.stop()
+        if bootstrap_dir is not None:
+            shutil.rmtree(bootstrap_dir, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    report.seconds = round(time.monotonic() - started, 2)
+    report.ok = (
+        report.error is None
+        and bool(report.steps)
+        and all(s.ok for s in report.steps)
+        and report.endpoints_alive_after_teardown == 0
+    )
+    if on_done is not None:
+        on_done(report)
+    return report
+
+
+def render_timeline(report: DemoReport, console: Any) -> None:
+    from rich.table import Table
+
+    table = Table(
+        title=f"smgitops demo: {'all expectations held' if report.ok else 'FAILED'} in {report.seconds:.1f} s"
+    )
+    for col in ("step", "ok", "s", "endpoint config (live)", "weights (live)", "trainings", "plan after apply"):
+        table.add_column(col)
+    for r in report.steps:
+        table.add_row(
+            r.name,
+            "[green]✓[/]" if r.ok else "[bold red]✗[/]",
+            f"{r.seconds:.1f}",
+            r.endpoint_config or "-",
+            " ".join(f"{k}={v:g}" for k, v in r.weights.items()) or "-",
+            str(r.trainings),
+            {True: "empty", False: "NOT EMPTY", None: "-"}[r.plan_after_apply_empty],
+        )
+    console.print(table)
+    for r in report.steps:
+        for e in r.expectations:
+            if not e.ok:
+                console.print(f"[bold red]expectation failed[/] in {r.name}: {e.what}", highlight=False)
+    held = sum(1 for r in report.steps for e in r.expectations if e.ok)
+    total = sum(len(r.expectations) for r in report.steps)
+    console.print(
+        f"expectations held: {held}/{total}; endpoints alive after teardown: {report.endpoints_alive_after_teardown}"
+    )
+    if report.error:
+        console.print(f"[bold red]error:[/] {report.error}", highlight=False)
+
+
+def configure_demo(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--report", type=Path, default=None, help="write the JSON report here")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch repository (its path is printed)")
+    parser.add_argument("--json", action="store_true", help="print the JSON report instead of the timeline")
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    import sys
+
+    from rich.console import Console
+
+    console = Console(file=sys.stderr if args.json else sys.stdout)
+    report = run_story(console, keep=args.keep)
+    doc = report.as_dict()
+    if args.report is not None:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    else:
+        render_timeline(report, console)
+        if args.keep:
+            console.print(f"scratch repository kept: {report.scratch_repository}")
+    return 0 if report.ok else 1
