@@ -1,5 +1,7 @@
 """Real Terraform (provider 3.39.0) against the emulator: TLS, the S3 backend behind a TLS-only policy, the
-SageMaker lifecycle through UpdateEndpoint, and plans that are empty after each apply."""
+SageMaker lifecycle through UpdateEndpoint, and plans that are empty after each apply (with the attributes the
+project's roots set: network isolation, container environment, tags and default tags, KMS, data capture, and
+per-variant alarms on p99 latency and 5XX rate)."""
 
 from __future__ import annotations
 
@@ -45,8 +47,63 @@ provider "aws" {
   skip_requesting_account_id  = true
   s3_force_path_style         = true
   endpoints {
-    sagemaker = var.emulator_url
-    sts       = var.emulator_url
+    cloudwatch = var.emulator_url
+    sagemaker  = var.emulator_url
+    sts        = var.emulator_url
+  }
+  default_tags {
+    tags = { managed-by = "smgitops", release = "emulator-check" }
+  }
+}
+
+locals {
+  kms_key = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+  variant = { EndpointName = "smgitops-emulator-check", VariantName = "blue" }
+}
+
+resource "aws_cloudwatch_metric_alarm" "p99" {
+  alarm_name          = "smgitops-emulator-check-blue-p99"
+  namespace           = "AWS/SageMaker"
+  metric_name         = "ModelLatency"
+  extended_statistic  = "p99"
+  period              = 60
+  evaluation_periods  = 5
+  threshold           = 500000
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  dimensions          = local.variant
+}
+
+resource "aws_cloudwatch_metric_alarm" "errors" {
+  alarm_name          = "smgitops-emulator-check-blue-5xx"
+  comparison_operator = "GreaterThanThreshold"
+  evaluation_periods  = 5
+  threshold           = 0.05
+  treat_missing_data  = "notBreaching"
+  metric_query {
+    id          = "rate"
+    expression  = "errors / MAX([errors, invocations])"
+    return_data = true
+  }
+  metric_query {
+    id = "errors"
+    metric {
+      namespace   = "AWS/SageMaker"
+      metric_name = "Invocation5XXErrors"
+      period      = 60
+      stat        = "Sum"
+      dimensions  = local.variant
+    }
+  }
+  metric_query {
+    id = "invocations"
+    metric {
+      namespace   = "AWS/SageMaker"
+      metric_name = "Invocations"
+      period      = 60
+      stat        = "Sum"
+      dimensions  = local.variant
+    }
   }
 }
 
@@ -57,11 +114,33 @@ resource "aws_sagemaker_model" "blue" {
   primary_container {
     image          = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
     model_data_url = "s3://smgitops-artifacts/models/blue/sha256=0123/model.tar.gz"
+    environment = {
+      SAGEMAKER_PROGRAM = "inference.py"
+      SAGEMAKER_REGION  = "us-east-1"
+    }
   }
+  tags = { model-id = "blue", model-digest = "0123" }
 }
 
 resource "aws_sagemaker_endpoint_configuration" "this" {
-  name = var.config_name
+  name        = var.config_name
+  kms_key_arn = local.kms_key
+  data_capture_config {
+    enable_capture              = true
+    initial_sampling_percentage = 20
+    destination_s3_uri          = "s3://smgitops-artifacts/data-capture"
+    kms_key_id                  = local.kms_key
+    capture_options {
+      capture_mode = "Input"
+    }
+    capture_options {
+      capture_mode = "Output"
+    }
+    capture_content_type_header {
+      csv_content_types  = ["text/csv"]
+      json_content_types = ["application/json"]
+    }
+  }
   production_variants {
     variant_name           = "blue"
     model_name             = aws_sagemaker_model.blue.name
@@ -77,6 +156,7 @@ resource "aws_sagemaker_endpoint_configuration" "this" {
 resource "aws_sagemaker_endpoint" "this" {
   name                 = "smgitops-emulator-check"
   endpoint_config_name = aws_sagemaker_endpoint_configuration.this.name
+  tags                 = { endpoint = "smgitops-emulator-check" }
 }
 """
 
@@ -161,6 +241,8 @@ def test_terraform_over_tls_with_state_behind_tls_only_policy(tf_emulator: Emula
     tf.apply("check-1")
     assert s3.get_object(Bucket=STATE_BUCKET, Key="emulator-check/terraform.tfstate")["Body"].read()
     assert tf.plan_is_empty("check-1")
+    tags = sm.list_tags(ResourceArn=sm.describe_model(ModelName="blue-0123456789ab")["ModelArn"])["Tags"]
+    assert {t["Key"]: t["Value"] for t in tags}["model-digest"] == "0123"
     assert sm.describe_endpoint(EndpointName="smgitops-emulator-check")["EndpointConfigName"] == "check-1"
 
     tf.apply("check-2")
