@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 
 from fixtures_emulator import start_emulator
 from smgitops.emulator.admin import AdminClient, AdminError
-from smgitops.emulator.server import Emulator
+from smgitops.emulator.server import Emulator, EmulatorStartError
 
 ROLE = "arn:aws:iam::123456789012:role/smgitops-sagemaker-execution"
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
@@ -153,6 +153,36 @@ def test_cli_prints_exports_and_stops_cleanly_on_ctrl_c(tmp_path: Any) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_busy_port_is_a_clear_error(emulator: Emulator) -> None:
+    """A port already in use: ``smgitops emulator`` exits 2 naming it; ``Emulator.start`` raises with the log."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "smgitops.cli", "emulator", "--port", str(emulator.port)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{emulator.port}" in proc.stderr
+    with pytest.raises(EmulatorStartError, match="did not start"):
+        Emulator(port=emulator.port).start()
+
+
+def test_cli_aws_clients_honour_aws_endpoint_url(emulator: Emulator) -> None:
+    """boto3 honours AWS_ENDPOINT_URL for every service, so the CLI's clients (smgitops.aws) reach the emulator
+    without code of their own: S3, SageMaker, sagemaker-runtime and CloudWatch all land on the same server."""
+    from smgitops.aws import client, make_session
+
+    session = make_session("us-east-1")
+    client(session, "s3").create_bucket(Bucket="smgitops-via-cli-wrapper")
+    assert _client("s3").head_bucket(Bucket="smgitops-via-cli-wrapper")["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert client(session, "sagemaker").list_endpoints()["Endpoints"] == []
+    # moto's CloudWatch reports the S3 bucket it shares the server with.
+    metrics = client(session, "cloudwatch").list_metrics(Namespace="AWS/S3")["Metrics"]
+    assert {"Name": "BucketName", "Value": "smgitops-via-cli-wrapper"} in metrics[0]["Dimensions"]
+    with pytest.raises(ClientError, match="Endpoint nope of account 123456789012 not found"):
+        client(session, "sagemaker-runtime").invoke_endpoint(EndpointName="nope", Body=b"x")
 
 
 # -- S3 bucket-policy conditions ------------------------------------------------------------------------------

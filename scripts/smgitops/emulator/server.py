@@ -215,8 +215,8 @@ def run_emulator(args: argparse.Namespace) -> int:
     tls_dir = args.tls_dir or paths.emulator_tls_dir()
     try:
         server = make_server(args.host, args.port, args.tls, tls_dir)
-    except OSError as exc:
-        raise UserError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from exc
+    except (OSError, SystemExit) as exc:  # werkzeug reports a failed bind on stderr and exits
+        raise UserError(f"cannot listen on {args.host}:{args.port}: the address is in use or not available") from exc
     host, port = server.server_address[:2]
     url = f"{'https' if args.tls else 'http'}://{host}:{port}"
     env = emulator_env(url, tls_dir / "cert.pem" if args.tls else None)
@@ -247,7 +247,13 @@ def run_emulator(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m smgitops.emulator.server", description=__doc__)
     configure_emulator(parser)
-    return run_emulator(parser.parse_args(argv))
+    from smgitops.errors import SmgitopsError
+
+    try:
+        return run_emulator(parser.parse_args(argv))
+    except SmgitopsError as exc:
+        sys.stderr.write(f"smgitops emulator: {exc}\n")
+        return exc.exit_code
 
 
 if __name__ == "__main__":
