@@ -122,6 +122,36 @@ def test_shipped_releases_pin_the_digests_training_produces(project_root: Path, 
     }
 
 
+def test_in_process_training_gives_the_cli_digest(project_root: Path) -> None:
+    """conftest pins the BLAS kernels before numpy loads, as the CLI does: same bytes in-process."""
+    from smgitops.release import load_release
+
+    release = load_release(project_root / "releases" / "dev.yaml")
+    artifact = training.build_artifact(release, MODEL)
+    assert training.sha256_bytes(artifact.archive) == pinned_digest(project_root / "releases" / "dev.yaml")
+
+
+@pytest.mark.skipif(not training._is_x86_64(), reason="the kernel pin applies to x86-64 OpenBLAS")
+def test_training_refuses_when_numpy_was_loaded_with_other_blas_kernels(scratch_repo: Path, tmp_path: Path) -> None:
+    code = (
+        "import sys, numpy\n"  # loads OpenBLAS with the kernels from the environment, before the CLI can pin them
+        "from smgitops.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    out = tmp_path / "out"
+    env = {**os.environ, "OPENBLAS_CORETYPE": "Prescott"}
+    result = subprocess.run(
+        [sys.executable, "-c", code, "train", str(scratch_repo / "releases" / "dev.yaml"), "--out", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "Prescott" in result.stderr and f"OPENBLAS_CORETYPE={training.OPENBLAS_CORETYPE}" in result.stderr
+    assert not out.exists()
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Archive structure
 # ----------------------------------------------------------------------------------------------------------------

@@ -8,12 +8,18 @@ joblib, Python minor version; all recorded in the manifest) is the same. What ma
 * Randomness: one seed per model drives the stratified train/test split and the estimator's ``random_state``.
 * Threads: fitting and scoring run under ``threadpoolctl.threadpool_limits(1)`` (OpenBLAS, OpenMP), so floating
   point reductions do not depend on the number of cores; ``n_jobs`` cannot be set by a release.
-* BLAS kernels: OpenBLAS picks its kernels by CPU model, and different kernels may round differently. The CLI
-  pins them (``OPENBLAS_CORETYPE``, :data:`OPENBLAS_CORETYPE`) before numpy is first imported; the model
-  estimators are small enough that the portable kernel costs nothing measurable.
+* BLAS kernels: OpenBLAS picks its kernels by CPU model (numpy's and scipy's copies even pick differently on the
+  same CPU), and kernels round differently: the logistic-regression digest changed with each of Cooperlake,
+  SkylakeX, Sandybridge, Nehalem and Prescott kernels, while tree models did not. On x86-64, training therefore
+  sets ``OPENBLAS_CORETYPE`` to :data:`OPENBLAS_CORETYPE` (AVX2, on every x86-64 CI runner and laptop of the last
+  decade) before numpy is imported, and :func:`check_blas_kernels` refuses to package if a loaded OpenBLAS runs
+  other kernels (numpy imported earlier in the same process). Elsewhere (arm64) it warns: digests then match
+  only machines of that architecture.
 * Archive: entries in sorted order, explicit USTAR format, uid/gid 0, empty owner names, modes 0644/0755, a fixed
   mtime; gzip header without file name and with mtime 0, fixed compression level; JSON with sorted keys and fixed
-  separators; ``model.joblib`` with an explicit pickle protocol the serving image's Python 3.9 reads. The archive
+  separators; ``model.joblib`` is a plain pickle with an explicit protocol the serving image's Python 3.9 reads
+  (``joblib.load`` reads plain pickles with any joblib version, while ``joblib.dump``'s own array framing from
+  joblib >= 1.2 cannot be read by the joblib 1.1 that scikit-learn 1.2.1 still allows). The archive
   is built in memory and written with an atomic rename.
 * zlib: deflate output is only identical between implementations that share zlib's algorithm (zlib-ng, for one,
   compresses differently). :func:`check_zlib` compresses a fixed probe and refuses to package when the result
@@ -29,6 +35,7 @@ import hashlib
 import io
 import json
 import os
+import pickle
 import re
 import sys
 import tarfile
@@ -417,7 +424,6 @@ def build_artifact(release: Release, model_id: str) -> Artifact:
     check_zlib()
     pin_blas_kernels()
 
-    import joblib
     import numpy as np
     from sklearn.model_selection import train_test_split
 
@@ -440,8 +446,7 @@ def build_artifact(release: Release, model_id: str) -> Artifact:
     notes = check_blas_kernels() + [" ".join(str(w.message).split()) for w in caught]
     fit_warnings = tuple(dict.fromkeys(notes))
 
-    model_buffer = io.BytesIO()
-    joblib.dump(model, model_buffer, protocol=PICKLE_PROTOCOL)
+    model_bytes = pickle.dumps(model, protocol=PICKLE_PROTOCOL)
     manifest: dict[str, Any] = {
         "format": MANIFEST_FORMAT,
         "model_id": model_id,
@@ -468,7 +473,7 @@ def build_artifact(release: Release, model_id: str) -> Artifact:
         {
             "code/inference.py": inference_source(),
             "manifest.json": json_bytes(manifest),
-            "model.joblib": model_buffer.getvalue(),
+            "model.joblib": model_bytes,
         }
     )
     return Artifact(archive, manifest, fit_warnings)
