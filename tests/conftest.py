@@ -7,6 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from smgitops.training import pin_blas_kernels
+
+# Before any test imports numpy: in-process training refuses to package with unpinned OpenBLAS kernels.
+pin_blas_kernels()
+
 pytest_plugins = [
     "fixtures_emulator",
     "fixtures_terraform",
