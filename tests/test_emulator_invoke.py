@@ -29,7 +29,7 @@ BUCKET = "smgitops-artifacts"
 NO_RETRY = Config(retries={"max_attempts": 1, "mode": "standard"})
 
 # A serving script with the container contract but no model: answers the variant's name; "bad" is a client
-# error (status_code 422), "boom" a crash.
+# error (status_code 422), "boom" a crash, "loud" prints 200 kB.
 STUB_INFERENCE = b"""
 class BadRequest(ValueError):
     status_code = 422
@@ -43,6 +43,8 @@ def input_fn(body, content_type):
         raise BadRequest("the body is bad")
     if body == b"boom":
         raise RuntimeError("the model crashed")
+    if body == b"loud":
+        print("x" * 200000)
     return body
 
 def predict_fn(data, model):
@@ -192,6 +194,17 @@ def test_container_errors_are_model_errors(aws: Any) -> None:
     assert _metric(cw, "ep", "blue", "Invocation4XXErrors", "Sum") == 1.0
     assert _metric(cw, "ep", "blue", "Invocation5XXErrors", "Sum") == 1.0
     assert _metric(cw, "ep", "blue", "Invocation5XXErrors", "Average") == pytest.approx(1 / 3)
+
+
+def test_inference_output_goes_to_the_log(aws: Any, emulator: Emulator) -> None:
+    """What a serving script prints goes to the emulator's log (as a container's stdout goes to CloudWatch Logs)
+    and never blocks the server, however much it prints."""
+    sm, runtime, s3, _ = aws
+    _deploy(sm, s3, "ep", {"blue": (1.0, _stub_artifact("blue"))})
+    for _ in range(3):
+        response = runtime.invoke_endpoint(EndpointName="ep", ContentType="text/plain", Body=b"loud")
+        assert json.loads(response["Body"].read())["echo"] == "loud"
+    assert emulator.log_path is not None and "x" * 1000 in emulator.log_path.read_text()
 
 
 def test_unknown_endpoint_is_a_validation_error(aws: Any) -> None:

@@ -228,6 +228,10 @@ def run_emulator(args: argparse.Namespace) -> int:
             sys.stdout.write(f"export {key}={value}\n")
         sys.stdout.write("\nCtrl-C stops it.\n")
     sys.stdout.flush()
+    if args.ready_json:
+        # The parent reads only the ready line: anything printed later (an inference.py, say) goes to the log
+        # instead of filling a pipe nobody drains.
+        os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
 
     def _stop(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
