@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -70,16 +71,25 @@ class CountingRunner:
     """Runs Terraform for real and records each call's sub-command and arguments."""
 
     commands: list[tuple[str, ...]] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
 
     def __call__(self, args: Sequence[str], *, cwd: Path, env: Mapping[str, str]) -> Completed:
         self.commands.append(tuple(args[1:]))
-        return subprocess_runner(args, cwd=cwd, env=env)
+        started = time.monotonic()
+        try:
+            return subprocess_runner(args, cwd=cwd, env=env)
+        finally:
+            self.seconds.append(time.monotonic() - started)
 
     def count(self, command: str) -> int:
         return sum(1 for c in self.commands if c and c[0] == command)
 
     def reset(self) -> None:
         self.commands.clear()
+        self.seconds.clear()
+
+    def timings(self) -> list[tuple[str, float]]:
+        return [(c[0] if c else "", round(t, 2)) for c, t in zip(self.commands, self.seconds, strict=True)]
 
 
 @dataclass
@@ -113,7 +123,8 @@ def local_stack(tmp: Path, repo_root: Path = ROOT, *, runner: Any = subprocess_r
         # Terraform's provider polls a Creating/Updating endpoint every 30 s: make transitions complete at once.
         server.admin.set_update_delay(0)
         local_dir = tmp / "local"
-        settings = ensure_bootstrap(region="us-east-1", repo_root=repo_root, workdir=local_dir, runner=runner)
+        mp.setenv("SMGITOPS_LOCAL_DIR", str(local_dir))  # bootstrap state beside the test, not in .cache
+        settings = ensure_bootstrap(region="us-east-1", repo_root=repo_root, runner=runner)
         yield LocalStack(server, settings, dict(os.environ), local_dir)
 
 

@@ -10,9 +10,9 @@ does not, so local mode generates, never commits:
 * the environment: ``SSL_CERT_FILE`` / ``AWS_CA_BUNDLE`` = the emulator's certificate, so Terraform trusts it.
 
 ``bootstrap/`` is applied to the emulator on first use (:func:`ensure_bootstrap`). Its working copy and its local
-state live under ``<tool home>/.cache/local/<emulator host>-<port>/``, one directory per emulator, never in the
-checkout's ``bootstrap/``; the outputs are cached there and reused as long as the emulator still has the state
-bucket (a new emulator on a reused port starts from scratch).
+state live under ``<tool home>/.cache/local/<emulator host>-<port>/`` (``$SMGITOPS_LOCAL_DIR/<host>-<port>/`` when
+set), one directory per emulator, never in the checkout's ``bootstrap/``; the outputs are cached there and reused
+as long as the emulator still has the state bucket (a new emulator on a reused port starts from scratch).
 """
 
 from __future__ import annotations
@@ -27,9 +27,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import paths
-from .errors import UserError
+from .errors import ExternalError, UserError
 from .settings import Settings, settings_from_outputs
-from .terraform import ProcessRunner, Terraform, WorkingCopy, base_env, file_lock, subprocess_runner
+from .terraform import (
+    ProcessRunner,
+    Terraform,
+    TerraformError,
+    WorkingCopy,
+    base_env,
+    file_lock,
+    subprocess_runner,
+)
 
 # Provider 3.39 `endpoints {}` keys for every service the roots (and their data sources) may touch.
 PROVIDER_ENDPOINT_SERVICES = (
@@ -134,9 +142,14 @@ def backend_endpoint_settings(emulator: Emulator) -> str:
 # -- bootstrap on first use -------------------------------------------------------------------------------------
 
 
-def local_dir(emulator: Emulator) -> Path:
-    """Per-emulator working directory of local mode (bootstrap working copy, its state and outputs)."""
-    return paths.cache_dir() / "local" / emulator.key
+def local_dir(emulator: Emulator, env: Mapping[str, str] | None = None) -> Path:
+    """Per-emulator working directory of local mode (bootstrap working copy, its state and outputs).
+
+    Under ``SMGITOPS_LOCAL_DIR`` when set (tests, the demo's scratch space), else ``<tool home>/.cache/local``.
+    """
+    environ = os.environ if env is None else env
+    base = environ.get("SMGITOPS_LOCAL_DIR", "").strip()
+    return (Path(base) if base else paths.cache_dir() / "local") / emulator.key
 
 
 def _environments(repo_root: Path) -> list[str]:
@@ -179,7 +192,7 @@ def ensure_bootstrap(
         source = paths.tool_home() / "bootstrap"
     if not any(source.glob("*.tf")):
         raise UserError(f"{source}: no Terraform files; local mode applies bootstrap/ to the emulator")
-    base = workdir or local_dir(emulator)
+    base = workdir or local_dir(emulator, env)
     base.mkdir(parents=True, exist_ok=True)
     if session is None:
         from .aws import make_session
@@ -206,7 +219,13 @@ def ensure_bootstrap(
             "name_prefix": DEFAULT_NAME_PREFIX,
             "region": region,
         }
-        tf.apply(variables=variables)
+        try:
+            tf.apply(variables=variables)
+        except TerraformError as exc:
+            raise ExternalError(
+                f"applying bootstrap/ to the emulator at {emulator.url} failed. If this emulator was bootstrapped "
+                f"from another local directory (SMGITOPS_LOCAL_DIR), restart it or use that directory.\n{exc}"
+            ) from exc
         outputs = tf.output_json()
         settings = settings_from_outputs(outputs, region)
         tmp = outputs_file.with_suffix(".tmp")
