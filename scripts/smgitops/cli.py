@@ -39,6 +39,7 @@ COMMANDS: dict[str, Command] = {
     "emulator": Command("emulator.server", "run the local AWS emulator in the foreground"),
     "demo": Command("demo", "the whole story on the emulator, in a scratch git repository"),
     "comment": Command("comment", "render (and post) the pull-request comment: plan, traffic, policy, cost"),
+    "changed-releases": Command("changes", "release files a git change concerns, as a workflow job matrix"),
 }
 
 
