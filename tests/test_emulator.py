@@ -102,9 +102,12 @@ def test_reset_forgets_moto_and_extension_state(emulator: Emulator, emulator_adm
     _client("s3").create_bucket(Bucket="smgitops-reset-check")
     emulator_admin.inject_fault("ep", "blue", error_rate=0.5, latency_ms=10)
     emulator_admin.set_update_delay(42)
+    emulator_admin.seed(99)
     emulator_admin.reset()
     assert _client("s3").list_buckets()["Buckets"] == []
     assert emulator_admin.faults() == []
+    stats = emulator_admin.stats()
+    assert (stats["transition_delay"], stats["seed"], stats["pending_transitions"]) == (0.0, 0, 0)
 
 
 def test_admin_rejects_bad_input(emulator_admin: AdminClient) -> None:

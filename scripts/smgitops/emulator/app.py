@@ -107,7 +107,12 @@ class EmulatorApp:
             loads = self.invoker.cache.loads if self.invoker is not None else 0
             with state.lock:
                 pending = len(state.transitions)
-            return {"artifact_loads": loads, "pending_transitions": pending, "transition_delay": state.transition_delay}
+            return {
+                "artifact_loads": loads,
+                "pending_transitions": pending,
+                "transition_delay": state.transition_delay,
+                "seed": state.seed,
+            }
         if route == "reset" and method == "POST":
             from moto.moto_api import _internal  # noqa: F401  (registers the moto_api backend)
             from moto.moto_api._internal.models import moto_api_backend

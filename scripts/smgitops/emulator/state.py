@@ -73,7 +73,8 @@ class ExtensionState:
             self.fail_next_update.clear()
             self.faults.clear()
             self.variant_models.clear()
-            self.rng = random.Random(self.seed)
+            self.seed = 0
+            self.rng = random.Random(0)
 
     def due_transitions(self) -> list[Transition]:
         """Remove and return the transitions whose time has come, oldest first."""
