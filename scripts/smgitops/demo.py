@@ -46,8 +46,8 @@ REGION = "us-east-1"
 ENVIRONMENT = "dev"
 PRIMARY_MODEL = "cancer-logreg"
 CANDIDATE_MODEL = "cancer-logreg-c03"
-DEMO_MIN_INVOCATIONS = 20
-DEMO_TRAFFIC = 120  # at least this many requests per deploy, more until every serving variant has its minimum
+DEMO_MIN_INVOCATIONS = 10
+DEMO_TRAFFIC = 30  # at least this many requests per deploy, more until every serving variant has its minimum
 FAULT_ERROR_RATE = 0.5
 REPO_DIRS = ("releases", "data", "terraform", "bootstrap")
 IDENTITY = {
@@ -305,7 +305,7 @@ class Demo:
             plan_file=planned.plan_file if planned is not None else None,
         )
         s.plan_after_apply_empty = result.plan_after_apply_empty
-        steps = ", ".join(f"{st.name} {'ok' if st.ok else 'FAILED'}" for st in result.steps)
+        steps = ", ".join(f"{st.name} {'ok' if st.ok else 'FAILED'} {st.seconds:.1f} s" for st in result.steps)
         traffic = result.traffic or {}
         s.detail += f"{'; ' if s.detail else ''}deploy: {steps}; traffic by variant {traffic.get('by_variant')}"
         if result.canary:
@@ -418,9 +418,12 @@ class Demo:
 
         # -- 6. the rollback pull request is merged ---------------------------------------------------------------
         with self.step("merge the rollback PR: Git = live") as s:
+            from .deploy import verify_release
+
             self.git("merge", "-q", "--ff-only", self.rollback_branch)
-            planned = self.plan_and_policy(s)
-            s.expect(planned.no_changes, "after the merge the plan has no changes: Git matches reality")
+            verified = verify_release(self.release(), session=self.session, settings=settings)
+            s.detail = f"verify after the merge: {'live = release file' if verified.ok else verified.problems}"
+            s.expect(verified.ok, "after the merge the live endpoint equals the release file: Git matches reality")
         s.expect(s.endpoint_config == self.configs["promote"], "live configuration unchanged by the merge")
 
         # -- 7. git revert of the promotion --------------------------------------------------------------------
@@ -496,7 +499,6 @@ def run_story(console: Any, *, keep: bool = False, on_done: Callable[[DemoReport
     from .emulator.server import Emulator
     from .localmode import emulator_from_env, local_dir
     from .settings import ENV_VARS
-
     from .training import pin_blas_kernels
 
     pin_blas_kernels()  # before anything loads numpy: artifact digests must not depend on this CPU

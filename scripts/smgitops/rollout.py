@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -405,24 +406,33 @@ class TrafficResult:
     by_variant: dict[str, int]
 
 
-def send_traffic(release: Release, runtime: Runtime, requests: int, max_factor: int = 4) -> TrafficResult:
+def send_traffic(release: Release, runtime: Runtime, requests: int, workers: int = 4) -> TrafficResult:
     """At least ``requests`` single-row requests routed by the endpoint's weights (rows cycling through held-out
-    data), continuing -- up to ``max_factor`` times as many -- until every serving variant has answered
-    ``canary.min_invocations`` of them, so that a 10 % canary gets enough evidence to be judged."""
-    model_id = next((v.model for v in release.variants if v.weight > 0), release.variants[0].model)
-    features, _ = held_out_rows(release, model_id, 64)
-    serving = [v.name for v in release.variants if v.weight > 0]
+    data), continuing until every serving variant has answered ``canary.min_invocations`` of them -- so that a
+    10 % canary gets enough evidence to be judged -- but never more than three times what the smallest serving
+    weight needs on average. Sent ``workers`` at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    serving = [v for v in release.variants if v.weight > 0]
+    if not serving:
+        return TrafficResult(0, 0, 0, {})
+    features, _ = held_out_rows(release, serving[0].model, 64)
+    need = release.canary.min_invocations
+    limit = max(requests, math.ceil(need * 100 / min(v.weight for v in serving)) * 3)
     by_variant: dict[str, int] = {}
     ok = sent = 0
-    limit = requests * max_factor
-    while sent < requests or (
-        sent < limit and any(by_variant.get(v, 0) < release.canary.min_invocations for v in serving)
-    ):
-        inv = runtime.invoke(release.endpoint.name, json.dumps({"instances": [features[sent % len(features)]]}))
-        sent += 1
-        ok += 1 if inv.ok else 0
-        if inv.variant:
-            by_variant[inv.variant] = by_variant.get(inv.variant, 0) + 1
+
+    def one(i: int) -> Invocation:
+        return runtime.invoke(release.endpoint.name, json.dumps({"instances": [features[i % len(features)]]}))
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        while sent < requests or (sent < limit and any(by_variant.get(v.name, 0) < need for v in serving)):
+            batch = min(workers * 4, limit - sent) if sent >= requests else min(workers * 4, requests - sent)
+            for inv in pool.map(one, range(sent, sent + batch)):
+                ok += 1 if inv.ok else 0
+                if inv.variant:
+                    by_variant[inv.variant] = by_variant.get(inv.variant, 0) + 1
+            sent += batch
     return TrafficResult(sent, ok, sent - ok, by_variant)
 
 
