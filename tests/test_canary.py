@@ -301,3 +301,80 @@ def test_report_json_names_the_verdict_and_numbers() -> None:
     assert doc["variants"][0]["error_rate"] == pytest.approx(0.05)
     assert doc["thresholds"]["max_error_rate"] == 0.01
     assert "a: breach: error rate 5.00% > max 1.00%" in report.summary()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# against the emulator: metrics stored in (emulated) CloudWatch, p99 computed by it, the CLI end to end
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _valid_release_file(root: Path, variants: list[dict[str, Any]], canary: dict[str, Any]) -> Path:
+    """The project's dev release with these variants (models m1/m2 copied from its model) and canary, in a
+    repository layout holding the data it pins: it passes the strict loader."""
+    import shutil
+
+    import yaml
+
+    project = Path(__file__).resolve().parents[1]
+    shutil.copytree(project / "data", root / "data")
+    doc = yaml.safe_load((project / "releases" / "dev.yaml").read_text())
+    model = next(iter(doc["models"].values()))
+    doc["models"] = {"m1": model, "m2": json.loads(json.dumps({**model, "seed": model["seed"] + 1}))}
+    doc.update(variants=variants, canary=canary)
+    path = root / "releases" / "dev.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def _put(cw: Any, variant: str, metric: str, values: list[float], at: datetime, unit: str = "None") -> None:
+    dims = [{"Name": "EndpointName", "Value": "smgitops-dev"}, {"Name": "VariantName", "Value": variant}]
+    for i in range(0, len(values), 500):
+        cw.put_metric_data(
+            Namespace="AWS/SageMaker",
+            MetricData=[
+                {"MetricName": metric, "Dimensions": dims, "Value": v, "Timestamp": at, "Unit": unit}
+                for v in values[i : i + 500]
+            ],
+        )
+
+
+def test_analysis_of_metrics_stored_in_cloudwatch(emulator: Any, tmp_path: Path, capsys: Any) -> None:
+    cw = boto3.client("cloudwatch", region_name="us-east-1")
+    at = NOW - timedelta(minutes=3)
+    # primary: 200 invocations, 1 error, latencies 1..200 ms -> p99 = 198 ms (SageMaker reports microseconds)
+    _put(cw, "primary", "Invocations", [1.0] * 200, at)
+    _put(cw, "primary", "Invocation5XXErrors", [0.0] * 199 + [1.0], at)
+    _put(cw, "primary", "ModelLatency", [ms * 1000.0 for ms in range(1, 201)], at, unit="Microseconds")
+    # candidate: 120 invocations, 6 errors (5 %)
+    _put(cw, "candidate", "Invocations", [1.0] * 120, at)
+    _put(cw, "candidate", "Invocation5XXErrors", [1.0] * 6, at)
+    _put(cw, "candidate", "ModelLatency", [20_000.0] * 120, at, unit="Microseconds")
+    # outside the window (older than the bake minutes): must not count
+    _put(cw, "candidate", "Invocation5XXErrors", [1.0] * 50, NOW - timedelta(minutes=30))
+
+    release = _release(
+        [{"name": "primary", "model": "m1", "weight": 90}, {"name": "candidate", "model": "m2", "weight": 10}],
+        max_p99_latency_ms=250,
+        max_error_rate=0.01,
+    )
+    report = analyse(release, CloudWatchMetrics(boto3.session.Session(region_name="us-east-1")), clock=lambda: NOW)
+    by_name = {v.name: v for v in report.variants}
+    assert (by_name["primary"].invocations, by_name["primary"].errors) == (200, 1)
+    assert by_name["primary"].p99_latency_ms == pytest.approx(198.0, abs=1.0)
+    assert by_name["primary"].verdict is Verdict.PASS
+    assert (by_name["candidate"].invocations, by_name["candidate"].errors) == (120, 6)
+    assert by_name["candidate"].verdict is Verdict.BREACH
+    assert by_name["candidate"].reasons == ["error rate 5.00% > max 1.00% (6 errors in 120 invocations)"]
+    assert report.verdict is Verdict.BREACH
+
+    # the command: JSON report, exit 1 on the breach
+    from smgitops import cli
+
+    path = _valid_release_file(tmp_path, release.raw["variants"], release.raw["canary"])
+    code = cli.main(["canary", str(path), "--json", "--now", NOW.isoformat()])
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    out = json.loads(captured.out)
+    assert code == 1 and out["verdict"] == "breach"
+    assert [v["verdict"] for v in out["variants"]] == ["pass", "breach"]
