@@ -226,7 +226,9 @@ def run_emulator(args: argparse.Namespace) -> int:
         sys.stdout.write(f"smgitops emulator listening on {url}\n\n")
         for key, value in env.items():
             sys.stdout.write(f"export {key}={value}\n")
-        sys.stdout.write("\nCtrl-C stops it.\n")
+        if args.tls:
+            sys.stdout.write("# SSL_CERT_FILE makes Terraform trust the emulator (and nothing else in that shell).\n")
+        sys.stdout.write(f"\nadmin API: {url}/_smgitops/ (smgitops.emulator.admin.AdminClient). Ctrl-C stops it.\n")
     sys.stdout.flush()
     if args.ready_json:
         # The parent reads only the ready line: anything printed later (an inference.py, say) goes to the log
