@@ -330,7 +330,6 @@ def _patch_sagemaker(state: ExtensionState) -> None:
 
     # UpdateEndpoint is not implemented by moto 5.2.5: added as a response action (dispatch finds it by name).
     def update_endpoint_action(self: Any) -> Any:
-        from moto.core.common_types import TYPE_RESPONSE  # noqa: F401  (documents the return shape)
         from moto.core.responses import ActionResult
 
         arn = update_endpoint(
