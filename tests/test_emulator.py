@@ -355,8 +355,9 @@ def test_update_endpoint_switches_config_when_in_service(
     sm: Any, emulator_admin: AdminClient, live_endpoint: str
 ) -> None:
     """UpdateEndpoint (absent from moto 5.2.5): the endpoint is ``Updating`` and keeps serving the old
-    configuration until the update completes, then ``InService`` on the new one, with weights of 0 reported
-    (a promotion drains a variant to 0). Every Terraform change of the endpoint goes through it."""
+    configuration until the update completes (PendingDeploymentSummary names the new one), then ``InService`` on
+    the new one, with weights of 0 reported (a promotion drains a variant to 0). Every Terraform change of the
+    endpoint goes through it."""
     _config(sm, "ep-2", {"blue": 0.0, "green": 1.0})
     emulator_admin.set_update_delay(10)
     before = sm.describe_endpoint(EndpointName=live_endpoint)
@@ -364,12 +365,19 @@ def test_update_endpoint_switches_config_when_in_service(
     updating = sm.describe_endpoint(EndpointName=live_endpoint)
     assert updating["EndpointStatus"] == "Updating"
     assert updating["EndpointConfigName"] == "ep-1"
+    pending = updating["PendingDeploymentSummary"]
+    assert pending["EndpointConfigName"] == "ep-2"
+    assert [(v["VariantName"], v["DesiredWeight"]) for v in pending["ProductionVariants"]] == [
+        ("blue", 0.0),
+        ("green", 1.0),
+    ]
     assert updating["LastModifiedTime"] >= before["LastModifiedTime"]
     emulator_admin.advance_clock(10)
     done = sm.describe_endpoint(EndpointName=live_endpoint)
     assert done["EndpointStatus"] == "InService"
     assert done["EndpointConfigName"] == "ep-2"
     assert "FailureReason" not in done
+    assert "PendingDeploymentSummary" not in done
     weights = {v["VariantName"]: (v["CurrentWeight"], v["DesiredWeight"]) for v in done["ProductionVariants"]}
     assert weights == {"blue": (0.0, 0.0), "green": (1.0, 1.0)}
 

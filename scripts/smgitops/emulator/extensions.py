@@ -104,6 +104,7 @@ def _schedule(state: ExtensionState, backend: Any, endpoint: str, kind: str, **e
             endpoint=endpoint,
             due=state.now() + state.transition_delay,
             kind=kind,
+            started=_utcnow(),
             **extra,
         )
 
@@ -172,7 +173,7 @@ def settle(state: ExtensionState) -> None:
 
 def _patch_sagemaker(state: ExtensionState) -> None:
     from moto.sagemaker.exceptions import ValidationError
-    from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, Model, SageMakerModelBackend
+    from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, Model, SageMakerModelBackend, sagemaker_backends
     from moto.sagemaker.responses import SageMakerResponse
     from moto.sagemaker.utils import arn_formatter
 
@@ -322,6 +323,26 @@ def _patch_sagemaker(state: ExtensionState) -> None:
             if capture.get("KmsKeyId"):
                 shaped["KmsKeyId"] = capture["KmsKeyId"]
             response["DataCaptureConfig"] = shaped
+        # While UpdateEndpoint is in progress AWS also reports the deployment underway.
+        with state.lock:
+            pending = state.transitions.get((self.arn.split(":")[4], self.arn.split(":")[3], self.endpoint_name))
+        if pending is not None and pending.kind == "update":
+            backend = sagemaker_backends[pending.account_id][pending.region]
+            config = backend.endpoint_configs.get(pending.new_config or "")
+            variants = config.production_variants if config is not None else []
+            response["PendingDeploymentSummary"] = {
+                "EndpointConfigName": pending.new_config,
+                "StartTime": pending.started,
+                "ProductionVariants": [
+                    {
+                        "VariantName": v["VariantName"],
+                        "DesiredWeight": float(v.get("InitialVariantWeight", 1.0)),
+                        "DesiredInstanceCount": int(v.get("InitialInstanceCount", 1)),
+                        "InstanceType": v.get("InstanceType"),
+                    }
+                    for v in variants
+                ],
+            }
         return response
 
     _endpoint_response_original: property = FakeEndpoint.__dict__["response_object"]

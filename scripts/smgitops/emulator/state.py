@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 DEFAULT_TRANSITION_DELAY = 0.0
 """Seconds an endpoint spends ``Creating``/``Updating``. By default the transition completes before the next request
@@ -37,6 +38,7 @@ class Transition:
     kind: str  # "create" | "update"
     new_config: str | None = None
     failure_reason: str | None = None
+    started: Any = None  # datetime (UTC) the transition began: DescribeEndpoint's PendingDeploymentSummary
 
 
 @dataclass
