@@ -454,6 +454,18 @@ def base_from_rev(release_path: Path, rev: str, *, runner: Runner = subprocess.r
     return _lenient_release(shown.stdout, release_path)
 
 
+def show_saved_plan(release: Any, plan_file: Path) -> dict[str, Any]:
+    """``terraform show -json`` of a plan ``smgitops plan`` saved, in the environment's own working copy."""
+    from .plan import workspace_for
+
+    if not plan_file.is_file():
+        raise UserError(f"{plan_file}: no such saved plan (run `smgitops plan {release.path}` first)")
+    ws = workspace_for(release)
+    with ws.locked():
+        shown: dict[str, Any] = ws.terraform.show_json(plan_file.resolve())
+    return shown
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------------------------------------------
@@ -513,12 +525,20 @@ def print_report(report: Mapping[str, Any], file: Any = None) -> None:
 
 def configure_policy(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("release", nargs="?", type=Path, help="release file (the release policy needs it)")
-    parser.add_argument(
+    plan = parser.add_mutually_exclusive_group()
+    plan.add_argument(
         "--plan-json",
         type=Path,
         default=None,
         metavar="F",
         help="`terraform show -json` of the release's plan, scanned with --framework terraform_plan",
+    )
+    plan.add_argument(
+        "--plan-file",
+        type=Path,
+        default=None,
+        metavar="F",
+        help="the saved plan `smgitops plan RELEASE` wrote (shown as JSON in its working copy, then scanned)",
     )
     base = parser.add_mutually_exclusive_group()
     base.add_argument("--base-release", type=Path, default=None, metavar="F", help="the base release file")
@@ -546,6 +566,8 @@ def run_policy(args: argparse.Namespace) -> int:
         raise UserError("--base-release/--base-rev need a RELEASE")
     if args.release_only and args.release is None:
         raise UserError("--release-only needs a RELEASE")
+    if args.plan_file is not None and args.release is None:
+        raise UserError("--plan-file needs the RELEASE it was planned from")
     release = load_release(args.release) if args.release is not None else None
     root = (args.root or (release.repo_root if release is not None else Path.cwd())).resolve()
 
@@ -555,9 +577,14 @@ def run_policy(args: argparse.Namespace) -> int:
         policies_dir = root / "policies"
         if not policies_dir.is_dir():
             raise UserError(f"{policies_dir}: no policies/ directory in the repository root")
-        checkov_result = run_checkov(
-            {name: root / name for name in ROOTS}, plan_json=args.plan_json, policies_dir=policies_dir
-        )
+        with tempfile.TemporaryDirectory(prefix="smgitops-plan-") as tmp:
+            plan_json = args.plan_json
+            if args.plan_file is not None:
+                plan_json = Path(tmp) / "plan.json"
+                plan_json.write_text(json.dumps(show_saved_plan(release, args.plan_file)), encoding="utf-8")
+            checkov_result = run_checkov(
+                {name: root / name for name in ROOTS}, plan_json=plan_json, policies_dir=policies_dir
+            )
         findings += checkov_result.findings
 
     base_label: str | None = None
