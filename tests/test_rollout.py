@@ -4,10 +4,15 @@ deploy → canary breach → automatic rollback → revert branch; rollback with
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from smgitops.rollout import (
     Git,
@@ -137,3 +142,167 @@ def test_smoke_requires_the_variants_own_model_and_mostly_right_labels() -> None
     assert _judge_smoke("canary", "m2", failed, labels) == "HTTP 500: boom"
     other = Invocation(True, 200, "primary", "{}")
     assert _judge_smoke("canary", "m2", other, labels) == "answered by variant primary, not canary"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# end to end: real Terraform, the emulator, a scratch repository
+# ---------------------------------------------------------------------------------------------------------------
+
+terraform_needed = pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not on PATH")
+
+
+class Journey:
+    """A scratch repository on a private emulator, and the moves a person makes in it."""
+
+    def __init__(self, repo: Path, stack: Any, trainings: list[str]) -> None:
+        self.repo, self.stack, self.trainings = repo, stack, trainings
+        self.path = repo / "releases" / "dev.yaml"
+
+    def edit(self, mutate: Any) -> None:
+        doc = yaml.safe_load(self.path.read_text())
+        mutate(doc)
+        self.path.write_text(yaml.safe_dump(json.loads(json.dumps(doc)), sort_keys=False))
+
+    def commit(self, message: str) -> str:
+        sh(self.repo, "add", "releases/dev.yaml")
+        sh(self.repo, "commit", "-q", "-m", message)
+        return sh(self.repo, "rev-parse", "HEAD")
+
+    def train_and_publish(self, model_ids: list[str]) -> None:
+        from smgitops.artifacts import publish_release, store_for
+        from smgitops.release import load_release
+        from smgitops.training import train_release
+
+        out = self.repo / "out" / "artifacts"
+        digests = {r.model_id: r.digest for r in train_release(load_release(self.path), model_ids, out)}
+        self.edit(lambda d: [d["models"][m].update(artifact_sha256=h) for m, h in digests.items()])
+        release = load_release(self.path)
+        assert publish_release(release, store_for(release), artifact_dir=out).ok
+
+    def live(self) -> tuple[str, dict[str, float]]:
+        import boto3
+
+        ep = boto3.client("sagemaker", region_name="us-east-1").describe_endpoint(EndpointName="smgitops-dev")
+        return ep["EndpointConfigName"], {v["VariantName"]: v["CurrentWeight"] for v in ep["ProductionVariants"]}
+
+
+@pytest.fixture()
+def journey(tmp_path: Path, git_identity: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Journey]:
+    from fixtures_terraform import local_stack, make_scratch_repo
+    from smgitops import training
+
+    repo = make_scratch_repo(tmp_path / "repo")
+    trainings: list[str] = []
+    original = training.build_artifact
+
+    def counting(release: Any, model_id: str) -> Any:
+        trainings.append(model_id)
+        return original(release, model_id)
+
+    monkeypatch.setattr(training, "build_artifact", counting)
+    with local_stack(tmp_path, repo_root=repo) as stack:
+        stack.admin.seed(11)
+        j = Journey(repo, stack, trainings)
+
+        def v1(doc: dict[str, Any]) -> None:
+            model_id = next(iter(doc["models"]))
+            doc["models"] = {model_id: doc["models"][model_id]}
+            doc["variants"] = [{"name": "primary", "model": model_id, "weight": 100}]
+            doc["canary"]["min_invocations"] = 10
+
+        j.edit(v1)
+        j.train_and_publish([next(iter(yaml.safe_load(j.path.read_text())["models"]))])
+        j.commit("v1")
+        yield j
+
+
+@terraform_needed
+@pytest.mark.terraform
+def test_canary_breach_rolls_back_and_writes_the_revert_branch(journey: Journey) -> None:
+    from smgitops.rollout import deploy
+
+    j = journey
+    first = deploy(j.path, traffic=20, canary_timeout=0)
+    assert first.ok, first.summary()
+    v1_config, v1_weights = j.live()
+    assert v1_weights == {"primary": 100.0} and first.plan_after_apply_empty
+    v1 = sh(j.repo, "rev-parse", "HEAD")
+    assert first.recorded_good == f"smgitops/good/dev/{v1}"
+
+    def add_candidate(doc: dict[str, Any]) -> None:
+        base_id = next(iter(doc["models"]))
+        doc["models"]["candidate-model"] = {**doc["models"][base_id], "seed": 99, "artifact_sha256": "0" * 64}
+        doc["variants"] = [
+            {"name": "primary", "model": base_id, "weight": 90},
+            {"name": "candidate", "model": "candidate-model", "weight": 10},
+        ]
+
+    j.edit(add_candidate)
+    j.train_and_publish(["candidate-model"])
+    bad = j.commit("candidate at 10 %")
+    j.trainings.clear()
+
+    def errors_after_smoke(step: Any) -> None:  # the candidate starts failing under load, after its smoke test
+        if step.name == "smoke":
+            j.stack.admin.inject_fault("smgitops-dev", "candidate", error_rate=0.6)
+
+    result = deploy(j.path, traffic=20, canary_timeout=0, on_step=errors_after_smoke)
+
+    assert not result.ok and result.failed_step == "canary"
+    assert "candidate: breach" in result.reason
+    assert result.canary is not None
+    assert {v["name"]: v["verdict"] for v in result.canary["variants"]} == {"primary": "pass", "candidate": "breach"}
+    rb = result.rollback or {}
+    assert rb["ok"] and rb["to"] == v1 and rb["how"] == f"last recorded good (tag smgitops/good/dev/{v1})"
+    assert rb["plan_after_apply_empty"] is True
+    # live: back on v1's configuration and weights, no training on the way
+    assert j.live() == (v1_config, {"primary": 100.0})
+    assert j.trainings == []
+    # Git: the revert branch holds v1's release file on top of the failed commit; main is untouched
+    branch = f"smgitops/rollback-dev-{bad[:8]}"
+    assert rb["branch"] == branch
+    assert sh(j.repo, "show", f"{branch}:releases/dev.yaml") == sh(j.repo, "show", f"{v1}:releases/dev.yaml")
+    assert sh(j.repo, "rev-parse", f"{branch}^") == bad
+    assert sh(j.repo, "rev-parse", "HEAD") == bad and sh(j.repo, "status", "--porcelain") == ""
+    assert f"smgitops/good/dev/{bad}" not in sh(j.repo, "tag", "--list")
+    assert "rolled back to" in result.summary() and branch in result.summary()
+
+
+@terraform_needed
+@pytest.mark.terraform
+def test_rollback_trains_nothing_and_refuses_a_missing_artifact(
+    journey: Journey, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smgitops import cli
+    from smgitops.deploy import apply_release
+    from smgitops.release import load_release
+
+    j = journey
+    v1 = sh(j.repo, "rev-parse", "HEAD")
+    apply_release(load_release(j.path))
+    v1_config, _ = j.live()
+
+    j.edit(lambda d: [v.update(weight=100) for v in d["variants"]] and d["endpoint"].update(instance_count=2))
+    j.commit("two instances")
+    _, applied = apply_release(load_release(j.path))
+    assert applied.ok and applied.endpoint_config != v1_config
+
+    j.trainings.clear()
+    monkeypatch.chdir(j.repo)
+    assert cli.main(["rollback", "releases/dev.yaml", "--to", v1[:10], "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["ok"] and out["sha"] == v1 and out["plan_after_apply_empty"] is True
+    assert out["endpoint_config"] == v1_config and j.live()[0] == v1_config  # the very same configuration name
+    assert j.trainings == []
+
+    # a revision whose artifact was never published: refused, named, nothing changed
+    missing = "ab" * 32
+    j.edit(lambda d: [m.update(artifact_sha256=missing) for m in d["models"].values()])
+    never_published = j.commit("a model nobody published")
+    assert cli.main(["rollback", "releases/dev.yaml", "--to", never_published]) == 1
+    err = capsys.readouterr().err
+    assert f"artifact sha256={missing} missing" in err and "never trains" in err
+    assert j.live()[0] == v1_config and j.trainings == []
+
+    assert cli.main(["rollback", "releases/dev.yaml", "--to", "no-such-rev"]) == 2
+    assert "is not a commit" in capsys.readouterr().err

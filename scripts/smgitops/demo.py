@@ -294,7 +294,7 @@ class Demo:
         self.last_policy_findings = [f"{f.check_id} {f.title}: {f.detail}" for f in findings]
         return "release policy: " + ("clean" if not findings else "; ".join(self.last_policy_findings))
 
-    def deploy(self, s: StepRecord, planned: Any) -> Any:
+    def deploy(self, s: StepRecord, planned: Any, on_step: Callable[[Any], None] | None = None) -> Any:
         from .rollout import deploy
 
         result = deploy(
@@ -303,6 +303,7 @@ class Demo:
             session=self.session,
             canary_timeout=0.0,
             plan_file=planned.plan_file if planned is not None else None,
+            on_step=on_step,
         )
         s.plan_after_apply_empty = result.plan_after_apply_empty
         steps = ", ".join(f"{st.name} {'ok' if st.ok else 'FAILED'} {st.seconds:.1f} s" for st in result.steps)
@@ -393,9 +394,15 @@ class Demo:
             self.write(doc, "release file of the dev environment (written by smgitops demo)")
             bad = self.commit("Shift 30 % back to primary", "bad")
             planned = self.plan_and_policy(s)
-            self.emulator.admin.inject_fault(self.release().endpoint.name, "primary", error_rate=FAULT_ERROR_RATE)
+            endpoint = self.release().endpoint.name
+
+            def errors_after_smoke(step: Any) -> None:
+                # primary starts failing under load once the smoke test has passed: a job for the canary
+                if step.name == "smoke":
+                    self.emulator.admin.inject_fault(endpoint, "primary", error_rate=FAULT_ERROR_RATE)
+
             try:
-                result = self.deploy(s, planned)
+                result = self.deploy(s, planned, on_step=errors_after_smoke)
             finally:
                 self.emulator.admin.clear_faults()
             rb = result.rollback or {}
