@@ -218,6 +218,8 @@ def test_tls_only_bucket_policy_allows_https_and_denies_http(emulator: Emulator)
     s3.put_bucket_policy(Bucket="smgitops-state", Policy=_tls_only_policy("smgitops-state"))
     s3.put_object(Bucket="smgitops-state", Key="dev/terraform.tfstate", Body=b"{}")
     assert s3.get_object(Bucket="smgitops-state", Key="dev/terraform.tfstate")["Body"].read() == b"{}"
+    assert s3.list_objects_v2(Bucket="smgitops-state")["KeyCount"] == 1
+    s3.get_bucket_versioning(Bucket="smgitops-state")
 
     with start_emulator(tls=False) as plain:
         s3_http = _client("s3", plain)
@@ -230,6 +232,13 @@ def test_tls_only_bucket_policy_allows_https_and_denies_http(emulator: Emulator)
         with pytest.raises(ClientError) as denied_read:
             s3_http.get_object(Bucket="smgitops-state", Key="before")
         assert denied_read.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        with pytest.raises(ClientError) as denied_list:  # bucket-level requests too
+            s3_http.list_objects_v2(Bucket="smgitops-state")
+        assert denied_list.value.response["Error"]["Code"] == "AccessDenied"
+        # The owner can still read and remove the policy over HTTP (S3 never locks the owning account out).
+        assert "DenyInsecureTransport" in s3_http.get_bucket_policy(Bucket="smgitops-state")["Policy"]
+        s3_http.delete_bucket_policy(Bucket="smgitops-state")
+        assert s3_http.list_objects_v2(Bucket="smgitops-state")["KeyCount"] == 1
 
 
 def test_write_once_policy_requires_if_none_match(emulator: Emulator) -> None:

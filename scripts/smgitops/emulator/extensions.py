@@ -26,6 +26,7 @@ _installed: ExtensionState | None = None
 
 # S3 action names moto passes to the bucket policy, mapped to the IAM action AWS authorises them with.
 _S3_ACTION_ALIASES = {"s3:HeadObject": "s3:GetObject"}
+_S3_POLICY_ACTIONS = frozenset({"s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"})
 
 
 @contextmanager
@@ -369,7 +370,9 @@ def _patch_sagemaker(state: ExtensionState) -> None:
 
 def _patch_s3() -> None:
     from moto.iam.access_control import PermissionResult
+    from moto.s3.exceptions import BucketAccessDeniedError
     from moto.s3.models import FakeBucket
+    from moto.s3.responses import S3Response
 
     results = {
         policy.Decision.ALLOWED: PermissionResult.PERMITTED,
@@ -387,6 +390,30 @@ def _patch_s3() -> None:
         return results[decision]
 
     setattr(FakeBucket, "get_permission", get_permission)  # noqa: B010
+
+    # S3 applies a bucket policy to bucket-level requests too (ListBucket, GetBucketVersioning, ...); moto only
+    # consults it for object requests. The bucket owner can always read, replace or delete the policy itself (S3
+    # exempts the owning account's root from being locked out), so those three actions are not evaluated.
+    def authorize_bucket_level(original: Callable[..., Any]) -> Callable[..., Any]:
+        def _authenticate_and_authorize_s3_action(
+            self: Any, bucket_name: str | None = None, key_name: str | None = None
+        ) -> None:
+            original(self, bucket_name=bucket_name, key_name=key_name)
+            if not bucket_name or key_name is not None:
+                return
+            action = f"s3:{self.data.get('Action', '')}"
+            if action in _S3_POLICY_ACTIONS:
+                return
+            bucket = self.backend.buckets.get(bucket_name)
+            if bucket is None or bucket.policy is None:
+                return
+            facts = _request_facts.get(policy.RequestFacts(secure_transport=False))
+            if policy.evaluate(bucket.policy, action, f"arn:aws:s3:::{bucket_name}", facts) is policy.Decision.DENIED:
+                raise BucketAccessDeniedError(bucket_name)
+
+        return _authenticate_and_authorize_s3_action
+
+    _wrap(S3Response, "_authenticate_and_authorize_s3_action", authorize_bucket_level)
 
 
 # ---------------------------------------------------------------------------------------------------------------
