@@ -1,0 +1,101 @@
+"""``smgitops demo`` once, as a user runs it (its own process, its own emulator), asserting on its JSON report."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = [
+    pytest.mark.terraform,
+    pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not on PATH"),
+]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, dict[str, Any], str]:
+    report = tmp_path_factory.mktemp("demo") / "report.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_ENDPOINT_URL", "SMGITOPS_", "GIT_"))}
+    env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "smgitops.cli", "demo", "--report", str(report)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    doc = json.loads(report.read_text()) if report.exists() else {}
+    return proc.returncode, doc, proc.stdout + proc.stderr
+
+
+def steps(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {s["name"]: s for s in doc["steps"]}
+
+
+def test_demo_exits_0_and_every_expectation_held(demo: tuple[int, dict[str, Any], str]) -> None:
+    code, doc, output = demo
+    assert code == 0, output[-4000:]
+    assert doc["ok"] is True and doc["error"] is None
+    failed = [(s["name"], e["what"]) for s in doc["steps"] for e in s["expectations"] if not e["ok"]]
+    assert failed == []
+    assert sum(len(s["expectations"]) for s in doc["steps"]) >= 35
+    assert "all expectations held" in output  # the timeline table's title
+
+
+def test_the_story_in_order_with_live_state(demo: tuple[int, dict[str, Any], str]) -> None:
+    _, doc, _ = demo
+    s = steps(doc)
+    assert list(s) == [
+        "bootstrap (terraform apply bootstrap/)",
+        "v1: train + publish + commit",
+        "v1: plan + policy (pull request)",
+        "v1: deploy (merge)",
+        "canary PR: train + publish candidate",
+        "canary PR: plan + policy",
+        "canary: deploy + canary analysis",
+        "promote: plan + deploy",
+        "bad canary: deploy → auto-rollback",
+        "merge the rollback PR: Git = live",
+        "git revert promotion → deploy",
+        "evening teardown (--now after cut-off)",
+    ]
+    assert s["v1: deploy (merge)"]["weights"] == {"primary": 100.0}
+    assert s["canary: deploy + canary analysis"]["weights"] == {"primary": 90.0, "candidate": 10.0}
+    assert s["promote: plan + deploy"]["weights"] == {"primary": 0.0, "candidate": 100.0}
+    # every apply re-planned empty
+    applied = [x for x in doc["steps"] if x["plan_after_apply_empty"] is not None]
+    assert len(applied) == 5 and all(x["plan_after_apply_empty"] is True for x in applied)
+
+
+def test_rollback_and_revert_train_nothing_and_land_on_configurations_served_before(
+    demo: tuple[int, dict[str, Any], str],
+) -> None:
+    _, doc, _ = demo
+    s = steps(doc)
+    assert s["v1: train + publish + commit"]["trainings"] == 1
+    assert s["canary PR: train + publish candidate"]["trainings"] == 1
+    assert sum(x["trainings"] for x in doc["steps"]) == 2
+    bad, revert = s["bad canary: deploy → auto-rollback"], s["git revert promotion → deploy"]
+    assert bad["trainings"] == 0 and revert["trainings"] == 0
+    assert bad["endpoint_config"] == s["promote: plan + deploy"]["endpoint_config"]
+    assert "canary FAILED" in bad["detail"] and "revert branch smgitops/rollback-dev-" in bad["detail"]
+    assert revert["endpoint_config"] == s["canary: deploy + canary analysis"]["endpoint_config"]
+    configs = [s[n]["endpoint_config"] for n in ("v1: deploy (merge)", "canary: deploy + canary analysis",
+                                                  "promote: plan + deploy")]  # fmt: skip
+    assert len(set(configs)) == 3  # each release has its own content-addressed configuration
+
+
+def test_nothing_is_left_after_the_evening_teardown(demo: tuple[int, dict[str, Any], str]) -> None:
+    _, doc, _ = demo
+    assert doc["endpoints_alive_after_teardown"] == 0
+    teardown = steps(doc)["evening teardown (--now after cut-off)"]
+    assert teardown["endpoint_config"] is None and teardown["weights"] == {}
+    assert "deleted: smgitops-dev" in teardown["detail"]
+    assert not Path(doc["scratch_repository"]).exists()  # removed without --keep
