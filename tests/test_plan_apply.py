@@ -5,7 +5,8 @@ at 10 % (trained and published) → plan (weights before → after) → apply �
 → apply → the endpoint is back on the very same configuration name. After every apply the plan is empty.
 
 One emulator for the module and one ``terraform init`` per environment for the whole journey: ``init`` only runs
-again when the root, the lock file or the backend configuration changes.
+again when the root, the lock file or the backend configuration changes. Unit tests of the pieces (settings,
+the Terraform runner, working copies, the plan summary) come last and need neither Terraform nor the emulator.
 """
 
 from __future__ import annotations
@@ -28,8 +29,6 @@ from smgitops.errors import CheckFailed, UserError
 from smgitops.localmode import ensure_bootstrap
 from smgitops.plan import plan_release
 from smgitops.release import Release, load_release
-
-pytestmark = pytest.mark.terraform
 
 IDENTITY = {
     "GIT_AUTHOR_NAME": "smgitops tests",
@@ -95,6 +94,7 @@ def _publish(path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
     return report
 
 
+@pytest.mark.terraform
 def test_release_journey(journey: Journey, capsys: pytest.CaptureFixture[str]) -> None:
     j, runner = journey, journey.runner
     assert runner.count("apply") == 1 and runner.count("init") == 1  # bootstrap/, applied to the emulator
@@ -183,6 +183,7 @@ def test_release_journey(journey: Journey, capsys: pytest.CaptureFixture[str]) -
     assert runner.count("apply") == 2  # the CLI's apply ran through its own runner
 
 
+@pytest.mark.terraform
 def test_bootstrap_is_reused(journey: Journey) -> None:
     runner = CountingRunner()
     settings = ensure_bootstrap(region="us-east-1", repo_root=journey.repo, runner=runner)
@@ -190,6 +191,7 @@ def test_bootstrap_is_reused(journey: Journey) -> None:
     assert runner.commands == []
 
 
+@pytest.mark.terraform
 def test_plan_refuses_unpublished_artifacts(journey: Journey, tmp_path: Path) -> None:
     path = tmp_path / "releases" / "dev.yaml"
     path.parent.mkdir()
@@ -207,6 +209,7 @@ def test_plan_refuses_unpublished_artifacts(journey: Journey, tmp_path: Path) ->
     assert runner.commands == []  # refused before Terraform ran
 
 
+@pytest.mark.terraform
 def test_apply_refuses_stale_plans(journey: Journey, capsys: pytest.CaptureFixture[str]) -> None:
     j, runner = journey, journey.runner
     original = j.release_path.read_text()
@@ -233,3 +236,232 @@ def test_apply_refuses_stale_plans(journey: Journey, capsys: pytest.CaptureFixtu
     j.release_path.write_text(original)
     _, restored = apply_release(j.release(), runner=runner)
     assert restored.ok and restored.plan_after_apply_empty
+
+
+# -- units: settings, runner, working copies, summary -------------------------------------------------------------
+
+
+def test_missing_settings_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    from smgitops.settings import settings_from_env
+
+    env = {"SMGITOPS_STATE_BUCKET": "state", "SMGITOPS_LOCK_TABLE": "lock", "SMGITOPS_KMS_KEY_ARN": " "}
+    with pytest.raises(UserError) as info:
+        settings_from_env("us-east-1", env)
+    message = str(info.value)
+    for var in ("SMGITOPS_ARTIFACT_BUCKET", "SMGITOPS_EXECUTION_ROLE_ARN", "SMGITOPS_KMS_KEY_ARN"):
+        assert var in message
+    assert "SMGITOPS_STATE_BUCKET" not in message
+    assert info.value.exit_code == 2
+
+
+def _fake_runner(code: int = 0, stdout: str = "", stderr: str = "") -> Any:
+    from smgitops.terraform import Completed
+
+    calls: list[tuple[tuple[str, ...], dict[str, str]]] = []
+
+    def run(args: Any, *, cwd: Path, env: Any) -> Completed:
+        calls.append((tuple(args), dict(env)))
+        return Completed(tuple(args), code, stdout, stderr)
+
+    run.calls = calls  # type: ignore[attr-defined]
+    return run
+
+
+def test_runner_raises_terraform_error_text_and_pins_environment(tmp_path: Path) -> None:
+    from smgitops import paths
+    from smgitops.errors import ExternalError
+    from smgitops.terraform import Terraform, TerraformError, base_env
+
+    stderr = "\x1b[31m╷\n│ Error: Saved plan is stale\n│\n│ The given plan file can no longer be applied.\n╵\n"
+    runner = _fake_runner(1, stderr=stderr)
+    tf = Terraform(tmp_path, env=base_env({"SSL_CERT_FILE": "/ca.pem"}, {"TF_CLI_CONFIG_FILE": "/root/.terraformrc"}))
+    tf.runner = runner
+    with pytest.raises(TerraformError) as info:
+        tf.apply(tmp_path / "x.tfplan")
+    assert isinstance(info.value, ExternalError) and info.value.exit_code == 1
+    assert "Error: Saved plan is stale\n\nThe given plan file can no longer be applied." in str(info.value)
+    assert "│" not in str(info.value) and "\x1b" not in str(info.value)
+    assert info.value.stale_plan
+    ((args, env),) = runner.calls
+    assert args == ("terraform", "apply", "-no-color", "-input=false", str(tmp_path / "x.tfplan"))
+    assert env["TF_CLI_CONFIG_FILE"] == str(paths.terraform_cli_config())  # never the machine's missing file
+    assert (env["TF_IN_AUTOMATION"], env["TF_INPUT"], env["SSL_CERT_FILE"]) == ("1", "0", "/ca.pem")
+    assert [c.command for c in tf.calls] == ["apply"]
+
+
+def test_plan_exit_code_two_means_changes(tmp_path: Path) -> None:
+    from smgitops.terraform import Terraform
+
+    tf = Terraform(tmp_path, runner=_fake_runner(2))
+    assert tf.plan(out=tmp_path / "p.tfplan", variables={"b": "2", "a": "1"}) is True
+    args = tf.calls[0].args
+    assert "-detailed-exitcode" in args and args[-2:] == ("-var=a=1", "-var=b=2")
+    assert Terraform(tmp_path, runner=_fake_runner(0)).plan() is False
+
+
+def test_working_copy_mirrors_the_root_and_inits_only_on_change(tmp_path: Path) -> None:
+    from smgitops.terraform import Terraform, WorkingCopy
+
+    source = tmp_path / "terraform"
+    source.mkdir()
+    (source / "main.tf").write_text("# main\n")
+    (source / "old.tf").write_text("# old\n")
+    (source / ".terraform.lock.hcl").write_text("# lock\n")
+    (source / "stray_override.tf").write_text("# never copied\n")
+    copy = WorkingCopy(source, tmp_path / "work" / "root")
+    runner = _fake_runner()
+    tf = Terraform(copy.root, runner=runner)
+
+    copy.sync(override="# local\n")
+    assert sorted(p.name for p in copy.root.iterdir()) == [
+        ".terraform.lock.hcl",
+        "local_override.tf",
+        "main.tf",
+        "old.tf",
+    ]
+    backend = tmp_path / "work" / "backend.tfbackend"
+    backend.write_text('bucket = "a"\n')
+    assert copy.init_if_needed(tf, backend_config=[str(backend)]) is True
+    assert copy.init_if_needed(tf, backend_config=[str(backend)]) is False  # nothing changed: no init
+    init_args = runner.calls[0][0]
+    assert "-lockfile=readonly" in init_args and f"-backend-config={backend}" in init_args
+
+    backend.write_text('bucket = "b"\n')  # e.g. another emulator
+    assert copy.init_if_needed(tf, backend_config=[str(backend)]) is True
+
+    (source / "old.tf").unlink()
+    copy.sync(override=None)  # production: no override, deleted files gone
+    assert sorted(p.name for p in copy.root.iterdir() if p.is_file()) == [".terraform.lock.hcl", "main.tf"]
+    assert copy.init_if_needed(tf, backend_config=[str(backend)]) is True
+    assert sum(1 for args, _ in runner.calls if args[1] == "init") == 3
+
+
+def test_local_mode_override_and_backend_settings(tmp_path: Path) -> None:
+    from smgitops.localmode import Emulator, backend_endpoint_settings, provider_override, terraform_env
+
+    ca = tmp_path / "cert.pem"
+    emulator = Emulator(url="https://127.0.0.1:4566", ca_bundle=ca)
+    override = provider_override(emulator)
+    for line in (
+        "s3_force_path_style         = true",
+        "skip_requesting_account_id  = true",
+        'sagemaker      = "https://127.0.0.1:4566"',
+        'sts            = "https://127.0.0.1:4566"',
+    ):
+        assert line in override
+    backend = backend_endpoint_settings(emulator)
+    assert 's3 = "https://127.0.0.1:4566"' in backend and "use_path_style              = true" in backend
+    env = terraform_env(emulator, {"AWS_CA_BUNDLE": "/etc/ssl/certs/ca-certificates.crt"})
+    assert env["SSL_CERT_FILE"] == env["AWS_CA_BUNDLE"] == str(ca)
+    assert emulator.key == "127.0.0.1-4566"
+
+
+def _rc(address: str, type_: str, actions: list[str], before: Any, after: Any) -> dict[str, Any]:
+    return {
+        "address": address,
+        "mode": "managed",
+        "type": type_,
+        "change": {"actions": actions, "before": before, "after": after},
+    }
+
+
+def _model(mid: str, digest: str) -> dict[str, Any]:
+    return {
+        "name": naming.model_name(mid, digest),
+        "primary_container": [{"model_data_url": f"s3://bucket/{naming.artifact_key(mid, digest)}"}],
+    }
+
+
+def _config(name: str, variants: list[tuple[str, str, float]]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "production_variants": [
+            {
+                "variant_name": v,
+                "model_name": m,
+                "initial_variant_weight": w,
+                "instance_type": "ml.t2.large",
+                "initial_instance_count": 1,
+            }
+            for v, m, w in variants
+        ],
+    }
+
+
+def test_summary_of_a_promotion_plan(tmp_path: Path) -> None:
+    """A plan that retires the canary's predecessor: weights before -> after, models added and removed."""
+    from datetime import UTC, datetime
+
+    from smgitops.plan import summarize
+
+    root = make_scratch_repo_files(tmp_path)
+    a, b = "a" * 64, "b" * 64
+
+    def promote(doc: dict[str, Any]) -> None:
+        base = json.loads(json.dumps(doc["models"]["cancer-logreg"]))
+        doc["models"] = {"new": {**base, "artifact_sha256": b}}
+        doc["variants"] = [{"name": "primary", "model": "new", "weight": 100}]
+
+    edit_release(root / "releases" / "dev.yaml", promote)
+    release = load_release(root / "releases" / "dev.yaml")
+    old_cfg = _config(
+        "smgitops-dev-11111111",
+        [("primary", naming.model_name("old", a), 90.0), ("canary", naming.model_name("new", b), 10.0)],
+    )
+    new_cfg = _config("smgitops-dev-22222222", [("primary", naming.model_name("new", b), 100.0)])
+    plan = {
+        "resource_changes": [
+            _rc('aws_sagemaker_model.this["old"]', "aws_sagemaker_model", ["delete"], _model("old", a), None),
+            _rc(
+                'aws_sagemaker_model.this["new"]', "aws_sagemaker_model", ["no-op"], _model("new", b), _model("new", b)
+            ),
+            _rc(
+                "aws_sagemaker_endpoint_configuration.this",
+                "aws_sagemaker_endpoint_configuration",
+                ["create", "delete"],
+                old_cfg,
+                new_cfg,
+            ),
+            _rc(
+                "aws_sagemaker_endpoint.this",
+                "aws_sagemaker_endpoint",
+                ["update"],
+                {"name": "smgitops-dev", "endpoint_config_name": "smgitops-dev-11111111"},
+                {"name": "smgitops-dev", "endpoint_config_name": "smgitops-dev-22222222"},
+            ),
+            _rc("data.aws_caller_identity.this", "aws_caller_identity", ["read"], None, {}),
+        ]
+    }
+    when = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
+    s = summarize(plan, release, plan_file="dev.tfplan", generated_at=when)
+    assert s["endpoint_config"] == {"before": "smgitops-dev-11111111", "after": "smgitops-dev-22222222"}
+    assert [(v["name"], v["model"], v["weight_before"], v["weight_after"]) for v in s["variants"]] == [
+        ("primary", "new", 90, 100),
+        ("canary", "new", 10, None),
+    ]
+    assert s["models_removed"] == [{"id": "old", "digest": a, "name": naming.model_name("old", a)}]
+    assert s["models_added"] == []
+    assert {k: s["resources"][k] for k in ("add", "change", "destroy", "replace")} == {
+        "add": 1,
+        "change": 1,
+        "destroy": 2,
+        "replace": 1,
+    }
+    assert [c["address"] for c in s["resources"]["changes"]] == [
+        'aws_sagemaker_model.this["old"]',
+        "aws_sagemaker_endpoint_configuration.this",
+        "aws_sagemaker_endpoint.this",
+    ]
+    assert (s["no_changes"], s["generated_at"], s["release"]) == (
+        False,
+        "2026-11-25T14:00:00+00:00",
+        "releases/dev.yaml",
+    )
+    assert (s["instance_type"], s["instance_count"]) == ("ml.t2.large", 1)
+
+
+def make_scratch_repo_files(dest: Path) -> Path:
+    """releases/ and data/ only (no git): enough to load a release."""
+    for name in ("releases", "data"):
+        shutil.copytree(Path(__file__).resolve().parents[1] / name, dest / name)
+    return dest
