@@ -274,7 +274,8 @@ def test_runner_raises_terraform_error_text_and_pins_environment(tmp_path: Path)
 
     stderr = "\x1b[31m╷\n│ Error: Saved plan is stale\n│\n│ The given plan file can no longer be applied.\n╵\n"
     runner = _fake_runner(1, stderr=stderr)
-    tf = Terraform(tmp_path, env=base_env({"SSL_CERT_FILE": "/ca.pem"}, {"TF_CLI_CONFIG_FILE": "/root/.terraformrc"}))
+    machine = {"TF_CLI_CONFIG_FILE": "/root/.terraformrc", "TF_CLI_ARGS_plan": "-refresh=false", "TF_DATA_DIR": "/x"}
+    tf = Terraform(tmp_path, env=base_env({"SSL_CERT_FILE": "/ca.pem"}, machine))
     tf.runner = runner
     with pytest.raises(TerraformError) as info:
         tf.apply(tmp_path / "x.tfplan")
@@ -286,6 +287,7 @@ def test_runner_raises_terraform_error_text_and_pins_environment(tmp_path: Path)
     assert args == ("terraform", "apply", "-no-color", "-input=false", str(tmp_path / "x.tfplan"))
     assert env["TF_CLI_CONFIG_FILE"] == str(paths.terraform_cli_config())  # never the machine's missing file
     assert (env["TF_IN_AUTOMATION"], env["TF_INPUT"], env["SSL_CERT_FILE"]) == ("1", "0", "/ca.pem")
+    assert "TF_CLI_ARGS_plan" not in env and "TF_DATA_DIR" not in env
     assert [c.command for c in tf.calls] == ["apply"]
 
 

@@ -6,8 +6,9 @@ runner is injected (``runner=``) so tests can count or fake calls; :attr:`Terraf
 sub-command with its duration.
 
 The environment always pins ``TF_CLI_CONFIG_FILE`` to the set-up's CLI config (hashicorp/aws only from the
-verified provider mirror), ``TF_IN_AUTOMATION=1`` and ``TF_INPUT=0``; callers add what their mode needs
-(``SSL_CERT_FILE`` for the emulator's certificate in local mode).
+verified provider mirror), ``TF_IN_AUTOMATION=1``, ``TF_INPUT=0`` and ``CHECKPOINT_DISABLE=1``, and drops
+``TF_CLI_ARGS*``, ``TF_DATA_DIR`` and ``TF_WORKSPACE``; callers add what their mode needs (``SSL_CERT_FILE`` for the
+emulator's certificate in local mode).
 """
 
 from __future__ import annotations
@@ -98,10 +99,15 @@ class TerraformError(ExternalError):
 def base_env(extra: Mapping[str, str] | None = None, environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment of every Terraform call: the caller's, with the pipeline's fixed settings on top."""
     env = dict(os.environ if environ is None else environ)
+    # Variables that would silently change what a run means: extra CLI arguments (TF_CLI_ARGS, e.g. a
+    # -refresh=false on every plan), another data directory shared between environments, another workspace.
+    for name in list(env):
+        if name.startswith("TF_CLI_ARGS") or name in ("TF_DATA_DIR", "TF_WORKSPACE"):
+            del env[name]
     env["TF_CLI_CONFIG_FILE"] = str(paths.terraform_cli_config())
     env["TF_IN_AUTOMATION"] = "1"
     env["TF_INPUT"] = "0"
-    env.pop("TF_WORKSPACE", None)
+    env["CHECKPOINT_DISABLE"] = "1"  # no version check against HashiCorp's checkpoint service
     if extra:
         env.update(extra)
     return env
