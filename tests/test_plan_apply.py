@@ -154,7 +154,8 @@ def test_release_journey(journey: Journey, capsys: pytest.CaptureFixture[str]) -
     ]
     assert s["resources"]["replace"] == 1  # the endpoint configuration, created before the old one goes
     assert "aws_sagemaker_endpoint_configuration.this" in {c["address"] for c in s["resources"]["changes"]}
-    assert markdown_file.read_text().strip()
+    markdown = markdown_file.read_text()
+    assert "smgitops-dev" in markdown and "canary" in markdown and config_v1 in markdown
     capsys.readouterr()
 
     assert cli.main(["apply", str(j.release_path), "--json"]) == 0
