@@ -284,3 +284,68 @@ def test_cli_exit_codes_and_json(
     assert cli.main(["verify", str(release.path), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["ok"] is True and doc["config_name"] == _expected(release)
+
+
+def test_failed_endpoint_shows_its_failure_reason(tmp_path: Path) -> None:
+    """``Failed`` (a create that never came up) is not reachable on the emulator: SageMaker's answer, stubbed."""
+    from datetime import UTC, datetime
+
+    from botocore.stub import Stubber
+
+    from smgitops.deploy import SageMaker
+
+    release = _release(tmp_path)
+    client = boto3.session.Session(region_name="us-east-1").client("sagemaker")
+    reason = "Image 683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:9.9 does not exist."
+    when = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    with Stubber(client) as stub:
+        stub.add_response(
+            "describe_endpoint",
+            {
+                "EndpointName": "smgitops-dev",
+                "EndpointArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint/smgitops-dev",
+                "EndpointConfigName": _expected(release),
+                "EndpointStatus": "Failed",
+                "FailureReason": reason,
+                "CreationTime": when,
+                "LastModifiedTime": when,
+            },
+            {"EndpointName": "smgitops-dev"},
+        )
+        stub.add_response(
+            "describe_endpoint_config",
+            {
+                "EndpointConfigName": _expected(release),
+                "EndpointConfigArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/x",
+                "ProductionVariants": [
+                    {
+                        "VariantName": "primary",
+                        "ModelName": naming.model_name("cancer-logreg", DIGESTS["cancer-logreg"]),
+                        "InitialInstanceCount": 1,
+                        "InstanceType": "ml.t2.large",
+                        "InitialVariantWeight": 100.0,
+                    }
+                ],
+                "CreationTime": when,
+            },
+            {"EndpointConfigName": _expected(release)},
+        )
+        stub.add_response(
+            "describe_model",
+            {
+                "ModelName": naming.model_name("cancer-logreg", DIGESTS["cancer-logreg"]),
+                "ModelArn": "arn:aws:sagemaker:us-east-1:123456789012:model/x",
+                "PrimaryContainer": {
+                    "ModelDataUrl": f"s3://{SETTINGS.artifact_bucket}/"
+                    + naming.artifact_key("cancer-logreg", DIGESTS["cancer-logreg"])
+                },
+                "CreationTime": when,
+            },
+        )
+        sleeps: list[float] = []
+        result = verify_release(
+            release, settings=SETTINGS, sagemaker=SageMaker(None, sm_client=client), sleep=sleeps.append
+        )
+    assert sleeps == []  # Failed is final: nothing to wait for
+    assert result.problems == ["endpoint smgitops-dev is Failed", f"endpoint smgitops-dev: failed: {reason}"]
+    assert not result.ok

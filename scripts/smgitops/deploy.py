@@ -61,10 +61,10 @@ LOCAL_POLL_SECONDS = 0.25
 class SageMaker:
     """The few SageMaker calls verification needs, through a client of an injected boto3 session."""
 
-    def __init__(self, session: Any) -> None:
+    def __init__(self, session: Any, *, sm_client: Any = None) -> None:
         from .aws import client
 
-        self._sm = client(session, "sagemaker")
+        self._sm = sm_client if sm_client is not None else client(session, "sagemaker")
 
     @staticmethod
     def _missing(exc: Any) -> bool:
@@ -202,6 +202,7 @@ def verify_release(
     timeout: float = DEFAULT_TIMEOUT,
     poll: float | None = None,
     expected_config: str | None = None,
+    sagemaker: SageMaker | None = None,
 ) -> VerifyResult:
     """Compare the live endpoint with ``release``; waits while it is ``Creating``/``Updating``."""
     from .aws import make_session
@@ -211,7 +212,7 @@ def verify_release(
     if expected_config is None:
         resolved = resolved or resolve_settings(release.region, release.repo_root)
         expected_config = expected_config_name(release, resolved)
-    sm = SageMaker(session or make_session(release.region))
+    sm = sagemaker or SageMaker(session or make_session(release.region))
     interval = poll if poll is not None else (LOCAL_POLL_SECONDS if is_local_mode() else POLL_SECONDS)
     name = release.endpoint.name
     result = VerifyResult(name, False, None, None, None, expected_config)
