@@ -285,7 +285,7 @@ def test_runner_raises_terraform_error_text_and_pins_environment(tmp_path: Path)
     assert "│" not in str(info.value) and "\x1b" not in str(info.value)
     assert info.value.stale_plan
     ((args, env),) = runner.calls
-    assert args == ("terraform", "apply", "-no-color", "-input=false", str(tmp_path / "x.tfplan"))
+    assert args == ("terraform", "apply", "-no-color", "-input=false", "-lock-timeout=120s", str(tmp_path / "x.tfplan"))
     assert env["TF_CLI_CONFIG_FILE"] == str(paths.terraform_cli_config())  # never the machine's missing file
     assert (env["TF_IN_AUTOMATION"], env["TF_INPUT"], env["SSL_CERT_FILE"]) == ("1", "0", "/ca.pem")
     assert "TF_CLI_ARGS_plan" not in env and "TF_DATA_DIR" not in env

@@ -89,7 +89,7 @@ class ArtifactStore:
         except ClientError as exc:
             if _status(exc) == 404 or _code(exc) in ("404", "NoSuchKey", "NotFound"):
                 return None
-            raise _external("HeadObject", key, exc) from exc
+            raise _external("HeadObject", self.bucket, key, exc) from exc
         sha: str | None = None
         checksum = resp.get("ChecksumSHA256")
         if isinstance(checksum, str) and "-" not in checksum:  # "-N" marks a composite multipart checksum
@@ -107,7 +107,7 @@ class ArtifactStore:
         try:
             body = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"]
         except ClientError as exc:
-            raise _external("GetObject", key, exc) from exc
+            raise _external("GetObject", self.bucket, key, exc) from exc
         digest = hashlib.sha256()
         for chunk in iter(lambda: body.read(CHUNK), b""):
             digest.update(chunk)
@@ -132,7 +132,7 @@ class ArtifactStore:
             except ClientError as exc:
                 if _status(exc) == 412 or _code(exc) == "PreconditionFailed":
                     raise AlreadyExists(key) from exc
-                raise _external("PutObject", key, exc) from exc
+                raise _external("PutObject", self.bucket, key, exc) from exc
 
     def exists(self, key: str) -> bool:
         return self.head(key) is not None
@@ -146,10 +146,11 @@ def _code(exc: Any) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-def _external(op: str, key: str, exc: Any) -> Exception:
+def _external(op: str, bucket: str, key: str, exc: Any) -> Exception:
     from .errors import ExternalError
 
-    return ExternalError(f"S3 {op} s3://.../{key}: {_code(exc)}: {exc.response.get('Error', {}).get('Message', '')}")
+    message = exc.response.get("Error", {}).get("Message", "")
+    return ExternalError(f"S3 {op} s3://{bucket}/{key}: {_code(exc) or _status(exc)}: {message}")
 
 
 # -- publishing --------------------------------------------------------------------------------------------------

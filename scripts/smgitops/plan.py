@@ -409,10 +409,18 @@ def plan_release(
         plan_file = (out or ws.default_plan_file).resolve()
         plan_file.parent.mkdir(parents=True, exist_ok=True)
         meta_file = meta_path(plan_file)
+        # A failed plan must not leave an older plan behind that apply could pick up.
         meta_file.unlink(missing_ok=True)
+        plan_file.unlink(missing_ok=True)
         ws.terraform.plan(out=plan_file, variables=ws.variables())
         plan_json = ws.terraform.show_json(plan_file)
-        summary = summarize(plan_json, release, plan_file=plan_file, generated_at=clock())
+        summary = summarize(
+            plan_json,
+            release,
+            plan_file=plan_file,
+            generated_at=clock(),
+            expected_config=expected_config_name(release, ws.settings),
+        )
         meta = {
             "release": release_label(release),
             "release_sha256": sha256_file(release.path),

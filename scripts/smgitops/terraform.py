@@ -122,6 +122,8 @@ class Terraform:
     runner: ProcessRunner = subprocess_runner
     clock: Callable[[], float] = time.monotonic
     calls: list[Call] = field(default_factory=list)
+    # How long plan/apply wait for the state lock: a pull request's plan and a merge's apply may meet.
+    lock_timeout: str = "120s"
 
     # -- plumbing -----------------------------------------------------------------------------------------------
 
@@ -151,7 +153,7 @@ class Terraform:
         self, *, out: Path | None = None, variables: Mapping[str, str] | None = None, destroy: bool = False
     ) -> bool:
         """``plan -detailed-exitcode``; returns True when the plan has changes."""
-        args = ["-no-color", "-input=false", "-detailed-exitcode"]
+        args = ["-no-color", "-input=false", "-detailed-exitcode", f"-lock-timeout={self.lock_timeout}"]
         if out is not None:
             args.append(f"-out={out}")
         if destroy:
@@ -170,7 +172,7 @@ class Terraform:
 
     def apply(self, planfile: Path | None = None, *, variables: Mapping[str, str] | None = None) -> Completed:
         """``apply`` of a saved plan; without one, ``-auto-approve`` with the given variables."""
-        args = ["-no-color", "-input=false"]
+        args = ["-no-color", "-input=false", f"-lock-timeout={self.lock_timeout}"]
         if planfile is not None:
             args.append(str(planfile))
         else:
