@@ -305,7 +305,7 @@ def _print_report(report: PublishReport) -> None:
     style = {"published": "green", "already_present": "cyan", "refused": "bold red"}
     for o in report.outcomes:
         table.add_row(o.model, o.digest[:12], f"[{style[o.status]}]{o.status.replace('_', ' ')}[/]", o.detail)
-    console = Console()
+    console = Console(soft_wrap=True)
     console.print(table)
     d = report.as_dict()
     console.print(f"{d['published']} published, {d['already_present']} already present, {d['refused']} refused")

@@ -415,7 +415,7 @@ def print_verify(result: VerifyResult, file: Any = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(file=file or sys.stdout)
+    console = Console(file=file or sys.stdout, soft_wrap=True)
     console.print(
         f"endpoint [bold]{result.endpoint}[/]: {result.status or 'missing'}, "
         f"configuration {result.config_name or '—'} (release: {result.expected_config_name})"

@@ -447,7 +447,7 @@ def print_summary(summary: Mapping[str, Any], file: Any = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(file=file or sys.stdout)
+    console = Console(file=file or sys.stdout, soft_wrap=True)
     cfg = summary["endpoint_config"]
     console.print(
         f"[bold]{summary['release']}[/] → endpoint [bold]{summary['endpoint']}[/] "
