@@ -119,10 +119,12 @@ def test_release_journey(journey: Journey, capsys: pytest.CaptureFixture[str]) -
     config_v1 = applied.endpoint_config
     assert config_v1 == j.expected_config(v1)
 
-    again = plan_release(v1, runner=runner)
-    assert again.no_changes
-    assert again.summary["endpoint_config"] == {"before": config_v1, "after": config_v1}
-    assert [(v["weight_before"], v["weight_after"]) for v in again.summary["variants"]] == [(100, 100)]
+    capsys.readouterr()
+    assert cli.main(["plan", str(j.release_path), "--json", "-"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["no_changes"] and again["resources"]["changes"] == []
+    assert again["endpoint_config"] == {"before": config_v1, "after": config_v1}
+    assert [(v["weight_before"], v["weight_after"]) for v in again["variants"]] == [(100, 100)]
 
     # -- canary: a second model at 10 % -----------------------------------------------------------------------------
     def add_canary(doc: dict[str, Any]) -> None:

@@ -533,16 +533,21 @@ def configure_plan(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("release", type=Path, help="release file, e.g. releases/dev.yaml")
     parser.add_argument("--out", type=Path, default=None, help="plan file (default .smgitops/work/<env>/<env>.tfplan)")
     parser.add_argument("--markdown", type=Path, default=None, metavar="F", help="write the PR-comment Markdown to F")
-    parser.add_argument("--json", type=Path, default=None, metavar="F", help="write the summary as JSON to F")
+    parser.add_argument(
+        "--json", type=Path, default=None, metavar="F", help="write the summary as JSON to F ('-': stdout, no table)"
+    )
 
 
 def run_plan(args: argparse.Namespace) -> int:
     release = load_release(args.release)
     result = plan_release(release, out=args.out)
     summary = result.summary
-    if args.json is not None:
-        write_text(args.json, json.dumps(summary, indent=2) + "\n")
     if args.markdown is not None:
         write_text(args.markdown, render_markdown(summary, release, utc_now()))
+    if args.json is not None and str(args.json) == "-":
+        print(json.dumps(summary, indent=2))
+        return 0
+    if args.json is not None:
+        write_text(args.json, json.dumps(summary, indent=2) + "\n")
     print_summary(summary)
     return 0
