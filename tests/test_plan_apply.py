@@ -195,6 +195,20 @@ def test_bootstrap_is_reused(journey: Journey) -> None:
 
 
 @pytest.mark.terraform
+def test_bootstrap_change_is_applied_again(journey: Journey, monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = CountingRunner()
+    with monkeypatch.context() as mp:
+        mp.setenv("GITHUB_REPOSITORY", "example-org/models")  # the trust policies pin the repository
+        assert ensure_bootstrap(region="us-east-1", repo_root=journey.repo, runner=runner) == journey.stack.settings
+        assert [c[0] for c in runner.commands] == ["apply", "output"]  # incremental: same state, no re-init
+        runner.reset()
+        ensure_bootstrap(region="us-east-1", repo_root=journey.repo, runner=runner)
+        assert runner.commands == []
+    ensure_bootstrap(region="us-east-1", repo_root=journey.repo, runner=runner)  # back as the module had it
+    assert runner.count("apply") == 1
+
+
+@pytest.mark.terraform
 def test_plan_refuses_unpublished_artifacts(journey: Journey, tmp_path: Path) -> None:
     path = tmp_path / "releases" / "dev.yaml"
     path.parent.mkdir()

@@ -183,7 +183,8 @@ def ensure_bootstrap(
     """Apply ``bootstrap/`` to the emulator unless it already was; return the settings its outputs give.
 
     Safe to call from concurrent processes (a file lock serialises them) and cheap when already bootstrapped:
-    one ``HeadBucket`` per bucket, no Terraform call.
+    one ``HeadBucket`` per bucket, no Terraform call. A change to ``bootstrap/`` (or to its variables, e.g. a new
+    environment's release file) since the last apply to this emulator is applied on the next call.
     """
     emulator = emulator_from_env(env)
     root = Path(repo_root) if repo_root is not None else paths.tool_home()
@@ -198,27 +199,28 @@ def ensure_bootstrap(
         from .aws import make_session
 
         session = make_session(region)
-    outputs_file = base / "outputs.json"
+    outputs_file, applied_file = base / "outputs.json", base / "applied.json"
+    variables = {
+        "environments": json.dumps(_environments(root)),
+        "github_repository": (os.environ if env is None else env).get("GITHUB_REPOSITORY", DEFAULT_GITHUB_REPOSITORY),
+        "name_prefix": DEFAULT_NAME_PREFIX,
+        "region": region,
+    }
+    # What was applied: the bootstrap root's files and the variables. A change to either is applied again.
+    applied = {"bootstrap_sha256": WorkingCopy(source, source).fingerprint(), "variables": variables}
     with file_lock(base / ".lock"):
         if outputs_file.exists():
             cached = settings_from_outputs(json.loads(outputs_file.read_text(encoding="utf-8")), region)
-            if _buckets_exist(cached, session):
+            if not _buckets_exist(cached, session):
+                # A different emulator now answers on this host and port: its state starts empty.
+                shutil.rmtree(base / "bootstrap", ignore_errors=True)
+                outputs_file.unlink()
+            elif applied_file.exists() and json.loads(applied_file.read_text(encoding="utf-8")) == applied:
                 return cached
-            # A different emulator now answers on this host and port: its state starts empty.
-            shutil.rmtree(base / "bootstrap", ignore_errors=True)
-            outputs_file.unlink()
         copy = WorkingCopy(source=source, root=base / "bootstrap")
         copy.sync(override=provider_override(emulator))
         tf = Terraform(copy.root, env=terraform_env(emulator, env), runner=runner)
-        tf.init(backend=True)
-        variables = {
-            "environments": json.dumps(_environments(root)),
-            "github_repository": (os.environ if env is None else env).get(
-                "GITHUB_REPOSITORY", DEFAULT_GITHUB_REPOSITORY
-            ),
-            "name_prefix": DEFAULT_NAME_PREFIX,
-            "region": region,
-        }
+        copy.init_if_needed(tf)
         try:
             tf.apply(variables=variables)
         except TerraformError as exc:
@@ -228,7 +230,8 @@ def ensure_bootstrap(
             ) from exc
         outputs = tf.output_json()
         settings = settings_from_outputs(outputs, region)
-        tmp = outputs_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(outputs, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        tmp.replace(outputs_file)
+        for path, doc in ((outputs_file, outputs), (applied_file, applied)):
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+            tmp.replace(path)
         return settings
