@@ -490,9 +490,9 @@ class Runner:
             "GIT_CONFIG_NOSYSTEM": "1",
         }
 
-    def run(self, workflow: str, event: Event) -> dict[str, list[JobResult]]:
+    def run(self, workflow: str | Path, event: Event) -> dict[str, list[JobResult]]:
         self.runs += 1
-        doc = load_workflow(WORKFLOWS / workflow)
+        doc = load_workflow(WORKFLOWS / workflow)  # an absolute path stays itself
         results: dict[str, list[JobResult]] = {}
         event_file = self.tmp / f"event-{self.runs}.json"
         event_file.write_text(json.dumps(event.payload))
@@ -1205,3 +1205,47 @@ def test_schedule_drift_and_evening_teardown(story: Story) -> None:
         assert (
             r.result == "failure" and "does not exist" in r.step("Verify the live endpoint against the release").output
         )
+
+
+def test_the_runner_fails_on_typos(tmp_path: Path) -> None:
+    """What makes the event tests meaningful: a wrong expression or a failing command fails the run."""
+    runner = Runner(
+        origin=tmp_path,
+        tmp=tmp_path / "runs",
+        aws_env={},
+        variables={"SMGITOPS_AWS_REGION": "x"},
+        environment_variables={},
+        api_url="http://127.0.0.1:9",
+        repository=REPOSITORY,
+        token=TOKEN,
+    )
+    event = Event("pull_request", {"pull_request": {"number": 1, "base": {"sha": "abc"}}}, "abc", "refs/pull/1/merge")
+    flow = tmp_path / "flow.yml"
+
+    def write(step: dict[str, Any]) -> None:
+        doc = {
+            "on": {"pull_request": {}},
+            "permissions": {},
+            "defaults": {"run": {"shell": "bash"}},
+            "jobs": {
+                "j": {
+                    "runs-on": "ubuntu-24.04",
+                    "permissions": {"contents": "read"},
+                    "steps": [step, {"name": "after", "run": "echo after"}],
+                }
+            },
+        }
+        flow.write_text(yaml.safe_dump(doc))
+
+    write({"name": "typo", "env": {"BASE": "${{ github.event.pull_request.base.shaa }}"}, "run": "echo $BASE"})
+    with pytest.raises(ExpressionError, match="base.shaa"):
+        runner.run(flow, event)
+    write({"name": "typo", "env": {"ROLE": "${{ vars.SMGITOPS_PLAN_ROLE }}"}, "run": "echo $ROLE"})
+    with pytest.raises(ExpressionError, match="SMGITOPS_PLAN_ROLE"):
+        runner.run(flow, event)
+    write({"name": "pipe", "run": "false | cat"})  # shell: bash is -o pipefail, as on GitHub
+    job = only(runner.run(flow, event), "j")
+    assert job.result == "failure" and [s.outcome for s in job.steps] == ["failure", "skipped"]
+    write({"name": "unknown", "uses": "someone/action@" + "0" * 40})
+    with pytest.raises(AssertionError, match="no local equivalent"):
+        runner.run(flow, event)
