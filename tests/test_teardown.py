@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -192,6 +192,18 @@ def test_before_the_cutoff_nothing_goes() -> None:
     assert entry.outcome is Outcome.KEPT
     assert entry.reason == "before cut-off 19:30 Europe/Berlin (0h00m left)"
     assert live_names() == {"smgitops-dev"}
+
+
+@pytest.mark.usefixtures("aws")
+def test_an_instant_in_another_zone_is_the_same_instant() -> None:
+    from zoneinfo import ZoneInfo
+
+    make_endpoints(["smgitops-dev"], [*MANAGED, {"Key": "release", "Value": "dev"}])
+    tokyo = AFTER.astimezone(ZoneInfo("Asia/Tokyo"))  # 03:30 on the 26th in Tokyo = 18:30 UTC on the 25th
+    report = teardown(clients, ["us-east-1"], [BERLIN], clock=lambda: tokyo, dry_run=True)
+    assert report.now == AFTER and report.now.utcoffset() == timedelta(0)
+    assert report.entries[0].outcome is Outcome.WOULD_DELETE
+    assert report.entries[0].cutoff_utc == "2026-11-25T18:30:00+00:00"
 
 
 @pytest.mark.usefixtures("aws")

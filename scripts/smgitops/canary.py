@@ -374,39 +374,47 @@ _STYLE = {
 }
 
 
-def render(report: CanaryReport) -> None:
+def render(report: CanaryReport, console: Any = None) -> None:
+    render_doc(report.to_dict(), console)
+
+
+def render_doc(doc: Mapping[str, Any], console: Any = None) -> None:
+    """The table of a report in its JSON form (what ``deploy --json`` and the demo keep)."""
     from rich.console import Console
     from rich.table import Table
 
-    t = report.thresholds
+    t, w = doc["thresholds"], doc["window"]
+    start, end = datetime.fromisoformat(w["start"]), datetime.fromisoformat(w["end"])
     table = Table(
-        title=f"canary: {report.environment} / {report.endpoint}",
+        title=f"canary: {doc['environment']} / {doc['endpoint']}",
         caption=(
-            f"window {report.window_start:%Y-%m-%d %H:%M:%S} .. {report.window_end:%H:%M:%S} UTC "
-            f"({t.bake_minutes} min); max error rate {_pct(t.max_error_rate)}, max p99 {t.max_p99_latency_ms:g} ms, "
-            f"min invocations {t.min_invocations}"
+            f"window {start:%H:%M:%S}..{end:%H:%M:%S} UTC (bake {t['bake_minutes']} min); max error rate "
+            f"{_pct(t['max_error_rate'])}, max p99 {t['max_p99_latency_ms']:g} ms, min invocations "
+            f"{t['min_invocations']}"
         ),
     )
     for col in ("variant", "model", "weight", "invocations", "errors", "error rate", "p99 ms", "verdict"):
         table.add_column(col, justify="right" if col in ("weight", "invocations", "errors") else "left")
-    for v in report.variants:
+    for v in doc["variants"]:
+        verdict = Verdict(v["verdict"])
         table.add_row(
-            v.name,
-            v.model,
-            str(v.weight),
-            str(v.invocations),
-            str(v.errors),
-            _pct(v.error_rate) if v.error_rate is not None else "-",
-            f"{v.p99_latency_ms:.1f}" if v.p99_latency_ms is not None else "-",
-            f"[{_STYLE[v.verdict]}]{v.verdict}[/]",
+            v["name"],
+            v["model"],
+            str(v["weight"]),
+            str(v["invocations"]),
+            str(v["errors"]),
+            _pct(v["error_rate"]) if v["error_rate"] is not None else "-",
+            f"{v['p99_latency_ms']:.1f}" if v["p99_latency_ms"] is not None else "-",
+            f"[{_STYLE[verdict]}]{verdict}[/]",
         )
-    console = Console()
+    console = console or Console()
     console.print(table)
-    for v in report.variants:
-        for reason in v.reasons:
-            if v.verdict is not Verdict.NOT_SERVING:
-                console.print(f"  {v.name}: {reason}", markup=False)
-    console.print(f"[{_STYLE[report.verdict]}]overall: {report.verdict}[/]")
+    for v in doc["variants"]:
+        if Verdict(v["verdict"]) is not Verdict.NOT_SERVING:
+            for reason in v["reasons"]:
+                console.print(f"  {v['name']}: {reason}", markup=False, highlight=False)
+    overall = Verdict(doc["verdict"])
+    console.print(f"[{_STYLE[overall]}]overall: {overall}[/]")
 
 
 def configure_canary(parser: argparse.ArgumentParser) -> None:

@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import json
 import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -248,8 +250,12 @@ class Demo:
         from .settings import resolve_settings
 
         with self.step("bootstrap (terraform apply bootstrap/)", live=False) as s:
+            # scikit-learn's import (about a second) overlaps Terraform's wait for the emulator
+            warm = threading.Thread(target=_warm_imports, daemon=True)
+            warm.start()
             self.session = make_session(REGION)
             settings = resolve_settings(REGION, self.repo)
+            warm.join()
             s.detail = f"artifact bucket {settings.artifact_bucket}, state bucket {settings.state_bucket}"
             s.expect(bool(settings.artifact_bucket and settings.state_bucket), "bootstrap outputs the bucket names")
 
@@ -271,10 +277,11 @@ class Demo:
         s.detail = ", ".join(f"{r.model_id} sha256={r.digest[:12]}…" for r in results)
 
     def plan_and_policy(self, s: StepRecord) -> Any:
-        from .plan import plan_release
+        from .plan import plan_release, print_summary
 
         planned = plan_release(self.release(), session=self.session)
         summary = planned.summary
+        print_summary(summary, file=self.console.file)
         changes = ", ".join(
             f"{v['name']} {v.get('weight_before')}→{v.get('weight_after')}" for v in summary.get("variants", [])
         )
@@ -310,6 +317,9 @@ class Demo:
         traffic = result.traffic or {}
         s.detail += f"{'; ' if s.detail else ''}deploy: {steps}; traffic by variant {traffic.get('by_variant')}"
         if result.canary:
+            from .canary import render_doc
+
+            render_doc(result.canary, self.console)
             verdicts = ", ".join(f"{v['name']} {v['verdict']}" for v in result.canary["variants"])
             s.detail += f"; canary {result.canary['verdict']} ({verdicts})"
         return result
@@ -466,11 +476,20 @@ class Demo:
         early = teardown(clients, regions, schedules, clock=lambda: cutoff - timedelta(minutes=1), warnings=warnings)
         s.expect(early.count(_outcome("deleted")) == 0, "a minute before the cut-off nothing is deleted")
         late = teardown(clients, regions, schedules, clock=lambda: cutoff + timedelta(minutes=1))
+        from .teardown import render
+
+        render(late, self.console)
         s.expect(late.ok and late.count(_outcome("deleted")) >= 1, "after the cut-off the endpoint is deleted")
         s.detail = (
             f"cut-off {dev.describe()} = {cutoff.astimezone(utc_now().tzinfo):%H:%M} UTC today; "
             f"at cut-off+1 min deleted: {', '.join(e.endpoint for e in late.entries)}"
         )
+
+
+def _warm_imports() -> None:
+    for module in ("sklearn.linear_model", "sklearn.model_selection", "sklearn.metrics", "joblib"):
+        with contextlib.suppress(ImportError):
+            importlib.import_module(module)
 
 
 def _outcome(name: str) -> Any:
@@ -590,7 +609,8 @@ def run_demo(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    console = Console(file=sys.stderr if args.json else sys.stdout)
+    out = sys.stderr if args.json else sys.stdout
+    console = Console(file=out, width=None if out.isatty() else 150)
     report = run_story(console, keep=args.keep)
     doc = report.as_dict()
     if args.report is not None:

@@ -42,7 +42,7 @@ import argparse
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -293,7 +293,7 @@ def teardown(
 ) -> TeardownReport:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    now = clock()
+    now = clock().astimezone(UTC)
     report = TeardownReport(
         now=now, dry_run=dry_run, max_deletions=max_deletions, regions=list(regions), warnings=list(warnings)
     )
@@ -317,7 +317,7 @@ def teardown(
                 release=schedule.environment or tags.get(RELEASE_TAG, "") or "-",
                 matched_by=matched_by,
                 cutoff=cutoff.isoformat(),
-                cutoff_utc=cutoff.astimezone(now.tzinfo).isoformat(),
+                cutoff_utc=cutoff.astimezone(UTC).isoformat(),
                 outcome=Outcome.KEPT,
                 reason="",
             )
@@ -376,11 +376,11 @@ _STYLE = {
 }
 
 
-def render(report: TeardownReport) -> None:
+def render(report: TeardownReport, console: Any = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = console or Console()
     table = Table(
         title=f"teardown{' (dry run)' if report.dry_run else ''} at {report.now:%Y-%m-%d %H:%M} UTC",
         caption=f"regions: {', '.join(report.regions)}; unmanaged endpoints ignored: {report.unmanaged}",
