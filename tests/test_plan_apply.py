@@ -255,6 +255,28 @@ def test_apply_refuses_stale_plans(journey: Journey, capsys: pytest.CaptureFixtu
     assert restored.ok and restored.plan_after_apply_empty
 
 
+@pytest.mark.terraform
+def test_failed_update_fails_apply(journey: Journey, capsys: pytest.CaptureFixture[str]) -> None:
+    """SageMaker keeps the old configuration serving when an update fails, and says why in FailureReason: apply
+    must not call that a success. (Last of the Terraform tests: the FailureReason stays on the endpoint.)"""
+    j = journey
+    serving = j.expected_config(j.release())
+    reason = "The primary container for production variant primary did not pass the ping health check."
+    j.stack.admin.fail_next_update("smgitops-dev", reason)
+    edit_release(j.release_path, lambda doc: doc["endpoint"].update(instance_count=2))  # needs UpdateEndpoint
+
+    _, applied = apply_release(j.release(), runner=j.runner)
+
+    assert not applied.ok
+    assert applied.verify is not None and applied.verify.failure_reason == reason
+    assert applied.verify.config_name == serving
+    assert f"endpoint smgitops-dev: last update failed: {reason}" in applied.verify.problems
+    assert not applied.plan_after_apply_empty  # Terraform sees the endpoint still on the old configuration
+    assert "aws_sagemaker_endpoint.this" in {d["address"] for d in applied.drift}
+    assert cli.main(["verify", str(j.release_path)]) == 1
+    assert reason in capsys.readouterr().out
+
+
 # -- units: settings, runner, working copies, summary -------------------------------------------------------------
 
 
