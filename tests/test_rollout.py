@@ -267,6 +267,18 @@ def test_canary_breach_rolls_back_and_writes_the_revert_branch(journey: Journey)
     assert f"smgitops/good/dev/{bad}" not in sh(j.repo, "tag", "--list")
     assert "rolled back to" in result.summary() and branch in result.summary()
 
+    # any failure rolls back, not only the canary: an endpoint update that fails (FailureReason) fails the apply
+    j.stack.admin.clear_faults()
+    j.stack.admin.fail_next_update("smgitops-dev", "Model container failed the ping health check.")
+    again = deploy(j.path, traffic=20, canary_timeout=0)
+    assert not again.ok and again.failed_step == "apply"
+    assert "ping health check" in again.reason
+    assert (again.rollback or {}).get("ok") and (again.rollback or {})["to"] == v1
+    assert (again.rollback or {})["branch"] == f"{branch}-2"
+    assert "ping health check" in (again.rollback or {})["notes"][0]  # reported, cleared by the next update
+    assert j.live() == (v1_config, {"primary": 100.0})
+    assert j.trainings == []
+
 
 @terraform_needed
 @pytest.mark.terraform

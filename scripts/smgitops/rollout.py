@@ -224,6 +224,7 @@ class RollbackResult:
     weights: dict[str, float | None] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -293,13 +294,27 @@ def rollback(
     release = release_at(git, release_path, sha)
     check_artifacts(release, label, session)
     _, applied = apply_release(release, session=session, sleep=sleep)
-    problems = list(applied.verify.problems) if applied.verify is not None else []
+    verify = applied.verify
+    problems = list(verify.problems) if verify is not None else []
     problems += [f"plan after apply not empty: {'/'.join(d['actions'])} {d['address']}" for d in applied.drift]
+    ok = applied.ok
+    notes: list[str] = []
+    if not ok and verify is not None and applied.plan_after_apply_empty:
+        # Rolling back from a failed endpoint update: SageMaker kept the old configuration serving and keeps the
+        # update's FailureReason until the next successful update. If the endpoint is InService on exactly the
+        # rolled-back-to configuration, the rollback has done its job; the reason is reported, not held against it.
+        stale = f"endpoint {release.endpoint.name}: last update failed:"
+        residual = [p for p in problems if not p.startswith(stale)]
+        if not residual and verify.status == "InService" and verify.config_name == verify.expected_config_name:
+            ok = True
+            notes = [f"{p} (the failure rolled back from; cleared by the next successful update)" for p in problems]
+            problems = []
     return RollbackResult(
         release=relpath,
         revision=rev,
         sha=sha,
-        ok=applied.ok,
+        ok=ok,
+        notes=notes,
         endpoint_config=applied.endpoint_config,
         plan_after_apply_empty=applied.plan_after_apply_empty,
         weights=_live_weights(applied),
@@ -534,7 +549,7 @@ def deploy(
     def _record(s: Step) -> None:
         s.seconds = round(s.seconds, 3)
         result.steps.append(s)
-        if not s.ok:
+        if not s.ok and result.failed_step is None:  # the first failure is the one that matters
             result.failed_step, result.reason = s.name, s.detail
         if on_step is not None:
             on_step(s)
@@ -656,6 +671,8 @@ def run_rollback(args: argparse.Namespace) -> int:
         print(f"plan after apply empty: {result.plan_after_apply_empty}; {result.seconds:.1f} s")
         for p in result.problems:
             print(f"  problem: {p}")
+        for n in result.notes:
+            print(f"  note: {n}")
     return 0 if result.ok else 1
 
 
