@@ -708,6 +708,10 @@ def run_deploy(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.as_dict(), indent=2, default=str))
     else:
+        if result.canary is not None:
+            from .canary import render_doc
+
+            render_doc(result.canary)
         print(result.summary(), file=sys.stdout if result.ok else sys.stderr)
     return 0 if result.ok else 1
 
