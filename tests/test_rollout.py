@@ -318,3 +318,17 @@ def test_rollback_trains_nothing_and_refuses_a_missing_artifact(
 
     assert cli.main(["rollback", "releases/dev.yaml", "--to", "no-such-rev"]) == 2
     assert "is not a commit" in capsys.readouterr().err
+
+
+def test_bad_usage_is_exit_2_before_anything_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from smgitops import cli
+
+    assert cli.main(["deploy", str(tmp_path / "missing.yaml")]) == 2
+    assert "no such release file" in capsys.readouterr().err
+    assert cli.main(["rollback", str(tmp_path / "missing.yaml"), "--to", "HEAD"]) == 2
+    release = tmp_path / "dev.yaml"
+    release.write_text("environment: dev\n")
+    assert cli.main(["deploy", str(release), "--traffic", "-1"]) == 2
+    assert "--traffic" in capsys.readouterr().err
+    assert cli.main(["rollback", str(release), "--to", "HEAD"]) == 2  # not in a git repository
+    assert "not inside a git repository" in capsys.readouterr().err
