@@ -419,6 +419,7 @@ class JobResult:
     roles: list[str] = field(default_factory=list)
     environment: str | None = None
     summary: str = ""
+    temp: Path | None = None  # the job's RUNNER_TEMP
 
     def step(self, name_or_id: str) -> StepResult:
         for s in self.steps:
@@ -596,7 +597,7 @@ class Runner:
         if environment:
             base_ctx["vars"] = {**self.variables, **self.environment_variables.get(str(environment), {})}
         interpolate(job.get("concurrency"), ev)  # strictness: its expressions must resolve
-        result = JobResult(job_id, combo, "success", environment=environment)
+        result = JobResult(job_id, combo, "success", environment=environment, temp=work / "runner-temp")
         env: dict[str, str] = {
             **self.base_env(workspace, home),
             "GITHUB_EVENT_NAME": event.name,
@@ -1104,6 +1105,16 @@ def test_pull_request_plans_checks_and_comments_once(story: Story) -> None:
     assert "**Cost until teardown (19:30 Europe/Berlin):**" in body  # cost
     assert "**Model added:** `cancer-logreg-c05`" in body
     assert "<!-- smgitops:dev -->" in plan.summary  # the job summary has it too
+    assert plan.temp is not None
+    report = json.loads((plan.temp / "policy.json").read_text())
+    assert report["ok"] and report["checkov"]["targets"][:2] == ["terraform/", "bootstrap/"]
+    # the saved plan was scanned: the release-driven checks decided on it
+    assert report["checkov"]["custom_checks"]["CKV_SMG_1"] >= 1 and report["checkov"]["custom_checks"]["CKV_SMG_3"] >= 1
+    ck = report["checkov"]
+    print(
+        f"policy in the PR run: {ck['passed']} passed, {ck['failed']} failed, {len(ck['skipped'])} skipped, "
+        f"{ck['seconds']} s; custom checks evaluated: {ck['custom_checks']}"
+    )
     assert story.endpoint_config() == story.configs["v1"]  # a pull request changes nothing live
     story.done.add("pull-request")
 
@@ -1249,3 +1260,42 @@ def test_the_runner_fails_on_typos(tmp_path: Path) -> None:
     write({"name": "unknown", "uses": "someone/action@" + "0" * 40})
     with pytest.raises(AssertionError, match="no local equivalent"):
         runner.run(flow, event)
+
+
+def test_changed_releases_matrix(tmp_path: Path) -> None:
+    from smgitops.changes import changed_releases, matrix
+
+    repo = tmp_path / "r"
+    (repo / "releases").mkdir(parents=True)
+    (repo / "terraform").mkdir()
+    for name in ("dev", "prod"):
+        (repo / "releases" / f"{name}.yaml").write_text(f"environment: {name}\n")
+    (repo / "terraform" / "main.tf").write_text("# root\n")
+    (repo / "README.md").write_text("x\n")
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "c0", env=IDENTITY)
+    c0 = _git(repo, "rev-parse", "HEAD")
+
+    def commit(msg: str) -> str:
+        _git(repo, "add", "-A")
+        _git(repo, "commit", "-q", "-m", msg, env=IDENTITY)
+        return _git(repo, "rev-parse", "HEAD")
+
+    assert changed_releases(repo, "0" * 40) == ["releases/dev.yaml", "releases/prod.yaml"]  # first push: all
+    (repo / "README.md").write_text("y\n")
+    c1 = commit("docs only")
+    assert changed_releases(repo, c0, c1) == []
+    (repo / "releases" / "prod.yaml").write_text("environment: prod\n# changed\n")
+    c2 = commit("prod")
+    assert matrix(changed_releases(repo, c1, c2)) == [{"release": "releases/prod.yaml", "environment": "prod"}]
+    (repo / "terraform" / "main.tf").write_text("# changed root\n")
+    c3 = commit("terraform")
+    assert changed_releases(repo, c2, c3) == ["releases/dev.yaml", "releases/prod.yaml"]  # shared input: all
+    (repo / "releases" / "dev.yaml").unlink()
+    c4 = commit("retire dev")
+    assert changed_releases(repo, c3, c4) == []  # nothing left to deploy for a deleted release
+    from smgitops.errors import UserError
+
+    with pytest.raises(UserError, match="no such commit"):
+        changed_releases(repo, "f" * 40, c4)
