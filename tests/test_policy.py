@@ -288,6 +288,51 @@ def test_coverage_with_a_plan_flags_checks_that_judged_nothing(tmp_path: Path) -
     assert "terraform_plan" in fake.commands[0]
 
 
+def test_inline_skips_of_the_plan_s_root_apply_to_the_plan(tmp_path: Path) -> None:
+    (tmp_path / "terraform").mkdir()
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"format_version": "1.2", "planned_values": {}}))
+    skip = {"result": "SKIPPED", "suppress_comment": "endpoint storage is encrypted by CKV_SMG_4's key"}
+    report = [
+        {
+            "summary": {},
+            "results": {
+                "skipped_checks": [
+                    _item(
+                        "CKV_AWS_98",
+                        "aws_sagemaker_endpoint_configuration.this",
+                        "terraform/endpoint.tf",
+                        check_result=skip,
+                    )
+                ]
+            },
+        },
+        {
+            "summary": {},
+            "results": {
+                "failed_checks": [
+                    _item("CKV_AWS_98", "aws_sagemaker_endpoint_configuration.this", "plan/tfplan.json"),
+                    _item("CKV_AWS_99", 'aws_sagemaker_model.this["m"]', "plan/tfplan.json"),
+                ]
+            },
+        },
+    ]
+    exe = tmp_path / "checkov"
+    exe.write_text("")
+    result = policy.run_checkov(
+        {"terraform": tmp_path / "terraform"},
+        plan_json=plan,
+        policies_dir=POLICIES,
+        checkov=exe,
+        runner=FakeCheckov(report),
+        require_coverage=False,
+    )
+    assert [(f.check_id, f.file) for f in result.findings] == [("CKV_AWS_99", "plan/tfplan.json")]
+    assert result.failed == 1
+    carried = [s for s in result.skipped if s["file"] == "plan/tfplan.json"]
+    assert carried and "terraform/endpoint.tf" in carried[0]["reason"]
+
+
 def test_checkov_crash_is_an_external_error(tmp_path: Path) -> None:
     (tmp_path / "terraform").mkdir()
     exe = tmp_path / "checkov"

@@ -64,6 +64,7 @@ LATEST_TEARDOWN = "23:00"
 _ID_IN_SOURCE = re.compile(r"""\bid\s*[=:]\s*["'](CKV2?_SMG_\d+)["']""")
 _LOAD_FAILURE = re.compile(r"Cannot load external check '([^']+)'")
 _NO_REASON = {"", "no comment provided"}
+PLAN_IN_SCAN = "plan/tfplan.json"
 
 Runner = Callable[..., "subprocess.CompletedProcess[str]"]
 
@@ -169,8 +170,13 @@ def run_checkov(
     checkov: Path | None = None,
     runner: Runner = subprocess.run,
     clock: Callable[[], float] = time.monotonic,
+    plan_root: str = "terraform",
 ) -> CheckovResult:
     """One checkov run over every root (and the plan), parsed into findings.
+
+    Inline skips (``#checkov:skip=ID:reason``) in the root the plan was made from (``plan_root``) apply to the
+    plan's findings for the same check and resource too: checkov only carries them over with ``-f`` and
+    ``--repo-root-for-plan-enrichment``, which would cost a second run.
 
     checkov 3.3 mis-reports when ``-d`` is repeated (every report repeats the first directory), so the roots are
     staged side by side in a scratch directory and scanned with a single ``-d``; file paths in findings are
@@ -195,7 +201,7 @@ def run_checkov(
         if plan_json is not None:
             load_plan_json(plan_json)
             (scan / "plan").mkdir()
-            shutil.copyfile(plan_json, scan / "plan" / "tfplan.json")
+            shutil.copyfile(plan_json, scan / PLAN_IN_SCAN)
             frameworks.append("terraform_plan")
         cmd = [str(exe), "--skip-download", "-o", "json", "-d", str(scan), "--framework", *frameworks]
         cmd += ["--external-checks-dir", str(policies_dir)]
@@ -209,6 +215,8 @@ def run_checkov(
             raise ExternalError(f"checkov exited {proc.returncode}: {(proc.stderr or proc.stdout)[-2000:]}")
         reports = _decode_reports(proc.stdout)
         result = _parse_reports(reports, str(scan) + os.sep)
+    if plan_json is not None:
+        _carry_skips_to_plan(result, plan_root)
     result.seconds = seconds
     result.targets = [f"{name}/" for name in roots] + ([str(plan_json)] if plan_json is not None else [])
 
@@ -236,6 +244,32 @@ def run_checkov(
                     )
                 )
     return result
+
+
+_INDEX = re.compile(r"\[[^\]]*\]")
+
+
+def _carry_skips_to_plan(result: CheckovResult, plan_root: str) -> None:
+    """Findings on the plan that the plan's Terraform root skips inline become skips (with that reason)."""
+    reasons = {
+        (s["id"], _INDEX.sub("", s["resource"])): (s["reason"], s["file"])
+        for s in result.skipped
+        if s["file"].startswith(f"{plan_root}/")
+        and s["reason"].lower() not in _NO_REASON
+        and not s["id"].startswith(CUSTOM_PREFIXES)
+    }
+    kept: list[Finding] = []
+    for f in result.findings:
+        key = (f.check_id, _INDEX.sub("", f.resource))
+        if f.file == PLAN_IN_SCAN and key in reasons:
+            reason, where = reasons[key]
+            result.skipped.append(
+                {"id": f.check_id, "resource": f.resource, "file": f.file, "reason": f"{reason} (skipped in {where})"}
+            )
+            result.failed -= 1
+        else:
+            kept.append(f)
+    result.findings = kept
 
 
 def _relative(path: str, scan_prefix: str) -> str:
