@@ -1299,3 +1299,26 @@ def test_changed_releases_matrix(tmp_path: Path) -> None:
 
     with pytest.raises(UserError, match="no such commit"):
         changed_releases(repo, "f" * 40, c4)
+
+
+def test_concurrency_and_environments() -> None:
+    deploy = load_workflow(WORKFLOWS / "deploy.yml")["jobs"]["deploy"]
+    assert deploy["environment"] == "${{ matrix.environment }}"  # prod: required reviewers on its environment
+    assert "matrix.environment" in deploy["concurrency"]["group"]
+    assert deploy["concurrency"]["cancel-in-progress"] is False  # an apply is never cancelled half-way
+    assert "concurrency" not in load_workflow(WORKFLOWS / "deploy.yml")  # no run-level group dropping pending runs
+    pr = load_workflow(WORKFLOWS / "pr.yml")
+    assert "pull_request.number" in pr["concurrency"]["group"] and pr["concurrency"]["cancel-in-progress"] is True
+    assert load_workflow(WORKFLOWS / "teardown.yml")["concurrency"]["cancel-in-progress"] is False
+    for name in ("pr.yml", "deploy.yml", "teardown.yml", "drift.yml"):
+        jobs = load_workflow(WORKFLOWS / name)["jobs"]
+        writers = {j for j, job in jobs.items() if job["permissions"].get("pull-requests") == "write"}
+        commenting = {
+            j
+            for j, job in jobs.items()
+            if any(
+                "smgitops comment" in str(s.get("run", "")) or "gh pr create" in str(s.get("run", ""))
+                for s in job.get("steps", [])
+            )
+        }
+        assert writers == commenting, f"{name}: pull-requests: write only where a comment or PR is made"
