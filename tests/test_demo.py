@@ -66,6 +66,7 @@ def test_the_story_in_order_with_live_state(demo: tuple[int, dict[str, Any], str
         "git revert promotion → deploy",
         "evening teardown (--now after cut-off)",
     ]
+    assert "smgitops policy: exit 0, checkov" in s["v1: plan + policy (pull request)"]["detail"]
     assert s["v1: deploy (merge)"]["weights"] == {"primary": 100.0}
     assert s["canary: deploy + canary analysis"]["weights"] == {"primary": 90.0, "candidate": 10.0}
     assert s["promote: plan + deploy"]["weights"] == {"primary": 0.0, "candidate": 100.0}

@@ -51,7 +51,7 @@ CANDIDATE_MODEL = "cancer-logreg-c03"
 DEMO_MIN_INVOCATIONS = 10
 DEMO_TRAFFIC = 30  # at least this many requests per deploy, more until every serving variant has its minimum
 FAULT_ERROR_RATE = 0.5
-REPO_DIRS = ("releases", "data", "terraform", "bootstrap")
+REPO_DIRS = ("releases", "data", "terraform", "bootstrap", "policies")
 IDENTITY = {
     "GIT_AUTHOR_NAME": "smgitops demo",
     "GIT_AUTHOR_EMAIL": "demo@smgitops.invalid",
@@ -132,7 +132,9 @@ class TrainingCounter:
 
 
 class Demo:
-    def __init__(self, workdir: Path, console: Any, emulator: Any) -> None:
+    def __init__(self, workdir: Path, console: Any, emulator: Any, checkov: bool = False) -> None:
+        self.checkov = checkov
+        self.policy_note = "smgitops policy: not run"
         self.workdir = workdir
         self.repo = workdir / "repo"
         self.release_path = self.repo / "releases" / f"{ENVIRONMENT}.yaml"
@@ -239,7 +241,8 @@ class Demo:
         self.repo.mkdir(parents=True)
         ignore = shutil.ignore_patterns(".terraform", "*_override.tf", "*.tfstate*", "*.tfplan", "__pycache__")
         for name in REPO_DIRS:
-            shutil.copytree(home / name, self.repo / name, ignore=ignore)
+            if (home / name).is_dir():
+                shutil.copytree(home / name, self.repo / name, ignore=ignore)
         (self.repo / ".gitignore").write_text("/out/\n/.smgitops/\n*_override.tf\n.terraform/\n", encoding="utf-8")
         self.git("init", "-q", "-b", "main")
         self.git("add", ".")
@@ -287,7 +290,29 @@ class Demo:
         )
         added = ", ".join(m["id"] for m in summary.get("models_added", [])) or "none"
         s.detail = f"plan: {changes}; models added: {added}; {_resources(summary)}; {self.policy()}"
+        if self.checkov and not paths.tools_bin("checkov").exists():
+            self.checkov = False
+            s.detail += f"; checkov skipped: {paths.tools_bin('checkov')} is missing (make setup installs it)"
+        if self.checkov:
+            self.checkov = False  # the full gate once, on the first pull request: it takes several seconds
+            s.expect(self.full_policy(planned.plan_file), "smgitops policy (checkov on the roots and the plan) passes")
+            s.detail += f"; {self.policy_note}"
         return planned
+
+    def full_policy(self, plan_file: Path) -> bool:
+        """``smgitops policy RELEASE --plan-file F --base-rev HEAD~1``, as the pull-request workflow runs it."""
+        from . import cli
+
+        out = self.workdir / "policy.json"
+        rel = str(self.release_path)
+        code = cli.main(["policy", rel, "--plan-file", str(plan_file), "--base-rev", "HEAD~1", "--json", str(out)])
+        if out.exists():
+            ck = json.loads(out.read_text(encoding="utf-8")).get("checkov") or {}
+            self.policy_note = (
+                f"smgitops policy: exit {code}, checkov {ck.get('passed')} passed / {ck.get('failed')} failed "
+                f"in {ck.get('seconds')} s"
+            )
+        return code == 0
 
     def policy(self) -> str:
         try:
@@ -521,7 +546,9 @@ def _environment(values: dict[str, str], remove: tuple[str, ...]) -> Iterator[No
         os.environ.update(saved)
 
 
-def run_story(console: Any, *, keep: bool = False, on_done: Callable[[DemoReport], None] | None = None) -> DemoReport:
+def run_story(
+    console: Any, *, keep: bool = False, checkov: bool = False, on_done: Callable[[DemoReport], None] | None = None
+) -> DemoReport:
     from .emulator.server import Emulator
     from .localmode import emulator_from_env, local_dir
     from .settings import ENV_VARS
@@ -540,7 +567,7 @@ def run_story(console: Any, *, keep: bool = False, on_done: Callable[[DemoReport
             bootstrap_dir = local_dir(emulator_from_env())
             emulator.admin.set_update_delay(0)
             emulator.admin.seed(7)
-            demo = Demo(workdir, console, emulator)
+            demo = Demo(workdir, console, emulator, checkov=checkov)
             demo.setup_repository()
             with demo.trainings.installed():
                 try:
@@ -602,6 +629,12 @@ def configure_demo(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", type=Path, default=None, help="write the JSON report here")
     parser.add_argument("--keep", action="store_true", help="keep the scratch repository (its path is printed)")
     parser.add_argument("--json", action="store_true", help="print the JSON report instead of the timeline")
+    parser.add_argument(
+        "--no-checkov",
+        dest="checkov",
+        action="store_false",
+        help="skip checkov (the full policy gate runs once, on the first pull request); release policy still runs",
+    )
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -611,7 +644,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
     out = sys.stderr if args.json else sys.stdout
     console = Console(file=out, width=None if out.isatty() else 150)
-    report = run_story(console, keep=args.keep)
+    report = run_story(console, keep=args.keep, checkov=args.checkov)
     doc = report.as_dict()
     if args.report is not None:
         args.report.parent.mkdir(parents=True, exist_ok=True)
