@@ -3,9 +3,10 @@ variable "environments" {
   description = "GitHub environments that deploy (one apply role each, trusted only for jobs running in that environment). Each name is also the release file's `environment` and the state key smgitops/<name>.tfstate."
   default     = ["dev", "prod"]
 
+  # The same rule as the release schema's `environment`: the name is part of every SageMaker model name.
   validation {
-    condition     = length(var.environments) > 0 && alltrue([for e in var.environments : can(regex("^[a-z][a-z0-9-]{0,30}$", e))])
-    error_message = "The environments must be a non-empty list of lower-case names (letters, digits, hyphens; at most 31 characters) usable in IAM role names and state keys."
+    condition     = length(var.environments) > 0 && alltrue([for e in var.environments : can(regex("^[a-z][a-z0-9]{0,11}$", e))])
+    error_message = "The environments must be a non-empty list of release environment names: 1-12 lower-case letters and digits, starting with a letter (they are part of SageMaker model names, IAM role names and state keys)."
   }
 }
 

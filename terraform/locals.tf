@@ -18,8 +18,10 @@ locals {
   models = {
     for id in local.served_model_ids : id => {
       digest = try(local.release.models[id].artifact_sha256, "")
-      # smgitops.naming.model_name: <model-id>-<first 12 hex of the artifact digest>
-      name = "${id}-${substr(try(local.release.models[id].artifact_sha256, ""), 0, 12)}"
+      # smgitops.naming.model_name: <model-id>-<environment>-<first 12 hex of the artifact digest>. Model names are
+      # account-wide while each environment has its own state, and promotion serves the same artifact (same id,
+      # same digest) in dev and prod of one account: without the environment both states would own one name.
+      name = "${id}-${local.environment}-${substr(try(local.release.models[id].artifact_sha256, ""), 0, 12)}"
       # smgitops.naming.artifact_key: written once by `smgitops publish`
       model_data_url = "s3://${var.artifact_bucket}/models/${id}/sha256=${try(local.release.models[id].artifact_sha256, "")}/model.tar.gz"
     }
@@ -60,7 +62,7 @@ locals {
   #                      "destination": "s3://<artifact_bucket>/data-capture/<endpoint>", "enabled": <bool>,
   #                      "json_content_types": ["application/json"], "sampling_percentage": <int>},
   #     "kms_key_arn": "<kms key arn>",
-  #     "variants": [ {"instance_count": <int>, "instance_type": "<type>", "model_name": "<model-id>-<12 hex>",
+  #     "variants": [ {"instance_count": <int>, "instance_type": "<type>", "model_name": "<model-id>-<env>-<12 hex>",
   #                    "name": "<variant>", "weight": <int>}, ... in release order ]
   #   }
   #   hash8 = first 8 hex of sha256( jsonencode(content) )

@@ -1,5 +1,7 @@
-# One SageMaker model per model a variant serves, named by its artifact digest: publishing a new archive means a
-# new model, and a rollback finds the old one by the same name.
+# One SageMaker model per model a variant serves, named <model-id>-<environment>-<12 hex of its artifact digest>:
+# publishing a new archive means a new model, and a rollback finds the old one by the same name. Model names are
+# account-wide, and the same artifact is served by several environments of one account (promotion), each from its
+# own state: the environment in the name keeps the states from claiming the same model.
 
 resource "aws_sagemaker_model" "this" {
   for_each = local.models
@@ -30,6 +32,11 @@ resource "aws_sagemaker_model" "this" {
     precondition {
       condition     = can(regex("^[0-9a-f]{64}$", each.value.digest))
       error_message = "Model ${each.key} is served by a variant but is not defined in ${var.release_file} with a 64-hex artifact_sha256."
+    }
+
+    precondition {
+      condition     = length(each.value.name) <= 63
+      error_message = "SageMaker model name ${each.value.name} is longer than 63 characters: model ids are at most 36 characters and environments at most 12 (smgitops validate checks both)."
     }
   }
 }

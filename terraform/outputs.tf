@@ -9,7 +9,7 @@ output "endpoint_name" {
 }
 
 output "model_names" {
-  description = "SageMaker model of each served model id (model id => <model-id>-<12 hex of the digest>)."
+  description = "SageMaker model of each served model id (model id => <model-id>-<environment>-<12 hex of the digest>)."
   value       = { for id, m in aws_sagemaker_model.this : id => m.name }
 }
 

@@ -102,7 +102,9 @@ def assert_python_matches_terraform(release: Release, tf: dict[str, Any], kms_ke
         f"Terraform content: {naming.canonical_json(tf['content'])}"
     )
     served = release.served_models()
-    assert tf["model_names"] == {mid: naming.model_name(mid, m.artifact_sha256) for mid, m in served.items()}
+    assert tf["model_names"] == {
+        mid: naming.model_name(mid, release.environment, m.artifact_sha256) for mid, m in served.items()
+    }
     assert tf["model_data_urls"] == {
         mid: f"s3://{BUCKET}/{naming.artifact_key(mid, m.artifact_sha256)}" for mid, m in served.items()
     }
@@ -185,6 +187,27 @@ def test_defaults_and_disabled_capture_match_terraform(console_root: Path, tmp_p
     assert tf_off["endpoint_config_name"] != tf_defaults["endpoint_config_name"]
 
 
+def test_one_artifact_in_two_environments_gets_two_model_names(console_root: Path, tmp_path: Path) -> None:
+    """Promotion: dev and prod serve the same model id and digest in one account, each from its own state.
+
+    SageMaker model names are account-wide, so the two states must not own the same name (the second apply would
+    fail with "Cannot create already existing model"); the endpoint-config names differ with them.
+    """
+    names: dict[str, dict[str, Any]] = {}
+    for environment in ("dev", "prod"):
+        doc = dev_doc()
+        doc["environment"] = environment
+        release = write_release(doc, tmp_path / f"{environment}.yaml")
+        names[environment] = terraform_names(console_root, release.path)
+        assert_python_matches_terraform(release, names[environment])
+    [(dev_id, dev_model)] = names["dev"]["model_names"].items()
+    [(prod_id, prod_model)] = names["prod"]["model_names"].items()
+    assert dev_id == prod_id and names["dev"]["model_data_urls"] == names["prod"]["model_data_urls"]
+    assert dev_model != prod_model
+    assert (dev_model.split("-")[-2], prod_model.split("-")[-2]) == ("dev", "prod")
+    assert names["dev"]["endpoint_config_name"] != names["prod"]["endpoint_config_name"]
+
+
 def test_canonical_json_is_terraforms_jsonencode(console_root: Path) -> None:
     """Characters Terraform escapes (Go's HTML-safe encoder) and numbers it writes without a fraction."""
     value = {"b": 1, "a": "x<y>&z\u2028\u2029\n\t\u0001é", "c": [10, 2.5, True, 1000, 0.1], "d": {"z": [], "y": {}}}
@@ -226,7 +249,7 @@ def test_name_is_stable_and_sensitive_to_every_input(tmp_path: Path) -> None:
         "variant order": lambda d: d["variants"].reverse(),
         "variant name": lambda d: d["variants"][1].update(name="challenger"),
         "model digest": lambda d: d["models"]["cancer-tree"].update(artifact_sha256="ab" * 32),
-        "instance type": lambda d: d["endpoint"].update(instance_type="ml.t3.large"),
+        "instance type": lambda d: d["endpoint"].update(instance_type="ml.t2.medium"),
         "instance count": lambda d: d["endpoint"].update(instance_count=2),
         "sampling": lambda d: d["endpoint"]["data_capture"].update(sampling_percentage=50),
         "capture off": lambda d: d["endpoint"]["data_capture"].update(enabled=False),
@@ -249,7 +272,10 @@ def test_name_is_stable_and_sensitive_to_every_input(tmp_path: Path) -> None:
 
 def test_model_name_and_artifact_key() -> None:
     digest = "0123456789abcdef" * 4
-    assert naming.model_name("cancer-logreg", digest) == "cancer-logreg-0123456789ab"
+    assert naming.model_name("cancer-logreg", "dev", digest) == "cancer-logreg-dev-0123456789ab"
+    assert naming.split_model_name("cancer-logreg-dev-0123456789ab") == ("cancer-logreg", "dev", "0123456789ab")
+    for other in ("cancer-logreg-dev-0123456789AB", "cancer-logreg-dev-0123456789a", "dev-0123456789ab", "x"):
+        assert naming.split_model_name(other) is None, other
     assert naming.artifact_key("cancer-logreg", digest) == f"models/cancer-logreg/sha256={digest}/model.tar.gz"
     assert naming.image_uri("us-east-1", "1.2-1-cpu-py3") == (
         "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"

@@ -152,7 +152,11 @@ def test_release_journey(journey: Journey, capsys: pytest.CaptureFixture[str]) -
         ("canary", CANARY_MODEL, None, 10),
     ]
     assert s["models_added"] == [
-        {"id": CANARY_MODEL, "digest": canary_digest, "name": naming.model_name(CANARY_MODEL, canary_digest)}
+        {
+            "id": CANARY_MODEL,
+            "digest": canary_digest,
+            "name": naming.model_name(CANARY_MODEL, canary.environment, canary_digest),
+        }
     ]
     assert s["resources"]["replace"] == 1  # the endpoint configuration, created before the old one goes
     assert "aws_sagemaker_endpoint_configuration.this" in {c["address"] for c in s["resources"]["changes"]}
@@ -408,7 +412,7 @@ def _rc(address: str, type_: str, actions: list[str], before: Any, after: Any) -
 
 def _model(mid: str, digest: str) -> dict[str, Any]:
     return {
-        "name": naming.model_name(mid, digest),
+        "name": naming.model_name(mid, "dev", digest),
         "primary_container": [{"model_data_url": f"s3://bucket/{naming.artifact_key(mid, digest)}"}],
     }
 
@@ -447,9 +451,9 @@ def test_summary_of_a_promotion_plan(tmp_path: Path) -> None:
     release = load_release(root / "releases" / "dev.yaml")
     old_cfg = _config(
         "smgitops-dev-11111111",
-        [("primary", naming.model_name("old", a), 90.0), ("canary", naming.model_name("new", b), 10.0)],
+        [("primary", naming.model_name("old", "dev", a), 90.0), ("canary", naming.model_name("new", "dev", b), 10.0)],
     )
-    new_cfg = _config("smgitops-dev-22222222", [("primary", naming.model_name("new", b), 100.0)])
+    new_cfg = _config("smgitops-dev-22222222", [("primary", naming.model_name("new", "dev", b), 100.0)])
     plan = {
         "resource_changes": [
             _rc('aws_sagemaker_model.this["old"]', "aws_sagemaker_model", ["delete"], _model("old", a), None),
@@ -480,7 +484,7 @@ def test_summary_of_a_promotion_plan(tmp_path: Path) -> None:
         ("primary", "new", 90, 100),
         ("canary", "new", 10, None),
     ]
-    assert s["models_removed"] == [{"id": "old", "digest": a, "name": naming.model_name("old", a)}]
+    assert s["models_removed"] == [{"id": "old", "digest": a, "name": naming.model_name("old", "dev", a)}]
     assert s["models_added"] == []
     assert {k: s["resources"][k] for k in ("add", "change", "destroy", "replace")} == {
         "add": 1,

@@ -512,7 +512,7 @@ def test_dev_plan_shows_expected_resources(dev_root: EnvironmentRoot) -> None:
 
     for mid, spec in release.served_models().items():
         model = changes[f'aws_sagemaker_model.this["{mid}"]']["change"]["after"]
-        assert model["name"] == naming.model_name(mid, spec.artifact_sha256)
+        assert model["name"] == naming.model_name(mid, release.environment, spec.artifact_sha256)
         assert model["enable_network_isolation"] is True
         assert model["execution_role_arn"] == out["execution_role_arn"]
         [container] = model["primary_container"]

@@ -23,6 +23,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from smgitops import naming
 from smgitops.cli import main
 from smgitops.errors import InvalidRelease
 from smgitops.release import (
@@ -309,6 +310,9 @@ MALFORMED = {
     "region-malformed": Case("region: us-east-1", "region: US-EAST-1", "region", "AWS region name"),
     "environment-mismatch": Case("environment: dev", "environment: prod", "environment", "does not match the file"),
     "environment-malformed": Case("environment: dev", "environment: Dev!", "environment", "lowercase"),
+    # the environment is part of the SageMaker model name: short, and no hyphen so that the name reads back
+    "environment-too-long": Case("environment: dev", "environment: d" + "e" * 12, "environment", "1-12 characters"),
+    "environment-hyphen": Case("environment: dev", "environment: dev-eu", "environment", "letters and digits"),
     "image-unknown": Case("image: 1.2-1-cpu-py3", "image: 9.9-1-cpu-py3", "image", "unknown image tag"),
     "image-version-mismatch": Case(
         "image: 1.2-1-cpu-py3", "image: 1.0-1-cpu-py3", "image", "serves scikit-learn 1.0.2 but training uses 1.2.1"
@@ -322,7 +326,9 @@ MALFORMED = {
     ),
     "timezone-localtime": Case("timezone: Europe/Berlin", "timezone: localtime", "teardown.timezone", "not an IANA"),
     # ---- models
-    "model-id-too-long": Case(_MODEL_LINE, "  " + "m" * 51 + ":", "models." + "m" * 51, "at most 50"),
+    "model-id-too-long": Case(
+        _MODEL_LINE, "  " + "m" * 37 + ":", "models." + "m" * 37, "at most 36): the SageMaker model name"
+    ),
     "model-id-not-dns": Case(_MODEL_LINE, "  cancer_logreg:", "models.cancer_logreg", "only letters, digits"),
     "data-path-absolute": Case(
         "path: data/breast_cancer.csv", "path: /etc/hostname", "models.cancer-logreg.data.path", "is absolute"
@@ -356,7 +362,7 @@ MALFORMED = {
         'sha256: "432ff', 'sha256: "432FF', "models.cancer-logreg.data.sha256", "64 lowercase hexadecimal"
     ),
     "artifact-sha256-short": Case(
-        'artifact_sha256: "00', 'artifact_sha256: "0', "models.cancer-logreg.artifact_sha256", "64 lowercase"
+        'artifact_sha256: "932eb', 'artifact_sha256: "932e', "models.cancer-logreg.artifact_sha256", "64 lowercase"
     ),
     "estimator-not-allowed": Case(
         "estimator: sklearn.linear_model.LogisticRegression",
@@ -594,6 +600,24 @@ def test_every_problem_of_a_file_in_one_run(release: Path, capsys: pytest.Captur
     # problems come in file order
     lines = [int(entry.split(":")[1]) for entry in problem_lines(err, f)]
     assert lines == sorted(lines)
+
+
+def test_longest_model_id_and_environment_fit_a_sagemaker_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The schema's bounds are what keeps <model-id>-<environment>-<12 hex> within SageMaker's 63 characters."""
+    dev = make_repo(tmp_path / "repo")
+    environment, model_id = "e" + "9" * 11, "m" * 36
+    release = dev.with_name(f"{environment}.yaml")
+    text = edit(dev.read_text(encoding="utf-8"), "environment: dev", f"environment: {environment}")
+    release.write_text(text.replace("cancer-logreg", model_id), encoding="utf-8")
+    code, out, err = run_cli(capsys, str(release))
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [f"{release}: ok"]
+    digest = load_release(release).models[model_id].artifact_sha256
+    name = naming.model_name(model_id, environment, digest)
+    assert len(name) == 62 <= naming.MAX_NAME_LENGTH
+    assert naming.split_model_name(name) == (model_id, environment, digest[:12])
 
 
 def test_two_files_reported_together(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

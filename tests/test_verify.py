@@ -86,8 +86,10 @@ CANARY = [
 ]
 
 
-def _create_model(sm: Any, model_id: str, digest: str, *, url_digest: str | None = None) -> str:
-    name = naming.model_name(model_id, digest)
+def _create_model(
+    sm: Any, model_id: str, digest: str, *, url_digest: str | None = None, environment: str = "dev"
+) -> str:
+    name = naming.model_name(model_id, environment, digest)
     key = naming.artifact_key(model_id, url_digest or digest)
     sm.create_model(
         ModelName=name,
@@ -129,7 +131,10 @@ def _deploy(sm: Any, release: Release, fake_time: FakeTime, **overrides: Any) ->
     """The release as Terraform would have deployed it, with ``overrides`` to make drift."""
     for model_id in {v.model for v in release.variants}:
         _create_model(sm, model_id, DIGESTS[model_id], url_digest=overrides.get("url_digest"))
-    variants = [(v.name, naming.model_name(v.model, DIGESTS[v.model]), float(v.weight)) for v in release.variants]
+    variants = [
+        (v.name, naming.model_name(v.model, release.environment, DIGESTS[v.model]), float(v.weight))
+        for v in release.variants
+    ]
     variants = overrides.get("variants", variants)
     config = _create_config(
         sm, overrides.get("config_name", _expected(release)), variants, overrides.get("instance_type", "ml.t2.large")
@@ -168,7 +173,7 @@ def test_missing_endpoint_is_drift(tmp_path: Path, fake_time: FakeTime) -> None:
 
 def test_wrong_weights_are_drift(tmp_path: Path, sm: Any, fake_time: FakeTime) -> None:
     release = _release(tmp_path, CANARY)
-    names = {mid: naming.model_name(mid, d) for mid, d in DIGESTS.items()}
+    names = {mid: naming.model_name(mid, "dev", d) for mid, d in DIGESTS.items()}
     # Same configuration name as the release (someone reused it), other weights.
     _deploy(
         sm,
@@ -217,7 +222,7 @@ def test_failed_update_leaves_old_config_and_failure_reason(
     _deploy(sm, old, fake_time)
     canary = _release(tmp_path / "new", CANARY)
     _create_model(sm, "cancer-tree", DIGESTS["cancer-tree"])
-    names = {mid: naming.model_name(mid, d) for mid, d in DIGESTS.items()}
+    names = {mid: naming.model_name(mid, "dev", d) for mid, d in DIGESTS.items()}
     new_config = _create_config(
         sm, _expected(canary), [("primary", names["cancer-logreg"], 90.0), ("canary", names["cancer-tree"], 10.0)]
     )
@@ -238,7 +243,7 @@ def test_failed_update_leaves_old_config_and_failure_reason(
 
 def test_extra_variant_and_foreign_artifact_are_drift(tmp_path: Path, sm: Any, fake_time: FakeTime) -> None:
     release = _release(tmp_path)
-    names = {mid: naming.model_name(mid, d) for mid, d in DIGESTS.items()}
+    names = {mid: naming.model_name(mid, "dev", d) for mid, d in DIGESTS.items()}
     _create_model(sm, "cancer-tree", DIGESTS["cancer-tree"])
     _deploy(
         sm,
@@ -248,8 +253,20 @@ def test_extra_variant_and_foreign_artifact_are_drift(tmp_path: Path, sm: Any, f
         variants=[("primary", names["cancer-logreg"], 100.0), ("shadow", names["cancer-tree"], 1.0)],
     )
     result = _verify(release, fake_time)
-    assert "variant shadow: not in the release (serves cancer-tree-bbbbbbbbbbbb at 1)" in result.problems
-    assert any(p.startswith("variant primary: model cancer-logreg-aaaaaaaaaaaa serves s3://") for p in result.problems)
+    assert "variant shadow: not in the release (serves cancer-tree-dev-bbbbbbbbbbbb at 1)" in result.problems
+    assert any(
+        p.startswith("variant primary: model cancer-logreg-dev-aaaaaaaaaaaa serves s3://") for p in result.problems
+    )
+
+
+def test_another_environments_model_is_drift(tmp_path: Path, sm: Any, fake_time: FakeTime) -> None:
+    """dev's endpoint on prod's model of the very same artifact: same digest, but a model another state owns."""
+    release = _release(tmp_path)
+    prod_model = _create_model(sm, "cancer-logreg", DIGESTS["cancer-logreg"], environment="prod")
+    _deploy(sm, release, fake_time, variants=[("primary", prod_model, 100.0)])
+    dev_model = naming.model_name("cancer-logreg", "dev", DIGESTS["cancer-logreg"])
+    result = _verify(release, fake_time)
+    assert result.problems == [f"variant primary: model {prod_model}, release says {dev_model}"]
 
 
 def test_wrong_instance_type_is_drift(tmp_path: Path, sm: Any, fake_time: FakeTime) -> None:
@@ -320,7 +337,7 @@ def test_failed_endpoint_shows_its_failure_reason(tmp_path: Path) -> None:
                 "ProductionVariants": [
                     {
                         "VariantName": "primary",
-                        "ModelName": naming.model_name("cancer-logreg", DIGESTS["cancer-logreg"]),
+                        "ModelName": naming.model_name("cancer-logreg", "dev", DIGESTS["cancer-logreg"]),
                         "InitialInstanceCount": 1,
                         "InstanceType": "ml.t2.large",
                         "InitialVariantWeight": 100.0,
@@ -333,7 +350,7 @@ def test_failed_endpoint_shows_its_failure_reason(tmp_path: Path) -> None:
         stub.add_response(
             "describe_model",
             {
-                "ModelName": naming.model_name("cancer-logreg", DIGESTS["cancer-logreg"]),
+                "ModelName": naming.model_name("cancer-logreg", "dev", DIGESTS["cancer-logreg"]),
                 "ModelArn": "arn:aws:sagemaker:us-east-1:123456789012:model/x",
                 "PrimaryContainer": {
                     "ModelDataUrl": f"s3://{SETTINGS.artifact_bucket}/"

@@ -45,6 +45,7 @@ from typing import Any
 import pytest
 import yaml
 
+from smgitops import naming
 from smgitops.cli import COMMANDS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -918,6 +919,18 @@ class Story:
         except sm.exceptions.ClientError:
             return None
 
+    def served_models(self, endpoint: str) -> dict[str, str]:
+        """SageMaker model name -> artifact URL of every variant the live endpoint serves."""
+        import boto3
+
+        sm = boto3.client("sagemaker", region_name="us-east-1")
+        config_name = sm.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"]
+        variants = sm.describe_endpoint_config(EndpointConfigName=config_name)["ProductionVariants"]
+        return {
+            v["ModelName"]: str(sm.describe_model(ModelName=v["ModelName"])["PrimaryContainer"]["ModelDataUrl"])
+            for v in variants
+        }
+
     def require(self, *steps: str) -> None:
         missing = [s for s in steps if s not in self.done]
         if missing:
@@ -954,18 +967,6 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
     for name in SEED_DIRS:
         shutil.copytree(ROOT / name, seed / name, ignore=_IGNORE)
     (seed / ".gitignore").write_text("/.venv\n/.venv-tools\n/.smgitops/\n/out/\n")
-    # dev and prod serving the same model collide on its account-wide SageMaker model name (reported for
-    # terraform/): prod serves a model of its own here
-    _edit(seed / "releases" / "prod.yaml", lambda doc: doc["models"]["cancer-logreg"].update(seed=8))
-    trained = subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "smgitops"), "train", "releases/prod.yaml", "--json"],
-        cwd=seed,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    digest = json.loads(trained.stdout)["models"][0]["digest"]
-    _edit(seed / "releases" / "prod.yaml", lambda doc: doc["models"]["cancer-logreg"].update(artifact_sha256=digest))
     _git(seed, "init", "-q", "-b", "main")
     _git(seed, "add", ".")
     _git(seed, "commit", "-q", "-m", "smgitops: dev and prod releases", env=IDENTITY)
@@ -1029,6 +1030,16 @@ def test_first_push_deploys_every_release(story: Story) -> None:
         assert run.step("Open the revert pull request").outcome == "skipped"
     tags = _git(story.origin, "tag", "--list", "smgitops/good/*").split()
     assert sorted(tags) == [f"smgitops/good/dev/{head}", f"smgitops/good/prod/{head}"]
+    # Promotion: the shipped releases serve the very same artifact in both environments of one account, each
+    # environment under a SageMaker model of its own (model names are account-wide, states are per environment).
+    served = {env: story.served_models(f"smgitops-{env}") for env in ("dev", "prod")}
+    digest = yaml.safe_load((story.seed / "releases" / "dev.yaml").read_text())["models"]["cancer-logreg"][
+        "artifact_sha256"
+    ]
+    for env in ("dev", "prod"):
+        assert set(served[env]) == {naming.model_name("cancer-logreg", env, digest)}
+    [url] = set(served["dev"].values()) | set(served["prod"].values())
+    assert url.endswith("/" + naming.artifact_key("cancer-logreg", digest))
     story.configs["v1"] = str(story.endpoint_config())
     assert story.configs["v1"].startswith("smgitops-dev-")
     story.done.add("first-push")

@@ -154,7 +154,7 @@ def _compare(release: Release, live: list[dict[str, Any]], sm: SageMaker, artifa
     by_name = {row["name"]: row for row in live}
     for variant in release.variants:
         spec = release.models[variant.model]
-        want_model = naming.model_name(variant.model, spec.artifact_sha256)
+        want_model = naming.model_name(variant.model, release.environment, spec.artifact_sha256)
         row = by_name.pop(variant.name, None)
         if row is None:
             problems.append(f"variant {variant.name}: missing (release serves {want_model} at {variant.weight} %)")

@@ -1,5 +1,10 @@
 """Names derived from content (DESIGN.md section 4). Terraform computes the same names from the release file;
-``tests/test_naming.py`` holds both sides to each other."""
+``tests/test_naming.py`` holds both sides to each other.
+
+* SageMaker model: ``<model-id>-<environment>-<12 hex of the artifact digest>`` (:func:`model_name`);
+* endpoint configuration: ``<endpoint>-<8 hex of its content>`` (:func:`endpoint_config_name`);
+* artifact: ``models/<model-id>/sha256=<digest>/model.tar.gz`` (:func:`artifact_key`), shared by every environment.
+"""
 
 from __future__ import annotations
 
@@ -16,14 +21,38 @@ MANAGED_BY_TAG = "managed-by"
 MANAGED_BY_VALUE = "smgitops"
 RELEASE_TAG = "release"
 DIGEST_TAG = "model-digest"
+MODEL_ID_TAG = "model-id"
 
 # The SageMaker scikit-learn images are published from this AWS-owned registry account in us-east-1.
 SKLEARN_IMAGE_REGISTRY = {"us-east-1": "683313688378.dkr.ecr.us-east-1.amazonaws.com"}
 
 
-def model_name(model_id: str, digest: str) -> str:
-    """SageMaker model name: ``<model-id>-<first 12 hex of the artifact digest>``."""
-    return f"{model_id}-{digest[:12]}"
+# SageMaker names (models, endpoint configurations, endpoints) are at most 63 characters. The release schema keeps
+# every part short enough that the names below always fit: model id <= 36, environment <= 12, endpoint <= 54.
+MAX_NAME_LENGTH = 63
+DIGEST_NAME_HEX = 12
+
+
+def model_name(model_id: str, environment: str, digest: str) -> str:
+    """SageMaker model name: ``<model-id>-<environment>-<first 12 hex of the artifact digest>``.
+
+    Model names are unique per account and region, not per Terraform state. Promotion serves the very same artifact
+    (same model id, same digest) in two environments of one account, each environment with a state of its own; with
+    the environment in the name the two states never own the same model. The environment is letters and digits
+    only (the release schema), so :func:`split_model_name` reads a name back unambiguously.
+    """
+    return f"{model_id}-{environment}-{digest[:DIGEST_NAME_HEX]}"
+
+
+def split_model_name(name: str) -> tuple[str, str, str] | None:
+    """``(model id, environment, 12 hex of the digest)`` of a :func:`model_name`, or None for any other name."""
+    parts = name.rsplit("-", 2)
+    if len(parts) != 3 or not all(parts):
+        return None
+    model_id, environment, digest12 = parts
+    if len(digest12) != DIGEST_NAME_HEX or any(c not in "0123456789abcdef" for c in digest12):
+        return None
+    return model_id, environment, digest12
 
 
 def artifact_key(model_id: str, digest: str) -> str:
@@ -120,7 +149,7 @@ def release_config_variants(release: Release) -> list[ConfigVariant]:
     return [
         ConfigVariant(
             name=v.name,
-            model_name=model_name(v.model, release.models[v.model].artifact_sha256),
+            model_name=model_name(v.model, release.environment, release.models[v.model].artifact_sha256),
             weight=v.weight,
             instance_type=ep.instance_type,
             instance_count=ep.instance_count,

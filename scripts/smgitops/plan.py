@@ -187,8 +187,9 @@ def _model_identity(values: Mapping[str, Any]) -> dict[str, str]:
         ident["id"], ident["digest"] = match.group("id"), match.group("digest")
     else:
         tags = values.get("tags") or {}
+        parts = naming.split_model_name(name)
         ident["digest"] = str(tags.get(naming.DIGEST_TAG, ""))
-        ident["id"] = name.rsplit("-", 1)[0] if "-" in name else name
+        ident["id"] = str(tags.get(naming.MODEL_ID_TAG) or (parts[0] if parts else name))
     return ident
 
 
@@ -274,7 +275,10 @@ def summarize(
             {
                 "name": variant.name,
                 "model": variant.model,
-                "model_name": str(planned.get("model_name") or naming.model_name(variant.model, spec.artifact_sha256)),
+                "model_name": str(
+                    planned.get("model_name")
+                    or naming.model_name(variant.model, release.environment, spec.artifact_sha256)
+                ),
                 "digest": spec.artifact_sha256,
                 "weight_before": _weight(variants_before.get(variant.name, {}).get("initial_variant_weight")),
                 "weight_after": _weight(planned.get("initial_variant_weight", variant.weight)),

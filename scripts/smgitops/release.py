@@ -661,6 +661,8 @@ def _schema_problems(doc: Any, rep: _Reporter) -> None:
             msg = schema.get("patternErrorMessage", "")
             if kind == "maxLength":
                 msg = f"is too long ({len(name)} characters, at most {err.validator_value})"
+                if schema.get("maxLengthErrorMessage"):
+                    msg += f": {schema['maxLengthErrorMessage']}"
             reason = f"name {name!r} {msg}".rstrip() if msg else f"name {name!r}: {err.message}"
             rep.at((*path, name), reason, key=True)
             continue
