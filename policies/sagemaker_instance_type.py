@@ -8,8 +8,10 @@ from checkov.common.models.enums import CheckCategories, CheckResult
 from checkov.terraform.checks.resource.base_resource_check import BaseResourceCheck
 from smgitops_common import attr, blocks, is_unresolved
 
-# The same allowlist `smgitops validate` applies to release files: small, cheap, CPU-only hosting instances.
-ALLOWED_INSTANCE_TYPES = ("ml.t2.large", "ml.t3.large")
+# The same allowlist `smgitops validate` applies to release files by default (smgitops.release.
+# DEFAULT_ALLOWED_INSTANCE_TYPES; tests/test_policy.py holds the two together): small, cheap, CPU-only instances
+# that SageMaker hosts real-time endpoints on. No ml.t3.*: SageMaker does not host endpoints on them.
+ALLOWED_INSTANCE_TYPES = ("ml.t2.medium", "ml.t2.large")
 NAME = "SageMaker production variants use an allowlisted instance type (" + ", ".join(ALLOWED_INSTANCE_TYPES) + ")"
 
 

@@ -27,7 +27,7 @@ EXPECTED: dict[str, tuple[str, set[str], set[str]]] = {
     "instance_type": (
         "CKV_SMG_1",
         {"aws_sagemaker_endpoint_configuration.allowed"},
-        {"aws_sagemaker_endpoint_configuration.gpu"},
+        {"aws_sagemaker_endpoint_configuration.gpu", "aws_sagemaker_endpoint_configuration.t3"},
     ),
     "required_tags": (
         "CKV_SMG_2",
@@ -96,6 +96,22 @@ def test_every_custom_check_has_fixtures() -> None:
     for name in EXPECTED:
         assert (FIXTURES / name / "pass" / "main.tf").is_file()
         assert (FIXTURES / name / "fail" / "main.tf").is_file()
+
+
+def test_instance_type_check_applies_the_release_default_allowlist() -> None:
+    """CKV_SMG_1 runs inside checkov's environment and cannot import smgitops: its copy of the list must agree."""
+    import ast
+
+    from smgitops.release import DEFAULT_ALLOWED_INSTANCE_TYPES
+
+    tree = ast.parse((POLICIES / "sagemaker_instance_type.py").read_text(encoding="utf-8"))
+    [value] = [
+        node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and any(getattr(t, "id", None) == "ALLOWED_INSTANCE_TYPES" for t in node.targets)
+    ]
+    assert ast.literal_eval(value) == DEFAULT_ALLOWED_INSTANCE_TYPES
 
 
 @needs_checkov

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from smgitops import pricing
-from smgitops.release import Release, release_from_mapping
+from smgitops.release import DEFAULT_ALLOWED_INSTANCE_TYPES, Release, release_from_mapping
 
 
 def make_release(
@@ -110,9 +110,9 @@ def test_every_variant_bills_its_instances_even_at_weight_zero() -> None:
 
 
 def test_an_instance_type_without_a_hosting_price_says_so() -> None:
-    cost = pricing.estimate_cost(make_release(itype="ml.t3.large"), datetime(2026, 11, 25, 14, 30, tzinfo=UTC))
+    cost = pricing.estimate_cost(make_release(itype="ml.m5.large"), datetime(2026, 11, 25, 14, 30, tzinfo=UTC))
     assert cost["usd"] is None and cost["instance_hours"] == 4.0
-    assert "ml.t3" in cost["note"]
+    assert "no price for ml.m5.large" in cost["note"]
     other = pricing.estimate_cost(make_release(region="eu-west-1"), datetime(2026, 11, 25, 14, 30, tzinfo=UTC))
     assert other["usd"] is None and "eu-west-1" in other["note"]
 
@@ -120,7 +120,9 @@ def test_an_instance_type_without_a_hosting_price_says_so() -> None:
 def test_the_price_table_states_its_date_and_source() -> None:
     table = pricing.price_table()
     assert table["as_of"] and table["source"].startswith("https://aws.amazon.com/")
-    assert set(table["instance_types"]) >= {"ml.t2.large", "ml.t3.large"}
+    # every type the default allowlist lets a release use has a price, and nothing a release cannot use is listed
+    assert set(table["instance_types"]) == set(DEFAULT_ALLOWED_INSTANCE_TYPES)
+    assert all(entry["usd_per_hour"] > 0 for entry in table["instance_types"].values())
     for entry in table["instance_types"].values():
         assert "confirmed" in entry and entry["note"]
 

@@ -27,6 +27,7 @@ from smgitops import naming
 from smgitops.cli import main
 from smgitops.errors import InvalidRelease
 from smgitops.release import (
+    DEFAULT_ALLOWED_INSTANCE_TYPES,
     MAX_FILE_BYTES,
     load_release,
     load_release_text,
@@ -296,6 +297,16 @@ MALFORMED = {
     "endpoint-name-trailing-hyphen": Case("name: smgitops-dev", "name: smgitops-dev-", "endpoint.name", "hyphens"),
     "instance-type-not-allowed": Case(
         "instance_type: ml.t2.large", "instance_type: ml.p3.16xlarge", "endpoint.instance_type", "allowlist"
+    ),
+    "instance-type-t3": Case(
+        "instance_type: ml.t2.large",
+        "instance_type: ml.t3.large",
+        "endpoint.instance_type",
+        "'ml.t3.large' is not offered for SageMaker real-time endpoints (ml.t3.* instances serve notebooks and Studio "
+        "only); use ml.t2.large",
+    ),
+    "instance-type-t3-no-t2-size": Case(
+        "instance_type: ml.t2.large", "instance_type: ml.t3.micro", "endpoint.instance_type", "; use ml.t2.large"
     ),
     "instance-type-not-ml": Case(
         "instance_type: ml.t2.large", "instance_type: t2.large", "endpoint.instance_type", "SageMaker instance type"
@@ -702,6 +713,36 @@ def test_instance_type_allowlist_env_override(
     assert run_cli(capsys, str(release))[0] == 2
     monkeypatch.setenv("SMGITOPS_ALLOWED_INSTANCE_TYPES", "ml.t2.large, ml.m5.large")
     assert run_cli(capsys, str(release))[0] == 0
+
+
+def test_default_allowlist_takes_the_cheaper_t2_medium(release: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    release.write_text(edit(release.read_text(), "ml.t2.large", "ml.t2.medium"), encoding="utf-8")
+    assert run_cli(capsys, str(release))[0] == 0
+
+
+def test_ml_t3_is_refused_even_when_the_allowlist_names_it(
+    release: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SageMaker hosts no endpoint on ml.t3: a release naming it would pass validate and fail at terraform plan."""
+    text = edit(release.read_text(), "ml.t2.large", "ml.t3.xlarge")
+    release.write_text(text, encoding="utf-8")
+    monkeypatch.setenv("SMGITOPS_ALLOWED_INSTANCE_TYPES", "ml.t3.xlarge")
+    code, _out, err = run_cli(capsys, str(release))
+    assert code == 2
+    reason = "'ml.t3.xlarge' is not offered for SageMaker real-time endpoints"
+    assert_reported(err, str(release), line_of(text, "ml.t3.xlarge"), "endpoint.instance_type", reason)
+    assert_reported(err, str(release), line_of(text, "ml.t3.xlarge"), "endpoint.instance_type", "use ml.t2.xlarge")
+    assert len(problem_lines(err, str(release))) == 1
+
+
+def test_default_allowlist_is_sagemaker_hosting_types_only() -> None:
+    """Every default type is one the SageMaker API accepts for a production variant (botocore's own model)."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    hosting = set(model.shape_for("ProductionVariantInstanceType").enum)
+    assert set(DEFAULT_ALLOWED_INSTANCE_TYPES) <= hosting
+    assert not any(t.startswith("ml.t3.") for t in hosting)  # why ml.t3 gets its own message
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -179,8 +179,17 @@ MAX_PROBLEMS_PER_FILE = 200
 SCHEMA_PATH = PACKAGE_DIR.parents[1] / "releases" / "release.schema.json"
 
 # Cost safety: instance types a release may use. SMGITOPS_ALLOWED_INSTANCE_TYPES (comma-separated) replaces the list.
-DEFAULT_ALLOWED_INSTANCE_TYPES: tuple[str, ...] = ("ml.t2.large", "ml.t3.large")
+# The two smallest CPU types SageMaker hosts real-time endpoints on: a scikit-learn model of this size fits in
+# ml.t2.medium's 4 GiB at half ml.t2.large's price; ml.t2.large (8 GiB) is the default for heavier models. No ml.t3:
+# SageMaker does not host endpoints on them (see HOSTING_UNAVAILABLE_FAMILIES).
+DEFAULT_ALLOWED_INSTANCE_TYPES: tuple[str, ...] = ("ml.t2.medium", "ml.t2.large")
 INSTANCE_TYPES_ENV = "SMGITOPS_ALLOWED_INSTANCE_TYPES"
+# Instance families SageMaker offers for notebooks and Studio but not for real-time endpoints: the API's
+# ProductionVariantInstanceType (botocore 1.44.8) lists no ml.t3.* type and hashicorp/aws 3.39 refuses them at plan.
+# Refused whatever the allowlist says, with the hosting type to use instead.
+HOSTING_UNAVAILABLE_FAMILIES: dict[str, str] = {"ml.t3": "ml.t2"}
+HOSTING_FALLBACK_TYPE = "ml.t2.large"
+_T2_SIZES = ("medium", "large", "xlarge", "2xlarge")
 ALLOWED_REGIONS: tuple[str, ...] = ("us-east-1",)
 
 # Zone files that are not IANA zone names.
@@ -769,7 +778,10 @@ def _semantic_problems(doc: dict[str, Any], rep: _Reporter, release_path: Path, 
 
     instance_type = _get(doc, "endpoint", "instance_type")
     allowed_types = allowed_instance_types()
-    if isinstance(instance_type, str) and instance_type not in allowed_types:
+    hosting_problem = _hosting_unavailable(instance_type) if isinstance(instance_type, str) else None
+    if hosting_problem:
+        rep.at(("endpoint", "instance_type"), hosting_problem)
+    elif isinstance(instance_type, str) and instance_type not in allowed_types:
         rep.at(
             ("endpoint", "instance_type"),
             f"{instance_type!r} is not on the instance-type allowlist ({', '.join(allowed_types)}; "
@@ -789,6 +801,19 @@ def _semantic_problems(doc: dict[str, Any], rep: _Reporter, release_path: Path, 
             if isinstance(spec, dict):
                 _model_problems(model_id, spec, rep, repo_root)
     _variant_problems(doc.get("variants"), models if isinstance(models, dict) else {}, rep)
+
+
+def _hosting_unavailable(instance_type: str) -> str | None:
+    """Why ``instance_type`` can never serve a real-time endpoint, or None."""
+    family, _, size = instance_type.rpartition(".")
+    replacement_family = HOSTING_UNAVAILABLE_FAMILIES.get(family)
+    if replacement_family is None:
+        return None
+    replacement = f"{replacement_family}.{size}" if size in _T2_SIZES else HOSTING_FALLBACK_TYPE
+    return (
+        f"{instance_type!r} is not offered for SageMaker real-time endpoints ({family}.* instances serve notebooks "
+        f"and Studio only); use {replacement}"
+    )
 
 
 def _image_problems(image: Any, rep: _Reporter) -> None:

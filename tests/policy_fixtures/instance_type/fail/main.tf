@@ -16,3 +16,15 @@ resource "aws_sagemaker_endpoint_configuration" "gpu" {
     initial_variant_weight = 10
   }
 }
+
+# ml.t3 is not a SageMaker hosting family: off the allowlist too.
+resource "aws_sagemaker_endpoint_configuration" "t3" {
+  name = "cfg-t3"
+  production_variants {
+    variant_name           = "blue"
+    model_name             = "model-a"
+    initial_instance_count = 1
+    instance_type          = "ml.t3.large"
+    initial_variant_weight = 100
+  }
+}

@@ -11,7 +11,7 @@ resource "aws_sagemaker_endpoint_configuration" "allowed" {
     variant_name           = "green"
     model_name             = "model-b"
     initial_instance_count = 1
-    instance_type          = "ml.t3.large"
+    instance_type          = "ml.t2.medium"
     initial_variant_weight = 10
   }
 }
