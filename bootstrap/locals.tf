@@ -22,6 +22,7 @@ locals {
   # Exact OIDC subjects (https://docs.github.com/actions/security-for-github-actions/security-hardening-your-deployments/about-security-hardening-with-openid-connect).
   plan_subject     = "repo:${var.github_repository}:pull_request"
   teardown_subject = "repo:${var.github_repository}:ref:${var.teardown_ref}"
+  drift_subject    = local.teardown_subject # the drift check is scheduled too: it runs on the same ref
   apply_subjects   = { for env in var.environments : env => "repo:${var.github_repository}:environment:${env}" }
 
   state_bucket_arn    = "arn:${local.partition}:s3:::${local.state_bucket_name}"

@@ -1,5 +1,5 @@
 # GitHub Actions' OIDC identity provider. Workflows exchange their job token for short-lived credentials of the
-# plan / apply / teardown roles (roles.tf); no long-lived AWS keys exist anywhere.
+# plan / apply / teardown / drift roles (roles.tf); no long-lived AWS keys exist anywhere.
 
 resource "aws_iam_openid_connect_provider" "github" {
   url             = "https://${local.github_oidc_host}"
@@ -7,11 +7,11 @@ resource "aws_iam_openid_connect_provider" "github" {
   thumbprint_list = var.github_oidc_thumbprints
 }
 
-# Trust policy shared by the three GitHub roles: this provider, our audience, and one EXACT subject (StringEquals,
+# Trust policy shared by the GitHub roles: this provider, our audience, and one EXACT subject (StringEquals,
 # never StringLike: a wildcard subject would let any branch, fork or environment of the repository assume the role).
 data "aws_iam_policy_document" "github_trust" {
   for_each = merge(
-    { plan = local.plan_subject, teardown = local.teardown_subject },
+    { plan = local.plan_subject, teardown = local.teardown_subject, drift = local.drift_subject },
     { for env, sub in local.apply_subjects : "apply-${env}" => sub },
   )
 

@@ -8,6 +8,11 @@ output "artifact_bucket" {
   value       = aws_s3_bucket.artifacts.id
 }
 
+output "drift_role_arn" {
+  description = "Role of the scheduled drift workflow (read only: describes endpoints, configurations and models)."
+  value       = aws_iam_role.drift.arn
+}
+
 output "execution_role_arn" {
   description = "Role SageMaker assumes to serve the endpoints: terraform/'s execution_role_arn."
   value       = aws_iam_role.execution.arn

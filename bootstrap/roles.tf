@@ -7,6 +7,7 @@
 #   apply-<env> deploy workflow in GitHub environment <env>: terraform apply of terraform/ for <env>, verify,
 #               smoke inference, canary metrics.
 #   teardown    scheduled workflow: list endpoints and delete the managed ones, nothing else.
+#   drift       scheduled workflow (`smgitops verify`): describe endpoints, their configurations and models; read only.
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Policy fragments shared by several roles
@@ -441,5 +442,39 @@ data "aws_iam_policy_document" "teardown" {
       variable = "aws:ResourceTag/managed-by"
       values   = ["smgitops"]
     }
+  }
+}
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Drift role (scheduled workflow on the default branch)
+# ---------------------------------------------------------------------------------------------------------------------
+
+# `smgitops verify` compares the live endpoint with the release file through SageMaker's Describe* calls alone. The
+# configuration name it expects is computed from the release and the bucket and key ARNs it is given, so the role
+# reads no state, no artifact and uses no key: it can see what runs and change nothing.
+resource "aws_iam_role" "drift" {
+  name                 = "${var.name_prefix}-github-drift"
+  description          = "GitHub Actions, scheduled drift check of ${var.github_repository}: describe SageMaker resources only"
+  assume_role_policy   = data.aws_iam_policy_document.github_trust["drift"].json
+  max_session_duration = 3600
+}
+
+resource "aws_iam_role_policy" "drift" {
+  name   = "drift"
+  role   = aws_iam_role.drift.id
+  policy = data.aws_iam_policy_document.drift.json
+}
+
+data "aws_iam_policy_document" "drift" {
+  statement {
+    sid       = "FindEndpoints"
+    actions   = ["sagemaker:ListEndpoints"] # no resource-level permissions
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "DescribeSageMaker"
+    actions   = local.sagemaker_read_actions
+    resources = [local.sagemaker_model_arns, local.sagemaker_config_arns, local.sagemaker_endpoint_arns]
   }
 }

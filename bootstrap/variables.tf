@@ -51,7 +51,7 @@ variable "region" {
 
 variable "teardown_ref" {
   type        = string
-  description = "Git ref the scheduled teardown workflow runs on (scheduled workflows run on the default branch). The teardown role trusts exactly repo:<github_repository>:ref:<teardown_ref>."
+  description = "Git ref the scheduled workflows, teardown and drift, run on (scheduled workflows run on the default branch). The teardown and drift roles trust exactly repo:<github_repository>:ref:<teardown_ref>."
   default     = "refs/heads/main"
 
   validation {

@@ -143,6 +143,7 @@ def test_variables_sorted_typed_and_described(root: str) -> None:
             {
                 "apply_role_arns",
                 "artifact_bucket",
+                "drift_role_arn",
                 "execution_role_arn",
                 "kms_key_arn",
                 "lock_table",
@@ -280,6 +281,8 @@ def test_bootstrap_applies_and_replans_empty(bootstrapped: Bootstrapped) -> None
         env: f"arn:aws:iam::123456789012:role/smgitops-github-apply-{env}" for env in ("dev", "prod")
     }
     assert out["oidc_provider_arn"].endswith(":oidc-provider/token.actions.githubusercontent.com")
+    assert out["teardown_role_arn"] == "arn:aws:iam::123456789012:role/smgitops-github-teardown"
+    assert out["drift_role_arn"] == "arn:aws:iam::123456789012:role/smgitops-github-drift"
 
 
 @pytest.mark.terraform
@@ -311,6 +314,7 @@ def test_bootstrap_live_resources(bootstrapped: Bootstrapped) -> None:
         "smgitops-github-apply-dev": f"repo:{GITHUB_REPOSITORY}:environment:dev",
         "smgitops-github-apply-prod": f"repo:{GITHUB_REPOSITORY}:environment:prod",
         "smgitops-github-teardown": f"repo:{GITHUB_REPOSITORY}:ref:refs/heads/main",
+        "smgitops-github-drift": f"repo:{GITHUB_REPOSITORY}:ref:refs/heads/main",
     }
     for role, subject in expected_subjects.items():
         trust: Any = iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]
@@ -337,6 +341,24 @@ def test_bootstrap_live_resources(bootstrapped: Bootstrapped) -> None:
         "sagemaker:ListTags",
         "sagemaker:DeleteEndpoint",
     }
+
+    # The scheduled drift check runs `smgitops verify`: SageMaker reads, nothing else (no state, artifacts or key).
+    drift: Any = iam.get_role_policy(RoleName="smgitops-github-drift", PolicyName="drift")["PolicyDocument"]
+    drift = json.loads(drift) if isinstance(drift, str) else drift
+    granted = {action for s in drift["Statement"] for action in _as_list(s["Action"])}
+    assert granted == {
+        "sagemaker:DescribeEndpoint",
+        "sagemaker:DescribeEndpointConfig",
+        "sagemaker:DescribeModel",
+        "sagemaker:ListEndpoints",
+        "sagemaker:ListTags",
+    }
+    assert all(s["Effect"] == "Allow" for s in drift["Statement"])
+    account_wide = {a for s in drift["Statement"] if _as_list(s["Resource"]) == ["*"] for a in _as_list(s["Action"])}
+    assert account_wide == {"sagemaker:ListEndpoints"}  # the one action without resource-level permissions
+    for statement in drift["Statement"]:
+        for resource in _as_list(statement["Resource"]):
+            assert resource == "*" or resource.startswith("arn:aws:sagemaker:us-east-1:123456789012:"), resource
 
 
 @pytest.mark.terraform
