@@ -135,6 +135,9 @@ class Demo:
     def __init__(self, workdir: Path, console: Any, emulator: Any, checkov: bool = False) -> None:
         self.checkov = checkov
         self.policy_note = "smgitops policy: not run"
+        self.policy_ok = False
+        self.policy_thread: threading.Thread | None = None
+        self.policy_step: StepRecord | None = None
         self.workdir = workdir
         self.repo = workdir / "repo"
         self.release_path = self.repo / "releases" / f"{ENVIRONMENT}.yaml"
@@ -294,25 +297,46 @@ class Demo:
             self.checkov = False
             s.detail += f"; checkov skipped: {paths.tools_bin('checkov')} is missing (make setup installs it)"
         if self.checkov:
-            self.checkov = False  # the full gate once, on the first pull request: it takes several seconds
-            s.expect(self.full_policy(planned.plan_file), "smgitops policy (checkov on the roots and the plan) passes")
-            s.detail += f"; {self.policy_note}"
+            # The full gate once, on the first pull request. checkov takes several seconds of CPU, so it runs
+            # alongside the v1 deploy on the plan's JSON (no Terraform process shared); its verdict is joined and
+            # checked at the end of that step (see await_full_policy).
+            self.checkov = False
+            plan_json = self.workdir / "v1-plan.json"
+            plan_json.write_text(json.dumps(planned.plan_json), encoding="utf-8")
+            self.policy_step = s
+            self.policy_thread = threading.Thread(target=self.full_policy, args=(plan_json,), daemon=True)
+            self.policy_thread.start()
         return planned
 
-    def full_policy(self, plan_file: Path) -> bool:
-        """``smgitops policy RELEASE --plan-file F --base-rev HEAD~1``, as the pull-request workflow runs it."""
+    def await_full_policy(self) -> None:
+        if self.policy_thread is None or self.policy_step is None:
+            return
+        self.policy_thread.join()
+        self.policy_thread = None
+        s = self.policy_step
+        s.expect(self.policy_ok, "smgitops policy (checkov on the roots and the plan, release policy) passes")
+        s.detail += f"; {self.policy_note}"
+        self.console.print(f"    v1 pull request: {self.policy_note}", markup=False, highlight=False)
+
+    def full_policy(self, plan_json: Path) -> None:
+        """``smgitops policy RELEASE --plan-json F --base-rev HEAD~1``, as the pull-request workflow runs it."""
         from . import cli
 
         out = self.workdir / "policy.json"
         rel = str(self.release_path)
-        code = cli.main(["policy", rel, "--plan-file", str(plan_file), "--base-rev", "HEAD~1", "--json", str(out)])
+        try:
+            code = cli.main(["policy", rel, "--plan-json", str(plan_json), "--base-rev", "HEAD~1", "--json", str(out)])
+        except Exception as exc:  # reported as a failed expectation, not lost in a thread
+            self.policy_note = f"smgitops policy failed: {exc}"
+            return
+        self.policy_ok = code == 0
+        self.policy_note = f"smgitops policy: exit {code}"
         if out.exists():
             ck = json.loads(out.read_text(encoding="utf-8")).get("checkov") or {}
             self.policy_note = (
                 f"smgitops policy: exit {code}, checkov {ck.get('passed')} passed / {ck.get('failed')} failed "
                 f"in {ck.get('seconds')} s"
             )
-        return code == 0
 
     def policy(self) -> str:
         try:
@@ -372,6 +396,7 @@ class Demo:
             s.expect(not self.last_policy_findings, "the release policy is clean")
         with self.step("v1: deploy (merge)") as s:
             result = self.deploy(s, planned)
+            self.await_full_policy()
             s.expect(result.ok, "apply → verify → smoke → canary all pass")
             s.expect(bool(result.recorded_good), "the deployed revision is recorded good")
         s.expect(s.plan_after_apply_empty is True, "plan after apply is empty")
