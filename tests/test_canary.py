@@ -378,3 +378,55 @@ def test_analysis_of_metrics_stored_in_cloudwatch(emulator: Any, tmp_path: Path,
     out = json.loads(captured.out)
     assert code == 1 and out["verdict"] == "breach"
     assert [v["verdict"] for v in out["variants"]] == ["pass", "breach"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# baking: a pass needs the whole bake window since the apply; a breach does not wait
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_a_pass_needs_a_complete_bake_window_a_breach_does_not() -> None:
+    release = _release([{"name": "a", "model": "m1", "weight": 100}])
+    since = NOW - timedelta(minutes=2)
+    good = judge(release, {"a": VariantMetrics(500, 0, 20.0)}, since, NOW)
+    assert good.variants[0].verdict is Verdict.PASS and not good.bake_complete
+    assert good.verdict is Verdict.INCONCLUSIVE
+    assert "observed 120 s of the 10-minute bake window" in good.summary()
+    bad = judge(release, {"a": VariantMetrics(500, 50, 20.0)}, since, NOW)
+    assert bad.verdict is Verdict.BREACH
+
+
+def test_waiting_bakes_for_the_whole_window_then_passes() -> None:
+    release = _release([{"name": "a", "model": "m1", "weight": 100}])
+    t = FakeTime()
+    since = NOW - timedelta(seconds=5)
+    report = analyse(
+        release, ScriptedMetrics([500]), clock=t.clock, sleep=t.sleep, wait=True, timeout_seconds=900,
+        poll_seconds=60, since=since,
+    )  # fmt: skip
+    assert report.verdict is Verdict.PASS and report.bake_complete
+    assert report.window_start == since and report.window_end - report.window_start == timedelta(minutes=10)
+    assert t.slept == [60.0] * 9 + [55.0]  # the last sleep lands exactly on the end of the bake
+
+
+def test_waiting_stops_at_a_breach_without_baking() -> None:
+    release = _release([{"name": "a", "model": "m1", "weight": 100}])
+
+    class Failing(ScriptedMetrics):
+        def get_metric_data(self, queries: Any, start: datetime, end: datetime, period: int) -> dict[str, list[float]]:
+            out = super().get_metric_data(queries, start, end, period)
+            return {k: ([40.0] if k.endswith("_errors") else v) for k, v in out.items()}
+
+    t = FakeTime()
+    report = analyse(release, Failing([500]), clock=t.clock, sleep=t.sleep, wait=True, since=NOW)
+    assert report.verdict is Verdict.BREACH and t.slept == []
+
+
+def test_virtual_clock_moves_only_when_slept_and_never_lags_real_time() -> None:
+    from smgitops.clock import VirtualClock, utc_now
+
+    vc = VirtualClock()
+    first = vc.now()
+    assert first <= utc_now()
+    vc.sleep(600)
+    assert vc.now() - first >= timedelta(seconds=600) and vc.slept == 600

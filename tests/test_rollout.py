@@ -148,6 +148,15 @@ def test_smoke_requires_the_variants_own_model_and_mostly_right_labels() -> None
 # end to end: real Terraform, the emulator, a scratch repository
 # ---------------------------------------------------------------------------------------------------------------
 
+
+def baking() -> dict[str, Any]:
+    """The canary bakes its whole window in virtual time (no test waits ten minutes)."""
+    from smgitops.clock import VirtualClock
+
+    vc = VirtualClock()
+    return {"clock": vc.now, "canary_sleep": vc.sleep, "canary_timeout": 900}
+
+
 terraform_needed = pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not on PATH")
 
 
@@ -222,7 +231,7 @@ def test_canary_breach_rolls_back_and_writes_the_revert_branch(journey: Journey)
     from smgitops.rollout import deploy
 
     j = journey
-    first = deploy(j.path, traffic=20, canary_timeout=0)
+    first = deploy(j.path, traffic=20, **baking())
     assert first.ok, first.summary()
     v1_config, v1_weights = j.live()
     assert v1_weights == {"primary": 100.0} and first.plan_after_apply_empty
@@ -246,7 +255,7 @@ def test_canary_breach_rolls_back_and_writes_the_revert_branch(journey: Journey)
         if step.name == "smoke":
             j.stack.admin.inject_fault("smgitops-dev", "candidate", error_rate=0.6)
 
-    result = deploy(j.path, traffic=20, canary_timeout=0, on_step=errors_after_smoke)
+    result = deploy(j.path, traffic=20, on_step=errors_after_smoke, **baking())
 
     assert not result.ok and result.failed_step == "canary"
     assert "candidate: breach" in result.reason
@@ -270,7 +279,7 @@ def test_canary_breach_rolls_back_and_writes_the_revert_branch(journey: Journey)
     # any failure rolls back, not only the canary: an endpoint update that fails (FailureReason) fails the apply
     j.stack.admin.clear_faults()
     j.stack.admin.fail_next_update("smgitops-dev", "Model container failed the ping health check.")
-    again = deploy(j.path, traffic=20, canary_timeout=0)
+    again = deploy(j.path, traffic=20, **baking())
     assert not again.ok and again.failed_step == "apply"
     assert "ping health check" in again.reason
     assert (again.rollback or {}).get("ok") and (again.rollback or {})["to"] == v1

@@ -157,11 +157,22 @@ class CanaryReport:
     polls: int = 1
 
     @property
+    def observed_seconds(self) -> float:
+        return (self.window_end - self.window_start).total_seconds()
+
+    @property
+    def bake_complete(self) -> bool:
+        """The window spans the whole bake time (it does unless ``since`` cut it short)."""
+        return self.observed_seconds >= self.thresholds.bake_minutes * 60
+
+    @property
     def verdict(self) -> Verdict:
+        """Breach as soon as any serving variant breaches; pass only when every serving variant passes over a
+        complete bake window -- a configuration observed for a minute has not baked for ten."""
         serving = [v for v in self.variants if v.verdict is not Verdict.NOT_SERVING]
         if any(v.verdict is Verdict.BREACH for v in serving):
             return Verdict.BREACH
-        if serving and all(v.verdict is Verdict.PASS for v in serving):
+        if serving and all(v.verdict is Verdict.PASS for v in serving) and self.bake_complete:
             return Verdict.PASS
         return Verdict.INCONCLUSIVE
 
@@ -179,6 +190,8 @@ class CanaryReport:
                 "start": self.window_start.isoformat(),
                 "end": self.window_end.isoformat(),
                 "bake_minutes": self.thresholds.bake_minutes,
+                "observed_seconds": self.observed_seconds,
+                "bake_complete": self.bake_complete,
             },
             "thresholds": asdict(self.thresholds),
             "polls": self.polls,
@@ -187,6 +200,10 @@ class CanaryReport:
 
     def summary(self) -> str:
         parts = [f"canary {self.verdict} for {self.environment} ({self.endpoint})"]
+        if not self.bake_complete and self.verdict is Verdict.INCONCLUSIVE:
+            parts.append(
+                f"observed {self.observed_seconds:.0f} s of the {self.thresholds.bake_minutes}-minute bake window"
+            )
         for v in self.variants:
             if v.verdict in (Verdict.BREACH, Verdict.INCONCLUSIVE):
                 parts.append(f"{v.name}: {v.verdict}: {'; '.join(v.reasons)}")
@@ -338,7 +355,8 @@ def analyse(
     poll_seconds: float = DEFAULT_POLL_SECONDS,
     since: datetime | None = None,
 ) -> CanaryReport:
-    """Analyse now; with ``wait``, poll until the verdict is no longer inconclusive or the timeout passes."""
+    """Analyse now; with ``wait``, poll until the verdict is no longer inconclusive (a breach ends it at once; a
+    pass needs the whole bake window since ``since``) or the timeout passes."""
     started = clock()
     polls = 0
     while True:
@@ -350,7 +368,11 @@ def analyse(
         elapsed = (clock() - started).total_seconds()
         if elapsed >= timeout_seconds:
             break
-        sleep(min(poll_seconds, max(timeout_seconds - elapsed, 0.0)))
+        pause = min(poll_seconds, max(timeout_seconds - elapsed, 0.0))
+        to_bake = release.canary.bake_minutes * 60 - report.observed_seconds
+        if to_bake > 0:  # wake up exactly when the window first spans the whole bake time
+            pause = min(pause, to_bake)
+        sleep(pause)
     return CanaryReport(
         environment=report.environment,
         endpoint=report.endpoint,
@@ -388,7 +410,8 @@ def render_doc(doc: Mapping[str, Any], console: Any = None) -> None:
     table = Table(
         title=f"canary: {doc['environment']} / {doc['endpoint']}",
         caption=(
-            f"window {start:%H:%M:%S}..{end:%H:%M:%S} UTC (bake {t['bake_minutes']} min); max error rate "
+            f"window {start:%H:%M:%S}..{end:%H:%M:%S} UTC ({(end - start).total_seconds() / 60:.1f} of "
+            f"{t['bake_minutes']} bake min); max error rate "
             f"{_pct(t['max_error_rate'])}, max p99 {t['max_p99_latency_ms']:g} ms, min invocations "
             f"{t['min_invocations']}"
         ),

@@ -45,3 +45,28 @@ def parse_instant(text: str, option: str = "--now") -> datetime:
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise UserError(f"{option}: {text!r} has no UTC offset; write e.g. {raw}Z or {raw}+01:00")
     return parsed.astimezone(UTC)
+
+
+class VirtualClock:
+    """A clock that starts at real time and moves only when ``sleep`` is called, by exactly that much.
+
+    Local runs and tests pass ``clock`` and ``sleep`` to code that waits (a canary baking for ten minutes)
+    so that the waiting is done in virtual time, instantly; everything recorded meanwhile (metrics) keeps real
+    timestamps, which lie inside the virtual windows.
+    """
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or utc_now()
+        self.slept = 0.0
+
+    def now(self) -> datetime:
+        real = utc_now()
+        if real > self._now:  # never behind real time, so that what just happened is not in the future
+            self._now = real
+        return self._now
+
+    def sleep(self, seconds: float) -> None:
+        from datetime import timedelta
+
+        self.slept += seconds
+        self._now = self.now() + timedelta(seconds=seconds)

@@ -351,13 +351,18 @@ class Demo:
         return "release policy: " + ("clean" if not findings else "; ".join(self.last_policy_findings))
 
     def deploy(self, s: StepRecord, planned: Any, on_step: Callable[[Any], None] | None = None) -> Any:
+        from .clock import VirtualClock
         from .rollout import deploy
 
+        bake_clock = VirtualClock()
         result = deploy(
             self.release_path,
             traffic=DEMO_TRAFFIC,
             session=self.session,
-            canary_timeout=0.0,
+            # the canary bakes for the release's whole window, in virtual time: metrics keep real timestamps
+            clock=bake_clock.now,
+            canary_sleep=bake_clock.sleep,
+            canary_timeout=self.release().canary.bake_minutes * 60 + 120,
             plan_file=planned.plan_file if planned is not None else None,
             on_step=on_step,
         )

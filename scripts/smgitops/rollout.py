@@ -517,6 +517,7 @@ def deploy(
     git: Git | None = None,
     on_step: Callable[[Step], None] | None = None,
     plan_file: Path | None = None,
+    canary_sleep: Sleep | None = None,
 ) -> DeployResult:
     """apply → verify → smoke → (traffic) → canary; on any failure roll back to the last good revision.
 
@@ -530,6 +531,11 @@ def deploy(
     git = git or Git.for_path(release_path)
     relpath = git.relpath(release_path)
     release = load_release(release_path)
+    if canary_timeout < release.canary.bake_minutes * 60:
+        raise UserError(
+            f"canary timeout {canary_timeout:g} s is shorter than the release's bake window "
+            f"({release.canary.bake_minutes} min): the canary could never pass"
+        )
     session = session or make_session(release.region)
     revision = git.head()
     result = DeployResult(release=relpath, environment=release.environment, revision=revision)
@@ -590,7 +596,7 @@ def deploy(
             release,
             CloudWatchMetrics(session),
             clock=clock,
-            sleep=sleep,
+            sleep=canary_sleep or sleep,
             wait=True,
             timeout_seconds=canary_timeout,
             poll_seconds=canary_poll,
