@@ -15,7 +15,9 @@ back to the default cut-off and the report carries a warning -- a broken YAML fi
 The cut-off is ``teardown.at`` in ``teardown.timezone`` *on the current day in that zone*, computed with
 ``zoneinfo`` so daylight saving time moves it in UTC as it does on a wall clock. A wall time that does not exist
 on a spring-forward day resolves with ``fold=0`` (02:30 in the gap means 03:30 summer time); one that happens
-twice in autumn means the first of the two.
+twice in autumn means the first of the two. Because the cut-off is *today's*, a run after local midnight judges against
+the new day's cut-off: schedule the workflow for the evening hours between the cut-offs and midnight of the
+releases' zones (several runs, off the hour), not for the small hours.
 
 Decisions documented here and in the README:
 
