@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, cast
 
-from .clock import Clock, Sleep, fixed_clock, parse_instant, real_sleep, utc_now
+from .clock import Clock, Sleep, bake_clock, fixed_clock, parse_instant, real_sleep, utc_now
 from .release import Canary, Release, Variant, load_release
 
 if TYPE_CHECKING:
@@ -461,11 +461,20 @@ def run_canary(args: argparse.Namespace) -> int:
     if args.timeout < 0 or args.poll <= 0:
         raise UserError("--timeout must be >= 0 and --poll > 0")
     release = load_release(args.release)
-    clock = fixed_clock(parse_instant(args.now)) if args.now else utc_now
+    sleep: Sleep = real_sleep
+    if args.now:
+        clock = fixed_clock(parse_instant(args.now))
+    elif args.wait:
+        clock, sleep, note = bake_clock()
+        if note and not args.json:
+            print(note)
+    else:
+        clock = utc_now
     report = analyse(
         release,
         CloudWatchMetrics(make_session(release.region)),
         clock=clock,
+        sleep=sleep,
         wait=args.wait,
         timeout_seconds=args.timeout,
         poll_seconds=args.poll,

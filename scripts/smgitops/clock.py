@@ -8,7 +8,7 @@ move time without waiting. ``--now`` options are parsed here: an instant must sa
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from .errors import UserError
@@ -70,3 +70,18 @@ class VirtualClock:
 
         self.slept += seconds
         self._now = self.now() + timedelta(seconds=seconds)
+
+
+def bake_clock(environ: Mapping[str, str] | None = None) -> tuple[Clock, Sleep, str | None]:
+    """The clock a canary bakes on: real time against AWS, virtual time in local mode.
+
+    Against the emulator every request is synthetic and already sent when the analysis starts; waiting out a real
+    ten-minute window would only make local runs (and the workflow tests that run the deploy step) slow. Returns
+    ``(clock, sleep, note)``; the note says so whenever the window is virtual, so nobody mistakes it for a real bake.
+    """
+    from .settings import is_local_mode
+
+    if not is_local_mode(environ):
+        return utc_now, real_sleep, None
+    virtual = VirtualClock()
+    return virtual.now, virtual.sleep, "local mode: the bake window passes in virtual time (all traffic is synthetic)"

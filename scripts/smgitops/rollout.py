@@ -41,7 +41,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .clock import Clock, Sleep, real_sleep, utc_now
+from .clock import Clock, Sleep, bake_clock, real_sleep, utc_now
 from .errors import CheckFailed, ExternalError, SmgitopsError, UserError
 
 if TYPE_CHECKING:
@@ -703,9 +703,14 @@ def run_deploy(args: argparse.Namespace) -> int:
         raise UserError(f"{args.release}: no such release file")
     if args.traffic < 0 or args.canary_timeout < 0 or args.canary_poll <= 0:
         raise UserError("--traffic and --canary-timeout must be >= 0, --canary-poll > 0")
+    clock, canary_sleep, note = bake_clock()
+    if note and not args.json:
+        print(note)
     result = deploy(
         args.release,
         traffic=args.traffic,
+        clock=clock,
+        canary_sleep=canary_sleep,
         canary_timeout=args.canary_timeout,
         canary_poll=args.canary_poll,
         on_step=None if args.json else _print_step,
