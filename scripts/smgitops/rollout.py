@@ -244,29 +244,19 @@ def release_at(git: Git, release_path: Path, sha: str) -> Release:
 
 def check_artifacts(release: Release, label: str, session: Any = None) -> None:
     """Every served model's artifact must be in the store: a rollback never trains."""
-    from .artifacts import store_for
+    from .artifacts import missing_artifacts, store_for
 
     store = store_for(release, session)
-    missing = [
-        (mid, spec.artifact_sha256, key)
-        for mid, spec in release.served_models().items()
-        for key in [_artifact_key(mid, spec.artifact_sha256)]
-        if not store.exists(key)
-    ]
+    missing = missing_artifacts(release, store)
     if missing:
         listed = "; ".join(
-            f"model {mid}: artifact sha256={digest} missing (s3://{store.bucket}/{key})" for mid, digest, key in missing
+            f"model {mid}: artifact sha256={release.models[mid].artifact_sha256} missing (s3://{store.bucket}/{key})"
+            for mid, key in missing
         )
         raise CheckFailed(
             f"{label}: not rolled back: {listed}. A rollback reuses published artifacts and never trains; "
             "publish them from that revision (smgitops train + smgitops publish) or choose another revision."
         )
-
-
-def _artifact_key(model_id: str, digest: str) -> str:
-    from .naming import artifact_key
-
-    return artifact_key(model_id, digest)
 
 
 def _live_weights(apply_result: Any) -> dict[str, float | None]:
