@@ -451,6 +451,24 @@ def test_malformed_release_is_refused(case: Case, release: Path, capsys: pytest.
     assert err.rstrip().splitlines()[-1].startswith("smgitops validate: ")
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        ("image: 1.2-1-cpu-py3", "image: 1.2-1-gpu-py3", "image"),
+        ("timezone: Europe/Berlin", "timezone: ../../etc/passwd", "teardown.timezone"),
+    ],
+)
+def test_one_bad_value_is_one_problem(
+    release: Path, capsys: pytest.CaptureFixture[str], old: str, new: str, field: str
+) -> None:
+    """A value the schema refuses is not reported a second time by the semantic check of the same field."""
+    release.write_text(edit(release.read_text(encoding="utf-8"), old, new), encoding="utf-8")
+    code, _out, err = run_cli(capsys, str(release))
+    assert code == 2
+    lines = problem_lines(err, str(release))
+    assert len(lines) == 1 and f": {field}: " in lines[0], err
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # whole-file problems: size, encoding, documents
 # ---------------------------------------------------------------------------------------------------------------

@@ -260,6 +260,11 @@ class _Reporter:
         line, col = self.locate(path, key=key)
         self.add(line, col, path if report_as is None else report_as, reason)
 
+    def flagged(self, path: FieldPath) -> bool:
+        """Whether ``path`` already has a problem (a semantic check then adds no second one for the same value)."""
+        field = format_path(path)
+        return any(p.field == field for p in self.problems)
+
     def locate(self, path: FieldPath, *, key: bool = False) -> tuple[int, int]:
         probe = path
         while probe not in self.pos and probe:
@@ -791,7 +796,7 @@ def _semantic_problems(doc: dict[str, Any], rep: _Reporter, release_path: Path, 
     tz = _get(doc, "teardown", "timezone")
     if isinstance(tz, str) and not _iana_zones():
         rep.at(("teardown", "timezone"), "no time zone database on this machine: install tzdata (OS or pip package)")
-    elif isinstance(tz, str) and tz not in _iana_zones():
+    elif isinstance(tz, str) and tz not in _iana_zones() and not rep.flagged(("teardown", "timezone")):
         rep.at(("teardown", "timezone"), f"{tz!r} is not an IANA time zone{_did_you_mean(tz, _iana_zones())}")
 
     _image_problems(doc.get("image"), rep)
@@ -817,7 +822,7 @@ def _hosting_unavailable(instance_type: str) -> str | None:
 
 
 def _image_problems(image: Any, rep: _Reporter) -> None:
-    if not isinstance(image, str):
+    if not isinstance(image, str) or rep.flagged(("image",)):
         return
     from . import estimators
 
