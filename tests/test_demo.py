@@ -100,3 +100,37 @@ def test_nothing_is_left_after_the_evening_teardown(demo: tuple[int, dict[str, A
     assert teardown["endpoint_config"] is None and teardown["weights"] == {}
     assert "deleted: smgitops-dev" in teardown["detail"]
     assert not Path(doc["scratch_repository"]).exists()  # removed without --keep
+
+
+class _FailingSageMaker:
+    """A SageMaker client whose DescribeEndpoint is throttled: the live state cannot be read."""
+
+    def describe_endpoint(self, **_: Any) -> dict[str, Any]:
+        from botocore.exceptions import ClientError
+
+        raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "DescribeEndpoint")
+
+
+class _Session:
+    def client(self, service: str, **_: Any) -> Any:
+        assert service == "sagemaker"
+        return _FailingSageMaker()
+
+
+def test_live_state_that_cannot_be_read_fails_the_step_instead_of_reading_as_gone(
+    project_root: Path, tmp_path: Path
+) -> None:
+    import io
+
+    from rich.console import Console
+
+    from smgitops.demo import Demo
+
+    demo = Demo(tmp_path, Console(file=io.StringIO()), emulator=None)
+    demo.release_path = project_root / "releases" / "dev.yaml"
+    demo.session = _Session()
+    with demo.step("evening teardown") as record:
+        pass
+    # "no endpoint" is what the teardown step expects: an unreadable endpoint must not pass for a deleted one
+    assert record.ok is False
+    assert any("Rate exceeded" in e.what for e in record.expectations if not e.ok)

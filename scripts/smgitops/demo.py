@@ -180,15 +180,12 @@ class Demo:
         return load_release(self.release_path)
 
     def live(self) -> tuple[str | None, dict[str, float]]:
-        from botocore.exceptions import ClientError
+        """The endpoint's live configuration and weights; ``(None, {})`` only when SageMaker says it does not exist
+        (any other error is raised: an unreadable endpoint is not a deleted one)."""
+        from .deploy import SageMaker
 
-        from .aws import client
-
-        sm = client(self.session, "sagemaker")
-        name = self.release().endpoint.name
-        try:
-            ep = sm.describe_endpoint(EndpointName=name)
-        except ClientError:
+        ep = SageMaker(self.session).describe_endpoint(self.release().endpoint.name)
+        if ep is None:
             return None, {}
         weights = {
             v["VariantName"]: float(v.get("CurrentWeight", v.get("DesiredWeight", 0.0)))
@@ -217,8 +214,10 @@ class Demo:
             record.seconds = round(time.monotonic() - started, 2)
             record.trainings = self.trainings.calls - before
             if live and self.session is not None:
-                with contextlib.suppress(Exception):
+                try:
                     record.endpoint_config, record.weights = self.live()
+                except Exception as exc:  # every step's expectations rest on the live state: unreadable fails it
+                    record.expect(False, f"the live endpoint can be described after the step: {exc}")
             self.report.steps.append(record)
             self._print_step(record)
 
