@@ -221,6 +221,11 @@ resource "aws_s3_bucket" "artifacts" {
     }
   }
 
+  # Releases in Git history point at these archives by digest; a rollback needs them.
+  lifecycle {
+    prevent_destroy = true
+  }
+
   depends_on = [aws_s3_bucket_policy.logs]
 }
 

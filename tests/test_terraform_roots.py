@@ -64,6 +64,7 @@ PROVIDER_HASHES = {
 MIRROR_ZIP_SHA256 = "4b75e0a259b56d97e66b7d69f3f25bd4cc7be2440c0fe35529f46de7d40a49d3"
 
 GITHUB_REPOSITORY = "example-org/smgitops-models"
+BOOTSTRAP_VARIABLES = {"github_repository": GITHUB_REPOSITORY, "environments": ["dev", "prod"]}
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -253,7 +254,7 @@ def bootstrapped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bootstrap
         workdir = copy_root("bootstrap", tmp_path_factory.mktemp("bootstrap") / "bootstrap")
         write_local_override(workdir, server.url)
         init(workdir, env=env)
-        variables = var_args({"github_repository": GITHUB_REPOSITORY, "environments": ["dev", "prod"]})
+        variables = var_args(BOOTSTRAP_VARIABLES)
         started = time.monotonic()
         terraform(workdir, "apply", "-auto-approve", "-no-color", "-input=false", *variables, env=env)
         apply_seconds = time.monotonic() - started
@@ -382,6 +383,24 @@ def test_artifact_bucket_is_write_once(bootstrapped: Bootstrapped) -> None:
     assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"v1"
 
     s3.put_object(Bucket=bucket, Key="data-capture/probe/record.jsonl", Body=b"{}")
+
+
+@pytest.mark.terraform
+@pytest.mark.parametrize("address", ["aws_s3_bucket.state", "aws_s3_bucket.artifacts", "aws_kms_key.this"])
+def test_what_rollback_and_state_depend_on_cannot_be_replaced(bootstrapped: Bootstrapped, address: str) -> None:
+    """Terraform refuses to plan the loss of the state bucket, the artifact bucket (every release in Git history
+    points at its archives) or the KMS key (a scheduled key deletion makes the state and every archive unreadable)."""
+    plan = terraform(
+        bootstrapped.workdir,
+        "plan",
+        "-no-color",
+        "-input=false",
+        f"-replace={address}",
+        *var_args(BOOTSTRAP_VARIABLES),
+        env=bootstrapped.env,
+        ok=(1,),
+    )
+    assert "Instance cannot be destroyed" in plan.stderr and address in plan.stderr, plan.stderr
 
 
 @pytest.mark.terraform
