@@ -307,6 +307,27 @@ def test_every_region_a_release_names_is_swept() -> None:
     assert live_names("us-east-1") == set() and live_names("eu-west-1") == set()
 
 
+@pytest.mark.usefixtures("aws")
+def test_a_release_file_that_fails_validation_still_has_its_region_swept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    releases = tmp_path / "releases"
+    write_release(releases, "dev", "smgitops-dev", "19:30", "Europe/Berlin")
+    prod = write_release(releases, "prod", "smgitops-prod", "20:00", "Europe/Dublin", region="eu-west-1")
+    prod.write_text(prod.read_text().replace("at: '20:00'", "at: '25:61'"))  # invalid: the whole file is refused
+    make_endpoints(["smgitops-prod"], [*MANAGED, {"Key": "release", "Value": "prod"}], region="eu-west-1")
+
+    # 19:30 UTC: past the 19:00 UTC default cut-off that the endpoints of an unreadable release get
+    assert cli.main(["teardown", "--releases", str(releases), "--json", "--now", "2026-11-25T19:30:00Z"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert "eu-west-1" in doc["regions"]
+    assert [(e["endpoint"], e["outcome"]) for e in doc["endpoints"] if e["region"] == "eu-west-1"] == [
+        ("smgitops-prod", "deleted")
+    ]
+    assert any("prod.yaml" in w for w in doc["warnings"])
+    assert live_names("eu-west-1") == set()
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # the command
 # ---------------------------------------------------------------------------------------------------------------

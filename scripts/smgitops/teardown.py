@@ -10,7 +10,8 @@ Which release an endpoint belongs to: the ``release = <environment>`` tag names 
 ``releases/<environment>.yaml``; failing that (tag missing or naming no known release) the endpoint name is
 matched against the releases' ``endpoint.name``. A managed endpoint that maps to no release gets
 :data:`DEFAULT_CUTOFF` (19:00 UTC). A release file that cannot be read does not stop the run: its endpoints fall
-back to the default cut-off and the report carries a warning -- a broken YAML file must not keep instances up.
+back to the default cut-off, the region it names (if its YAML can be parsed at all) is still swept, and the
+report carries a warning -- a broken release file must not keep instances up.
 
 The cut-off is ``teardown.at`` in ``teardown.timezone`` *on the current day in that zone*, computed with
 ``zoneinfo`` so daylight saving time moves it in UTC as it does on a wall clock. A wall time that does not exist
@@ -184,6 +185,9 @@ def load_schedules(releases_dir: Path | None) -> tuple[list[Schedule], list[str]
         except (SmgitopsError, yaml.YAMLError, KeyError, TypeError, ValueError, OSError, ZoneInfoNotFoundError) as exc:
             first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             warnings.append(f"{path}: unreadable ({first_line}); its endpoints get the default cut-off")
+            region = _region_named(path)
+            if region:  # still swept: a file that fails validation must not hide its region's endpoints
+                schedules.append(Schedule(DEFAULT_CUTOFF, DEFAULT_TIMEZONE, source=str(path), region=region))
             continue
         schedules.append(
             Schedule(
@@ -196,6 +200,21 @@ def load_schedules(releases_dir: Path | None) -> tuple[list[Schedule], list[str]
             )
         )
     return schedules, warnings
+
+
+def _region_named(path: Path) -> str | None:
+    """The ``region`` a release file names, read leniently (the file may fail validation); None if unreadable.
+
+    Its schedule has neither environment nor endpoint, so it matches no endpoint: the region's managed endpoints
+    fall back to the default cut-off, as for any unknown release."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    region = doc.get("region") if isinstance(doc, dict) else None
+    return region.strip() if isinstance(region, str) and region.strip() else None
 
 
 def schedule_for(name: str, tags: dict[str, str], schedules: Iterable[Schedule]) -> tuple[Schedule, str]:
