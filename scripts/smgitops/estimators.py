@@ -59,7 +59,7 @@ def image_matches_training(image: str) -> bool:
 
 def estimator_class(dotted: str) -> type[Any]:
     """Import an allowlisted estimator class. Raises ValueError for a name not on the allowlist."""
-    if dotted not in ALLOWED_ESTIMATORS:
+    if not is_allowed(dotted):
         raise ValueError(f"estimator {dotted!r} is not on the allowlist ({', '.join(ALLOWED_ESTIMATORS)})")
     module_name, _, class_name = dotted.rpartition(".")
     cls: type[Any] = getattr(importlib.import_module(module_name), class_name)

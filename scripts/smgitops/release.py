@@ -829,7 +829,7 @@ def _image_problems(image: Any, rep: _Reporter) -> None:
     known: dict[str, str] = dict(estimators.IMAGE_SKLEARN_VERSIONS)
     if image not in known:
         rep.at(("image",), f"unknown image tag {image!r}{_did_you_mean(image, known)} (known: {', '.join(known)})")
-    elif known[image] != estimators.TRAINING_SKLEARN_VERSION:
+    elif not estimators.image_matches_training(image):
         rep.at(
             ("image",),
             f"image {image!r} serves scikit-learn {known[image]} but training uses "
@@ -882,8 +882,8 @@ def _model_problems(model_id: str, spec: dict[str, Any], rep: _Reporter, repo_ro
         return
     from . import estimators
 
-    allowed = list(estimators.ALLOWED_ESTIMATORS)
-    if estimator not in allowed:
+    if not estimators.is_allowed(estimator):
+        allowed = list(estimators.ALLOWED_ESTIMATORS)
         rep.at(
             ("models", model_id, "estimator"),
             f"{estimator!r} is not on the estimator allowlist{_did_you_mean(estimator, allowed)} "
