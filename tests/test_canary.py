@@ -380,6 +380,21 @@ def test_analysis_of_metrics_stored_in_cloudwatch(emulator: Any, tmp_path: Path,
     assert [v["verdict"] for v in out["variants"]] == ["pass", "breach"]
 
 
+def test_a_virtual_bake_window_is_announced_on_stderr_also_with_json(
+    emulator: Any, tmp_path: Path, capsys: Any
+) -> None:
+    from smgitops import cli
+
+    release = _release([{"name": "primary", "model": "m1", "weight": 100}])
+    path = _valid_release_file(tmp_path, release.raw["variants"], release.raw["canary"])
+    code = cli.main(["canary", str(path), "--json", "--wait", "--timeout", "0"])
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)  # stdout stays one JSON document
+    assert code == 1 and out["verdict"] == "inconclusive"
+    # a machine-readable run (deploy.yml runs deploy --json) must not pass a virtual bake off as a real one
+    assert "virtual time" in captured.err
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # baking: a pass needs the whole bake window since the apply; a breach does not wait
 # ---------------------------------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, cast
 
-from .clock import Clock, Sleep, bake_clock, fixed_clock, parse_instant, real_sleep, utc_now
+from .clock import Clock, Sleep, announce, bake_clock, fixed_clock, parse_instant, real_sleep, utc_now
 from .release import Canary, Release, Variant, load_release
 
 if TYPE_CHECKING:
@@ -466,8 +466,7 @@ def run_canary(args: argparse.Namespace) -> int:
         clock = fixed_clock(parse_instant(args.now))
     elif args.wait:
         clock, sleep, note = bake_clock()
-        if note and not args.json:
-            print(note)
+        announce(note, args.json)
     else:
         clock = utc_now
     report = analyse(

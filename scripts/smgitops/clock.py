@@ -7,6 +7,7 @@ move time without waiting. ``--now`` options are parsed here: an instant must sa
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -85,3 +86,10 @@ def bake_clock(environ: Mapping[str, str] | None = None) -> tuple[Clock, Sleep, 
         return utc_now, real_sleep, None
     virtual = VirtualClock()
     return virtual.now, virtual.sleep, "local mode: the bake window passes in virtual time (all traffic is synthetic)"
+
+
+def announce(note: str | None, json_output: bool) -> None:
+    """Print ``bake_clock``'s note: on stdout before a table, on stderr when stdout carries JSON -- a virtual bake
+    must be visible in every log, machine-readable runs (the deploy workflow's ``--json``) included."""
+    if note:
+        print(note, file=sys.stderr if json_output else sys.stdout, flush=True)

@@ -41,7 +41,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .clock import Clock, Sleep, bake_clock, real_sleep, utc_now
+from .clock import Clock, Sleep, announce, bake_clock, real_sleep, utc_now
 from .errors import CheckFailed, ExternalError, SmgitopsError, UserError
 
 if TYPE_CHECKING:
@@ -694,8 +694,7 @@ def run_deploy(args: argparse.Namespace) -> int:
     if args.traffic < 0 or args.canary_timeout < 0 or args.canary_poll <= 0:
         raise UserError("--traffic and --canary-timeout must be >= 0, --canary-poll > 0")
     clock, canary_sleep, note = bake_clock()
-    if note and not args.json:
-        print(note)
+    announce(note, args.json)
     result = deploy(
         args.release,
         traffic=args.traffic,
