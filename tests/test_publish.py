@@ -129,6 +129,23 @@ def test_existing_key_with_other_bytes_is_refused_and_kept(
     assert key not in put_calls, "the refused key must not even be sent"
 
 
+def test_self_declared_digest_metadata_is_not_trusted(
+    repo: Path, session: boto3.session.Session, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """User metadata is whatever the uploader wrote; S3 does not check it. An object without an S3-verified
+    checksum whose metadata claims the release's digest is judged by its bytes: other bytes are refused."""
+    release = load_release(repo / "releases" / "dev.yaml")
+    digest = release.models["cancer-logreg"].artifact_sha256
+    key = naming.artifact_key("cancer-logreg", digest)
+    session.client("s3").put_object(Bucket=BUCKET, Key=key, Body=b"other bytes", Metadata={"sha256": digest})
+
+    assert cli.main(["publish", str(repo / "releases" / "dev.yaml"), "--json"]) == 1
+    outcomes = {a["model"]: a for a in json.loads(capsys.readouterr().out)["artifacts"]}
+    assert outcomes["cancer-logreg"]["status"] == "refused"
+    assert _digest(b"other bytes") in outcomes["cancer-logreg"]["detail"]
+    assert _stored(session, key) == b"other bytes"
+
+
 class _RacingStore(ArtifactStore):
     """A store where another publisher writes other bytes between our HEAD and our PUT."""
 

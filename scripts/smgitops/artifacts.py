@@ -64,7 +64,7 @@ def _hex(b64_digest: str) -> str | None:
 class StoredObject:
     key: str
     size: int
-    sha256: str | None  # hex; None when the object carries no whole-object SHA-256 (checksum or metadata)
+    sha256: str | None  # hex, as S3 verified it on upload; None when the object carries no whole-object checksum
 
 
 class AlreadyExists(Exception):
@@ -81,7 +81,9 @@ class ArtifactStore:
         self._s3 = client(session, "s3")
 
     def head(self, key: str) -> StoredObject | None:
-        """The object's size and SHA-256 as S3 keeps them, or None when the key does not exist."""
+        """The object's size and SHA-256 as S3 keeps them, or None when the key does not exist.
+
+        Only S3's own checksum counts: user metadata is whatever the uploader wrote and S3 never checks it."""
         from botocore.exceptions import ClientError
 
         try:
@@ -94,10 +96,6 @@ class ArtifactStore:
         checksum = resp.get("ChecksumSHA256")
         if isinstance(checksum, str) and "-" not in checksum:  # "-N" marks a composite multipart checksum
             sha = _hex(checksum)
-        if sha is None:
-            meta = (resp.get("Metadata") or {}).get("sha256")
-            if isinstance(meta, str) and len(meta) == 64:
-                sha = meta.lower()
         return StoredObject(key=key, size=int(resp.get("ContentLength", 0)), sha256=sha)
 
     def content_sha256(self, key: str) -> str:
@@ -205,9 +203,9 @@ def local_artifact_path(out_dir: Path, model_id: str) -> Path:
     return Path(artifact_path(out_dir, model_id))
 
 
-def _refusal(stored: StoredObject, digest: str) -> str:
+def _refusal(actual: str, digest: str) -> str:
     return (
-        f"s3 object exists with different content (sha256 {stored.sha256 or 'unknown'}, expected {digest}); "
+        f"s3 object exists with different content (sha256 {actual}, expected {digest}); "
         "a published artifact is never overwritten"
     )
 
@@ -227,10 +225,11 @@ def publish_release(release: Release, store: ArtifactStore, *, artifact_dir: Pat
         key = naming.artifact_key(model_id, digest)
         stored = store.head(key)
         if stored is not None:
-            if _stored_digest(store, stored) == digest:
+            actual = _stored_digest(store, stored)
+            if actual == digest:
                 report.outcomes.append(Outcome(model_id, digest, key, "already_present", "", stored.size))
             else:
-                report.outcomes.append(Outcome(model_id, digest, key, "refused", _refusal(stored, digest), stored.size))
+                report.outcomes.append(Outcome(model_id, digest, key, "refused", _refusal(actual, digest), stored.size))
             continue
         local = local_artifact_path(out_dir, model_id)
         if not local.is_file():
