@@ -456,6 +456,8 @@ def test_malformed_release_is_refused(case: Case, release: Path, capsys: pytest.
     [
         ("image: 1.2-1-cpu-py3", "image: 1.2-1-gpu-py3", "image"),
         ("timezone: Europe/Berlin", "timezone: ../../etc/passwd", "teardown.timezone"),
+        ("region: us-east-1", "region: US_EAST", "region"),
+        ("instance_type: ml.t2.large", "instance_type: t2.large", "endpoint.instance_type"),
     ],
 )
 def test_one_bad_value_is_one_problem(

@@ -778,10 +778,12 @@ def _semantic_problems(doc: dict[str, Any], rep: _Reporter, release_path: Path, 
         rep.at(("environment",), reason)
 
     region = doc.get("region")
-    if isinstance(region, str) and region not in ALLOWED_REGIONS:
+    if isinstance(region, str) and region not in ALLOWED_REGIONS and not rep.flagged(("region",)):
         rep.at(("region",), f"{region!r} is not on the region allowlist ({', '.join(ALLOWED_REGIONS)})")
 
     instance_type = _get(doc, "endpoint", "instance_type")
+    if rep.flagged(("endpoint", "instance_type")):
+        instance_type = None
     allowed_types = allowed_instance_types()
     hosting_problem = _hosting_unavailable(instance_type) if isinstance(instance_type, str) else None
     if hosting_problem:
