@@ -194,10 +194,10 @@ class Demo:
         return ep.get("EndpointConfigName"), weights
 
     def endpoint_count(self) -> int:
-        from .aws import client
+        """Every endpoint alive in the demo's region, managed or not (teardown's paginated listing)."""
+        from .teardown import SageMakerEndpoints
 
-        sm = client(self.session, "sagemaker")
-        return sum(len(page["Endpoints"]) for page in sm.get_paginator("list_endpoints").paginate())
+        return sum(1 for _ in SageMakerEndpoints(self.session).list_endpoints())
 
     @contextlib.contextmanager
     def step(self, name: str, *, live: bool = True) -> Iterator[StepRecord]:
