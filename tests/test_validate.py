@@ -471,6 +471,25 @@ def test_one_bad_value_is_one_problem(
     assert len(lines) == 1 and f": {field}: " in lines[0], err
 
 
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ('"data/\\u0000breast_cancer.csv"', "control character"),
+        ("data/" + "x" * 300 + ".csv", "at most 255"),
+    ],
+    ids=["nul-byte", "name-too-long"],
+)
+def test_data_path_the_filesystem_refuses_is_a_problem_not_a_traceback(
+    release: Path, capsys: pytest.CaptureFixture[str], path: str, reason: str
+) -> None:
+    text = edit(release.read_text(encoding="utf-8"), "path: data/breast_cancer.csv", f"path: {path}")
+    release.write_text(text, encoding="utf-8")
+    code, _out, err = run_cli(capsys, str(release))
+    assert code == 2
+    assert_reported(err, str(release), line_of(text, "path: "), "models.cancer-logreg.data.path", reason)
+    assert len(problem_lines(err, str(release))) == 1, err
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # whole-file problems: size, encoding, documents
 # ---------------------------------------------------------------------------------------------------------------

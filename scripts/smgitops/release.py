@@ -842,7 +842,7 @@ def _image_problems(image: Any, rep: _Reporter) -> None:
 def _data_problems(model_id: str, data: dict[str, Any], rep: _Reporter, repo_root: Path) -> None:
     where: FieldPath = ("models", model_id, "data", "path")
     raw = data.get("path")
-    if not isinstance(raw, str) or not raw:
+    if not isinstance(raw, str) or not raw or rep.flagged(where):
         return
     pure = PurePosixPath(raw)
     if "\\" in raw:
@@ -854,25 +854,31 @@ def _data_problems(model_id: str, data: dict[str, Any], rep: _Reporter, repo_roo
     if ".." in pure.parts:
         rep.at(where, f"{raw!r} leaves the repository ('..'): data files live inside it")
         return
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in raw):
+        rep.at(where, f"{raw!r} contains a control character: give the file's plain relative path")
+        return
     root = repo_root.resolve()
-    target = (root / pure).resolve()
-    if not target.is_relative_to(root):
-        rep.at(where, f"{raw!r} resolves outside the repository (to {target}) through a symbolic link")
+    try:
+        target = (root / pure).resolve()
+        if not target.is_relative_to(root):
+            rep.at(where, f"{raw!r} resolves outside the repository (to {target}) through a symbolic link")
+            return
+        if not target.exists():
+            rep.at(where, f"data file {raw!r} not found in the repository {root}")
+            return
+        if not target.is_file():
+            rep.at(where, f"{raw!r} is not a regular file")
+            return
+        expected = data.get("sha256")
+        actual = _DIGESTS.sha256(target) if isinstance(expected, str) and _HEX64.fullmatch(expected) else None
+    except OSError as exc:
+        rep.at(where, f"{raw!r} cannot be read: {exc.strerror or exc}")
         return
-    if not target.exists():
-        rep.at(where, f"data file {raw!r} not found in the repository {root}")
-        return
-    if not target.is_file():
-        rep.at(where, f"{raw!r} is not a regular file")
-        return
-    expected = data.get("sha256")
-    if isinstance(expected, str) and _HEX64.fullmatch(expected):
-        actual = _DIGESTS.sha256(target)
-        if actual != expected:
-            rep.at(
-                ("models", model_id, "data", "sha256"),
-                f"does not match {raw}: expected {expected} (release), actual {actual} (file)",
-            )
+    if actual is not None and actual != expected:
+        rep.at(
+            ("models", model_id, "data", "sha256"),
+            f"does not match {raw}: expected {expected} (release), actual {actual} (file)",
+        )
 
 
 def _model_problems(model_id: str, spec: dict[str, Any], rep: _Reporter, repo_root: Path) -> None:
