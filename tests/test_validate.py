@@ -458,6 +458,7 @@ def test_malformed_release_is_refused(case: Case, release: Path, capsys: pytest.
         ("timezone: Europe/Berlin", "timezone: ../../etc/passwd", "teardown.timezone"),
         ("region: us-east-1", "region: US_EAST", "region"),
         ("instance_type: ml.t2.large", "instance_type: t2.large", "endpoint.instance_type"),
+        ("C: 1.0", 'C: 1.0\n      "": 1', 'models.cancer-logreg.params[""]'),
     ],
 )
 def test_one_bad_value_is_one_problem(

@@ -907,7 +907,9 @@ def _model_problems(model_id: str, spec: dict[str, Any], rep: _Reporter, repo_ro
     bad = False
     for key in params:
         where: FieldPath = ("models", model_id, "params", key)
-        if key == "random_state":
+        if rep.flagged(where):
+            bad = True
+        elif key == "random_state":
             rep.at(where, "random_state is always the model's `seed`; remove it from params", key=True)
             bad = True
         elif key in excluded:
