@@ -459,6 +459,11 @@ def test_malformed_release_is_refused(case: Case, release: Path, capsys: pytest.
         ("region: us-east-1", "region: US_EAST", "region"),
         ("instance_type: ml.t2.large", "instance_type: t2.large", "endpoint.instance_type"),
         ("C: 1.0", 'C: 1.0\n      "": 1', 'models.cancer-logreg.params[""]'),
+        (
+            "estimator: sklearn.linear_model.LogisticRegression",
+            'estimator: "not dotted!"',
+            "models.cancer-logreg.estimator",
+        ),
     ],
 )
 def test_one_bad_value_is_one_problem(

@@ -886,7 +886,7 @@ def _model_problems(model_id: str, spec: dict[str, Any], rep: _Reporter, repo_ro
     if isinstance(data, dict):
         _data_problems(model_id, data, rep, repo_root)
     estimator = spec.get("estimator")
-    if not isinstance(estimator, str):
+    if not isinstance(estimator, str) or rep.flagged(("models", model_id, "estimator")):
         return
     from . import estimators
 
