@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from .errors import UserError
+from .ghoutput import append_github_output
 
 RELEASE_DIR = "releases"
 SHARED_PREFIXES = ("terraform/", "scripts/", "data/", "policies/")
@@ -75,9 +75,5 @@ def run_changed_releases(args: argparse.Namespace) -> int:
     text = json.dumps(rows, separators=(",", ":"))
     print(text)
     if args.github_output:
-        out = os.environ.get("GITHUB_OUTPUT")
-        if not out:
-            raise UserError("--github-output needs GITHUB_OUTPUT in the environment (set by GitHub Actions)")
-        with open(out, "a", encoding="utf-8") as fh:
-            fh.write(f"matrix={text}\nany={'true' if rows else 'false'}\n")
+        append_github_output({"matrix": text, "any": "true" if rows else "false"})
     return 0

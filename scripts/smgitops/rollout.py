@@ -686,6 +686,12 @@ def configure_deploy(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--canary-poll", type=float, default=DEFAULT_CANARY_POLL, help="seconds between polls")
     parser.add_argument("--plan", type=Path, default=None, help="apply this reviewed plan (default: plan and apply)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument(
+        "--github-output",
+        action="store_true",
+        help="append ok=, endpoint_config= and rollback_branch= (empty unless a revert branch was written) "
+        "to $GITHUB_OUTPUT",
+    )
 
 
 def run_deploy(args: argparse.Namespace) -> int:
@@ -713,6 +719,17 @@ def run_deploy(args: argparse.Namespace) -> int:
 
             render_doc(result.canary)
         print(result.summary(), file=sys.stdout if result.ok else sys.stderr)
+    if args.github_output:
+        from .ghoutput import append_github_output
+
+        rb = result.rollback or {}
+        append_github_output(
+            {
+                "ok": "true" if result.ok else "false",
+                "endpoint_config": result.endpoint_config or "",
+                "rollback_branch": str(rb.get("branch") or "") if rb.get("ok") else "",
+            }
+        )
     return 0 if result.ok else 1
 
 
