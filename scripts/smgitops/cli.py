@@ -53,8 +53,11 @@ def _top_level_help() -> str:
         "commands:",
     ]
     lines += [f"  {name.ljust(width)}  {cmd.help}" for name, cmd in COMMANDS.items()]
-    lines += ["", "Run 'smgitops COMMAND --help' for a command's options.",
-              "Exit codes: 0 ok, 1 a check failed, 2 bad input or usage."]
+    lines += [
+        "",
+        "Run 'smgitops COMMAND --help' for a command's options.",
+        "Exit codes: 0 ok, 1 a check failed, 2 bad input or usage.",
+    ]
     return "\n".join(lines)
 
 
