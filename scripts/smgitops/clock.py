@@ -79,10 +79,11 @@ def bake_clock(environ: Mapping[str, str] | None = None) -> tuple[Clock, Sleep, 
     Against the emulator every request is synthetic and already sent when the analysis starts; waiting out a real
     ten-minute window would only make local runs (and the workflow tests that run the deploy step) slow. Returns
     ``(clock, sleep, note)``; the note says so whenever the window is virtual, so nobody mistakes it for a real bake.
-    """
-    from .settings import is_local_mode
 
-    if not is_local_mode(environ):
+    ``AWS_ENDPOINT_URL`` alone is not enough: it also points real AWS SDKs at VPC endpoints or proxies. Time is
+    virtual only when the endpoint answers the smgitops emulator's own health route.
+    """
+    if not _is_emulator(environ):
         return utc_now, real_sleep, None
     virtual = VirtualClock()
     return virtual.now, virtual.sleep, "local mode: the bake window passes in virtual time (all traffic is synthetic)"
@@ -93,3 +94,19 @@ def announce(note: str | None, json_output: bool) -> None:
     must be visible in every log, machine-readable runs (the deploy workflow's ``--json``) included."""
     if note:
         print(note, file=sys.stderr if json_output else sys.stdout, flush=True)
+
+
+def _is_emulator(environ: Mapping[str, str] | None) -> bool:
+    """True when ``AWS_ENDPOINT_URL`` names a running smgitops emulator (its admin health route answers)."""
+    import os
+
+    env = os.environ if environ is None else environ
+    url = env.get("AWS_ENDPOINT_URL", "").strip()
+    if not url:
+        return False
+    from .emulator.admin import AdminClient
+
+    try:
+        return AdminClient(url, env.get("AWS_CA_BUNDLE") or None, timeout=5.0).health()
+    except Exception:  # anything that is not our emulator's answer: real time
+        return False
