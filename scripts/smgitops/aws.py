@@ -21,3 +21,11 @@ def make_session(region: str) -> boto3.session.Session:
 def client(session: boto3.session.Session, service: str) -> Any:
     """A client with the project's retry policy (botocore's standard mode: backoff with jitter, throttling aware)."""
     return session.client(service, config=RETRY_CONFIG)  # type: ignore[call-overload]
+
+
+def is_not_found(exc: Any) -> bool:
+    """SageMaker reports a missing endpoint, configuration or model as a ValidationException whose message says
+    "Could not find ..." (or "... does not exist"); any other error (throttling, access denied) is not an absence."""
+    err = getattr(exc, "response", {}).get("Error", {})
+    message = str(err.get("Message", "")).lower()
+    return err.get("Code") == "ValidationException" and ("could not find" in message or "does not exist" in message)

@@ -66,21 +66,16 @@ class SageMaker:
 
         self._sm = sm_client if sm_client is not None else client(session, "sagemaker")
 
-    @staticmethod
-    def _missing(exc: Any) -> bool:
-        """SageMaker reports a missing endpoint, configuration or model as ValidationException "Could not find"."""
-        err = exc.response.get("Error", {})
-        return err.get("Code") == "ValidationException" and "could not find" in str(err.get("Message", "")).lower()
-
     def _describe(self, op: str, **kwargs: str) -> dict[str, Any] | None:
         from botocore.exceptions import ClientError
 
+        from .aws import is_not_found
         from .errors import ExternalError
 
         try:
             resp: dict[str, Any] = getattr(self._sm, op)(**kwargs)
         except ClientError as exc:
-            if self._missing(exc):
+            if is_not_found(exc):
                 return None
             raise ExternalError(f"SageMaker {op}: {exc}") from exc
         return resp

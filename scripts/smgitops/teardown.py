@@ -63,7 +63,6 @@ DEFAULT_REGION = "us-east-1"
 DEFAULT_CUTOFF = time(19, 0)
 """Cut-off for managed endpoints whose release is unknown: 19:00 in :data:`DEFAULT_TIMEZONE`."""
 DEFAULT_TIMEZONE = "UTC"
-NOT_FOUND_MARKERS = ("Could not find", "could not find", "does not exist")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -106,13 +105,15 @@ class SageMakerEndpoints:
         """All tags of a resource; ``None`` when it no longer exists (deleted since it was listed)."""
         from botocore.exceptions import ClientError
 
+        from .aws import is_not_found
+
         out: dict[str, str] = {}
         try:
             for page in self._client.get_paginator("list_tags").paginate(ResourceArn=arn):
                 for tag in page.get("Tags", []):
                     out[tag["Key"]] = tag.get("Value", "")
         except ClientError as exc:
-            if _is_not_found(exc):
+            if is_not_found(exc):
                 return None
             raise
         return out
@@ -121,18 +122,15 @@ class SageMakerEndpoints:
         """Delete; ``False`` when the endpoint is already gone (deleted concurrently), not an error."""
         from botocore.exceptions import ClientError
 
+        from .aws import is_not_found
+
         try:
             self._client.delete_endpoint(EndpointName=name)
         except ClientError as exc:
-            if _is_not_found(exc):
+            if is_not_found(exc):
                 return False
             raise
         return True
-
-
-def _is_not_found(exc: Any) -> bool:
-    message = str(exc.response.get("Error", {}).get("Message", ""))
-    return any(marker in message for marker in NOT_FOUND_MARKERS)
 
 
 # --------------------------------------------------------------------------------------------------------------
