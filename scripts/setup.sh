@@ -6,6 +6,7 @@
 #   .cache/terraform/mirror/     filesystem mirror with hashicorp/aws 3.39.0 (hash-verified, see below)
 #   .cache/terraform/terraformrc CLI config that points Terraform at that mirror (local mode and tests)
 #   .cache/emulator/tls/         self-signed certificate the local emulator serves HTTPS with
+#   tests/iam/node_modules/      the IAM policy simulator (npm, exact versions from tests/iam/package-lock.json)
 #
 # Each step leaves a stamp holding the hash of its inputs, so a second run does nothing and takes about a second.
 set -euo pipefail
@@ -111,5 +112,25 @@ fi
 
 # --- Emulator TLS certificate ----------------------------------------------------------------------------------------
 "$ROOT/.venv/bin/python" -m smgitops.emulator.tls "$CACHE/emulator/tls"
+
+# --- IAM policy simulator (a test tool: tests/test_iam_simulation.py) ---------------------------------------------------
+# @cloud-copilot/iam-simulate from npm, at the exact version and integrity hashes of tests/iam/package-lock.json.
+IAM_TOOL="$ROOT/tests/iam"
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  die "node and npm are not on PATH. The IAM policy test (tests/test_iam_simulation.py) runs the npm package
+  @cloud-copilot/iam-simulate with Node.js 20 or newer: install them (apt-get install nodejs npm, or
+  https://nodejs.org/en/download) and run 'make setup' again."
+fi
+node_version="$(node --version)"; node_major="${node_version#v}"; node_major="${node_major%%.*}"
+if [ "$node_major" -lt 20 ]; then
+  die "node $node_version found on PATH, but the IAM policy simulator needs Node.js 20 or newer; install it and run 'make setup' again."
+fi
+want_iam="$(inputs_hash "$IAM_TOOL/package.json" "$IAM_TOOL/package-lock.json")-$node_version"
+if ! stamp_ok "$IAM_TOOL/node_modules/.smgitops-stamp" "$want_iam"; then
+  say "installing the IAM policy simulator (npm ci in tests/iam)"
+  (cd "$IAM_TOOL" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) \
+    || die "npm ci in tests/iam failed (the npm registry must be reachable once; see the messages above)"
+  echo "$want_iam" > "$IAM_TOOL/node_modules/.smgitops-stamp"
+fi
 
 say "ready (terraform $tf_version, $("$ROOT/.venv/bin/python" -V))"

@@ -84,6 +84,18 @@ class AdminClient:
         """Move the emulator clock forward; due endpoint transitions complete at once."""
         self._call("POST", "advance", {"seconds": seconds})
 
+    def start_iam_log(self) -> None:
+        """Record every AWS request from now on (a new, empty log): the IAM calls each needs (``iamlog``)."""
+        self._call("POST", "iam-log/start")
+
+    def stop_iam_log(self) -> None:
+        self._call("POST", "iam-log/stop")
+
+    def iam_log(self, since: int = 0) -> list[dict[str, Any]]:
+        """The recorded requests from sequence number ``since`` on, oldest first."""
+        entries: list[dict[str, Any]] = self._call("GET", f"iam-log?since={int(since)}")["entries"]
+        return entries
+
     def seed(self, seed: int) -> None:
         """Reseed the generator that routes invocations by variant weight and draws injected errors."""
         self._call("PUT", "seed", {"seed": seed})

@@ -1,18 +1,22 @@
 """The emulator's WSGI application: moto's dispatcher behind a thin layer of smgitops routes.
 
-Requests under ``/_smgitops/`` are admin calls (reset, fault injection, update control, clock); everything else
-goes to moto, after due endpoint transitions are applied and the request's facts (scheme, headers) are made
-available to the bucket-policy evaluation. sagemaker-runtime invocations are served here too (see ``invoke``).
+Requests under ``/_smgitops/`` are admin calls (reset, fault injection, update control, clock, the IAM request
+log); everything else is recorded while a recording is on (``iamlog``: which key asked for which IAM action on
+which resource) and goes to moto, after due endpoint transitions are applied and the request's facts (scheme,
+headers) are made available to the bucket-policy evaluation. sagemaker-runtime invocations are served here too
+(see ``invoke``).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import urllib.parse
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from smgitops.emulator import extensions, policy
+from smgitops.emulator import extensions, iamlog, policy
 from smgitops.emulator.state import ExtensionState, Fault
 
 ADMIN_PREFIX = "/_smgitops/"
@@ -57,12 +61,16 @@ class EmulatorApp:
         self.state = state
         self.moto_app = moto_app
         self.invoker: Any = None  # set by server.build_app once the runtime is wired
+        self.recorder = iamlog.Recorder()
+        self._world: iamlog.MotoWorld | None = None
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path.startswith(ADMIN_PREFIX):
             return self.admin(path[len(ADMIN_PREFIX) :], environ, start_response)
         extensions.settle(self.state)
+        if self.recorder.recording:
+            start_response = self._record(environ, start_response)
         if self.invoker is not None:
             handled: Iterable[bytes] | None = self.invoker.maybe_handle(environ, start_response)
             if handled is not None:
@@ -86,12 +94,45 @@ class EmulatorApp:
             )
             return [body]
 
+    # -- the IAM request log ----------------------------------------------------------------------------------
+
+    def _record(self, environ: dict[str, Any], start_response: StartResponse) -> StartResponse:
+        """Log the request's IAM calls (before moto sees it: resource tags as they are when AWS would decide)."""
+        headers = request_headers(environ)
+        query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        body = b""
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        s3_upload = "/s3/" in headers.get("authorization", "") and environ.get("REQUEST_METHOD") == "PUT"
+        if length and not s3_upload:  # bodies moto needs again are put back; S3 uploads are never read here
+            body = environ["wsgi.input"].read(length)
+            environ["wsgi.input"] = io.BytesIO(body)
+        request = iamlog.Request(
+            method=str(environ.get("REQUEST_METHOD", "GET")),
+            path=str(environ.get("PATH_INFO", "")),
+            query=query,
+            headers=headers,
+            body=body,
+            secure=environ.get("wsgi.url_scheme") == "https",
+        )
+        if self._world is None:
+            self._world = iamlog.MotoWorld()
+        entry = self.recorder.add(request, self._world)
+
+        def recording_start_response(status: str, *args: Any, **kwargs: Any) -> Any:
+            entry["status"] = int(status.split(" ", 1)[0])
+            return start_response(status, *args, **kwargs)
+
+        return recording_start_response
+
     # -- admin -----------------------------------------------------------------------------------------------
 
     def admin(self, route: str, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         try:
-            body = _read_json(environ) if method in ("POST", "PUT") else {}
+            if method in ("POST", "PUT"):
+                body = _read_json(environ)
+            else:
+                body = dict(urllib.parse.parse_qsl(environ.get("QUERY_STRING", "")))
             result = self._admin(route.strip("/"), method, body)
         except (KeyError, TypeError, ValueError) as exc:
             return _json_response(start_response, 400, {"error": f"bad admin request: {exc}"})
@@ -155,6 +196,14 @@ class EmulatorApp:
             state.advance(seconds)
             extensions.settle(state)
             return {"now": state.now()}
+        if route == "iam-log/start" and method == "POST":
+            self.recorder.start()
+            return {"recording": True}
+        if route == "iam-log/stop" and method == "POST":
+            self.recorder.stop()
+            return {"recording": False}
+        if route == "iam-log" and method == "GET":
+            return {"recording": self.recorder.recording, "entries": self.recorder.since(int(body.get("since", 0)))}
         if route == "seed" and method == "PUT":
             state.reseed(int(body["seed"]))
             return {"seed": state.seed}
