@@ -324,7 +324,9 @@ def apply_plan(
     ws = workspace or workspace_for(release, settings=settings, runner=runner, env=env)
     planfile = (plan_file or ws.default_plan_file).resolve()
     seconds: dict[str, float] = {}
-    with ws.locked():
+    from . import recovery
+
+    with ws.locked(), recovery.on_interrupt(release, ws, release_label(release), session):
         meta = check_plan_current(release, planfile, ws)
         ws.prepare()
         t0 = clock()
@@ -388,8 +390,17 @@ def apply_release(
     verify_timeout: float = DEFAULT_TIMEOUT,
 ) -> tuple[PlanResult, ApplyResult]:
     """Plan and apply ``release`` in one go (no separate review): rollbacks and local runs."""
+    from . import recovery
+    from .aws import make_session
+
     ws = workspace_for(release, settings=settings, runner=runner, env=env)
-    with ws.locked():
+    session = session or make_session(release.region)
+    with ws.locked(), recovery.on_interrupt(release, ws, release_label(release), session):
+        # What a cancelled or killed run left: an update still in flight is waited for; a configuration or model
+        # that exists but is not in the state is adopted; what the plan would delete is forgotten, pruned below.
+        ws.prepare()
+        recovery.wait_settled(release, session, sleep, verify_timeout)
+        recovery.adopt(ws, session)
         planned = plan_release(release, session=session, workspace=ws)
         applied = apply_plan(
             release,
@@ -400,6 +411,8 @@ def apply_release(
             workspace=ws,
             verify_timeout=verify_timeout,
         )
+        if applied.ok:  # the endpoint serves the release: what it served before may go now
+            recovery.prune(ws, session)
     return planned, applied
 
 

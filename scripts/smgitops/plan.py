@@ -37,7 +37,7 @@ import os
 import re
 import sys
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,7 +48,7 @@ from .clock import Clock, utc_now
 from .errors import CheckFailed
 from .release import Release, load_release
 from .settings import Settings, is_local_mode, resolve_settings
-from .terraform import ProcessRunner, Terraform, WorkingCopy, file_lock, subprocess_runner
+from .terraform import LockInfo, ProcessRunner, Terraform, WorkingCopy, file_lock, subprocess_runner
 
 WORK_DIR = Path(".smgitops") / "work"
 CONFIG_TYPE = "aws_sagemaker_endpoint_configuration"
@@ -103,6 +103,8 @@ class Workspace:
         override = provider_override(emulator) if emulator is not None else None
         extra = backend_endpoint_settings(emulator) if emulator is not None else ""
         tf = Terraform(copy.root, env=terraform_env(emulator, env), runner=runner)
+        tf.lock_probe = _lock_probe(release, settings)
+        tf.unlock_hint = f"smgitops unlock {release.environment} (refuses a lock younger than the job timeout)"
         return cls(release, settings, tf, copy, directory, override, extra)
 
     @property
@@ -152,6 +154,27 @@ class Workspace:
     def root_fingerprint(self) -> str:
         """Hash of the Terraform root as it is in the repository (what a saved plan was computed from)."""
         return WorkingCopy(source=self.copy.source, root=self.copy.source).fingerprint()
+
+
+def _lock_probe(release: Release, settings: Settings) -> Callable[[], LockInfo | None]:
+    """Who holds the environment's state lock now; None when free or when the lock cannot be read (Terraform
+    then reports what it finds itself)."""
+
+    def probe() -> LockInfo | None:
+        from .aws import make_session
+        from .errors import SmgitopsError
+        from .locks import read_lock
+
+        try:
+            return read_lock(make_session(release.region), settings, release.environment)
+        except (SmgitopsError, OSError, ImportError):
+            return None
+        except Exception as exc:  # botocore's connection and credential errors: not this probe's to report
+            if type(exc).__module__.startswith("botocore"):
+                return None
+            raise
+
+    return probe
 
 
 def workspace_for(

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from .clock import Clock, Sleep, announce, bake_clock, real_sleep, utc_now
 from .errors import CheckFailed, ExternalError, SmgitopsError, UserError
+from .recovery import Cancelled
 
 if TYPE_CHECKING:
     from .canary import CanaryReport
@@ -539,6 +540,10 @@ def deploy(
             raise
         except SmgitopsError as exc:
             _record(Step(name, False, time.monotonic() - t0, str(exc)))
+            # Nothing to roll back: the apply refused before changing anything (state lock held, stale plan:
+            # exit 2), or the job was cancelled and Terraform stopped cleanly (the message says what to run).
+            if isinstance(exc, Cancelled) or (name == "apply" and isinstance(exc, UserError)):
+                raise
             raise _StepFailed(str(exc)) from exc
         _record(Step(name, True, time.monotonic() - t0, detail))
 

@@ -19,7 +19,10 @@ import hashlib
 import json
 import os
 import re
+import signal
 import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +30,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from . import paths
-from .errors import ExternalError, UserError
+from .errors import ExternalError, SmgitopsError, UserError
 
 TERRAFORM_BIN = "terraform"
 
@@ -46,15 +49,66 @@ class ProcessRunner(Protocol):
     def __call__(self, args: Sequence[str], *, cwd: Path, env: Mapping[str, str]) -> Completed: ...
 
 
+class Interrupted(SmgitopsError):
+    """SIGINT or SIGTERM arrived while Terraform ran: it was passed on, and Terraform has exited since.
+
+    Terraform stops gracefully on the first interrupt: the operations in flight finish, the state is written and
+    the state lock released. A second signal is passed on as well (Terraform then exits at once)."""
+
+    exit_code = 130
+
+    def __init__(self, command: str, signum: int, returncode: int) -> None:
+        self.command = command
+        self.signum = signum
+        self.returncode = returncode
+        self.signal_name = signal.Signals(signum).name
+        super().__init__(
+            f"{self.signal_name} during terraform {command}: passed to Terraform, which stopped after the "
+            f"operations in flight and saved the state (exit {returncode})"
+        )
+
+
+_FORWARDED = (signal.SIGINT, signal.SIGTERM)
+
+
 def subprocess_runner(args: Sequence[str], *, cwd: Path, env: Mapping[str, str]) -> Completed:
-    """Run a process to completion, capturing stdout and stderr as text."""
+    """Run a process to completion, capturing stdout and stderr as text.
+
+    SIGINT and SIGTERM received meanwhile are passed to the process (its own session, so a terminal's Ctrl-C
+    reaches it once, from here) and waited for; then :class:`Interrupted` is raised. Terraform interrupted this
+    way finishes what it is doing, writes its state and releases the state lock instead of being orphaned."""
     try:
-        proc = subprocess.run(
-            list(args), cwd=cwd, env=dict(env), capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL
+        proc = subprocess.Popen(
+            list(args),
+            cwd=cwd,
+            env=dict(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
         )
     except FileNotFoundError as exc:
         raise UserError(f"{args[0]} not found on PATH: install Terraform >= 1.10 (see README, Set-up)") from exc
-    return Completed(tuple(args), proc.returncode, proc.stdout, proc.stderr)
+    received: list[int] = []
+
+    def forward(signum: int, _frame: object) -> None:
+        received.append(signum)
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signum)
+
+    previous: dict[signal.Signals, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in _FORWARDED:
+            previous[sig] = signal.signal(sig, forward)
+    try:
+        stdout, stderr = proc.communicate()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if received:
+        raise Interrupted(args[1] if len(args) > 1 else args[0], received[0], proc.returncode)
+    return Completed(tuple(args), proc.returncode, stdout, stderr)
 
 
 @dataclass(frozen=True)
@@ -69,6 +123,9 @@ class Call:
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# Sub-commands that take the state lock (``state`` covers ``state rm``/``mv``; ``state list`` does not lock but
+# a lock error cannot come from it either).
+_LOCKING = frozenset({"plan", "apply", "import", "state", "refresh", "destroy"})
 _STALE = re.compile(r"Saved plan is stale", re.IGNORECASE)
 
 
@@ -81,6 +138,57 @@ def error_text(result: Completed) -> str:
         lines.append(stripped)
     cleaned = "\n".join(lines).strip()
     return re.sub(r"\n{3,}", "\n\n", cleaned)
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    """Who holds a Terraform state lock (the fields Terraform writes into the lock)."""
+
+    id: str
+    operation: str
+    who: str
+    created: str
+    path: str = ""
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> LockInfo:
+        return cls(
+            id=str(doc.get("ID", "")),
+            operation=str(doc.get("Operation", "")).removeprefix("OperationType").lower(),
+            who=str(doc.get("Who", "")),
+            created=str(doc.get("Created", "")),
+            path=str(doc.get("Path", "")),
+        )
+
+    def describe(self) -> str:
+        who, since, op = self.who or "unknown", self.created or "unknown", self.operation or "unknown"
+        return f"held by {who} since {since} ({op}, lock ID {self.id})"
+
+
+_LOCK_ERROR = re.compile(r"Error acquiring the state lock", re.IGNORECASE)
+_LOCK_FIELD = re.compile(r"^\s*(ID|Path|Operation|Who|Version|Created|Info):[ \t]*(.*?)\s*$", re.MULTILINE)
+
+
+def lock_info_from_error(text: str) -> LockInfo | None:
+    """The ``Lock Info:`` block of Terraform's "Error acquiring the state lock" message, if there is one."""
+    if not _LOCK_ERROR.search(text):
+        return None
+    block = text[text.find("Lock Info:") :] if "Lock Info:" in text else ""
+    fields = {m.group(1): m.group(2) for m in _LOCK_FIELD.finditer(_ANSI.sub("", block).replace("│", ""))}
+    return LockInfo.from_doc(fields)
+
+
+class StateLocked(UserError):
+    """The state lock stayed held by another run for the whole ``-lock-timeout``: nothing was changed (exit 2)."""
+
+    def __init__(self, lock: LockInfo | None, waited: str, unlock_hint: str) -> None:
+        self.lock = lock
+        held = lock.describe() if lock is not None else "held by another run"
+        super().__init__(
+            f"the Terraform state lock is {held}; waited {waited}, nothing was changed. If that run is still "
+            f"going, let it finish and run this again; if it was cancelled or its runner was lost, release the "
+            f"lock with: {unlock_hint}"
+        )
 
 
 class TerraformError(ExternalError):
@@ -124,15 +232,36 @@ class Terraform:
     calls: list[Call] = field(default_factory=list)
     # How long plan/apply wait for the state lock: a pull request's plan and a merge's apply may meet.
     lock_timeout: str = "120s"
+    # Asked before a command that takes the state lock: who holds it now (None when free). Set by the workspace.
+    lock_probe: Callable[[], LockInfo | None] | None = None
+    # The command that releases a lock left behind by a dead run, named in the lock error.
+    unlock_hint: str = "terraform force-unlock LOCK_ID (in the working copy)"
+    # Where waiting for a held lock is announced (stderr by default).
+    notify: Callable[[str], None] = field(default=lambda text: print(text, file=sys.stderr, flush=True))
 
     # -- plumbing -----------------------------------------------------------------------------------------------
 
     def run(self, command: str, *args: str, ok_codes: tuple[int, ...] = (0,)) -> Completed:
         argv = (TERRAFORM_BIN, command, *args)
+        locking = command in _LOCKING and "-lock=false" not in args
+        if locking and self.lock_probe is not None:
+            holder = self.lock_probe()
+            if holder is not None:
+                self.notify(f"waiting up to {self.lock_timeout} for the Terraform state lock, {holder.describe()}")
         started = self.clock()
         result = self.runner(argv, cwd=self.workdir, env=self.env)
         self.calls.append(Call(command, tuple(args), self.workdir, result.returncode, self.clock() - started))
         if result.returncode not in ok_codes:
+            from .envfaults import terraform_fault  # AWS unreachable, credentials, a missing bootstrap resource
+
+            fault = terraform_fault(command, result, self.env)
+            if fault is not None:
+                raise fault
+            if locking and _LOCK_ERROR.search(result.stderr + result.stdout):
+                lock = lock_info_from_error(result.stderr + result.stdout)
+                raise StateLocked(
+                    lock, self.lock_timeout, self.unlock_hint.replace("LOCK_ID", lock.id if lock else "LOCK_ID")
+                )
             raise TerraformError(command, result)
         return result
 
@@ -179,6 +308,23 @@ class Terraform:
             args.append("-auto-approve")
             args += _var_args(variables)
         return self.run("apply", *args)
+
+    def import_(self, address: str, resource_id: str, *, variables: Mapping[str, str] | None = None) -> Completed:
+        """``import`` of an existing remote object into ``address`` (which must not be in the state yet)."""
+        args = ["-no-color", "-input=false", f"-lock-timeout={self.lock_timeout}", *_var_args(variables)]
+        return self.run("import", *args, address, resource_id)
+
+    def state_list(self) -> list[str]:
+        """Addresses in the state (``state list``)."""
+        return [line.strip() for line in self.run("state", "list").stdout.splitlines() if line.strip()]
+
+    def state_rm(self, *addresses: str) -> Completed:
+        """Forget ``addresses`` (the remote objects stay as they are)."""
+        return self.run("state", "rm", f"-lock-timeout={self.lock_timeout}", *addresses)
+
+    def force_unlock(self, lock_id: str) -> Completed:
+        """``force-unlock -force`` of the lock with this ID (both the S3 lock file and the DynamoDB item)."""
+        return self.run("force-unlock", "-force", lock_id)
 
     def output_json(self) -> dict[str, Any]:
         """``output -json``, unwrapped to ``{name: value}``."""

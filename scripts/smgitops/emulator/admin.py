@@ -50,7 +50,8 @@ class AdminClient:
         return bool(self._call("GET", "health").get("ok"))
 
     def stats(self) -> dict[str, Any]:
-        """Counters of the extension: ``artifact_loads`` (model.tar.gz extracted and model_fn called), ..."""
+        """Counters of the extension: ``artifact_loads`` (model.tar.gz extracted and model_fn called),
+        ``aws_requests`` (AWS API requests served since the emulator started, admin calls excluded), ..."""
         return self._call("GET", "stats")
 
     def reset(self) -> None:

@@ -61,6 +61,7 @@ class EmulatorApp:
         self.state = state
         self.moto_app = moto_app
         self.invoker: Any = None  # set by server.build_app once the runtime is wired
+        self.aws_requests = 0  # AWS API requests served since start (admin calls excluded); never reset
         self.recorder = iamlog.Recorder()
         self._world: iamlog.MotoWorld | None = None
 
@@ -68,6 +69,8 @@ class EmulatorApp:
         path = environ.get("PATH_INFO", "")
         if path.startswith(ADMIN_PREFIX):
             return self.admin(path[len(ADMIN_PREFIX) :], environ, start_response)
+        with self.state.lock:
+            self.aws_requests += 1
         extensions.settle(self.state)
         if self.recorder.recording:
             start_response = self._record(environ, start_response)
@@ -150,6 +153,7 @@ class EmulatorApp:
                 pending = len(state.transitions)
             return {
                 "artifact_loads": loads,
+                "aws_requests": self.aws_requests,
                 "pending_transitions": pending,
                 "transition_delay": state.transition_delay,
                 "seed": state.seed,

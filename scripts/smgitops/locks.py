@@ -1,0 +1,150 @@
+"""The Terraform state lock: who holds it, and ``smgitops unlock ENV`` for a lock a dead run left behind.
+
+Terraform (>= 1.10, ``use_lockfile``) and the DynamoDB table both hold the lock of an environment's state; each
+records the same lock information (ID, operation, who, created). :func:`read_lock` reads it without taking the lock,
+so a command about to wait can say who it waits for, and since when.
+
+``unlock ENV`` releases the lock with ``terraform force-unlock`` and the lock ID read from the lock itself, but
+refuses a lock younger than ``--older-than`` minutes (default 60: the deploy job's timeout): a younger lock may
+belong to a run that is still going, and releasing it would let two applies write one state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from .errors import ExternalError, UserError
+from .settings import Settings
+from .terraform import LockInfo
+
+DEFAULT_OLDER_THAN_MINUTES = 60.0  # the deploy workflow's timeout-minutes: no live run holds a lock longer
+
+
+def read_lock(session: Any, settings: Settings, environment: str) -> LockInfo | None:
+    """The lock on ``environment``'s state, or None when it is free (the S3 lock file first, then DynamoDB)."""
+    from botocore.exceptions import ClientError
+
+    from .aws import client
+
+    key = settings.state_key(environment)
+    try:
+        body = client(session, "s3").get_object(Bucket=settings.state_bucket, Key=f"{key}.tflock")["Body"].read()
+        return LockInfo.from_doc(json.loads(body))
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
+            raise ExternalError(f"reading the state lock s3://{settings.state_bucket}/{key}.tflock: {exc}") from exc
+    except ValueError:
+        pass
+    try:
+        item = client(session, "dynamodb").get_item(
+            TableName=settings.lock_table, Key={"LockID": {"S": f"{settings.state_bucket}/{key}"}}, ConsistentRead=True
+        )
+    except ClientError as exc:
+        raise ExternalError(f"reading the state lock in DynamoDB table {settings.lock_table}: {exc}") from exc
+    info = ((item.get("Item") or {}).get("Info") or {}).get("S")
+    if not info:
+        return None
+    try:
+        return LockInfo.from_doc(json.loads(info))
+    except ValueError:
+        return None
+
+
+_FRACTION = re.compile(r"(\.\d+)")
+
+
+def lock_created(lock: LockInfo) -> datetime | None:
+    """When the lock was taken: Terraform writes RFC 3339 (``2026-11-30T15:40:01.123456789Z``) in the lock, and
+    Go's default layout (``2026-11-30 15:40:01.123456789 +0000 UTC``) in its messages."""
+    text = _FRACTION.sub(lambda m: m.group(1)[:7], lock.created.strip())  # Python parses at most microseconds
+    text = text.removesuffix(" UTC").replace("Z", "+00:00")
+    for fmt in ("%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S.%f %z", "%Y-%m-%d %H:%M:%S %z"):
+        try:
+            return datetime.strptime(text, fmt).astimezone(UTC)
+        except ValueError:
+            continue
+    return None
+
+
+def unlock_command(environment: str) -> str:
+    return f"smgitops unlock {environment}"
+
+
+def release_lock(
+    release_path: Path,
+    *,
+    older_than_minutes: float = DEFAULT_OLDER_THAN_MINUTES,
+    session: Any = None,
+    now: Callable[[], datetime] | None = None,
+) -> LockInfo | None:
+    """Force-unlock the state of ``release_path``'s environment if its lock is old enough; the released lock, or
+    None when there was none. A younger (or undated) lock is refused with a UserError (exit 2)."""
+    from .aws import make_session
+    from .plan import workspace_for
+    from .release import load_release
+
+    release = load_release(release_path)
+    ws = workspace_for(release)
+    session = session or make_session(release.region)
+    lock = read_lock(session, ws.settings, release.environment)
+    if lock is None:
+        return None
+    created = lock_created(lock)
+    current = (now or (lambda: datetime.now(UTC)))()
+    limit = timedelta(minutes=older_than_minutes)
+    if created is None or current - created < limit:
+        age = "of unknown age" if created is None else f"{(current - created).total_seconds() / 60:.0f} min old"
+        raise UserError(
+            f"state lock of {release.environment} {lock.describe()} is {age}, younger than "
+            f"{older_than_minutes:g} min: its run may still be going (a deploy job runs up to the workflow's "
+            f"timeout). Wait for it, or if you know it is dead: smgitops unlock {release.environment} "
+            "--older-than 0"
+        )
+    with ws.locked():
+        ws.prepare()
+        ws.terraform.force_unlock(lock.id)
+    return lock
+
+
+# -- CLI -----------------------------------------------------------------------------------------------------------
+
+
+def _release_path(target: str) -> Path:
+    """``dev`` means ``releases/dev.yaml``; a path is taken as it is."""
+    path = Path(target)
+    if path.suffix in (".yaml", ".yml") or path.is_file():
+        return path
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,11}", target):
+        raise UserError(f"{target!r}: give an environment (dev) or a release file (releases/dev.yaml)")
+    return Path("releases") / f"{target}.yaml"
+
+
+def configure_unlock(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("environment", metavar="ENV", help="environment (dev) or its release file (releases/dev.yaml)")
+    parser.add_argument(
+        "--older-than",
+        type=float,
+        default=DEFAULT_OLDER_THAN_MINUTES,
+        metavar="MINUTES",
+        help=f"refuse a lock younger than this (default {DEFAULT_OLDER_THAN_MINUTES:g}: the deploy job's timeout)",
+    )
+
+
+def run_unlock(args: argparse.Namespace) -> int:
+    path = _release_path(args.environment)
+    if not path.is_file():
+        raise UserError(f"{path}: no such release file")
+    if args.older_than < 0:
+        raise UserError("--older-than must be >= 0")
+    released = release_lock(path, older_than_minutes=args.older_than)
+    if released is None:
+        print(f"{path}: the state lock is free; nothing to release")
+    else:
+        print(f"{path}: released the state lock {released.describe()}")
+    return 0

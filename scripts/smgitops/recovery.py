@@ -1,0 +1,225 @@
+"""Recovery: a cancelled, killed or failed apply never strands an environment.
+
+* **Cancelled** (SIGINT/SIGTERM, as GitHub cancels a job): the signal reaches Terraform
+  (:func:`smgitops.terraform.subprocess_runner`), which finishes the operations in flight, writes its state and
+  releases the lock. :func:`on_interrupt` then says what state the environment is in and the command to run next,
+  and the command exits non-zero (130) without rolling back.
+* **Killed** (SIGKILL, a lost runner): Terraform may have created an endpoint configuration (and models) that never
+  reached the state. Their names are a hash of their content, so the next apply finds them by name:
+  :func:`adopt` imports every configuration or model the plan would create that already exists in SageMaker,
+  tagged for this environment, before planning for real, and says so.
+* **Never delete what serves**: before an apply, :func:`adopt` also *forgets* (``state rm``) an endpoint
+  configuration or model that the plan would destroy or replace, so that Terraform only ever creates them; after
+  ``verify`` confirms the endpoint serves the release, :func:`prune` deletes the configurations and models of this
+  environment that are neither in the state nor serving. A failed update (``FailureReason``) therefore leaves the
+  old configuration and its models in place, still serving, and a rollback to them re-adopts them by name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .errors import SmgitopsError
+from .terraform import Interrupted
+
+if TYPE_CHECKING:
+    from .plan import Workspace
+    from .release import Release
+
+CONFIG_ADDRESS = "aws_sagemaker_endpoint_configuration.this"
+MODEL_TYPE = "aws_sagemaker_model"
+CONFIG_TYPE = "aws_sagemaker_endpoint_configuration"
+
+
+class Cancelled(SmgitopsError):
+    """The run was cancelled by a signal while Terraform ran; Terraform exited cleanly. Nothing is rolled back."""
+
+    exit_code = 130
+
+
+# -- cancelled ----------------------------------------------------------------------------------------------------
+
+
+def _environment_state(release: Release, ws: Workspace, session: Any) -> str:
+    from .aws import make_session
+    from .deploy import SageMaker
+    from .locks import read_lock
+    from .plan import expected_config_name
+
+    parts: list[str] = []
+    try:
+        session = session or make_session(release.region)
+        lock = read_lock(session, ws.settings, release.environment)
+        parts.append("state lock released" if lock is None else f"state lock STILL {lock.describe()}")
+        endpoint = SageMaker(session).describe_endpoint(release.endpoint.name)
+        expected = expected_config_name(release, ws.settings)
+        if endpoint is None:
+            parts.append(f"endpoint {release.endpoint.name} does not exist")
+        else:
+            live = endpoint.get("EndpointConfigName")
+            which = "the release's" if live == expected else f"not the release's {expected}"
+            parts.append(
+                f"endpoint {release.endpoint.name} is {endpoint.get('EndpointStatus')} on configuration {live} "
+                f"({which})"
+            )
+    except Exception as exc:  # the message must come out whatever AWS says now
+        parts.append(f"live state unknown ({type(exc).__name__})")
+    return "; ".join(parts)
+
+
+@contextlib.contextmanager
+def on_interrupt(release: Release, ws: Workspace, label: str, session: Any = None) -> Iterator[None]:
+    """Turn :class:`Interrupted` into one message: what happened, the environment's state, the next command."""
+    try:
+        yield
+    except Interrupted as exc:
+        state = _environment_state(release, ws, session)
+        raise Cancelled(
+            f"cancelled by {exc.signal_name} during terraform {exc.command}: Terraform finished the operations "
+            f"in flight and saved the state; {state}. Nothing was rolled back. Next: smgitops deploy {label} "
+            f"(re-run the job) finishes the rollout; smgitops verify {label} shows what is live"
+        ) from exc
+
+
+# -- adopt and forget before an apply ------------------------------------------------------------------------------
+
+
+@dataclass
+class Adoption:
+    imported: list[tuple[str, str]] = field(default_factory=list)  # (address, name)
+    forgotten: list[tuple[str, str]] = field(default_factory=list)  # (address, name)
+
+    def lines(self) -> list[str]:
+        out = [
+            f"adopted {name} into {address}: it exists in SageMaker but was not in the state"
+            for address, name in self.imported
+        ]
+        out += [
+            f"forgot {name} ({address}): kept until the new configuration serves" for address, name in self.forgotten
+        ]
+        return out
+
+
+def _tags(sm: Any, arn: str) -> dict[str, str]:
+    resp = sm.list_tags(ResourceArn=arn)
+    return {t["Key"]: t["Value"] for t in resp.get("Tags", [])}
+
+
+def _ours(tags: dict[str, str], environment: str) -> bool:
+    return tags.get("managed-by") == "smgitops" and tags.get("release") == environment
+
+
+def _existing(sm: Any, kind: str, name: str) -> str | None:
+    """The ARN of the model or endpoint configuration ``name``, None when it does not exist."""
+    from botocore.exceptions import ClientError
+
+    from .aws import is_not_found
+
+    try:
+        if kind == CONFIG_TYPE:
+            return str(sm.describe_endpoint_config(EndpointConfigName=name)["EndpointConfigArn"])
+        return str(sm.describe_model(ModelName=name)["ModelArn"])
+    except ClientError as exc:
+        if is_not_found(exc):
+            return None
+        raise
+
+
+def wait_settled(release: Release, session: Any, sleep: Callable[[float], None], timeout: float) -> None:
+    """Wait while the endpoint is Creating/Updating (a killed run's update still in flight): Terraform cannot
+    update an endpoint in progress."""
+    import time
+
+    from .deploy import WAIT_STATUSES, SageMaker
+
+    sm = SageMaker(session)
+    started = time.monotonic()
+    endpoint = sm.describe_endpoint(release.endpoint.name)
+    while endpoint is not None and endpoint.get("EndpointStatus") in WAIT_STATUSES:
+        if time.monotonic() - started >= timeout:
+            return
+        sleep(1.0)
+        endpoint = sm.describe_endpoint(release.endpoint.name)
+
+
+def adopt(ws: Workspace, session: Any, notify: Callable[[str], None] | None = None) -> Adoption:
+    """Before an apply (workspace lock held, ``prepare`` done): import what the plan would create that exists
+    already; forget the configurations and models the plan would destroy or replace. Returns what was done."""
+    from .aws import client
+
+    notify = notify or (lambda text: print(text, file=sys.stderr, flush=True))
+    sm = client(session, "sagemaker")
+    tf = ws.terraform
+    variables = ws.variables()
+    result = Adoption()
+    probe = ws.directory / f"{ws.release.environment}.adopt.tfplan"
+    try:
+        changed = tf.plan(out=probe, variables=variables)
+        doc = tf.show_json(probe) if changed else {}
+    finally:
+        probe.unlink(missing_ok=True)
+    for rc in doc.get("resource_changes", []):
+        if rc.get("type") not in (MODEL_TYPE, CONFIG_TYPE) or rc.get("mode") != "managed":
+            continue
+        change = rc.get("change") or {}
+        actions = list(change.get("actions") or [])
+        address = str(rc.get("address"))
+        before_name = (change.get("before") or {}).get("name")
+        after_name = (change.get("after") or {}).get("name")
+        if "delete" in actions and before_name:
+            tf.state_rm(address)
+            result.forgotten.append((address, str(before_name)))
+        if "create" in actions and after_name:
+            arn = _existing(sm, str(rc.get("type")), str(after_name))
+            if arn is not None and _ours(_tags(sm, arn), ws.release.environment):
+                tf.import_(address, str(after_name), variables=variables)
+                result.imported.append((address, str(after_name)))
+    for line in result.lines():
+        notify(line)
+    return result
+
+
+# -- prune after verify --------------------------------------------------------------------------------------------
+
+
+def prune(ws: Workspace, session: Any, notify: Callable[[str], None] | None = None) -> list[str]:
+    """Delete this environment's endpoint configurations and models that are neither in the state nor used by
+    the configuration the endpoint serves. Called only once verify confirmed the endpoint serves the release."""
+    from .aws import client
+
+    notify = notify or (lambda text: print(text, file=sys.stderr, flush=True))
+    sm = client(session, "sagemaker")
+    release = ws.release
+    state = ws.terraform.show_json()
+    managed: set[str] = set()
+    for res in ((state.get("values") or {}).get("root_module") or {}).get("resources", []):
+        if res.get("type") in (MODEL_TYPE, CONFIG_TYPE):
+            managed.add(str((res.get("values") or {}).get("name")))
+    endpoint = sm.describe_endpoint(EndpointName=release.endpoint.name)
+    serving = str(endpoint.get("EndpointConfigName"))
+    serving_config = sm.describe_endpoint_config(EndpointConfigName=serving)
+    in_use = {serving} | {str(v.get("ModelName")) for v in serving_config.get("ProductionVariants", [])}
+    deleted: list[str] = []
+    prefix = f"{release.endpoint.name}-"
+    for page in sm.get_paginator("list_endpoint_configs").paginate(NameContains=prefix):
+        for item in page.get("EndpointConfigs", []):
+            name = str(item["EndpointConfigName"])
+            if name.startswith(prefix) and name not in managed and name not in in_use:
+                if _ours(_tags(sm, str(item["EndpointConfigArn"])), release.environment):
+                    sm.delete_endpoint_config(EndpointConfigName=name)
+                    deleted.append(name)
+    marker = f"-{release.environment}-"
+    for page in sm.get_paginator("list_models").paginate(NameContains=marker):
+        for item in page.get("Models", []):
+            name = str(item["ModelName"])
+            if marker in name and name not in managed and name not in in_use:
+                if _ours(_tags(sm, str(item["ModelArn"])), release.environment):
+                    sm.delete_model(ModelName=name)
+                    deleted.append(name)
+    for name in deleted:
+        notify(f"pruned {name}: no longer in the state and not serving")
+    return deleted
