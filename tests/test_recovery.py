@@ -1,0 +1,164 @@
+"""Recovery with real Terraform on the emulator: a cancelled or killed deploy, a failed endpoint update, a state
+lock left behind. Each scenario ends with the live endpoint on the release (or the last good one), the plan empty,
+the state lock free, and no state surgery by hand.
+
+A deploy is cancelled the way GitHub cancels a job: SIGTERM to the smgitops process (``smgitops apply`` in its own
+process, the endpoint held ``Updating`` by the emulator's update delay). A lost runner is SIGKILL to the whole
+process group (smgitops and Terraform).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from test_rollout import Journey, baking, sh, terraform_needed
+
+from smgitops.terraform import LockInfo, lock_info_from_error
+
+pytestmark = [terraform_needed, pytest.mark.terraform]
+
+ENDPOINT = "smgitops-dev"
+
+
+@pytest.fixture()
+def journey(tmp_path: Path, git_identity: dict[str, str]) -> Iterator[Journey]:
+    """v1 (one model at 100 %) trained, published, committed and deployed; the plan is empty."""
+    from fixtures_terraform import local_stack, make_scratch_repo
+    from smgitops.deploy import apply_release
+    from smgitops.release import load_release
+
+    repo = make_scratch_repo(tmp_path / "repo")
+    with local_stack(tmp_path, repo_root=repo) as stack:
+        stack.admin.seed(11)
+        j = Journey(repo, stack, [])
+
+        def v1(doc: dict[str, Any]) -> None:
+            model_id = next(iter(doc["models"]))
+            doc["models"] = {model_id: doc["models"][model_id]}
+            doc["variants"] = [{"name": "primary", "model": model_id, "weight": 100}]
+            doc["canary"]["min_invocations"] = 10
+
+        j.edit(v1)
+        j.train_and_publish([next(iter(yaml.safe_load(j.path.read_text())["models"]))])
+        j.commit("v1")
+        _, applied = apply_release(load_release(j.path))
+        assert applied.ok and applied.plan_after_apply_empty
+        yield j
+
+
+def _expected(j: Journey) -> str:
+    from smgitops.plan import expected_config_name
+    from smgitops.release import load_release
+
+    return expected_config_name(load_release(j.path), j.stack.settings)
+
+
+def _lock(j: Journey) -> LockInfo | None:
+    import boto3
+
+    from smgitops.locks import read_lock
+
+    return read_lock(boto3.session.Session(region_name="us-east-1"), j.stack.settings, "dev")
+
+
+def _plan_empty(j: Journey) -> bool:
+    from smgitops.plan import plan_release
+    from smgitops.release import load_release
+
+    return plan_release(load_release(j.path)).no_changes
+
+
+def _configs() -> list[str]:
+    import boto3
+
+    sm = boto3.client("sagemaker", region_name="us-east-1")
+    return sorted(c["EndpointConfigName"] for c in sm.list_endpoint_configs(MaxResults=100)["EndpointConfigs"])
+
+
+def _two_instances(j: Journey) -> str:
+    j.edit(lambda d: d["endpoint"].update(instance_count=2))
+    return j.commit("two instances")
+
+
+def _start_apply(j: Journey) -> subprocess.Popen[str]:
+    """``smgitops apply --auto-approve`` in its own process group (as a runner starts a job's step)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "smgitops.cli", "apply", "releases/dev.yaml", "--auto-approve"],
+        cwd=j.repo,
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def _wait_updating(proc: subprocess.Popen[str], timeout: float = 180.0) -> None:
+    import boto3
+
+    sm = boto3.client("sagemaker", region_name="us-east-1")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointStatus"] == "Updating":
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"apply ended before the endpoint was Updating: {proc.communicate()}")
+        time.sleep(0.2)
+    raise AssertionError("the endpoint never became Updating")
+
+
+def test_sigterm_while_updating_is_passed_to_terraform_and_says_what_next(journey: Journey) -> None:
+    from smgitops.deploy import apply_release
+    from smgitops.release import load_release
+
+    j = journey
+    v1_config, _ = j.live()
+    _two_instances(j)
+    j.stack.admin.set_update_delay(3600)  # Updating until the emulator clock moves on
+    proc = _start_apply(j)
+    _wait_updating(proc)
+    os.kill(proc.pid, signal.SIGTERM)  # smgitops only: it must pass the signal on to Terraform
+    j.stack.admin.advance_clock(3600)  # the update in flight completes; Terraform's waiter sees it next poll
+    _, err = proc.communicate(timeout=240)
+
+    assert proc.returncode == 130, err
+    (line,) = [ln for ln in err.splitlines() if "cancelled by SIGTERM" in ln]
+    assert "during terraform apply" in line and "state lock released" in line
+    assert "smgitops deploy releases/dev.yaml" in line and "Traceback" not in err
+    assert f"is InService on configuration {_expected(j)} (the release's)" in line
+    assert _lock(j) is None  # Terraform released it on the way out
+
+    # The next run converges: nothing adopted by hand, the old configuration pruned, the plan empty.
+    j.stack.admin.set_update_delay(0)
+    _, applied = apply_release(load_release(j.path))
+    assert applied.ok and applied.plan_after_apply_empty
+    assert j.live()[0] == _expected(j) != v1_config
+    assert _configs() == [_expected(j)]
+    assert _plan_empty(j) and _lock(j) is None
+
+
+def test_lock_error_parsing() -> None:
+    text = (
+        "Error: Error acquiring the state lock\n\nError message: operation error DynamoDB: PutItem\nLock Info:\n"
+        "  ID:        4f0c7b3e-1111-2222-3333-444455556666\n  Path:      b/smgitops/dev.tfstate\n"
+        "  Operation: OperationTypeApply\n  Who:       runner@host\n  Version:   1.11.4\n"
+        "  Created:   2026-11-30 15:40:01.123456789 +0000 UTC\n  Info:      \n"
+    )
+    lock = lock_info_from_error(text)
+    assert lock == LockInfo(
+        "4f0c7b3e-1111-2222-3333-444455556666",
+        "apply",
+        "runner@host",
+        "2026-11-30 15:40:01.123456789 +0000 UTC",
+        "b/smgitops/dev.tfstate",
+    )
+    assert lock_info_from_error("Error: something else") is None
