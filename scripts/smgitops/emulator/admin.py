@@ -55,7 +55,7 @@ class AdminClient:
         return self._call("GET", "stats")
 
     def reset(self) -> None:
-        """Forget everything: moto's backends and the extension's state (faults, delays, clock, caches)."""
+        """Forget everything: moto's backends, the extension's state (faults, delays, clock, caches), the IAM log."""
         self._call("POST", "reset")
 
     def inject_fault(self, endpoint: str, variant: str, error_rate: float = 0.0, latency_ms: int = 0) -> None:

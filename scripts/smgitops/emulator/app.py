@@ -165,6 +165,7 @@ class EmulatorApp:
             with state.lock:
                 moto_api_backend.reset()
                 state.reset()
+                self.recorder.reset()
                 if self.invoker is not None:
                     self.invoker.reset()
             return {"reset": True}

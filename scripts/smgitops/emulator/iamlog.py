@@ -19,6 +19,8 @@ Condition keys are filled from the request (``aws:RequestTag/*``, ``aws:TagKeys`
 Calls AWS makes on the caller's behalf with the caller's permissions are recorded as *derived* calls, with ``via``
 naming the request that caused them:
 
+* ``sagemaker:AddTags`` for the tags a SageMaker ``Create*`` request carries (SageMaker authorises tagging on
+  create as ``AddTags`` on the new resource);
 * ``iam:PassRole`` for a role handed to a service (SageMaker ``CreateModel``'s ``ExecutionRoleArn``), with
   ``iam:PassedToService``;
 * S3 server-side encryption with a KMS key (SSE-KMS, also with an S3 Bucket Key): a write needs
@@ -488,10 +490,17 @@ def _sagemaker(operation: str, body: dict[str, Any], world: World, base: _Base) 
             kms = body.get("KmsKeyId")
             if kms:
                 context["sagemaker:VolumeKmsKeyArn"] = str(world.kms_key_arn(base.region, str(kms)) or kms)
+            variants = body.get("ProductionVariants", [])
             context["sagemaker:InstanceTypes"] = sorted(
-                {str(v["InstanceType"]) for v in body.get("ProductionVariants", []) if "InstanceType" in v}
+                {str(v["InstanceType"]) for v in variants if "InstanceType" in v}
+            )
+            context["sagemaker:ModelArn"] = sorted(
+                {_sagemaker_arn(base, "model", str(v["ModelName"])) for v in variants if "ModelName" in v}
             )
         calls.append(base.call("sagemaker", operation, action, arn, context))
+        tags = _tag_list(body.get("Tags"))
+        if tags:  # tags given on create are authorised as sagemaker:AddTags on the new resource too
+            calls.append(base.call("sagemaker", operation, "sagemaker:AddTags", arn, _request_tags(tags), via=action))
     else:
         calls.append(
             base.call("sagemaker", operation, action, arn, _with_resource_tags(world.sagemaker_tags(base.region, arn)))
@@ -856,6 +865,11 @@ class Recorder:
     def stop(self) -> None:
         with self._lock:
             self.recording = False
+
+    def reset(self) -> None:
+        """Off and empty (the emulator's reset)."""
+        with self._lock:
+            self.recording, self.entries = False, []
 
     def add(self, request: Request, world: World) -> dict[str, Any]:
         entry: dict[str, Any] = {"method": request.method, "path": request.path, "status": None}
