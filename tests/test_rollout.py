@@ -329,6 +329,70 @@ def test_rollback_trains_nothing_and_refuses_a_missing_artifact(
     assert "is not a commit" in capsys.readouterr().err
 
 
+def _tamper(bucket: str, key: str, data: bytes, *, checksum: bool) -> None:
+    """Replace a published archive behind the pipeline's back, as an account administrator can: lift the
+    artifact bucket's policy (which refuses rewrites), put other bytes under the same key, put the policy back."""
+    import boto3
+
+    s3 = boto3.client("s3", region_name="us-east-1")
+    policy = s3.get_bucket_policy(Bucket=bucket)["Policy"]
+    s3.delete_bucket_policy(Bucket=bucket)
+    try:
+        extra: dict[str, Any] = {"ChecksumAlgorithm": "SHA256"} if checksum else {}
+        s3.put_object(Bucket=bucket, Key=key, Body=data, **extra)
+    finally:
+        s3.put_bucket_policy(Bucket=bucket, Policy=policy)
+    assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == data
+
+
+@terraform_needed
+@pytest.mark.terraform
+def test_a_tampered_archive_is_refused_by_verify_deploy_and_rollback(
+    journey: Journey, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+
+    from smgitops import cli, naming
+    from smgitops.rollout import deploy
+
+    j = journey
+    assert deploy(j.path, traffic=20, **baking()).ok
+    v1 = sh(j.repo, "rev-parse", "HEAD")
+    live = j.live()
+    model_id, spec = next(iter(yaml.safe_load(j.path.read_text())["models"].items()))
+    expected = spec["artifact_sha256"]
+    key = naming.artifact_key(model_id, expected)
+    bucket = j.stack.settings.artifact_bucket
+    monkeypatch.chdir(j.repo)
+
+    # other bytes under the same key, carrying S3's SHA-256 checksum of those bytes
+    forged = b"not the archive that was trained and published"
+    _tamper(bucket, key, forged, checksum=True)
+    found = hashlib.sha256(forged).hexdigest()
+    assert cli.main(["verify", REL]) == 1  # what is served may already be the forged bytes: drift
+    err = capsys.readouterr().out
+    assert f"holds sha256 {found}, the release pins sha256 {expected}" in err.replace("\n", "")
+
+    j.edit(lambda d: d["endpoint"].update(instance_count=2))
+    j.commit("two instances")
+    assert cli.main(["deploy", REL, "--traffic", "20"]) == 2
+    err = capsys.readouterr().err
+    assert f"s3://{bucket}/{key} holds sha256 {found}, the release pins sha256 {expected}" in err
+    assert "Nothing was changed" in err and "ROLLBACK" not in err
+    assert j.live() == live  # no apply started, no rollback either
+
+    # again, without a checksum (the bytes are read back and hashed): a rollback refuses it too
+    forged = b"another forgery, stored without a SHA-256 checksum"
+    _tamper(bucket, key, forged, checksum=False)
+    found = hashlib.sha256(forged).hexdigest()
+    assert cli.main(["rollback", REL, "--to", v1]) == 2
+    err = capsys.readouterr().err
+    assert f"s3://{bucket}/{key} holds sha256 {found}, the release pins sha256 {expected}" in err
+    assert "not rolled back" in err
+    assert j.live() == live
+    assert j.trainings == [model_id]  # only the first publish trained
+
+
 def test_bad_usage_is_exit_2_before_anything_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from smgitops import cli
 
@@ -341,3 +405,137 @@ def test_bad_usage_is_exit_2_before_anything_runs(tmp_path: Path, capsys: pytest
     assert "--traffic" in capsys.readouterr().err
     assert cli.main(["rollback", str(release), "--to", "HEAD"]) == 2  # not in a git repository
     assert "not inside a git repository" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------------------------
+# deploys in order; what Git learns goes through a record (real git)
+# --------------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def pushed(tmp_path: Path, git_identity: dict[str, str]) -> tuple[Path, Path, list[str]]:
+    """A scratch repository with an origin: v1, then a change of the release file, then a README-only commit."""
+    from fixtures_terraform import edit_release, make_scratch_repo
+
+    repo = make_scratch_repo(tmp_path / "repo")
+    origin = tmp_path / "origin.git"
+    sh(tmp_path, "clone", "-q", "--bare", str(repo), str(origin))
+    sh(repo, "remote", "add", "origin", str(origin))
+    shas = [sh(repo, "rev-parse", "HEAD")]
+    edit_release(repo / REL, lambda d: d["endpoint"].update(instance_count=2))
+    sh(repo, "commit", "-q", "-am", "two instances")
+    shas.append(sh(repo, "rev-parse", "HEAD"))
+    shas.append(commit(repo, {"README.md": "docs\n"}, "docs"))
+    sh(repo, "push", "-q", "origin", "main")
+    sh(repo, "fetch", "-q", "origin")
+    return repo, origin, shas
+
+
+def test_a_deploy_whose_release_file_is_no_longer_mains_stops(
+    pushed: tuple[Path, Path, list[str]], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smgitops import cli
+    from smgitops.errors import CheckFailed, UserError
+    from smgitops.rollout import ensure_latest
+
+    repo, _, (v1, v2, docs) = pushed
+    git = Git(repo)
+    ensure_latest(git, REL, v2, "origin/main")  # main moved on, but not its release file: v2's deploy goes on
+    ensure_latest(git, REL, docs, "origin/main")
+    with pytest.raises(CheckFailed, match="a newer commit changed it"):
+        ensure_latest(git, REL, v1, "origin/main")
+    with pytest.raises(UserError, match="not a commit"):
+        ensure_latest(git, REL, v1, "origin/no-such-branch")
+
+    # the CLI, from a checkout of the older push (as its delayed run has): exit 1 before any AWS call
+    sh(repo, "checkout", "-q", "--detach", v1)
+    monkeypatch.chdir(repo)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    assert cli.main(["deploy", REL, "--latest-ref", "origin/main"]) == 1
+    err = capsys.readouterr().err
+    assert f"{REL} at {v1[:8]} is not the one on origin/main ({docs[:8]})" in err
+    assert "its deploy applies it" in err
+
+
+def _record_for(repo: Path, good: str, failed: str) -> Any:
+    from smgitops.rollout import DeployResult
+
+    git = Git(repo)
+    branch, revert = write_revert_branch(git, "dev", REL, failed, GoodRevision(good, "test"), "canary breach")
+    result = DeployResult(release=REL, environment="dev", revision=failed, reason="canary breach")
+    result.rollback = {"ok": True, "to": good, "branch": branch, "commit": revert}
+    return result
+
+
+def test_record_pushes_a_checked_revert_branch_and_opens_one_pull_request(
+    pushed: tuple[Path, Path, list[str]], tmp_path: Path
+) -> None:
+    from smgitops.record import record, write_record
+
+    repo, origin, (v1, v2, docs) = pushed
+    out = tmp_path / "record"
+    write_record(Git(repo), _record_for(repo, v1, docs), out)
+    assert sorted(p.name for p in out.iterdir()) == ["dev.bundle", "dev.json"]
+
+    job = tmp_path / "job"  # the record job's checkout: the pushed commit, without the deploy job's branch
+    sh(tmp_path, "clone", "-q", str(origin), str(job))
+    sh(job, "checkout", "-q", "--detach", docs)
+    requests: list[Any] = []
+
+    class Response:
+        headers: dict[str, str] = {}
+
+        def __enter__(self) -> Any:
+            return self
+
+        def __exit__(self, *exc: Any) -> None:
+            return None
+
+        def read(self) -> bytes:
+            return json.dumps({"number": 9, "html_url": "https://github.invalid/pull/9"}).encode()
+
+    def opener(req: Any) -> Response:
+        requests.append(req)
+        return Response()
+
+    env = {"GH_TOKEN": "t0ken", "GITHUB_REPOSITORY": "octo/models", "GITHUB_API_URL": "https://api.invalid"}
+    done = record(out, Git(job), env=env, opener=opener)
+    branch = f"smgitops/rollback-dev-{docs[:8]}"
+    assert done == [
+        f"dev: pushed refs/heads/{branch}",
+        "dev: opened the revert pull request https://github.invalid/pull/9",
+    ]
+    assert sh(origin, "show", f"{branch}:{REL}") == sh(origin, "show", f"{v1}:{REL}")
+    (req,) = requests
+    assert req.full_url == "https://api.invalid/repos/octo/models/pulls"
+    assert json.loads(req.data)["head"] == branch and json.loads(req.data)["base"] == "main"
+
+
+def test_record_refuses_a_record_that_does_not_hold(pushed: tuple[Path, Path, list[str]], tmp_path: Path) -> None:
+    from smgitops.errors import UserError
+    from smgitops.record import record, write_record
+
+    repo, origin, (v1, v2, docs) = pushed
+    job = tmp_path / "job"
+    sh(tmp_path, "clone", "-q", str(origin), str(job))
+    sh(job, "checkout", "-q", "--detach", docs)
+
+    # a good tag for another commit than the one checked out
+    out = tmp_path / "other-revision"
+    from smgitops.rollout import DeployResult
+
+    write_record(Git(repo), DeployResult(REL, "dev", v2, ok=True, recorded_good=good_tag("dev", v2)), out)
+    with pytest.raises(UserError, match="is not the commit checked out"):
+        record(out, Git(job), env={})
+
+    # a "revert" commit that changes more than the release file
+    sh(repo, "checkout", "-q", "-b", "smgitops/rollback-dev-evil", docs)
+    evil = commit(repo, {"scripts/payload.sh": "curl evil\n"}, "not a revert")
+    sh(repo, "checkout", "-q", "main")
+    out = tmp_path / "evil"
+    result = DeployResult(REL, "dev", docs, reason="x")
+    result.rollback = {"ok": True, "to": v1, "branch": "smgitops/rollback-dev-evil", "commit": evil}
+    write_record(Git(repo), result, out)
+    with pytest.raises(UserError, match="expected only releases/dev.yaml"):
+        record(out, Git(job), env={})
+    assert "smgitops/rollback-dev-evil" not in sh(origin, "branch", "--list")  # nothing pushed

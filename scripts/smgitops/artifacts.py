@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from . import naming
-from .errors import UserError
+from .errors import CheckFailed, UserError
 from .release import Release, load_release
 
 Status = Literal["published", "already_present", "refused"]
@@ -65,6 +65,10 @@ class StoredObject:
     key: str
     size: int
     sha256: str | None  # hex, as S3 verified it on upload; None when the object carries no whole-object checksum
+
+
+class ArtifactMismatch(UserError):
+    """A stored archive's SHA-256 is not the release's: exit 2, nothing served or changed."""
 
 
 class AlreadyExists(Exception):
@@ -264,14 +268,60 @@ def publish_release(release: Release, store: ArtifactStore, *, artifact_dir: Pat
     return report
 
 
-def missing_artifacts(release: Release, store: ArtifactStore) -> list[tuple[str, str]]:
-    """(model id, key) of every *served* model whose artifact is not in the store."""
-    missing = []
+# -- verifying what is served ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ArtifactProblem:
+    """A served model whose stored archive is not the release's: missing (``found`` None) or other bytes."""
+
+    model: str
+    key: str
+    expected: str
+    found: str | None
+
+    def describe(self, bucket: str) -> str:
+        where = f"s3://{bucket}/{self.key}"
+        if self.found is None:
+            return f"model {self.model}: artifact sha256={self.expected} missing ({where})"
+        return (
+            f"model {self.model}: {where} holds sha256 {self.found}, the release pins sha256 {self.expected} "
+            "(the stored archive is not the one that was published)"
+        )
+
+
+def verify_artifacts(release: Release, store: ArtifactStore) -> list[ArtifactProblem]:
+    """Check the stored archive of every *served* model against the release's ``artifact_sha256``.
+
+    The digest is S3's full-object ``ChecksumSHA256`` (``HeadObject`` with ``ChecksumMode=ENABLED``; ``publish``
+    uploads with it) when the object carries one, else the SHA-256 of the bytes read back. Never the key alone and
+    never user metadata: the key only names what *should* be there. Returns the problems (empty: all servable).
+    Every consumer (plan, apply, deploy, rollback, verify) asks this one function."""
+    problems: list[ArtifactProblem] = []
     for model_id, spec in release.served_models().items():
         key = naming.artifact_key(model_id, spec.artifact_sha256)
-        if not store.exists(key):
-            missing.append((model_id, key))
-    return missing
+        stored = store.head(key)
+        found = None if stored is None else _stored_digest(store, stored)
+        if found != spec.artifact_sha256:
+            problems.append(ArtifactProblem(model_id, key, spec.artifact_sha256, found))
+    return problems
+
+
+def require_servable(release: Release, store: ArtifactStore, label: str, advice: str) -> None:
+    """Raise unless :func:`verify_artifacts` finds nothing: other bytes under a key is exit 2 (nothing is served
+    from a store that does not hold what the release pins), a missing archive exit 1 (``advice`` says what to do)."""
+    problems = verify_artifacts(release, store)
+    if not problems:
+        return
+    listed = "; ".join(p.describe(store.bucket) for p in problems)
+    if any(p.found is not None for p in problems):
+        raise ArtifactMismatch(f"{label}: not served: {listed}. Nothing was changed.")
+    raise CheckFailed(f"{label}: {listed}. {advice}")
+
+
+def missing_artifacts(release: Release, store: ArtifactStore) -> list[tuple[str, str]]:
+    """(model id, key) of every *served* model whose artifact is not in the store."""
+    return [(p.model, p.key) for p in verify_artifacts(release, store) if p.found is None]
 
 
 def store_for(release: Release, session: Any = None) -> ArtifactStore:

@@ -40,6 +40,8 @@ COMMANDS: dict[str, Command] = {
     "emulator": Command("emulator.server", "run the local AWS emulator in the foreground"),
     "demo": Command("demo", "the whole story on the emulator, in a scratch git repository"),
     "comment": Command("comment", "render (and post) the pull-request comment: plan, traffic, policy, cost"),
+    "post-comment": Command("comment", "post rendered pull-request comments (a job without AWS credentials)"),
+    "record": Command("record", "push a deploy's good tag and revert branch, open the revert PR (no AWS credentials)"),
     "changed-releases": Command("changes", "release files a git change concerns, as a workflow job matrix"),
 }
 

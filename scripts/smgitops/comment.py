@@ -7,6 +7,11 @@ removed with their digests, weights before → after), the traffic split before 
 Inputs: the plan summary (``smgitops plan --json F``), optionally the policy report (``smgitops policy --json F``);
 the cost is estimated from the release file the summary names (``smgitops.pricing``).
 
+Rendering and posting are separate jobs in the pull-request workflow: the plan job (AWS credentials, read-only
+GitHub token) renders with ``--markdown F`` and uploads ``F`` as an artifact; the comment job (``pull-requests:
+write``, no AWS credentials, no set-up: it runs ``python -m smgitops.cli`` from the base revision's checkout) posts
+it with ``smgitops post-comment DIR``, which only reads Markdown files that start with an environment's marker.
+
 ``--post`` finds the pull request's comment that starts with the hidden marker ``<!-- smgitops:<environment> -->``
 through the GitHub REST API and updates it, or creates it: one comment per environment however often the
 workflow runs. It reads ``GITHUB_API_URL``, ``GITHUB_REPOSITORY``, ``GITHUB_TOKEN`` and the pull-request number
@@ -79,6 +84,8 @@ def _diff_lines(summary: Mapping[str, Any]) -> list[str]:
         else:
             what = f"{_pct(before)} → {_pct(after)}"
         lines.append(f"- **Traffic:** variant `{v.get('name')}` (`{v.get('model')}` {_short(v.get('digest'))}): {what}")
+    for m in summary.get("artifacts_to_publish") or []:
+        lines.append(f"- **Published at merge:** `{m.get('id')}` {_short(m.get('digest'))} (not in the store yet)")
     cfg = summary.get("endpoint_config") or {}
     if cfg.get("before") != cfg.get("after"):
         lines.append(f"- **Endpoint configuration:** `{cfg.get('before') or '(none yet)'}` → `{cfg.get('after')}`")
@@ -255,6 +262,11 @@ class GitHub:
         result, _ = self._call("PATCH", f"/repos/{self.repository}/issues/comments/{comment_id}", {"body": body})
         return dict(result)
 
+    def create_pull(self, *, base: str, head: str, title: str, body: str) -> dict[str, Any]:
+        payload = {"base": base, "head": head, "title": title, "body": body}
+        result, _ = self._call("POST", f"/repos/{self.repository}/pulls", payload)
+        return dict(result)
+
 
 def _next_link(link: str) -> str | None:
     for part in link.split(","):
@@ -333,6 +345,36 @@ def configure_comment(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--post", action="store_true", help="create or update the pull request's comment")
     parser.add_argument("--summary", action="store_true", help="append the Markdown to $GITHUB_STEP_SUMMARY")
     parser.add_argument("--json", type=Path, default=None, metavar="F", help="write what was posted as JSON to F")
+
+
+_MARKER = re.compile(r"^<!-- smgitops:([a-z0-9][a-z0-9-]{0,62}) -->$")
+
+
+def configure_post_comment(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "directory", type=Path, metavar="DIR", help="directory of comments rendered by `smgitops comment --markdown`"
+    )
+
+
+def run_post_comment(args: argparse.Namespace) -> int:
+    """Post every ``DIR/*.md`` (one per environment, each starting with its marker) to the pull request."""
+    files = sorted(args.directory.glob("*.md")) if args.directory.is_dir() else []
+    bodies: list[tuple[str, str]] = []
+    for path in files:
+        body = path.read_text(encoding="utf-8", errors="replace")
+        m = _MARKER.match(body.split("\n", 1)[0])
+        if m is None:
+            raise UserError(f"{path}:1: not a smgitops comment (the first line must be <!-- smgitops:ENV -->)")
+        if len(body) > MAX_BODY:
+            raise UserError(f"{path}: {len(body)} characters, more than a comment holds ({MAX_BODY})")
+        bodies.append((m.group(1), body))
+    if not bodies:
+        print(f"smgitops post-comment: no comment in {args.directory} (no plan got far enough to render one)")
+        return 0
+    for environment, body in bodies:
+        done = post(body, environment, env=os.environ)
+        print(f"comment {environment} {done['action']}: {done['url'] or done['id']}")
+    return 0
 
 
 def run_comment(args: argparse.Namespace) -> int:

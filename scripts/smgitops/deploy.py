@@ -15,8 +15,13 @@ same saved-plan path (plan file, metadata, apply of that file), so the two canno
 (``Creating``/``Updating`` are waited for, up to ``--timeout``; ``Failed`` fails with its ``FailureReason``); a
 ``FailureReason`` is drift even when ``InService`` (a failed update leaves the old configuration serving); the
 configuration name is :func:`smgitops.naming.endpoint_config_name` of the release; every variant has the
-release's model (name and artifact digest), weight, instance type and count; there are no other variants.
-Exit 1 on drift.
+release's model (name and artifact digest), weight, instance type and count; there are no other variants; every
+served archive in the store still hashes to the release's ``artifact_sha256``. Exit 1 on drift.
+
+Stored bytes: ``apply`` (and so ``deploy`` and ``rollback``, which apply) checks every served model's archive with
+:func:`smgitops.artifacts.verify_artifacts` before Terraform runs. Other bytes under a key stop it with exit 2,
+naming the key and both digests, before anything is changed; a missing archive stops it with exit 1 ("publish
+first"). ``verify`` reports the same as drift (exit 1): the endpoint may already serve the archive.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from . import naming
+from .artifacts import ArtifactStore, require_servable, verify_artifacts
 from .clock import Sleep, real_sleep
 from .errors import CheckFailed, UserError
 from .plan import (
@@ -198,8 +204,11 @@ def verify_release(
     poll: float | None = None,
     expected_config: str | None = None,
     sagemaker: SageMaker | None = None,
+    store: ArtifactStore | None = None,
 ) -> VerifyResult:
-    """Compare the live endpoint with ``release``; waits while it is ``Creating``/``Updating``."""
+    """Compare the live endpoint with ``release``; waits while it is ``Creating``/``Updating``. With ``store``, the
+    served archives' stored bytes are checked too (:func:`smgitops.artifacts.verify_artifacts`): other bytes under
+    a served key are drift."""
     from .aws import make_session
     from .settings import resolve_settings
 
@@ -244,6 +253,8 @@ def verify_release(
     result.variants = _live_variants(endpoint, config)
     bucket = resolved.artifact_bucket if resolved is not None else None
     result.problems += _compare(release, result.variants, sm, bucket)
+    if store is not None:
+        result.problems += [p.describe(store.bucket) for p in verify_artifacts(release, store)]
     result.ok = not result.problems
     return result
 
@@ -321,13 +332,20 @@ def apply_plan(
     verify_timeout: float = DEFAULT_TIMEOUT,
 ) -> ApplyResult:
     """Apply the saved plan of ``release``, verify the live endpoint, and check that a fresh plan is empty."""
+    from .aws import make_session
+
     ws = workspace or workspace_for(release, settings=settings, runner=runner, env=env)
     planfile = (plan_file or ws.default_plan_file).resolve()
     seconds: dict[str, float] = {}
+    store = ArtifactStore(session or make_session(release.region), ws.settings.artifact_bucket)
     from . import recovery
 
     with ws.locked(), recovery.on_interrupt(release, ws, release_label(release), session):
         meta = check_plan_current(release, planfile, ws)
+        # What the plan points the models at must be the release's bytes before Terraform changes anything.
+        require_servable(
+            release, store, release_label(release), f"Publish first: smgitops publish {release_label(release)}."
+        )
         ws.prepare()
         t0 = clock()
         try:
@@ -354,6 +372,7 @@ def apply_plan(
             clock=clock,
             timeout=verify_timeout,
             expected_config=expected,
+            store=store,
         )
         seconds["verify"] = round(clock() - t0, 3)
 
@@ -450,8 +469,10 @@ def configure_verify(parser: argparse.ArgumentParser) -> None:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    from .artifacts import store_for
+
     release = load_release(args.release)
-    result = verify_release(release, timeout=args.timeout)
+    result = verify_release(release, timeout=args.timeout, store=store_for(release))
     if args.json:
         print(json.dumps(result.as_dict(), indent=2))
     else:

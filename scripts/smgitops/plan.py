@@ -1,9 +1,12 @@
 """``smgitops plan``: a saved Terraform plan of a release, and the summary a reviewer reads.
 
-``plan RELEASE`` validates the release, checks that the artifact of every served model is in the store
-("publish first" otherwise, exit 1), runs ``terraform init`` (only when its inputs changed) and
-``terraform plan -out``, and turns ``terraform show -json`` into a summary: per variant the model and the weight
-before → after, models added and removed, resources to add / change / destroy / replace. The summary goes to
+``plan RELEASE`` validates the release, checks every served model's archive in the store
+(:func:`smgitops.artifacts.verify_artifacts`: one stored with other bytes is refused, exit 2; one not published
+yet is listed as ``artifacts_to_publish``, since the merge publishes), runs ``terraform init`` (only when its
+inputs changed) and ``terraform plan -out`` (with ``--lock=false`` without taking the state lock, so that
+read-only credentials can plan, as the pull-request workflow does), and turns ``terraform show -json`` into a
+summary: per variant the model and the weight before → after, models added and removed, resources to add /
+change / destroy / replace. The summary goes to
 stdout (a table), ``--json F`` (the dict below) and ``--markdown F`` (the pull-request comment).
 
 Next to the plan file, ``<planfile>.meta.json`` records what the plan was made from (the release file's sha256,
@@ -45,7 +48,6 @@ from typing import Any
 
 from . import naming
 from .clock import Clock, utc_now
-from .errors import CheckFailed
 from .release import Release, load_release
 from .settings import Settings, is_local_mode, resolve_settings
 from .terraform import LockInfo, ProcessRunner, Terraform, WorkingCopy, file_lock, subprocess_runner
@@ -405,16 +407,22 @@ def meta_path(plan_file: Path) -> Path:
     return plan_file.with_name(plan_file.name + ".meta.json")
 
 
-def ensure_published(release: Release, settings: Settings, session: Any = None) -> None:
-    """Every served model's artifact must be in the store before Terraform may point a model at it."""
-    from .artifacts import ArtifactStore, missing_artifacts
+def artifacts_to_publish(release: Release, settings: Settings, session: Any = None) -> list[dict[str, str]]:
+    """Served archives not in the store yet (the merge publishes them), as ``{"id", "digest", "key"}``.
+
+    A pull request plans before anything is published (its credentials write nothing), so a missing archive is
+    reported, not refused; ``apply`` refuses it. An archive stored under the key with other bytes is refused here
+    already (:class:`smgitops.artifacts.ArtifactMismatch`, exit 2): the merge could never serve it."""
+    from .artifacts import ArtifactMismatch, ArtifactStore, verify_artifacts
     from .aws import make_session
 
     store = ArtifactStore(session or make_session(release.region), settings.artifact_bucket)
-    missing = missing_artifacts(release, store)
-    if missing:
-        listed = ", ".join(f"{mid} (s3://{settings.artifact_bucket}/{key})" for mid, key in missing)
-        raise CheckFailed(f"artifacts not in the store: {listed}: publish first (smgitops publish {release.path})")
+    problems = verify_artifacts(release, store)
+    tampered = [p for p in problems if p.found is not None]
+    if tampered:
+        listed = "; ".join(p.describe(store.bucket) for p in tampered)
+        raise ArtifactMismatch(f"{release_label(release)}: not planned: {listed}")
+    return [{"id": p.model, "digest": p.expected, "key": p.key} for p in problems]
 
 
 def plan_release(
@@ -427,10 +435,13 @@ def plan_release(
     clock: Clock = utc_now,
     env: Mapping[str, str] | None = None,
     workspace: Workspace | None = None,
+    lock: bool = True,
 ) -> PlanResult:
-    """Make and save the plan of ``release``; return its summary. Raises CheckFailed when artifacts are missing."""
+    """Make and save the plan of ``release``; return its summary. ``lock=False``: read the state without taking
+    its lock (pull requests: read-only credentials). Archives not yet published are listed in the summary
+    (``artifacts_to_publish``); one stored with other bytes is refused."""
     ws = workspace or workspace_for(release, settings=settings, runner=runner, env=env)
-    ensure_published(release, ws.settings, session)
+    to_publish = artifacts_to_publish(release, ws.settings, session)
     with ws.locked():
         init_ran = ws.prepare()
         plan_file = (out or ws.default_plan_file).resolve()
@@ -439,7 +450,7 @@ def plan_release(
         # A failed plan must not leave an older plan behind that apply could pick up.
         meta_file.unlink(missing_ok=True)
         plan_file.unlink(missing_ok=True)
-        ws.terraform.plan(out=plan_file, variables=ws.variables())
+        ws.terraform.plan(out=plan_file, variables=ws.variables(), lock=lock)
         plan_json = ws.terraform.show_json(plan_file)
         summary = summarize(
             plan_json,
@@ -448,6 +459,7 @@ def plan_release(
             generated_at=clock(),
             expected_config=expected_config_name(release, ws.settings),
         )
+        summary["artifacts_to_publish"] = to_publish
         meta = {
             "release": release_label(release),
             "release_sha256": sha256_file(release.path),
@@ -494,6 +506,9 @@ def print_summary(summary: Mapping[str, Any], file: Any = None) -> None:
     for label, key in (("models added", "models_added"), ("models removed", "models_removed")):
         if summary[key]:
             console.print(f"{label}: " + ", ".join(f"{m['id']} ({m['digest'][:12]})" for m in summary[key]))
+    if summary.get("artifacts_to_publish"):
+        listed = ", ".join(f"{m['id']} ({m['digest'][:12]})" for m in summary["artifacts_to_publish"])
+        console.print(f"not in the artifact store yet (published at merge, before the apply): {listed}")
     r = summary["resources"]
     if summary["no_changes"]:
         console.print("No changes: the live infrastructure matches the release.")
@@ -563,11 +578,18 @@ def configure_plan(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", type=Path, default=None, metavar="F", help="write the summary as JSON to F ('-': stdout, no table)"
     )
+    parser.add_argument(
+        "--lock",
+        choices=("true", "false"),
+        default="true",
+        help="take the state lock (default); --lock=false reads the state without it, as read-only credentials "
+        "(pull requests) must",
+    )
 
 
 def run_plan(args: argparse.Namespace) -> int:
     release = load_release(args.release)
-    result = plan_release(release, out=args.out)
+    result = plan_release(release, out=args.out, lock=args.lock == "true")
     summary = result.summary
     if args.markdown is not None:
         write_text(args.markdown, render_markdown(summary, release, utc_now()))

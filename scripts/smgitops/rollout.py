@@ -244,19 +244,30 @@ def release_at(git: Git, release_path: Path, sha: str) -> Release:
 
 
 def check_artifacts(release: Release, label: str, session: Any = None) -> None:
-    """Every served model's artifact must be in the store: a rollback never trains."""
-    from .artifacts import missing_artifacts, store_for
+    """Every served model's archive must be in the store with the release's bytes: a rollback never trains.
+    Other bytes under a key: :class:`smgitops.artifacts.ArtifactMismatch` (exit 2); missing: CheckFailed (exit 1)."""
+    from .artifacts import require_servable, store_for
 
-    store = store_for(release, session)
-    missing = missing_artifacts(release, store)
-    if missing:
-        listed = "; ".join(
-            f"model {mid}: artifact sha256={release.models[mid].artifact_sha256} missing (s3://{store.bucket}/{key})"
-            for mid, key in missing
-        )
+    require_servable(
+        release,
+        store_for(release, session),
+        f"{label}: not rolled back",
+        "A rollback reuses published artifacts and never trains; publish them from that revision "
+        "(smgitops train + smgitops publish) or choose another revision.",
+    )
+
+
+def ensure_latest(git: Git, relpath: str, revision: str, ref: str) -> None:
+    """Deploys in order: the release file at ``revision`` must be the one at ``ref`` (``origin/main``), else a newer
+    commit changed it, its own deploy applies it, and this older one stops (CheckFailed, exit 1) before any change.
+    Concurrency groups serialise deploys of an environment but do not order them."""
+    if not git.ok("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"):
+        raise UserError(f"{ref!r} is not a commit in {git.repo}: fetch it first (the workflow checks out all history)")
+    latest = git.rev_parse(ref)
+    if git.blob_id(revision, relpath) != git.blob_id(latest, relpath):
         raise CheckFailed(
-            f"{label}: not rolled back: {listed}. A rollback reuses published artifacts and never trains; "
-            "publish them from that revision (smgitops train + smgitops publish) or choose another revision."
+            f"{relpath} at {git.short(revision)} is not the one on {ref} ({git.short(latest)}): a newer commit "
+            "changed it and its deploy applies it; this older deploy stops without changing anything"
         )
 
 
@@ -509,11 +520,15 @@ def deploy(
     on_step: Callable[[Step], None] | None = None,
     plan_file: Path | None = None,
     canary_sleep: Sleep | None = None,
+    latest_ref: str | None = None,
 ) -> DeployResult:
     """apply → verify → smoke → (traffic) → canary; on any failure roll back to the last good revision.
 
     With ``plan_file`` the reviewed, saved plan is applied (``smgitops apply --plan``); without, the release is
-    planned and applied in one go."""
+    planned and applied in one go. With ``latest_ref`` (``origin/main``), a release file that is no longer the one
+    there stops the deploy first (:func:`ensure_latest`). Served archives whose stored bytes are not the release's
+    stop it before anything is applied (exit 2) and never trigger a rollback: what is live stays as it is."""
+    from .artifacts import require_servable, store_for
     from .aws import make_session
     from .canary import CloudWatchMetrics, analyse
     from .deploy import apply_plan, apply_release
@@ -527,8 +542,13 @@ def deploy(
             f"canary timeout {canary_timeout:g} s is shorter than the release's bake window "
             f"({release.canary.bake_minutes} min): the canary could never pass"
         )
-    session = session or make_session(release.region)
     revision = git.head()
+    if latest_ref is not None:
+        ensure_latest(git, relpath, revision, latest_ref)
+    session = session or make_session(release.region)
+    require_servable(
+        release, store_for(release, session), f"{relpath}: not deployed", f"Publish first: smgitops publish {relpath}."
+    )
     result = DeployResult(release=relpath, environment=release.environment, revision=revision)
 
     def step(name: str, fn: Callable[[], str]) -> None:
@@ -697,6 +717,21 @@ def configure_deploy(parser: argparse.ArgumentParser) -> None:
         help="append ok=, endpoint_config= and rollback_branch= (empty unless a revert branch was written) "
         "to $GITHUB_OUTPUT",
     )
+    parser.add_argument(
+        "--latest-ref",
+        default=None,
+        metavar="REF",
+        help="deploy only if the release file equals the one at REF (e.g. origin/main); else exit 1 and leave it "
+        "to the newer commit's deploy",
+    )
+    parser.add_argument(
+        "--record",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write what Git must learn (good tag, revert branch as a git bundle) to DIR/<environment>.json for "
+        "`smgitops record`, which pushes it from a job without AWS credentials",
+    )
 
 
 def run_deploy(args: argparse.Namespace) -> int:
@@ -715,7 +750,12 @@ def run_deploy(args: argparse.Namespace) -> int:
         canary_poll=args.canary_poll,
         on_step=None if args.json else _print_step,
         plan_file=args.plan,
+        latest_ref=args.latest_ref,
     )
+    if args.record is not None:
+        from .record import write_record
+
+        write_record(Git.for_path(args.release), result, args.record)
     if args.json:
         print(json.dumps(result.as_dict(), indent=2, default=str))
     else:

@@ -279,10 +279,17 @@ class Terraform:
         return self.run("init", *args)
 
     def plan(
-        self, *, out: Path | None = None, variables: Mapping[str, str] | None = None, destroy: bool = False
+        self,
+        *,
+        out: Path | None = None,
+        variables: Mapping[str, str] | None = None,
+        destroy: bool = False,
+        lock: bool = True,
     ) -> bool:
-        """``plan -detailed-exitcode``; returns True when the plan has changes."""
-        args = ["-no-color", "-input=false", "-detailed-exitcode", f"-lock-timeout={self.lock_timeout}"]
+        """``plan -detailed-exitcode``; returns True when the plan has changes. ``lock=False`` reads the state
+        without taking its lock (``-lock=false``): a read-only plan, which credentials without write access need."""
+        args = ["-no-color", "-input=false", "-detailed-exitcode"]
+        args.append(f"-lock-timeout={self.lock_timeout}" if lock else "-lock=false")
         if out is not None:
             args.append(f"-out={out}")
         if destroy:

@@ -1,0 +1,236 @@
+"""``smgitops record DIR``: tell Git what a deploy did, from a job that holds no AWS credentials.
+
+The deploy job assumes an AWS role and has no token that can write to the repository; the job that pushes has
+such a token and no AWS credentials. ``smgitops deploy --record DIR`` writes what Git must learn into
+``DIR/<environment>.json``::
+
+    {"environment", "release", "revision", "ok", "good_tag", "rollback_branch", "rollback_commit",
+     "rolled_back_to", "reason"}
+
+and, when it wrote a revert branch, ``DIR/<environment>.bundle``: a git bundle holding only the revert commit (its
+prerequisite is the deployed revision, which every checkout of the push has). The workflow carries ``DIR`` from one
+job to the other as an artifact.
+
+``record DIR`` checks every record against the repository before it pushes anything:
+
+* the record's revision is the commit checked out (the push the workflow runs for);
+* a good tag is exactly ``smgitops/good/<environment>/<revision>``;
+* a revert branch is named ``smgitops/rollback-<environment>-…``, its commit is the bundle's, its only parent is the
+  revision, and it changes nothing but the record's release file;
+
+then pushes the tags and branches (the token, ``GH_TOKEN`` or ``GITHUB_TOKEN``, reaches git as an
+``http.extraheader`` through its environment, never on a command line) and opens one pull request per revert branch
+through the GitHub REST API (``GITHUB_API_URL``, ``GITHUB_REPOSITORY``).
+
+Exit codes: 0 everything pushed (or nothing to record); 2 a record that does not hold (nothing pushed); 1 git or
+GitHub failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import re
+import subprocess
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import UserError
+from .rollout import ROLLBACK_BRANCH_PREFIX, Git, good_tag
+
+if TYPE_CHECKING:
+    from .comment import Opener
+    from .rollout import DeployResult
+
+_ENVIRONMENT = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_SHA = re.compile(r"^[0-9a-f]{40}$")
+
+
+@dataclass(frozen=True)
+class Record:
+    environment: str
+    release: str
+    revision: str
+    ok: bool
+    good_tag: str
+    rollback_branch: str
+    rollback_commit: str
+    rolled_back_to: str
+    reason: str
+
+
+def write_record(git: Git, result: DeployResult, directory: Path) -> Path:
+    """``DIR/<environment>.json`` (and ``.bundle`` for a revert branch) of a finished deploy."""
+    directory = directory.resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    rb = result.rollback or {}
+    branch = str(rb.get("branch") or "") if rb.get("ok") else ""
+    record = Record(
+        environment=result.environment,
+        release=result.release,
+        revision=str(result.revision or ""),
+        ok=result.ok,
+        good_tag=result.recorded_good or "",
+        rollback_branch=branch,
+        rollback_commit=str(rb.get("commit") or "") if branch else "",
+        rolled_back_to=str(rb.get("to") or "") if branch else "",
+        reason=result.reason,
+    )
+    if branch:
+        bundle = directory / f"{result.environment}.bundle"
+        git.run("bundle", "create", str(bundle), f"refs/heads/{branch}", f"^{record.revision}")
+    path = directory / f"{result.environment}.json"
+    path.write_text(json.dumps(asdict(record), indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def _load(path: Path) -> Record:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path}: not a deploy record ({exc})") from exc
+    if not isinstance(doc, dict):
+        raise UserError(f"{path}: not a deploy record (not a JSON object)")
+    fields: dict[str, Any] = {}
+    for name, kind in Record.__annotations__.items():
+        value = doc.get(name)
+        want = bool if kind == "bool" else str
+        if not isinstance(value, want):
+            raise UserError(f"{path}: {name}: missing or not a {want.__name__}")
+        fields[name] = value
+    return Record(**fields)
+
+
+def check_record(git: Git, path: Path, head: str) -> Record:
+    """The record of ``path``, after every check (UserError, exit 2, on the first that fails)."""
+    rec = _load(path)
+    where = f"{path}"
+    if not _ENVIRONMENT.match(rec.environment) or path.stem != rec.environment:
+        raise UserError(f"{where}: environment: {rec.environment!r} is not this file's environment name")
+    if not _SHA.match(rec.revision) or rec.revision != head:
+        raise UserError(f"{where}: revision: {rec.revision!r} is not the commit checked out ({head})")
+    if rec.good_tag and rec.good_tag != good_tag(rec.environment, rec.revision):
+        raise UserError(f"{where}: good_tag: {rec.good_tag!r}, expected {good_tag(rec.environment, rec.revision)!r}")
+    if rec.good_tag and not rec.ok:
+        raise UserError(f"{where}: good_tag: a failed deploy records no good revision")
+    if rec.rollback_branch:
+        _check_revert(git, path, rec)
+    return rec
+
+
+def _check_revert(git: Git, path: Path, rec: Record) -> None:
+    branch = rec.rollback_branch
+    prefix = f"{ROLLBACK_BRANCH_PREFIX}-{rec.environment}-"
+    if not branch.startswith(prefix) or not git.ok("check-ref-format", f"refs/heads/{branch}"):
+        raise UserError(f"{path}: rollback_branch: {branch!r} is not a revert branch of {rec.environment}")
+    bundle = path.with_suffix(".bundle")
+    if not bundle.is_file():
+        raise UserError(f"{path}: rollback_branch: {bundle.name} (the revert commit) is missing")
+    if not git.ok("bundle", "verify", "-q", str(bundle)):
+        raise UserError(f"{bundle}: not a git bundle whose prerequisites this repository has")
+    git.run("fetch", "-q", str(bundle), f"+refs/heads/{branch}:refs/heads/{branch}")
+    commit = git.run("rev-parse", f"refs/heads/{branch}").strip()
+    if commit != rec.rollback_commit:
+        raise UserError(f"{bundle}: {branch} is {commit}, the record says {rec.rollback_commit}")
+    parents = git.run("rev-list", "--parents", "-n", "1", commit).split()[1:]
+    if parents != [rec.revision]:
+        raise UserError(f"{bundle}: the revert commit's parents are {parents}, expected only {rec.revision}")
+    changed = git.run("diff", "--name-only", rec.revision, commit).split()
+    if changed != [rec.release]:
+        raise UserError(f"{bundle}: the revert commit changes {changed}, expected only {rec.release}")
+
+
+def _push_env(env: Mapping[str, str]) -> dict[str, str]:
+    token = env.get("GH_TOKEN") or env.get("GITHUB_TOKEN") or ""
+    if not token:
+        return {}
+    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode("ascii")
+    return {
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": "http.extraheader",
+        "GIT_CONFIG_VALUE_0": f"AUTHORIZATION: basic {basic}",
+    }
+
+
+def _open_pull(rec: Record, base: str, env: Mapping[str, str], opener: Opener | None) -> str:
+    from .comment import GitHub
+
+    token = env.get("GH_TOKEN") or env.get("GITHUB_TOKEN") or ""
+    repository = env.get("GITHUB_REPOSITORY", "")
+    if not token or not repository:
+        raise UserError("opening the revert pull request needs GH_TOKEN (or GITHUB_TOKEN) and GITHUB_REPOSITORY")
+    run_url = "{}/{}/actions/runs/{}".format(
+        env.get("GITHUB_SERVER_URL", "https://github.com"), repository, env.get("GITHUB_RUN_ID", "")
+    )
+    gh = GitHub(env.get("GITHUB_API_URL") or "https://api.github.com", repository, token, opener)
+    pull = gh.create_pull(
+        base=base,
+        head=rec.rollback_branch,
+        title=f"Roll back {rec.release}: the deploy failed and was rolled back",
+        body=(
+            f"smgitops deploy of {rec.revision[:8]} failed: {rec.reason}\n\n"
+            f"The endpoint was rolled back to the release file of {rec.rolled_back_to[:8]}. Merging this makes "
+            f"{rec.release} match what is live. Details: {run_url}"
+        ),
+    )
+    return str(pull.get("html_url") or pull.get("number"))
+
+
+def record(
+    directory: Path,
+    git: Git,
+    *,
+    remote: str = "origin",
+    base: str = "main",
+    env: Mapping[str, str] | None = None,
+    opener: Opener | None = None,
+) -> list[str]:
+    """Check every record in ``directory``, then push and open pull requests; returns what was done."""
+    environ = dict(os.environ if env is None else env)
+    paths = sorted(directory.glob("*.json")) if directory.is_dir() else []
+    head = git.head()
+    records = [check_record(git, path, head) for path in paths]  # all checked before anything is pushed
+    done: list[str] = []
+    for rec in records:
+        refs: list[str] = []
+        if rec.good_tag:
+            git.create_tag(rec.good_tag, rec.revision)
+            refs.append(f"refs/tags/{rec.good_tag}")
+        if rec.rollback_branch:
+            refs.append(f"refs/heads/{rec.rollback_branch}")
+        if refs:
+            git.run("push", "-q", remote, *(f"{ref}:{ref}" for ref in refs), extra_env=_push_env(environ))
+            done += [f"{rec.environment}: pushed {ref}" for ref in refs]
+        if rec.rollback_branch:
+            url = _open_pull(rec, base, environ, opener)
+            done.append(f"{rec.environment}: opened the revert pull request {url}")
+        if not refs:
+            done.append(f"{rec.environment}: nothing to record (deploy {'ok' if rec.ok else 'failed'})")
+    return done
+
+
+def _repository() -> Git:
+    proc = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise UserError(f"{Path.cwd()}: not inside a git repository")
+    return Git(Path(proc.stdout.strip()))
+
+
+# -- CLI ---------------------------------------------------------------------------------------------------------
+
+
+def configure_record(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("directory", type=Path, metavar="DIR", help="the records `smgitops deploy --record` wrote")
+    parser.add_argument("--remote", default="origin", help="remote to push to (default origin)")
+    parser.add_argument("--base", default="main", help="base branch of the revert pull requests (default main)")
+
+
+def run_record(args: argparse.Namespace) -> int:
+    done = record(args.directory, _repository(), remote=args.remote, base=args.base)
+    for line in done or [f"{args.directory}: no deploy records (no deploy got far enough to write one)"]:
+        print(line)
+    return 0
