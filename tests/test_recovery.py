@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 import yaml
-from test_rollout import Journey, baking, sh, terraform_needed
 
 from smgitops.terraform import LockInfo, lock_info_from_error
+from test_rollout import Journey, baking, sh, terraform_needed
 
 pytestmark = [terraform_needed, pytest.mark.terraform]
 
@@ -162,3 +162,85 @@ def test_lock_error_parsing() -> None:
         "b/smgitops/dev.tfstate",
     )
     assert lock_info_from_error("Error: something else") is None
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (Terraform runs in its own session, so a process-group kill would miss it)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def _kill_everything(proc: subprocess.Popen[str]) -> None:
+    """A lost runner: smgitops, Terraform and its provider die at once, nobody cleans up."""
+    victims = [proc.pid, *_descendants(proc.pid)]
+    for pid in victims:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.communicate(timeout=30)
+
+
+def test_sigkill_while_updating_leaves_a_lock_then_unlock_and_the_next_deploy_adopts(
+    journey: Journey, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from smgitops import cli
+    from smgitops.rollout import deploy
+
+    j = journey
+    v1_config, _ = j.live()
+    failed_sha = _two_instances(j)
+    j.stack.admin.set_update_delay(3600)
+    proc = _start_apply(j)
+    _wait_updating(proc)
+    _kill_everything(proc)
+    j.stack.admin.advance_clock(3600)  # the update SageMaker had accepted completes without anyone watching
+    j.stack.admin.set_update_delay(0)
+    expected = _expected(j)
+    assert j.live()[0] == expected  # live on the new configuration, which the state may not know
+    held = _lock(j)
+    assert held is not None and held.operation == "apply"
+
+    # A deploy meanwhile: waits a bounded time naming the holder, then exit 2, nothing changed, no rollback.
+    monkeypatch.chdir(j.repo)
+    monkeypatch.setenv("SMGITOPS_LOCK_TIMEOUT", "3s")
+    assert cli.main(["deploy", "releases/dev.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert f"waiting up to 3s for the Terraform state lock, held by {held.who} since {held.created}" in err
+    assert f"lock ID {held.id}" in err and "smgitops unlock dev" in err
+    assert "ROLLBACK" not in err and "rolled back" not in err
+    assert sh(j.repo, "branch", "--list", "smgitops/rollback-*") == ""
+    assert j.live()[0] == expected
+
+    # unlock refuses a lock younger than the job timeout, then releases it when told the run is dead
+    assert cli.main(["unlock", "dev"]) == 2
+    err = capsys.readouterr().err
+    assert "younger than 60 min" in err and "--older-than 0" in err
+    assert _lock(j) == held
+    assert cli.main(["unlock", "dev", "--older-than", "0"]) == 0
+    assert f"released the state lock held by {held.who}" in capsys.readouterr().out
+    assert _lock(j) is None
+
+    # The next deploy adopts what the killed run created, converges, and prunes the configuration it replaced.
+    result = deploy(j.path, traffic=20, **baking())
+    assert result.ok, result.summary()
+    err = capsys.readouterr().err
+    assert f"adopted {expected} into aws_sagemaker_endpoint_configuration.this" in err or (f"pruned {v1_config}" in err)
+    assert result.plan_after_apply_empty and j.live()[0] == expected
+    assert result.recorded_good == f"smgitops/good/dev/{failed_sha}"
+    assert _configs() == [expected]
+    assert _plan_empty(j) and _lock(j) is None

@@ -170,6 +170,10 @@ def adopt(ws: Workspace, session: Any, notify: Callable[[str], None] | None = No
         address = str(rc.get("address"))
         before_name = (change.get("before") or {}).get("name")
         after_name = (change.get("after") or {}).get("name")
+        if rc.get("deposed"):
+            # A replaced object a stopped apply left behind (Terraform's "deposed"): the endpoint no longer needs
+            # it once it moved to the new one, and Terraform destroys it only after that move succeeded.
+            continue
         if "delete" in actions and before_name:
             tf.state_rm(address)
             result.forgotten.append((address, str(before_name)))

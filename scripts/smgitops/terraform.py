@@ -221,6 +221,20 @@ def base_env(extra: Mapping[str, str] | None = None, environ: Mapping[str, str] 
     return env
 
 
+DEFAULT_LOCK_TIMEOUT = "120s"
+_DURATION = re.compile(r"[0-9]{1,5}(s|m)")
+
+
+def lock_timeout_from_env(environ: Mapping[str, str] | None = None) -> str:
+    """``SMGITOPS_LOCK_TIMEOUT`` (``90s``, ``5m``) or 120 s: how long a command waits for the state lock."""
+    value = (os.environ if environ is None else environ).get("SMGITOPS_LOCK_TIMEOUT", "").strip()
+    if not value:
+        return DEFAULT_LOCK_TIMEOUT
+    if not _DURATION.fullmatch(value):
+        raise UserError(f"SMGITOPS_LOCK_TIMEOUT={value!r}: give seconds or minutes, e.g. 120s or 5m")
+    return value
+
+
 @dataclass
 class Terraform:
     """Terraform in one working directory (``-chdir`` is not used: the process runs *in* ``workdir``)."""
@@ -231,7 +245,7 @@ class Terraform:
     clock: Callable[[], float] = time.monotonic
     calls: list[Call] = field(default_factory=list)
     # How long plan/apply wait for the state lock: a pull request's plan and a merge's apply may meet.
-    lock_timeout: str = "120s"
+    lock_timeout: str = field(default_factory=lambda: lock_timeout_from_env())
     # Asked before a command that takes the state lock: who holds it now (None when free). Set by the workspace.
     lock_probe: Callable[[], LockInfo | None] | None = None
     # The command that releases a lock left behind by a dead run, named in the lock error.
