@@ -197,6 +197,7 @@ def test_one_artifact_in_two_environments_gets_two_model_names(console_root: Pat
     for environment in ("dev", "prod"):
         doc = dev_doc()
         doc["environment"] = environment
+        doc["endpoint"]["name"] = f"smgitops-{environment}"
         release = write_release(doc, tmp_path / f"{environment}.yaml")
         names[environment] = terraform_names(console_root, release.path)
         assert_python_matches_terraform(release, names[environment])

@@ -295,6 +295,15 @@ MALFORMED = {
     # ---- endpoint
     "endpoint-name-too-long": Case("name: smgitops-dev", "name: " + "e" * 55, "endpoint.name", "at most 54"),
     "endpoint-name-trailing-hyphen": Case("name: smgitops-dev", "name: smgitops-dev-", "endpoint.name", "hyphens"),
+    "endpoint-name-of-another-environment": Case(
+        "name: smgitops-dev", "name: smgitops-prod", "endpoint.name", "must end with -dev"
+    ),
+    "endpoint-name-environment-not-last": Case(
+        "name: smgitops-dev", "name: smgitops-dev-blue", "endpoint.name", "must end with -dev"
+    ),
+    "endpoint-name-is-only-the-environment": Case(
+        "name: smgitops-dev", "name: dev", "endpoint.name", "must end with -dev"
+    ),
     "instance-type-not-allowed": Case(
         "instance_type: ml.t2.large", "instance_type: ml.p3.16xlarge", "endpoint.instance_type", "allowlist"
     ),
@@ -666,6 +675,7 @@ def test_longest_model_id_and_environment_fit_a_sagemaker_name(
     environment, model_id = "e" + "9" * 11, "m" * 36
     release = dev.with_name(f"{environment}.yaml")
     text = edit(dev.read_text(encoding="utf-8"), "environment: dev", f"environment: {environment}")
+    text = edit(text, "name: smgitops-dev", f"name: smgitops-{environment}")
     release.write_text(text.replace("cancer-logreg", model_id), encoding="utf-8")
     code, out, err = run_cli(capsys, str(release))
     assert (code, err) == (0, "")
@@ -681,7 +691,8 @@ def test_two_files_reported_together(tmp_path: Path, capsys: pytest.CaptureFixtu
     prod = dev.with_name("prod.yaml")
     shutil.copyfile(ROOT / "releases" / "prod.yaml", prod)
     ok = dev.with_name("staging.yaml")  # a third, valid file
-    ok.write_text(edit(SHIPPED.read_text(), "environment: dev", "environment: staging"), encoding="utf-8")
+    staging = edit(SHIPPED.read_text(), "environment: dev", "environment: staging")
+    ok.write_text(edit(staging, "name: smgitops-dev", "name: smgitops-staging"), encoding="utf-8")
     dev.write_text(edit(dev.read_text(), "weight: 100", "weight: 50"), encoding="utf-8")
     prod.write_text(edit(prod.read_text(), "region: us-east-1", "region: eu-west-1"), encoding="utf-8")
     code, out, err = run_cli(capsys, str(dev), str(ok), str(prod))
@@ -717,7 +728,8 @@ def test_paths_are_reported_as_given(
 
 def test_json_output(release: Path, capsys: pytest.CaptureFixture[str]) -> None:
     good = release.with_name("staging.yaml")
-    good.write_text(edit(SHIPPED.read_text(), "environment: dev", "environment: staging"), encoding="utf-8")
+    staging = edit(SHIPPED.read_text(), "environment: dev", "environment: staging")
+    good.write_text(edit(staging, "name: smgitops-dev", "name: smgitops-staging"), encoding="utf-8")
     text = edit(release.read_text(), "seed: 7", "seed: 7.5")
     release.write_text(text, encoding="utf-8")
     code, out, err = run_cli(capsys, "--json", str(release), str(good))

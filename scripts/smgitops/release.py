@@ -777,6 +777,22 @@ def _semantic_problems(doc: dict[str, Any], rep: _Reporter, release_path: Path, 
         reason = f"{env!r} does not match the file name {release_path.name} (expected {release_path.stem!r})"
         rep.at(("environment",), reason)
 
+    # Every SageMaker name derives from the endpoint's (configurations <endpoint>-<8 hex>, alarms <endpoint>/...), and
+    # each environment's apply role may only touch names ending in -<environment> (bootstrap/roles.tf).
+    name = _get(doc, "endpoint", "name")
+    if (
+        isinstance(env, str)
+        and isinstance(name, str)
+        and not rep.flagged(("endpoint", "name"))
+        and not rep.flagged(("environment",))
+        and not name.endswith(f"-{env}")
+    ):
+        rep.at(
+            ("endpoint", "name"),
+            f"{name!r} must end with -{env}, the release's environment (e.g. {name.rsplit('-', 1)[0]}-{env}): "
+            "each environment's deploy role may only change endpoints named for it",
+        )
+
     region = doc.get("region")
     if isinstance(region, str) and region not in ALLOWED_REGIONS and not rep.flagged(("region",)):
         rep.at(("region",), f"{region!r} is not on the region allowlist ({', '.join(ALLOWED_REGIONS)})")
