@@ -1,5 +1,8 @@
 # Per-variant alarms on the release's canary thresholds, for operators watching the endpoint between deploys
-# (`smgitops canary` analyses the same metrics itself during the bake window).
+# (`smgitops canary` analyses the same metrics itself during the bake window). Alarm names are
+# <endpoint>/<variant>/<metric>: endpoint and variant names contain no "/", so the name starts with the endpoint and
+# its first "/" follows the environment suffix (-<environment>), which is what each apply role's alarm ARN pattern
+# (*-<environment>/*/5xx-rate) is anchored on (bootstrap/roles.tf).
 
 locals {
   variants_by_name = { for v in local.variants : v.name => v }
@@ -16,7 +19,7 @@ locals {
 resource "aws_cloudwatch_metric_alarm" "error_rate" {
   for_each = local.variants_by_name
 
-  alarm_name          = "${local.endpoint_name}-${each.key}-5xx-rate"
+  alarm_name          = "${local.endpoint_name}/${each.key}/5xx-rate"
   alarm_description   = "Share of ${local.endpoint_name}/${each.key} invocations answered with 5XX above ${local.canary.max_error_rate}"
   comparison_operator = "GreaterThanThreshold"
   threshold           = local.canary.max_error_rate
@@ -69,7 +72,7 @@ resource "aws_cloudwatch_metric_alarm" "error_rate" {
 resource "aws_cloudwatch_metric_alarm" "p99_latency" {
   for_each = local.variants_by_name
 
-  alarm_name          = "${local.endpoint_name}-${each.key}-p99-latency"
+  alarm_name          = "${local.endpoint_name}/${each.key}/p99-latency"
   alarm_description   = "p99 ModelLatency of ${local.endpoint_name}/${each.key} above ${local.canary.max_p99_latency_ms} ms"
   namespace           = "AWS/SageMaker"
   metric_name         = "ModelLatency"

@@ -40,11 +40,12 @@ locals {
   ]
 
   # Data capture is always configured explicitly (enabled or not): with the block left out, SageMaker's echo makes
-  # the plan after apply non-empty.
+  # the plan after apply non-empty. The prefix carries the environment: each environment's execution role may write
+  # data-capture/<environment>/ only (bootstrap/roles.tf).
   data_capture = {
     enabled             = try(local.release.endpoint.data_capture.enabled, true)
     sampling_percentage = try(local.release.endpoint.data_capture.sampling_percentage, 100)
-    destination         = "s3://${var.artifact_bucket}/data-capture/${local.endpoint_name}"
+    destination         = "s3://${var.artifact_bucket}/data-capture/${local.environment}/${local.endpoint_name}"
     capture_modes       = ["Input", "Output"]
     csv_content_types   = ["text/csv"]
     json_content_types  = ["application/json"]
@@ -59,7 +60,7 @@ locals {
   #
   #   content = {
   #     "data_capture": {"capture_modes": ["Input", "Output"], "csv_content_types": ["text/csv"],
-  #                      "destination": "s3://<artifact_bucket>/data-capture/<endpoint>", "enabled": <bool>,
+  #                      "destination": "s3://<artifact_bucket>/data-capture/<environment>/<endpoint>", "enabled": <bool>,
   #                      "json_content_types": ["application/json"], "sampling_percentage": <int>},
   #     "kms_key_arn": "<kms key arn>",
   #     "variants": [ {"instance_count": <int>, "instance_type": "<type>", "model_name": "<model-id>-<env>-<12 hex>",

@@ -115,6 +115,7 @@ def python_content(release: Release, kms_key_arn: str) -> dict[str, Any]:
     ep = release.endpoint
     return naming.endpoint_config_content(
         artifact_bucket=BUCKET,
+        environment=release.environment,
         endpoint=ep.name,
         variants=naming.release_config_variants(release),
         data_capture_enabled=ep.data_capture.enabled,

@@ -82,14 +82,16 @@ class ConfigVariant:
     instance_count: int
 
 
-def data_capture_uri(artifact_bucket: str, endpoint: str) -> str:
-    """Where an endpoint's captured requests and responses go."""
-    return f"s3://{artifact_bucket}/data-capture/{endpoint}"
+def data_capture_uri(artifact_bucket: str, environment: str, endpoint: str) -> str:
+    """Where an endpoint's captured requests and responses go: under its environment's prefix, the only one that
+    environment's SageMaker execution role may write (bootstrap/roles.tf)."""
+    return f"s3://{artifact_bucket}/data-capture/{environment}/{endpoint}"
 
 
 def endpoint_config_content(
     *,
     artifact_bucket: str,
+    environment: str,
     endpoint: str,
     variants: Sequence[ConfigVariant],
     data_capture_enabled: bool,
@@ -101,7 +103,7 @@ def endpoint_config_content(
         "data_capture": {
             "capture_modes": list(DATA_CAPTURE_MODES),
             "csv_content_types": list(DATA_CAPTURE_CSV_CONTENT_TYPES),
-            "destination": data_capture_uri(artifact_bucket, endpoint),
+            "destination": data_capture_uri(artifact_bucket, environment, endpoint),
             "enabled": bool(data_capture_enabled),
             "json_content_types": list(DATA_CAPTURE_JSON_CONTENT_TYPES),
             "sampling_percentage": int(sampling_percentage),
@@ -167,6 +169,7 @@ def endpoint_config_name(release: Release, *, artifact_bucket: str, kms_key_arn:
     ep = release.endpoint
     content = endpoint_config_content(
         artifact_bucket=artifact_bucket,
+        environment=release.environment,
         endpoint=ep.name,
         variants=release_config_variants(release),
         data_capture_enabled=ep.data_capture.enabled,
