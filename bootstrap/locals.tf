@@ -19,11 +19,56 @@ locals {
   github_oidc_host = "token.actions.githubusercontent.com"
   github_audience  = "sts.amazonaws.com"
 
-  # Exact OIDC subjects (https://docs.github.com/actions/security-for-github-actions/security-hardening-your-deployments/about-security-hardening-with-openid-connect).
-  plan_subject     = "repo:${var.github_repository}:pull_request"
-  teardown_subject = "repo:${var.github_repository}:ref:${var.teardown_ref}"
-  drift_subject    = local.teardown_subject # the drift check is scheduled too: it runs on the same ref
-  apply_subjects   = { for env in var.environments : env => "repo:${var.github_repository}:environment:${env}" }
+  # OIDC subjects in the repository's customised template (variable github_oidc_subject_claims; GitHub documents the
+  # format under "Customizing the subject claims for an organization or repository"): with the keys repo, context and
+  # job_workflow_ref the subject is
+  #
+  #   repo:<owner/repo>:<context>:job_workflow_ref:<owner/repo>/.github/workflows/<file>@<ref>
+  #
+  # where <context> is environment:<name> for a job that names a GitHub environment, pull_request for a
+  # pull-request run, and ref:<ref> otherwise. job_workflow_ref pins the workflow FILE and the ref it was read
+  # from: a workflow added or changed on another branch, or a pull request's copy of deploy.yml, gets another subject.
+  workflow_ref_prefix = "${var.github_repository}/.github/workflows"
+  subject_claims = {
+    plan = {
+      context = "pull_request"
+      # A pull request's run reads the PR's own pr.yml at refs/pull/<number>/merge: the number varies, so this one
+      # subject is matched with StringLike (oidc.tf). The plan role writes nothing (roles.tf).
+      job_workflow_ref = "${local.workflow_ref_prefix}/pr.yml@refs/pull/*/merge"
+    }
+    teardown = {
+      context          = "ref:${var.github_branch_ref}"
+      job_workflow_ref = "${local.workflow_ref_prefix}/teardown.yml@${var.github_branch_ref}"
+    }
+    drift = {
+      context          = "ref:${var.github_branch_ref}"
+      job_workflow_ref = "${local.workflow_ref_prefix}/drift.yml@${var.github_branch_ref}"
+    }
+  }
+  apply_subject_claims = {
+    for env in var.environments : "apply-${env}" => {
+      context          = "environment:${env}"
+      job_workflow_ref = "${local.workflow_ref_prefix}/deploy.yml@${var.github_branch_ref}"
+    }
+  }
+  # role key (plan, teardown, drift, apply-<env>) => subject, the claims joined in the template's order
+  github_subjects = {
+    for role, claims in merge(local.subject_claims, local.apply_subject_claims) : role => join(":", [
+      for key in var.github_oidc_subject_claims : (
+        key == "repo" ? "repo:${var.github_repository}" :
+        key == "context" ? claims.context :
+        "job_workflow_ref:${claims.job_workflow_ref}"
+      )
+    ])
+  }
+  # The body of PUT /repos/{owner}/{repo}/actions/oidc/customization/sub that makes GitHub issue these subjects.
+  github_oidc_subject_template = { use_default = false, include_claim_keys = var.github_oidc_subject_claims }
+  github_oidc_provider_arn     = var.github_oidc_provider_arn != null ? var.github_oidc_provider_arn : aws_iam_openid_connect_provider.github[0].arn
+
+  # Terraform's S3 backend keeps, per state, the lock item <bucket>/<key> and the state digest item <bucket>/<key>-md5
+  # in the DynamoDB table (its documentation, "S3 backend", DynamoDB permissions with dynamodb:LeadingKeys).
+  state_keys = { for env in var.environments : env => "${local.state_key_prefix}/${env}.tfstate" }
+  lock_ids   = { for env, key in local.state_keys : env => ["${local.state_bucket_name}/${key}", "${local.state_bucket_name}/${key}-md5"] }
 
   state_bucket_arn    = "arn:${local.partition}:s3:::${local.state_bucket_name}"
   artifact_bucket_arn = "arn:${local.partition}:s3:::${local.artifact_bucket_name}"

@@ -1,19 +1,27 @@
 # GitHub Actions' OIDC identity provider. Workflows exchange their job token for short-lived credentials of the
-# plan / apply / teardown / drift roles (roles.tf); no long-lived AWS keys exist anywhere.
+# plan / apply / teardown / drift roles (roles.tf); no long-lived AWS keys exist anywhere. An account holds one
+# provider per URL: set github_oidc_provider_arn to reuse one that already exists.
 
 resource "aws_iam_openid_connect_provider" "github" {
+  count = var.github_oidc_provider_arn == null ? 1 : 0
+
   url             = "https://${local.github_oidc_host}"
   client_id_list  = [local.github_audience]
   thumbprint_list = var.github_oidc_thumbprints
 }
 
-# Trust policy shared by the GitHub roles: this provider, our audience, and one EXACT subject (StringEquals,
-# never StringLike: a wildcard subject would let any branch, fork or environment of the repository assume the role).
+# Trust policy of the GitHub roles: this provider, our audience, and one subject in the repository's customised
+# template (locals.tf), which names the workflow file and the ref or environment it runs in.
+#
+# apply-<env>, teardown, drift: StringEquals on the exact subject. Only deploy.yml (teardown.yml, drift.yml) as it is on
+# the default branch can assume them; a pull request, another branch or another workflow file naming the
+# environment gets a different subject.
+#
+# plan: StringLike, because a pull request's subject carries its number (pr.yml@refs/pull/<n>/merge). The pattern
+# is fixed up to the number and can only match a pull_request run of pr.yml in this repository. Such a run executes
+# the pull request's own code, so the plan role can read and write nothing else: it is read-only (roles.tf).
 data "aws_iam_policy_document" "github_trust" {
-  for_each = merge(
-    { plan = local.plan_subject, teardown = local.teardown_subject, drift = local.drift_subject },
-    { for env, sub in local.apply_subjects : "apply-${env}" => sub },
-  )
+  for_each = local.github_subjects
 
   statement {
     sid     = "GitHubActionsOidc"
@@ -21,7 +29,7 @@ data "aws_iam_policy_document" "github_trust" {
 
     principals {
       type        = "Federated"
-      identifiers = [aws_iam_openid_connect_provider.github.arn]
+      identifiers = [local.github_oidc_provider_arn]
     }
 
     condition {
@@ -31,7 +39,7 @@ data "aws_iam_policy_document" "github_trust" {
     }
 
     condition {
-      test     = "StringEquals"
+      test     = each.key == "plan" ? "StringLike" : "StringEquals"
       variable = "${local.github_oidc_host}:sub"
       values   = [each.value]
     }

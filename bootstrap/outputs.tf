@@ -13,9 +13,19 @@ output "drift_role_arn" {
   value       = aws_iam_role.drift.arn
 }
 
-output "execution_role_arn" {
-  description = "Role SageMaker assumes to serve the endpoints: terraform/'s execution_role_arn."
-  value       = aws_iam_role.execution.arn
+output "execution_role_arns" {
+  description = "Role SageMaker assumes to serve each environment's endpoints (environment => role ARN): terraform/'s execution_role_arn for that environment (GitHub: the per-environment variable SMGITOPS_EXECUTION_ROLE_ARN)."
+  value       = { for env, role in aws_iam_role.execution : env => role.arn }
+}
+
+output "github_oidc_subject_template" {
+  description = "JSON body of PUT /repos/{owner}/{repo}/actions/oidc/customization/sub: the repository's OIDC subject template every trust policy here expects (set it before the first workflow run)."
+  value       = jsonencode(local.github_oidc_subject_template)
+}
+
+output "github_oidc_subjects" {
+  description = "The OIDC subject each GitHub role trusts (plan, teardown, drift, apply-<env> => subject; plan's is a StringLike pattern)."
+  value       = local.github_subjects
 }
 
 output "kms_key_arn" {
@@ -29,12 +39,12 @@ output "lock_table" {
 }
 
 output "oidc_provider_arn" {
-  description = "The GitHub Actions OIDC identity provider."
-  value       = aws_iam_openid_connect_provider.github.arn
+  description = "The GitHub Actions OIDC identity provider (created here, or the one given as github_oidc_provider_arn)."
+  value       = local.github_oidc_provider_arn
 }
 
 output "plan_role_arn" {
-  description = "Role of pull-request workflows (publish and plan)."
+  description = "Role of pull-request workflows (read-only terraform plan)."
   value       = aws_iam_role.plan.arn
 }
 

@@ -1,13 +1,34 @@
-# IAM roles. Each role gets one inline policy that names exactly the resources it touches; SageMaker changes are
-# further limited by tags (managed-by = smgitops, release = <environment>), so a role cannot touch endpoints it
-# does not manage, and the dev apply role cannot touch prod.
+# IAM roles. Each role gets one inline policy that names exactly the resources it touches. Who may assume which role
+# is in oidc.tf (the OIDC subject pins repository, context and workflow file); what each may do:
 #
-#   execution   assumed by SageMaker for the endpoints: read model archives, write data capture, logs, metrics.
-#   plan        pull-request workflow: publish artifacts (write-once), terraform plan (read + the state locks).
-#   apply-<env> deploy workflow in GitHub environment <env>: terraform apply of terraform/ for <env>, verify,
-#               smoke inference, canary metrics.
-#   teardown    scheduled workflow: list endpoints and delete the managed ones, nothing else.
-#   drift       scheduled workflow (`smgitops verify`): describe endpoints, their configurations and models; read only.
+#   execution-<env>  assumed by SageMaker for <env>'s endpoints: read model archives (shared, content-addressed),
+#                    write data-capture/<env>/ only, the key through S3 only, logs, metrics, the scikit-learn image.
+#   plan             pull-request workflow (pr.yml, running the pull request's own code): READ ONLY. State objects
+#                    and their digest items, archives, SageMaker and alarm descriptions, the key for decrypting
+#                    through S3/DynamoDB. Plans run with -lock=false; nothing is published from a pull request.
+#   apply-<env>      deploy.yml on the default branch, in GitHub environment <env>: publish archives (write-once),
+#                    terraform apply of <env>'s state and lock (own lock items only), verify, smoke, canary. Every
+#                    SageMaker and alarm ARN it names is <env>'s own (names end in -<env>, see below); creation
+#                    requires the tags release = <env> and managed-by = smgitops, changes require them on the
+#                    resource, and explicit denies keep it off resources tagged for another environment.
+#   teardown         teardown.yml on the default branch: list endpoints, delete those tagged managed-by = smgitops.
+#   drift            drift.yml on the default branch (`smgitops verify`): describe SageMaker resources; read only.
+#
+# Names and the ARN patterns that follow from them (`smgitops validate` requires endpoint names ending in
+# -<environment>; SageMaker ARNs carry names in lower case, environments are lower case):
+#
+#   endpoint              <endpoint>                        endpoint/*-<env>
+#   endpoint config       <endpoint>-<8 hex>                endpoint-config/*-<env>-????????
+#   model                 <model-id>-<env>-<12 hex>         model/*-<env>-????????????
+#   alarm                 <endpoint>/<variant>/5xx-rate     alarm:*-<env>/*/5xx-rate (and /p99-latency)
+#   data capture          data-capture/<env>/<endpoint>/... data-capture/<env>/*
+#
+# Each pattern is anchored at the end of the name: another environment's name ends in -<other> (endpoint), in
+# -<other>-<8 or 12 characters> (configuration, model), or has its first "/" right after -<other> (alarm; endpoint
+# and variant names contain no "/"), so no name of environment B matches a pattern of environment A. The tag
+# conditions are the second lock: explicit denies refuse any change to a resource tagged release = <other> and any
+# request setting release or managed-by to another value or removing them. Residual: a resource with a name of
+# <env>'s form that carries no release tag (made by hand) can be tagged, and so adopted, by <env>'s apply role.
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Policy fragments shared by several roles
@@ -17,13 +38,48 @@ locals {
   sagemaker_model_arns    = "${local.sagemaker_arn_prefix}:model/*"
   sagemaker_config_arns   = "${local.sagemaker_arn_prefix}:endpoint-config/*"
   sagemaker_endpoint_arns = "${local.sagemaker_arn_prefix}:endpoint/*"
-  alarm_arns              = "arn:${local.partition}:cloudwatch:${var.region}:${local.account_id}:alarm:*"
+  alarm_arn_prefix        = "arn:${local.partition}:cloudwatch:${var.region}:${local.account_id}:alarm"
+  alarm_arns              = "${local.alarm_arn_prefix}:*"
+
+  # environment => the ARN patterns of that environment's own resources (table above)
+  env_sagemaker_arns = {
+    for env in var.environments : env => {
+      endpoint = "${local.sagemaker_arn_prefix}:endpoint/*-${env}"
+      config   = "${local.sagemaker_arn_prefix}:endpoint-config/*-${env}-????????"
+      model    = "${local.sagemaker_arn_prefix}:model/*-${env}-????????????"
+    }
+  }
+  env_alarm_arns = {
+    for env in var.environments : env => [
+      "${local.alarm_arn_prefix}:*-${env}/*/5xx-rate",
+      "${local.alarm_arn_prefix}:*-${env}/*/p99-latency",
+    ]
+  }
+
+  # Tags every smgitops resource carries (terraform/'s provider default_tags); they decide which role may touch it.
+  ownership_tag_keys = ["managed-by", "release"]
 
   sagemaker_read_actions = [
     "sagemaker:DescribeEndpoint",
     "sagemaker:DescribeEndpointConfig",
     "sagemaker:DescribeModel",
     "sagemaker:ListTags",
+  ]
+  sagemaker_change_actions = [
+    "sagemaker:AddTags",
+    "sagemaker:DeleteEndpoint",
+    "sagemaker:DeleteEndpointConfig",
+    "sagemaker:DeleteModel",
+    "sagemaker:DeleteTags",
+    "sagemaker:InvokeEndpoint",
+    "sagemaker:UpdateEndpoint",
+    "sagemaker:UpdateEndpointWeightsAndCapacities",
+  ]
+  alarm_change_actions = [
+    "cloudwatch:DeleteAlarms",
+    "cloudwatch:PutMetricAlarm",
+    "cloudwatch:TagResource",
+    "cloudwatch:UntagResource",
   ]
   # Actions without resource-level permissions (the Service Authorization Reference lists no resource type).
   account_wide_read_actions = [
@@ -34,21 +90,23 @@ locals {
     "sagemaker:ListEndpoints",
     "sagemaker:ListModels",
   ]
-  kms_data_actions = [
-    "kms:Decrypt",
-    "kms:DescribeKey",
-    "kms:Encrypt",
-    "kms:GenerateDataKey",
-  ]
+  kms_read_actions = ["kms:Decrypt", "kms:DescribeKey"]
+  kms_data_actions = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"]
+
+  kms_via_s3        = "s3.${var.region}.amazonaws.com"
+  kms_via_dynamodb  = "dynamodb.${var.region}.amazonaws.com"
+  kms_via_sagemaker = "sagemaker.${var.region}.amazonaws.com"
 }
 
 # ---------------------------------------------------------------------------------------------------------------------
-# SageMaker execution role
+# SageMaker execution roles (one per environment)
 # ---------------------------------------------------------------------------------------------------------------------
 
 resource "aws_iam_role" "execution" {
-  name               = "${var.name_prefix}-sagemaker-execution"
-  description        = "Assumed by SageMaker to serve smgitops endpoints"
+  for_each = toset(var.environments)
+
+  name               = "${var.name_prefix}-sagemaker-execution-${each.key}"
+  description        = "Assumed by SageMaker to serve the smgitops endpoints of environment ${each.key}"
   assume_role_policy = data.aws_iam_policy_document.execution_trust.json
 }
 
@@ -71,12 +129,17 @@ data "aws_iam_policy_document" "execution_trust" {
 }
 
 resource "aws_iam_role_policy" "execution" {
-  name   = "serve-models"
-  role   = aws_iam_role.execution.id
-  policy = data.aws_iam_policy_document.execution.json
+  for_each = toset(var.environments)
+
+  name   = "serve-models-${each.key}"
+  role   = aws_iam_role.execution[each.key].id
+  policy = data.aws_iam_policy_document.execution[each.key].json
 }
 
 data "aws_iam_policy_document" "execution" {
+  for_each = toset(var.environments)
+
+  # Archives are content-addressed and shared: promotion serves in prod the very digest dev served.
   statement {
     sid       = "ReadModelArchives"
     actions   = ["s3:GetObject"]
@@ -84,9 +147,9 @@ data "aws_iam_policy_document" "execution" {
   }
 
   statement {
-    sid       = "WriteDataCapture"
+    sid       = "WriteThisEnvironmentsDataCapture"
     actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.artifacts.arn}/${local.data_capture_prefix}/*"]
+    resources = ["${aws_s3_bucket.artifacts.arn}/${local.data_capture_prefix}/${each.key}/*"]
   }
 
   statement {
@@ -95,10 +158,17 @@ data "aws_iam_policy_document" "execution" {
     resources = [aws_s3_bucket.artifacts.arn]
   }
 
+  # Archives and captured data are SSE-KMS objects: the key is used by S3 on the role's behalf, never directly.
   statement {
-    sid       = "UseTheKey"
+    sid       = "UseTheKeyThroughS3"
     actions   = local.kms_data_actions
     resources = [aws_kms_key.this.arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = [local.kms_via_s3]
+    }
   }
 
   statement {
@@ -126,8 +196,8 @@ data "aws_iam_policy_document" "execution" {
       "logs:PutLogEvents",
     ]
     resources = [
-      "arn:${local.partition}:logs:${var.region}:${local.account_id}:log-group:/aws/sagemaker/Endpoints/*",
-      "arn:${local.partition}:logs:${var.region}:${local.account_id}:log-group:/aws/sagemaker/Endpoints/*:log-stream:*",
+      "arn:${local.partition}:logs:${var.region}:${local.account_id}:log-group:/aws/sagemaker/Endpoints/*-${each.key}",
+      "arn:${local.partition}:logs:${var.region}:${local.account_id}:log-group:/aws/sagemaker/Endpoints/*-${each.key}:log-stream:*",
     ]
   }
 
@@ -145,12 +215,12 @@ data "aws_iam_policy_document" "execution" {
 }
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Plan role (pull requests)
+# Plan role (pull requests): read only
 # ---------------------------------------------------------------------------------------------------------------------
 
 resource "aws_iam_role" "plan" {
   name                 = "${var.name_prefix}-github-plan"
-  description          = "GitHub Actions, pull requests of ${var.github_repository}: publish artifacts and terraform plan"
+  description          = "GitHub Actions, pull requests of ${var.github_repository} (pr.yml): read-only terraform plan"
   assume_role_policy   = data.aws_iam_policy_document.github_trust["plan"].json
   max_session_duration = 3600
 }
@@ -162,10 +232,11 @@ resource "aws_iam_role_policy" "plan" {
 }
 
 data "aws_iam_policy_document" "plan" {
+  # Every environment's state and its native lock object (read, to say who holds a lock); never written.
   statement {
-    sid       = "ReadEveryState"
+    sid       = "ReadEveryEnvironmentsState"
     actions   = ["s3:GetObject"]
-    resources = ["${aws_s3_bucket.state.arn}/${local.state_key_prefix}/*"]
+    resources = flatten([for key in values(local.state_keys) : ["${aws_s3_bucket.state.arn}/${key}", "${aws_s3_bucket.state.arn}/${key}.tflock"]])
   }
 
   statement {
@@ -174,40 +245,58 @@ data "aws_iam_policy_document" "plan" {
     resources = [aws_s3_bucket.state.arn]
   }
 
-  # terraform plan takes the state lock: the native lock object and the DynamoDB item. It never writes state.
+  # terraform plan -lock=false takes no lock, but reading a state checks it against its digest item <bucket>/<key>-md5;
+  # the lock item <bucket>/<key> is read to say who holds a lock. GetItem only: a pull request cannot take or break one.
   statement {
-    sid       = "TakeStateLockObject"
-    actions   = ["s3:PutObject", "s3:DeleteObject"]
-    resources = ["${aws_s3_bucket.state.arn}/${local.state_key_prefix}/*.tflock"]
+    sid       = "ReadLockAndDigestItems"
+    actions   = ["dynamodb:GetItem"]
+    resources = [aws_dynamodb_table.lock.arn]
+
+    condition {
+      test     = "ForAllValues:StringEquals"
+      variable = "dynamodb:LeadingKeys"
+      values   = flatten(values(local.lock_ids))
+    }
+
+    condition {
+      test     = "Null"
+      variable = "dynamodb:LeadingKeys"
+      values   = ["false"]
+    }
   }
 
   statement {
-    sid       = "TakeStateLockItem"
-    actions   = ["dynamodb:DeleteItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem"]
+    sid       = "DescribeLockTable"
+    actions   = ["dynamodb:DescribeTable"]
     resources = [aws_dynamodb_table.lock.arn]
   }
 
   statement {
-    sid       = "UseTheKey"
-    actions   = local.kms_data_actions
+    sid       = "DecryptThroughS3AndDynamoDb"
+    actions   = local.kms_read_actions
     resources = [aws_kms_key.this.arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = [local.kms_via_s3, local.kms_via_dynamodb]
+    }
   }
 
-  # Publishing is safe from a pull request: keys are content-addressed and the bucket policy refuses overwrites
-  # and deletions.
   statement {
-    sid       = "PublishArtifacts"
-    actions   = ["s3:GetObject", "s3:PutObject"]
+    sid       = "ReadArtifacts"
+    actions   = ["s3:GetObject"]
     resources = ["${aws_s3_bucket.artifacts.arn}/${local.models_prefix}/*"]
   }
 
+  # IfExists: HeadObject of a missing key asks for ListBucket without a prefix (404 instead of 403).
   statement {
     sid       = "ListArtifacts"
     actions   = ["s3:ListBucket"]
     resources = [aws_s3_bucket.artifacts.arn]
 
     condition {
-      test     = "StringLike"
+      test     = "StringLikeIfExists"
       variable = "s3:prefix"
       values   = ["${local.models_prefix}/*"]
     }
@@ -240,7 +329,7 @@ resource "aws_iam_role" "apply" {
   for_each = toset(var.environments)
 
   name                 = "${var.name_prefix}-github-apply-${each.key}"
-  description          = "GitHub Actions, environment ${each.key} of ${var.github_repository}: apply and verify"
+  description          = "GitHub Actions, deploy.yml on ${var.github_branch_ref} in environment ${each.key} of ${var.github_repository}: publish, apply, verify"
   assume_role_policy   = data.aws_iam_policy_document.github_trust["apply-${each.key}"].json
   max_session_duration = 3600
 }
@@ -256,16 +345,19 @@ resource "aws_iam_role_policy" "apply" {
 data "aws_iam_policy_document" "apply" {
   for_each = toset(var.environments)
 
+  # -- Terraform state: this environment's key, lock object and lock items only ---------------------------------------
+
   statement {
     sid       = "ReadWriteThisEnvironmentsState"
     actions   = ["s3:GetObject", "s3:PutObject"]
-    resources = ["${aws_s3_bucket.state.arn}/${local.state_key_prefix}/${each.key}.tfstate"]
+    resources = ["${aws_s3_bucket.state.arn}/${local.state_keys[each.key]}"]
   }
 
+  # The native lock object is created on lock and deleted on unlock.
   statement {
-    sid       = "TakeStateLockObject"
+    sid       = "TakeThisEnvironmentsLockObject"
     actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
-    resources = ["${aws_s3_bucket.state.arn}/${local.state_key_prefix}/${each.key}.tfstate.tflock"]
+    resources = ["${aws_s3_bucket.state.arn}/${local.state_keys[each.key]}.tflock"]
   }
 
   statement {
@@ -275,15 +367,41 @@ data "aws_iam_policy_document" "apply" {
   }
 
   statement {
-    sid       = "TakeStateLockItem"
-    actions   = ["dynamodb:DeleteItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem"]
+    sid       = "TakeThisEnvironmentsLockItems"
+    actions   = ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"]
     resources = [aws_dynamodb_table.lock.arn]
+
+    condition {
+      test     = "ForAllValues:StringEquals"
+      variable = "dynamodb:LeadingKeys"
+      values   = local.lock_ids[each.key]
+    }
+
+    condition {
+      test     = "Null"
+      variable = "dynamodb:LeadingKeys"
+      values   = ["false"]
+    }
   }
 
   statement {
-    sid       = "UseTheKey"
+    sid       = "DescribeLockTable"
+    actions   = ["dynamodb:DescribeTable"]
+    resources = [aws_dynamodb_table.lock.arn]
+  }
+
+  # -- The key: only through the services that store with it; grants only for SageMaker's own resources --------------
+
+  statement {
+    sid       = "UseTheKeyThroughServices"
     actions   = local.kms_data_actions
     resources = [aws_kms_key.this.arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = [local.kms_via_s3, local.kms_via_dynamodb, local.kms_via_sagemaker]
+    }
   }
 
   # SageMaker encrypts the endpoint's storage volumes with the key through a grant made on the caller's behalf.
@@ -297,7 +415,15 @@ data "aws_iam_policy_document" "apply" {
       variable = "kms:GrantIsForAWSResource"
       values   = ["true"]
     }
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = [local.kms_via_sagemaker]
+    }
   }
+
+  # -- Artifacts: published at merge (write-once by the bucket policy), read by apply, deploy and rollback -------------
 
   statement {
     sid       = "PublishArtifacts"
@@ -305,22 +431,23 @@ data "aws_iam_policy_document" "apply" {
     resources = ["${aws_s3_bucket.artifacts.arn}/${local.models_prefix}/*"]
   }
 
+  # IfExists: HeadObject of a missing key asks for ListBucket without a prefix (404 instead of 403).
   statement {
     sid       = "ListArtifacts"
     actions   = ["s3:ListBucket"]
     resources = [aws_s3_bucket.artifacts.arn]
 
     condition {
-      test     = "StringLike"
+      test     = "StringLikeIfExists"
       variable = "s3:prefix"
       values   = ["${local.models_prefix}/*"]
     }
   }
 
   statement {
-    sid       = "PassTheExecutionRoleToSageMaker"
+    sid       = "PassThisEnvironmentsExecutionRole"
     actions   = ["iam:PassRole"]
-    resources = [aws_iam_role.execution.arn]
+    resources = [aws_iam_role.execution[each.key].arn]
 
     condition {
       test     = "StringEquals"
@@ -329,11 +456,14 @@ data "aws_iam_policy_document" "apply" {
     }
   }
 
-  # New SageMaker resources must be created with this environment's tags (Terraform sends them with Create*)...
+  # -- SageMaker: this environment's names only -----------------------------------------------------------------------
+
+  # New resources must be created with this environment's tags (Terraform sends them with Create*; SageMaker
+  # authorises tags on create as sagemaker:AddTags). An endpoint configuration may only name this environment's models.
   statement {
     sid       = "CreateTaggedSageMakerResources"
     actions   = ["sagemaker:AddTags", "sagemaker:CreateEndpoint", "sagemaker:CreateEndpointConfig", "sagemaker:CreateModel"]
-    resources = [local.sagemaker_model_arns, local.sagemaker_config_arns, local.sagemaker_endpoint_arns]
+    resources = values(local.env_sagemaker_arns[each.key])
 
     condition {
       test     = "StringEquals"
@@ -346,22 +476,19 @@ data "aws_iam_policy_document" "apply" {
       variable = "aws:RequestTag/release"
       values   = [each.key]
     }
+
+    condition {
+      test     = "ForAllValues:ArnLike"
+      variable = "sagemaker:ModelArn"
+      values   = [local.env_sagemaker_arns[each.key].model]
+    }
   }
 
-  # ...and existing ones may only be changed or deleted when they carry them.
+  # ...and existing ones may only be changed, invoked or deleted when they carry them.
   statement {
-    sid = "ChangeThisEnvironmentsSageMakerResources"
-    actions = [
-      "sagemaker:AddTags",
-      "sagemaker:DeleteEndpoint",
-      "sagemaker:DeleteEndpointConfig",
-      "sagemaker:DeleteModel",
-      "sagemaker:DeleteTags",
-      "sagemaker:InvokeEndpoint",
-      "sagemaker:UpdateEndpoint",
-      "sagemaker:UpdateEndpointWeightsAndCapacities",
-    ]
-    resources = [local.sagemaker_model_arns, local.sagemaker_config_arns, local.sagemaker_endpoint_arns]
+    sid       = "ChangeThisEnvironmentsSageMakerResources"
+    actions   = local.sagemaker_change_actions
+    resources = values(local.env_sagemaker_arns[each.key])
 
     condition {
       test     = "StringEquals"
@@ -377,22 +504,116 @@ data "aws_iam_policy_document" "apply" {
   }
 
   statement {
-    sid       = "ReadSageMaker"
+    sid       = "ReadThisEnvironmentsSageMaker"
     actions   = local.sagemaker_read_actions
-    resources = [local.sagemaker_model_arns, local.sagemaker_config_arns, local.sagemaker_endpoint_arns]
+    resources = values(local.env_sagemaker_arns[each.key])
+  }
+
+  # Second lock, whatever the names: nothing tagged for another environment is changed, and the ownership tags are
+  # never set to another value nor removed.
+  statement {
+    sid       = "DenyOtherEnvironmentsSageMakerResources"
+    effect    = "Deny"
+    actions   = concat(local.sagemaker_change_actions, ["sagemaker:CreateEndpoint", "sagemaker:CreateEndpointConfig", "sagemaker:CreateModel"])
+    resources = ["*"]
+
+    condition {
+      test     = "Null"
+      variable = "aws:ResourceTag/release"
+      values   = ["false"]
+    }
+
+    condition {
+      test     = "StringNotEquals"
+      variable = "aws:ResourceTag/release"
+      values   = [each.key]
+    }
   }
 
   statement {
-    sid = "ManageAlarms"
-    actions = [
-      "cloudwatch:DeleteAlarms",
-      "cloudwatch:DescribeAlarms",
-      "cloudwatch:ListTagsForResource",
-      "cloudwatch:PutMetricAlarm",
-      "cloudwatch:TagResource",
-      "cloudwatch:UntagResource",
-    ]
-    resources = [local.alarm_arns]
+    sid       = "DenyTaggingForAnotherEnvironment"
+    effect    = "Deny"
+    actions   = ["sagemaker:AddTags", "sagemaker:CreateEndpoint", "sagemaker:CreateEndpointConfig", "sagemaker:CreateModel", "cloudwatch:PutMetricAlarm", "cloudwatch:TagResource"]
+    resources = ["*"]
+
+    condition {
+      test     = "Null"
+      variable = "aws:RequestTag/release"
+      values   = ["false"]
+    }
+
+    condition {
+      test     = "StringNotEquals"
+      variable = "aws:RequestTag/release"
+      values   = [each.key]
+    }
+  }
+
+  statement {
+    sid       = "DenyTaggingAsUnmanaged"
+    effect    = "Deny"
+    actions   = ["sagemaker:AddTags", "sagemaker:CreateEndpoint", "sagemaker:CreateEndpointConfig", "sagemaker:CreateModel", "cloudwatch:PutMetricAlarm", "cloudwatch:TagResource"]
+    resources = ["*"]
+
+    condition {
+      test     = "Null"
+      variable = "aws:RequestTag/managed-by"
+      values   = ["false"]
+    }
+
+    condition {
+      test     = "StringNotEquals"
+      variable = "aws:RequestTag/managed-by"
+      values   = ["smgitops"]
+    }
+  }
+
+  statement {
+    sid       = "DenyRemovingOwnershipTags"
+    effect    = "Deny"
+    actions   = ["sagemaker:DeleteTags", "cloudwatch:UntagResource"]
+    resources = ["*"]
+
+    condition {
+      test     = "ForAnyValue:StringEquals"
+      variable = "aws:TagKeys"
+      values   = local.ownership_tag_keys
+    }
+  }
+
+  # -- Alarms: this environment's names only ----------------------------------------------------------------------------
+
+  # PutMetricAlarm both creates and updates; on an update CloudWatch ignores the request's tags. The exact name
+  # patterns are the first lock here, the denies above and below the second.
+  statement {
+    sid       = "ManageThisEnvironmentsAlarms"
+    actions   = local.alarm_change_actions
+    resources = local.env_alarm_arns[each.key]
+  }
+
+  statement {
+    sid       = "DenyOtherEnvironmentsAlarms"
+    effect    = "Deny"
+    actions   = local.alarm_change_actions
+    resources = ["*"]
+
+    condition {
+      test     = "Null"
+      variable = "aws:ResourceTag/release"
+      values   = ["false"]
+    }
+
+    condition {
+      test     = "StringNotEquals"
+      variable = "aws:ResourceTag/release"
+      values   = [each.key]
+    }
+  }
+
+  statement {
+    sid       = "ReadAlarms"
+    actions   = ["cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource"]
+    resources = local.env_alarm_arns[each.key]
   }
 
   statement {
@@ -408,7 +629,7 @@ data "aws_iam_policy_document" "apply" {
 
 resource "aws_iam_role" "teardown" {
   name                 = "${var.name_prefix}-github-teardown"
-  description          = "GitHub Actions, scheduled teardown of ${var.github_repository}: delete managed endpoints only"
+  description          = "GitHub Actions, teardown.yml on ${var.github_branch_ref} of ${var.github_repository}: delete managed endpoints only"
   assume_role_policy   = data.aws_iam_policy_document.github_trust["teardown"].json
   max_session_duration = 3600
 }
@@ -454,7 +675,7 @@ data "aws_iam_policy_document" "teardown" {
 # reads no state, no artifact and uses no key: it can see what runs and change nothing.
 resource "aws_iam_role" "drift" {
   name                 = "${var.name_prefix}-github-drift"
-  description          = "GitHub Actions, scheduled drift check of ${var.github_repository}: describe SageMaker resources only"
+  description          = "GitHub Actions, drift.yml on ${var.github_branch_ref} of ${var.github_repository}: describe SageMaker resources only"
   assume_role_policy   = data.aws_iam_policy_document.github_trust["drift"].json
   max_session_duration = 3600
 }

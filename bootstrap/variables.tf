@@ -10,6 +10,43 @@ variable "environments" {
   }
 }
 
+variable "github_branch_ref" {
+  type        = string
+  description = "Git ref that deploys, teardown and drift run on (push and scheduled workflows run on the default branch). The apply, teardown and drift roles trust only their workflow file (job_workflow_ref) at this ref."
+  default     = "refs/heads/main"
+
+  validation {
+    condition     = can(regex("^refs/heads/[A-Za-z0-9._/-]+$", var.github_branch_ref)) && !strcontains(var.github_branch_ref, "*")
+    error_message = "The github_branch_ref must be a full branch ref such as refs/heads/main (no wildcards)."
+  }
+}
+
+variable "github_oidc_provider_arn" {
+  type        = string
+  description = "ARN of an existing GitHub Actions OIDC provider (token.actions.githubusercontent.com) of this account to reuse; an account holds at most one provider per URL. null creates it here."
+  default     = null
+
+  validation {
+    condition     = var.github_oidc_provider_arn == null || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/token\\.actions\\.githubusercontent\\.com$", var.github_oidc_provider_arn))
+    error_message = "The github_oidc_provider_arn must be the ARN of the token.actions.githubusercontent.com OIDC provider (arn:aws:iam::<account>:oidc-provider/token.actions.githubusercontent.com), or null."
+  }
+}
+
+variable "github_oidc_subject_claims" {
+  type        = list(string)
+  description = "Claim keys of the repository's customised OIDC subject (GitHub: PUT /repos/{owner}/{repo}/actions/oidc/customization/sub, the output github_oidc_subject_template), in order. Every trust policy expects subjects built from these keys; repo, context and job_workflow_ref are all required, so each role is pinned to one workflow file and one branch or environment."
+  default     = ["repo", "context", "job_workflow_ref"]
+
+  validation {
+    condition = (
+      length(var.github_oidc_subject_claims) == 3 &&
+      length(distinct(var.github_oidc_subject_claims)) == 3 &&
+      length(setsubtract(["repo", "context", "job_workflow_ref"], var.github_oidc_subject_claims)) == 0
+    )
+    error_message = "The github_oidc_subject_claims must be repo, context and job_workflow_ref, each once, in the order the repository's subject template lists them."
+  }
+}
+
 variable "github_oidc_thumbprints" {
   type        = list(string)
   description = "SHA-1 thumbprints of the certificate chain of token.actions.githubusercontent.com. AWS validates GitHub's OIDC tokens against its own trust store today, but the IAM API still requires at least one thumbprint."
@@ -47,15 +84,4 @@ variable "region" {
   type        = string
   description = "AWS region of the state, artifact and endpoint resources."
   default     = "us-east-1"
-}
-
-variable "teardown_ref" {
-  type        = string
-  description = "Git ref the scheduled workflows, teardown and drift, run on (scheduled workflows run on the default branch). The teardown and drift roles trust exactly repo:<github_repository>:ref:<teardown_ref>."
-  default     = "refs/heads/main"
-
-  validation {
-    condition     = can(regex("^refs/heads/[A-Za-z0-9._/-]+$", var.teardown_ref)) && !strcontains(var.teardown_ref, "*")
-    error_message = "The teardown_ref must be a full branch ref such as refs/heads/main (no wildcards)."
-  }
 }

@@ -103,9 +103,12 @@ class LocalStack:
     def admin(self) -> Any:
         return self.emulator.admin
 
-    def settings_env(self) -> dict[str, str]:
-        """The settings as the ``SMGITOPS_*`` variables CI sets."""
-        return {var: getattr(self.settings, name) for name, var in ENV_VARS.items()}
+    def settings_env(self, environment: str = "dev") -> dict[str, str]:
+        """The settings as the ``SMGITOPS_*`` variables CI sets for a job of ``environment`` (the execution role is
+        a per-environment variable)."""
+        values = {var: getattr(self.settings, name) for name, var in ENV_VARS.items()}
+        values[ENV_VARS["execution_role_arn"]] = self.settings.execution_role_for(environment)
+        return values
 
 
 @contextmanager

@@ -10,6 +10,7 @@ bucket: plan dev, apply, re-plan empty, a canary, and a revert that lands on the
 from __future__ import annotations
 
 import copy
+import fnmatch
 import hashlib
 import json
 import re
@@ -145,7 +146,9 @@ def test_variables_sorted_typed_and_described(root: str) -> None:
                 "apply_role_arns",
                 "artifact_bucket",
                 "drift_role_arn",
-                "execution_role_arn",
+                "execution_role_arns",
+                "github_oidc_subject_template",
+                "github_oidc_subjects",
                 "kms_key_arn",
                 "lock_table",
                 "oidc_provider_arn",
@@ -277,7 +280,14 @@ def test_bootstrap_applies_and_replans_empty(bootstrapped: Bootstrapped) -> None
     assert out["lock_table"] == "smgitops-tflock"
     assert out["region"] == "us-east-1"
     assert re.fullmatch(r"arn:aws:kms:us-east-1:123456789012:key/[-0-9a-f]+", out["kms_key_arn"])
-    assert out["execution_role_arn"] == "arn:aws:iam::123456789012:role/smgitops-sagemaker-execution"
+    assert out["execution_role_arns"] == {
+        env: f"arn:aws:iam::123456789012:role/smgitops-sagemaker-execution-{env}" for env in ("dev", "prod")
+    }
+    # The body of PUT /repos/{owner}/{repo}/actions/oidc/customization/sub that the trust policies expect.
+    assert json.loads(out["github_oidc_subject_template"]) == {
+        "use_default": False,
+        "include_claim_keys": ["repo", "context", "job_workflow_ref"],
+    }
     assert out["apply_role_arns"] == {
         env: f"arn:aws:iam::123456789012:role/smgitops-github-apply-{env}" for env in ("dev", "prod")
     }
@@ -310,24 +320,35 @@ def test_bootstrap_live_resources(bootstrapped: Bootstrapped) -> None:
     assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
     assert kms.get_key_rotation_status(KeyId=out["kms_key_arn"])["KeyRotationEnabled"] is True
 
+    # GitHub's customised subject (repo, context, job_workflow_ref): each role names its workflow file and ref.
+    repo, workflows, main = f"repo:{GITHUB_REPOSITORY}", f"{GITHUB_REPOSITORY}/.github/workflows", "refs/heads/main"
     expected_subjects = {
-        "smgitops-github-plan": f"repo:{GITHUB_REPOSITORY}:pull_request",
-        "smgitops-github-apply-dev": f"repo:{GITHUB_REPOSITORY}:environment:dev",
-        "smgitops-github-apply-prod": f"repo:{GITHUB_REPOSITORY}:environment:prod",
-        "smgitops-github-teardown": f"repo:{GITHUB_REPOSITORY}:ref:refs/heads/main",
-        "smgitops-github-drift": f"repo:{GITHUB_REPOSITORY}:ref:refs/heads/main",
+        "smgitops-github-apply-dev": f"{repo}:environment:dev:job_workflow_ref:{workflows}/deploy.yml@{main}",
+        "smgitops-github-apply-prod": f"{repo}:environment:prod:job_workflow_ref:{workflows}/deploy.yml@{main}",
+        "smgitops-github-teardown": f"{repo}:ref:{main}:job_workflow_ref:{workflows}/teardown.yml@{main}",
+        "smgitops-github-drift": f"{repo}:ref:{main}:job_workflow_ref:{workflows}/drift.yml@{main}",
     }
-    for role, subject in expected_subjects.items():
+    plan_subject = f"{repo}:pull_request:job_workflow_ref:{workflows}/pr.yml@refs/pull/*/merge"
+    for role, subject in {**expected_subjects, "smgitops-github-plan": plan_subject}.items():
         trust: Any = iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]
         trust = json.loads(trust) if isinstance(trust, str) else trust
         [statement] = trust["Statement"]
         assert statement["Principal"] == {"Federated": out["oidc_provider_arn"]}
         assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
-        assert set(statement["Condition"]) == {"StringEquals"}, "no StringLike: the subject must be exact"
-        assert {key: _as_list(v) for key, v in statement["Condition"]["StringEquals"].items()} == {
-            "token.actions.githubusercontent.com:aud": ["sts.amazonaws.com"],
-            "token.actions.githubusercontent.com:sub": [subject],
+        # Exact subjects for every role that writes; the read-only plan role matches the pull request's number.
+        operator = "StringLike" if role == "smgitops-github-plan" else "StringEquals"
+        conditions = {op: {key: _as_list(v) for key, v in keys.items()} for op, keys in statement["Condition"].items()}
+        expected: dict[str, dict[str, list[str]]] = {
+            "StringEquals": {"token.actions.githubusercontent.com:aud": ["sts.amazonaws.com"]}
         }
+        expected.setdefault(operator, {})["token.actions.githubusercontent.com:sub"] = [subject]
+        assert conditions == expected, role
+    assert out["github_oidc_subjects"] == {
+        "plan": plan_subject,
+        "teardown": expected_subjects["smgitops-github-teardown"],
+        "drift": expected_subjects["smgitops-github-drift"],
+        **{f"apply-{env}": expected_subjects[f"smgitops-github-apply-{env}"] for env in ("dev", "prod")},
+    }
 
     teardown: Any = iam.get_role_policy(RoleName="smgitops-github-teardown", PolicyName="teardown")["PolicyDocument"]
     teardown = json.loads(teardown) if isinstance(teardown, str) else teardown
@@ -360,6 +381,103 @@ def test_bootstrap_live_resources(bootstrapped: Bootstrapped) -> None:
     for statement in drift["Statement"]:
         for resource in _as_list(statement["Resource"]):
             assert resource == "*" or resource.startswith("arn:aws:sagemaker:us-east-1:123456789012:"), resource
+
+
+def _role_policy(iam: Any, role: str, name: str) -> list[dict[str, Any]]:
+    doc: Any = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+    doc = json.loads(doc) if isinstance(doc, str) else doc
+    return list(doc["Statement"])
+
+
+def _allowed(statements: list[dict[str, Any]], action: str, arn: str) -> bool:
+    """Some Allow statement names ``action`` and a resource pattern matching ``arn`` (IAM's * and ?)."""
+    return any(
+        s["Effect"] == "Allow"
+        and action in _as_list(s["Action"])
+        and any(fnmatch.fnmatchcase(arn, pattern) for pattern in _as_list(s["Resource"]))
+        for s in statements
+    )
+
+
+# Names of environment "prod" chosen to trip naive patterns of "dev" (a "-dev-" inside the endpoint, model id or
+# variant), and ordinary ones of "dev": <endpoint>, <endpoint>-<8 hex>, <model>-<env>-<12 hex>, <endpoint>/<variant>/...
+_PROD_NAMES = {
+    "endpoint": ["smgitops-prod", "x-dev-prod", "dev-prod", "a-dev-b-prod"],
+    "endpoint-config": ["smgitops-prod-0a1b2c3d", "x-dev-prod-0a1b2c3d", "x-dev-12345678-prod-0a1b2c3d"],
+    "model": ["cancer-logreg-prod-0123456789ab", "m-dev-prod-0123456789ab", "m-dev-0123456789ab-prod-0123456789ab"],
+    "alarm": ["smgitops-prod/primary/5xx-rate", "x-dev-prod/primary/p99-latency", "s-prod/x-dev/5xx-rate"],
+}
+_DEV_NAMES = {
+    "endpoint": ["smgitops-dev", "a-prod-dev"],
+    "endpoint-config": ["smgitops-dev-0a1b2c3d"],
+    "model": ["cancer-logreg-dev-0123456789ab", "m-prod-dev-0123456789ab"],
+    "alarm": ["smgitops-dev/primary/5xx-rate", "smgitops-dev/canary/p99-latency"],
+}
+_CHANGES = {
+    "endpoint": "sagemaker:UpdateEndpoint",
+    "endpoint-config": "sagemaker:DeleteEndpointConfig",
+    "model": "sagemaker:DeleteModel",
+    "alarm": "cloudwatch:DeleteAlarms",
+}
+
+
+def _arn(kind: str, name: str) -> str:
+    if kind == "alarm":
+        return f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{name}"
+    return f"arn:aws:sagemaker:us-east-1:123456789012:{kind}/{name}"
+
+
+@pytest.mark.terraform
+def test_apply_roles_name_only_their_own_environment(bootstrapped: Bootstrapped) -> None:
+    """As applied: the dev apply role's ARN patterns match dev's names and no prod name, however it is built; its
+    state key, lock items, execution role and the execution role's data-capture prefix are dev's own."""
+    iam = boto3.session.Session(region_name="us-east-1").client(
+        "iam", endpoint_url=bootstrapped.env["AWS_ENDPOINT_URL"], verify=bootstrapped.env["AWS_CA_BUNDLE"]
+    )
+    out = bootstrapped.outputs
+    state, artifacts = out["state_bucket"], out["artifact_bucket"]
+    dev = _role_policy(iam, "smgitops-github-apply-dev", "apply-dev")
+    for kind, action in _CHANGES.items():
+        for name in _DEV_NAMES[kind]:
+            assert _allowed(dev, action, _arn(kind, name)), f"dev cannot {action} its own {name}"
+        for name in _PROD_NAMES[kind]:
+            assert not _allowed(dev, action, _arn(kind, name)), f"dev's patterns match prod's {name}"
+    assert _allowed(dev, "s3:PutObject", f"arn:aws:s3:::{state}/smgitops/dev.tfstate")
+    assert not _allowed(dev, "s3:PutObject", f"arn:aws:s3:::{state}/smgitops/prod.tfstate")
+    assert not _allowed(dev, "s3:PutObject", f"arn:aws:s3:::{state}/smgitops/prod.tfstate.tflock")
+    [lock] = [s for s in dev if "dynamodb:PutItem" in _as_list(s["Action"])]
+    assert _as_list(lock["Condition"]["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"]) == [
+        f"{state}/smgitops/dev.tfstate",
+        f"{state}/smgitops/dev.tfstate-md5",
+    ]
+    [passrole] = [s for s in dev if "iam:PassRole" in _as_list(s["Action"])]
+    assert _as_list(passrole["Resource"]) == [out["execution_role_arns"]["dev"]]
+    # Explicit denies keep the ownership tags: never set to another environment, never removed.
+    denies = {s["Sid"] for s in dev if s["Effect"] == "Deny"}
+    assert {"DenyTaggingForAnotherEnvironment", "DenyRemovingOwnershipTags"} <= denies
+
+    execution = _role_policy(iam, "smgitops-sagemaker-execution-dev", "serve-models-dev")
+    assert _allowed(execution, "s3:PutObject", f"arn:aws:s3:::{artifacts}/data-capture/dev/smgitops-dev/x.jsonl")
+    assert not _allowed(execution, "s3:PutObject", f"arn:aws:s3:::{artifacts}/data-capture/prod/smgitops-prod/x")
+    assert _allowed(execution, "s3:GetObject", f"arn:aws:s3:::{artifacts}/{naming.artifact_key('m', 'ab' * 32)}")
+
+
+@pytest.mark.terraform
+def test_plan_role_writes_nothing(bootstrapped: Bootstrapped) -> None:
+    """Pull requests run their own code with the plan role: as applied, it reads and never writes."""
+    iam = boto3.session.Session(region_name="us-east-1").client(
+        "iam", endpoint_url=bootstrapped.env["AWS_ENDPOINT_URL"], verify=bootstrapped.env["AWS_CA_BUNDLE"]
+    )
+    plan = _role_policy(iam, "smgitops-github-plan", "plan")
+    granted = {a for s in plan if s["Effect"] == "Allow" for a in _as_list(s["Action"])}
+    verbs = ("Put", "Delete", "Create", "Update", "Add", "Tag", "Untag", "Invoke", "Pass", "Encrypt", "Generate")
+    assert not [a for a in granted if a.split(":", 1)[1].startswith(verbs)], granted
+    assert {"s3:GetObject", "dynamodb:GetItem", "kms:Decrypt", "sagemaker:DescribeEndpoint"} <= granted
+    [kms] = [s for s in plan if "kms:Decrypt" in _as_list(s["Action"])]
+    assert set(_as_list(kms["Condition"]["StringEquals"]["kms:ViaService"])) == {
+        "s3.us-east-1.amazonaws.com",
+        "dynamodb.us-east-1.amazonaws.com",
+    }
 
 
 @pytest.mark.terraform
@@ -447,7 +565,7 @@ class EnvironmentRoot:
             {
                 "release_file": str(release_file),
                 "artifact_bucket": self.outputs["artifact_bucket"],
-                "execution_role_arn": self.outputs["execution_role_arn"],
+                "execution_role_arn": self.outputs["execution_role_arns"]["dev"],
                 "kms_key_arn": self.outputs["kms_key_arn"],
             }
         )
@@ -544,7 +662,10 @@ def test_dev_plan_shows_expected_resources(dev_root: EnvironmentRoot) -> None:
     )
     assert config["kms_key_arn"] == out["kms_key_arn"]
     [capture] = config["data_capture_config"]
-    assert capture["destination_s3_uri"] == f"s3://{out['artifact_bucket']}/data-capture/{release.endpoint.name}"
+    assert (
+        capture["destination_s3_uri"]
+        == f"s3://{out['artifact_bucket']}/data-capture/{release.environment}/{release.endpoint.name}"
+    )
     assert capture["kms_key_id"] == out["kms_key_arn"]
     assert capture["initial_sampling_percentage"] == release.endpoint.data_capture.sampling_percentage
     assert [(v["variant_name"], v["initial_variant_weight"]) for v in config["production_variants"]] == [
@@ -555,7 +676,7 @@ def test_dev_plan_shows_expected_resources(dev_root: EnvironmentRoot) -> None:
         model = changes[f'aws_sagemaker_model.this["{mid}"]']["change"]["after"]
         assert model["name"] == naming.model_name(mid, release.environment, spec.artifact_sha256)
         assert model["enable_network_isolation"] is True
-        assert model["execution_role_arn"] == out["execution_role_arn"]
+        assert model["execution_role_arn"] == out["execution_role_arns"][release.environment]
         [container] = model["primary_container"]
         assert container["image"] == naming.image_uri(release.region, release.image)
         assert (
@@ -575,6 +696,8 @@ def test_dev_plan_shows_expected_resources(dev_root: EnvironmentRoot) -> None:
         assert tags.get("managed-by") == "smgitops" and tags.get("release") == release.environment, rc["address"]
 
     latency = changes[f'aws_cloudwatch_metric_alarm.p99_latency["{variants[0]}"]']["change"]["after"]
+    # <endpoint>/<variant>/<metric>: the apply role's alarm ARN pattern is anchored on the first "/" after -<env>.
+    assert latency["alarm_name"] == f"{release.endpoint.name}/{variants[0]}/p99-latency"
     assert latency["extended_statistic"] == "p99"
     assert latency["threshold"] == release.canary.max_p99_latency_ms * 1000  # ModelLatency is in microseconds
     error_rate = changes[f'aws_cloudwatch_metric_alarm.error_rate["{variants[0]}"]']["change"]["after"]

@@ -209,8 +209,13 @@ def ensure_bootstrap(
     # What was applied: the bootstrap root's files and the variables. A change to either is applied again.
     applied = {"bootstrap_sha256": WorkingCopy(source, source).fingerprint(), "variables": variables}
     with file_lock(base / ".lock"):
+        cached: Settings | None = None
         if outputs_file.exists():
-            cached = settings_from_outputs(json.loads(outputs_file.read_text(encoding="utf-8")), region)
+            try:
+                cached = settings_from_outputs(json.loads(outputs_file.read_text(encoding="utf-8")), region)
+            except UserError:
+                pass  # outputs of an older bootstrap/ (its files changed too): applied again below
+        if cached is not None:
             if not _buckets_exist(cached, session):
                 # A different emulator now answers on this host and port: its state starts empty.
                 shutil.rmtree(base / "bootstrap", ignore_errors=True)

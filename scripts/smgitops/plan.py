@@ -148,7 +148,7 @@ class Workspace:
     def variables(self) -> dict[str, str]:
         return {
             "artifact_bucket": self.settings.artifact_bucket,
-            "execution_role_arn": self.settings.execution_role_arn,
+            "execution_role_arn": self.settings.execution_role_for(self.release.environment),
             "kms_key_arn": self.settings.kms_key_arn,
             "release_file": str(self.release.path.resolve()),
         }

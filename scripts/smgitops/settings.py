@@ -8,17 +8,20 @@ environment variables of the same name:
 ``SMGITOPS_STATE_BUCKET``      S3 bucket of the Terraform state (bootstrap output ``state_bucket``)
 ``SMGITOPS_LOCK_TABLE``        DynamoDB table of the state lock (``lock_table``)
 ``SMGITOPS_ARTIFACT_BUCKET``   content-addressed model artifact store (``artifact_bucket``)
-``SMGITOPS_EXECUTION_ROLE_ARN`` role SageMaker assumes to read artifacts (``execution_role_arn``)
+``SMGITOPS_EXECUTION_ROLE_ARN`` role SageMaker assumes to serve the release's environment (``execution_role_arns``)
 ``SMGITOPS_KMS_KEY_ARN``       KMS key of endpoint storage and data capture (``kms_key_arn``)
 =============================  ==============================================================
 
-None of them is a secret. In local mode (``AWS_ENDPOINT_URL`` set) they come from the outputs of
+bootstrap/ creates one SageMaker execution role per environment, so ``SMGITOPS_EXECUTION_ROLE_ARN`` is a
+per-environment variable in GitHub (the value of ``execution_role_arns[<environment>]``); a job plans or applies one
+environment. None of them is a secret. In local mode (``AWS_ENDPOINT_URL`` set) they come from the outputs of
 ``bootstrap/`` applied to the emulator instead (see :mod:`smgitops.localmode`), unless all of them are set
 explicitly (explicit settings always win).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -46,9 +49,25 @@ class Settings:
     execution_role_arn: str
     kms_key_arn: str
     region: str
+    # Every environment's execution role (environment => ARN) when the settings come from bootstrap/'s outputs
+    # (local mode); empty when they come from the environment, where execution_role_arn is the job's environment's.
+    execution_role_arns: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, str]:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def execution_role_for(self, environment: str) -> str:
+        """The execution role of ``environment``: SageMaker serves each environment with a role of its own."""
+        if self.execution_role_arns:
+            role = self.execution_role_arns.get(environment)
+            if role is None:
+                known = ", ".join(sorted(self.execution_role_arns))
+                raise UserError(
+                    f"bootstrap/ has no SageMaker execution role for environment {environment!r} (it has: {known}); "
+                    "add the environment to bootstrap's `environments` and apply it"
+                )
+            return role
+        return self.execution_role_arn
 
     def state_key(self, environment: str) -> str:
         """One Terraform state object per environment."""
@@ -72,21 +91,42 @@ def settings_from_env(region: str, env: Mapping[str, str] | None = None) -> Sett
             "(set from the bootstrap/ outputs, as GitHub repository variables in CI; "
             "or set AWS_ENDPOINT_URL to use the local emulator)"
         )
-    return Settings(region=region, **values)
+    return _settings(values, region)
+
+
+def _settings(values: Mapping[str, str], region: str, execution_role_arns: Mapping[str, str] | None = None) -> Settings:
+    return Settings(
+        state_bucket=values["state_bucket"],
+        lock_table=values["lock_table"],
+        artifact_bucket=values["artifact_bucket"],
+        execution_role_arn=values.get("execution_role_arn", ""),
+        kms_key_arn=values["kms_key_arn"],
+        region=region,
+        execution_role_arns=dict(execution_role_arns or {}),
+    )
 
 
 def settings_from_outputs(outputs: Mapping[str, Any], region: str) -> Settings:
-    """Settings from ``terraform output -json`` of ``bootstrap/`` (values already unwrapped or not)."""
+    """Settings from ``terraform output -json`` of ``bootstrap/`` (values already unwrapped or not). The execution
+    role is per environment (output ``execution_role_arns``): :meth:`Settings.execution_role_for` picks a release's."""
 
-    def value(name: str) -> str:
+    def unwrap(name: str) -> Any:
         raw = outputs.get(name)
         if isinstance(raw, dict) and "value" in raw:
             raw = raw["value"]
+        return raw
+
+    def value(name: str) -> str:
+        raw = unwrap(name)
         if not isinstance(raw, str) or not raw:
             raise UserError(f"bootstrap/ output {name!r} is missing or not a string")
         return raw
 
-    return Settings(region=region, **{field: value(field) for field in ENV_VARS})
+    roles = unwrap("execution_role_arns")
+    if not isinstance(roles, dict) or not roles or not all(isinstance(v, str) and v for v in roles.values()):
+        raise UserError("bootstrap/ output 'execution_role_arns' is missing or not a map of environment to role ARN")
+    names = {name: value(name) for name in ENV_VARS if name != "execution_role_arn"}
+    return _settings(names, region, roles)
 
 
 def is_local_mode(env: Mapping[str, str] | None = None) -> bool:
