@@ -4,6 +4,9 @@ A release file is small, hand-edited YAML that decides what runs in an AWS accou
 
 * at most 1 MiB (checked before parsing), UTF-8 (a UTF-8 byte order mark is accepted and ignored; UTF-16/32 and
   invalid bytes are refused with the byte offset and its line);
+* within the bounds of :mod:`smgitops.yamlbounds`, checked before the parser sees the text (and again inside its
+  scanner): at most 10,000 lines of at most 1,024 characters, 5,000 tokens, strings of 4,096 characters and 32
+  levels of nesting, so any file up to the size limit is judged in well under two seconds;
 * exactly one YAML document whose top level is a mapping;
 * no anchors or aliases (refused outright: they enable "billion laughs" expansion and hide sharing between
   fields a reviewer reads as independent), no tags beyond the core schema (``!!str``, ``!!int``, ``!!float``,
@@ -46,6 +49,7 @@ import yaml
 
 from .errors import ExternalError, InvalidRelease, Problem
 from .paths import PACKAGE_DIR, repo_root_for
+from .yamlbounds import MAX_DEPTH, BoundedLoader, LimitExceeded, prescan
 
 # ---------------------------------------------------------------------------------------------------------------
 # Typed model (the contract other modules code against)
@@ -173,7 +177,6 @@ def release_from_mapping(doc: dict[str, Any], path: Path) -> Release:
 # ---------------------------------------------------------------------------------------------------------------
 
 MAX_FILE_BYTES = 1024 * 1024  # a release is a few kilobytes; anything near this is a mistake or an attack
-MAX_DEPTH = 32  # nesting levels; the schema needs 5
 MAX_PROBLEMS_PER_FILE = 200
 
 SCHEMA_PATH = PACKAGE_DIR.parents[1] / "releases" / "release.schema.json"
@@ -335,6 +338,7 @@ _FLOAT12 = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)
 _INF12 = re.compile(r"([-+]?)\.(?:inf|Inf|INF)")
 _NAN12 = re.compile(r"\.(?:nan|NaN|NAN)")
 _SCALAR_TAGS = ("str", "int", "float", "bool", "null")
+MAX_NUMBER_CHARS = 100  # Python refuses to read or print integers of over 4300 digits
 _INVALID = object()  # stands for a value that was refused (alias, bad tag); never reaches the schema as such
 
 
@@ -349,12 +353,11 @@ def _core12(tag: str | None, value: str) -> Any:
     if tag in (None, _TAG + "bool") and value in _BOOL12:
         return _BOOL12[value]
     if tag in (None, _TAG + "int"):
-        if _INT10.fullmatch(value):
-            return int(value, 10)
-        if _INT8.fullmatch(value):
-            return int(value[2:], 8)
-        if _INT16.fullmatch(value):
-            return int(value[2:], 16)
+        for form, base, prefix in ((_INT10, 10, 0), (_INT8, 8, 2), (_INT16, 16, 2)):
+            if form.fullmatch(value):
+                if len(value) > MAX_NUMBER_CHARS:
+                    raise _Refused(f"an integer of {len(value)} characters is too long (at most {MAX_NUMBER_CHARS})")
+                return int(value[prefix:], base)
     if tag in (None, _TAG + "float"):
         if _FLOAT12.fullmatch(value):
             return float(value)
@@ -397,7 +400,7 @@ class _Builder:
 
     def __init__(self, text: str, rep: _Reporter) -> None:
         self.rep = rep
-        self.loader: Any = yaml.SafeLoader(text)  # the stubs leave the event API untyped
+        self.loader: Any = BoundedLoader(text)  # the stubs leave the event API untyped
 
     def close(self) -> None:
         self.loader.dispose()
@@ -597,10 +600,17 @@ def _parse(text: str, rep: _Reporter) -> Any:
         line, col = _line_col_text(text, m.start())
         rep.add(line, col, (), f"character U+{ord(m.group()):04X} is a line break in YAML 1.1 only; remove it")
         return _INVALID
+    if refusal := prescan(text):  # bounds what the parser below may cost
+        rep.add(refusal.line, refusal.col, (), refusal.reason)
+        return _INVALID
     builder: _Builder | None = None
     try:
         builder = _Builder(text, rep)  # the reader checks every character here
         return builder.document()
+    except LimitExceeded as exc:
+        mark = exc.problem_mark
+        rep.add(mark.line + 1 if mark else 1, mark.column + 1 if mark else 1, (), str(exc.problem))
+        return _INVALID
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)

@@ -1,0 +1,213 @@
+"""Bounds on what a release file may cost to read, checked before and while PyYAML reads it.
+
+PyYAML's pure-Python scanner is slow per token (tens of microseconds once the document is built and checked) and
+quadratic in flow nesting: it re-examines one possible simple key per open ``[``/``{`` for every token, so 1 MiB of
+``[`` runs for many minutes. A release is a few hundred tokens in about fifty short lines, so a file far outside
+that shape is refused with one located message before the parser sees it:
+
+* :func:`prescan`: a linear pass over the text (line count and length with string methods, then a regex lexer that
+  stops at the first bound crossed) that bounds lines, line length, tokens, quoted and block scalars' length, and
+  nesting by flow brackets and by block indentation (including compact ``- - -`` and ``- key:`` on one line).
+  It knows quoted scalars, comments and block scalars (``|``, ``>``) well enough for release files; it never needs
+  to be exact, because
+* :class:`BoundedLoader` enforces the same bounds inside PyYAML's scanner, on the scanner's own view of the text
+  (flow level, indentation stack, tokens produced). Text that fools the lexer (a quote inside a multi-line plain
+  scalar, say) still costs at most the bounds.
+
+Both raise or return the position as 1-based line and column (in characters, as editors and PyYAML count them).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, NamedTuple
+
+import yaml
+
+MAX_DEPTH = 32  # nesting levels; the schema needs 5
+MAX_LINES = 10_000  # a release is about 50 lines; 200 times that is no longer a hand-edited file
+MAX_LINE_CHARS = 1024  # the longest line of a shipped release is 133 characters; a data path is at most 255
+MAX_TOKENS = 5_000  # keys, values, brackets, commas, dashes: a release has a few hundred
+MAX_SCALAR_CHARS = 4096  # a quoted or block scalar; the longest value of a release is a 255-character data path
+# PyYAML also counts KEY, VALUE, BLOCK-MAPPING-START and BLOCK-END tokens (about 2 per key/value pair); the scanner
+# bound is a backstop for text the pre-scan misreads, so it sits above what the pre-scan lets through.
+MAX_SCANNER_TOKENS = 3 * MAX_TOKENS
+
+
+class Refusal(NamedTuple):
+    line: int  # 1-based
+    col: int  # 1-based, in characters
+    reason: str
+
+
+def _nested(kind: str) -> str:
+    return f"nested deeper than {MAX_DEPTH} levels ({kind}); a release needs 5"
+
+
+def _too_many_tokens() -> str:
+    return (
+        f"more than {MAX_TOKENS} YAML tokens (keys, values, brackets, dashes); a release has a few hundred, "
+        "so this is not a release file"
+    )
+
+
+def _too_long(chars: int) -> str:
+    return (
+        f"a string of {chars} characters, over the {MAX_SCALAR_CHARS}-character limit of a release value "
+        "(the longest, a data path, is at most 255)"
+    )
+
+
+def _line_col(text: str, index: int) -> tuple[int, int]:
+    line = text.count("\n", 0, index) + 1
+    return line, index - (text.rfind("\n", 0, index) + 1) + 1
+
+
+# One token of the pre-scan per match. Quoted scalars may span lines (DOTALL) and run to the end of the text when
+# unterminated; a word is anything else up to white space or a flow indicator (plain scalars, "key:", "-", "&a").
+_LEX = re.compile(
+    r"""
+      (?P<nl>\n)
+    | (?P<ws>[ \t\r]+)
+    | (?P<comment>\#[^\n]*)
+    | (?P<open>[\[{])
+    | (?P<close>[\]}])
+    | (?P<comma>,)
+    | (?P<dq>"[^"\\]*(?:\\.[^"\\]*)*"?)
+    | (?P<sq>'[^']*(?:''[^']*)*'?)
+    | (?P<word>[^\s\[\]{},]+)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+_BLOCK_SCALAR = re.compile(r"[|>](?:[1-9][-+]?|[-+][1-9]?)?")
+_BLOCK_REST = re.compile(r"[ \t]*(?:#[^\n]*)?(?:\n|\Z)")
+
+
+def _block_scalar_end(text: str, pos: int, min_indent: int) -> int:
+    """Index of the first line after a block scalar whose header line ends at ``pos`` (just after its newline).
+
+    ``min_indent`` is the smallest indentation of the content. The content's indentation is that of its first
+    non-blank line (or of a longer all-space line before it), as PyYAML reads it.
+    """
+    block_indent: int | None = None
+    widest_blank = 0
+    n = len(text)
+    while pos < n:
+        end = text.find("\n", pos)
+        end = n if end < 0 else end
+        line = text[pos:end]
+        indent = len(line) - len(line.lstrip(" "))
+        if indent == len(line):  # empty or spaces only: content of any block scalar
+            widest_blank = max(widest_blank, indent)
+        else:
+            if block_indent is None:
+                block_indent = max(min_indent, widest_blank, indent)
+            if indent < block_indent:
+                return pos
+        pos = end + 1
+    return n
+
+
+def prescan(text: str) -> Refusal | None:
+    """The first bound ``text`` crosses, or None. Linear in the text; stops at the first bound crossed."""
+    lines = text.count("\n") + (0 if text.endswith("\n") else 1)
+    if lines > MAX_LINES:
+        return Refusal(MAX_LINES + 1, 1, f"the file has {lines} lines, over the {MAX_LINES}-line limit of a release")
+    if len(max(text.split("\n"), key=len)) > MAX_LINE_CHARS:
+        for number, line in enumerate(text.split("\n"), 1):
+            if len(line) > MAX_LINE_CHARS:
+                return Refusal(
+                    number,
+                    MAX_LINE_CHARS + 1,
+                    f"line {number} is {len(line)} characters long, over the {MAX_LINE_CHARS}-character limit "
+                    "of a release line",
+                )
+    return _lex(text)
+
+
+def _lex(text: str) -> Refusal | None:
+    tokens = 0
+    flow = 0  # open flow collections
+    indents: list[int] = []  # block indentation levels of the enclosing lines (outside flow collections)
+    line_level = 0  # block nesting reached on the current line
+    line_first = True  # the next token is the first of its line
+    prev_col = 0  # column (0-based) of the previous token on the line
+    pos, n = 0, len(text)
+    while pos < n:
+        m = _LEX.match(text, pos)
+        if m is None:  # pragma: no cover - the alternatives cover every character
+            break
+        kind, start, pos = m.lastgroup, m.start(), m.end()
+        if kind == "nl":
+            line_first = True
+            continue
+        if kind in ("ws", "comment"):
+            continue
+        tokens += 1
+        if tokens > MAX_TOKENS:
+            return Refusal(*_line_col(text, start), _too_many_tokens())
+        col = start - (text.rfind("\n", 0, start) + 1)
+        if kind in ("dq", "sq") and pos - start > MAX_SCALAR_CHARS:
+            return Refusal(*_line_col(text, start), _too_long(pos - start))
+        if kind == "open":
+            flow += 1
+            if flow > MAX_DEPTH:
+                return Refusal(*_line_col(text, start), _nested("flow collections '[' and '{'"))
+        elif kind == "close":
+            flow = max(0, flow - 1)  # a bracket inside a block plain scalar is text; never go below zero
+        if flow == 0 and kind != "close":
+            if line_first:
+                while indents and indents[-1] > col:
+                    indents.pop()
+                if not indents or indents[-1] < col:
+                    indents.append(col)
+                line_level = len(indents)
+            elif kind == "word" and (m.group() in ("-", "?") or m.group().endswith(":")):
+                line_level += 1  # compact nesting on one line: "- - key: value"
+            if line_level > MAX_DEPTH:
+                return Refusal(*_line_col(text, start), _nested("block indentation"))
+            if kind == "word" and _BLOCK_SCALAR.fullmatch(m.group()):
+                rest = _BLOCK_REST.match(text, pos)
+                if rest is not None:  # a block scalar header: its content lines are text, not structure
+                    parent = col if line_first else prev_col
+                    pos = _block_scalar_end(text, rest.end(), parent + 1)
+                    if pos - rest.end() > MAX_SCALAR_CHARS:
+                        return Refusal(*_line_col(text, start), _too_long(pos - rest.end()))
+                    line_first = True
+                    continue
+        line_first = False
+        prev_col = col
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The same bounds inside PyYAML's scanner
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class LimitExceeded(yaml.MarkedYAMLError):
+    """A bound crossed while scanning; ``problem_mark`` is where."""
+
+
+class BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader whose scanner stops at the bounds above (flow level, indentation stack, tokens)."""
+
+    def _refuse(self, reason: str) -> None:
+        raise LimitExceeded(problem=reason, problem_mark=self.get_mark())
+
+    def fetch_more_tokens(self) -> None:
+        super().fetch_more_tokens()
+        taken: int = self.tokens_taken + len(self.tokens)
+        if taken > MAX_SCANNER_TOKENS:
+            self._refuse(_too_many_tokens())
+
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:  # noqa: N803 - PyYAML's signature
+        if self.flow_level >= MAX_DEPTH:
+            self._refuse(_nested("flow collections '[' and '{'"))
+        super().fetch_flow_collection_start(TokenClass)
+
+    def add_indent(self, column: int) -> bool:
+        if column > self.indent and len(self.indents) >= MAX_DEPTH:
+            self._refuse(_nested("block indentation"))
+        added: bool = super().add_indent(column)
+        return added
