@@ -11,16 +11,35 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-RETRY_CONFIG = Config(retries={"max_attempts": 8, "mode": "standard"}, connect_timeout=10, read_timeout=70)
+# Every client's bounds. An endpoint that refuses connections fails after MAX_ATTEMPTS tries and botocore's
+# standard-mode backoff (random, at most 1 s then 2 s); one that accepts connections and never answers after
+# MAX_ATTEMPTS * READ_TIMEOUT + 3 s, i.e. at most 21 s; a black-holed address after MAX_ATTEMPTS * CONNECT_TIMEOUT
+# + 3 s. The first such failure ends the command (the CLI prints one line), so a command never waits longer.
+# The control-plane calls smgitops makes (describe, head, put of a model archive, metric queries) answer in well
+# under a second; throttling is retried with the same budget. (``total_max_attempts`` counts the first try;
+# botocore's ``max_attempts`` would not.)
+CONNECT_TIMEOUT = 4
+READ_TIMEOUT = 6
+MAX_ATTEMPTS = 3
+RETRY_CONFIG = Config(
+    retries={"total_max_attempts": MAX_ATTEMPTS, "mode": "standard"},
+    connect_timeout=CONNECT_TIMEOUT,
+    read_timeout=READ_TIMEOUT,
+)
+# The reachability check before Terraform starts (smgitops.envfaults.preflight): two tries of 4 s at most each.
+PREFLIGHT_CONFIG = RETRY_CONFIG.merge(Config(retries={"total_max_attempts": 2, "mode": "standard"}, read_timeout=4))
+# SageMaker runtime: a model may take up to 60 s to answer, and each request must be exactly one invocation.
+INVOKE_CONFIG = RETRY_CONFIG.merge(Config(retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=70))
 
 
 def make_session(region: str) -> boto3.session.Session:
     return boto3.session.Session(region_name=region)
 
 
-def client(session: boto3.session.Session, service: str) -> Any:
-    """A client with the project's retry policy (botocore's standard mode: backoff with jitter, throttling aware)."""
-    return session.client(service, config=RETRY_CONFIG)  # type: ignore[call-overload]
+def client(session: boto3.session.Session, service: str, config: Config = RETRY_CONFIG) -> Any:
+    """A client with the project's bounds and retry policy (botocore's standard mode: backoff with jitter,
+    throttling aware). Every client smgitops makes comes from here."""
+    return session.client(service, config=config)  # type: ignore[call-overload]
 
 
 def is_not_found(exc: Any) -> bool:

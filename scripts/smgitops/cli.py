@@ -5,6 +5,9 @@ them; a module is imported only when its command runs, so ``smgitops validate`` 
 boto3 or moto. Each owning module defines ``configure_<command>(parser)`` and ``run_<command>(args) -> int``.
 
 Exit codes: 0 ok, 1 a check failed (canary breach, policy finding, drift), 2 bad input or usage.
+A failure of the environment (AWS unreachable or silent, credentials missing, expired or denied, throttling, a
+missing bootstrap resource, a full disk: :mod:`smgitops.envfaults`) is one line and exit 2 as well. ``--debug``
+(anywhere before a ``--``) adds the traceback of any reported error.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
@@ -58,14 +62,23 @@ def _top_level_help() -> str:
     lines += [f"  {name.ljust(width)}  {cmd.help}" for name, cmd in COMMANDS.items()]
     lines += [
         "",
-        "Run 'smgitops COMMAND --help' for a command's options.",
-        "Exit codes: 0 ok, 1 a check failed, 2 bad input or usage.",
+        "Run 'smgitops COMMAND --help' for a command's options; add --debug for the traceback of an error.",
+        "Exit codes: 0 ok, 1 a check failed, 2 bad input or usage (or a failure of the environment: AWS, disk).",
     ]
     return "\n".join(lines)
 
 
+def _take_debug(args: list[str]) -> bool:
+    """Remove ``--debug`` (before any ``--``) from ``args``; True when it was there."""
+    end = args.index("--") if "--" in args else len(args)
+    found = "--debug" in args[:end]
+    args[:end] = [a for a in args[:end] if a != "--debug"]
+    return found
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    debug = _take_debug(args)
     if not args or args[0] in ("-h", "--help", "help"):
         print(_top_level_help())
         return 0 if args else 2
@@ -93,12 +106,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         n = len(exc.problems)
         print(f"smgitops {name}: {n} problem{'s' if n != 1 else ''} found", file=sys.stderr)
         return exc.exit_code
-    except SmgitopsError as exc:
-        print(f"smgitops {name}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
     except KeyboardInterrupt:
         print(f"smgitops {name}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        from .envfaults import EXIT_CODE, classify
+
+        fault = classify(exc)
+        if fault is None and not isinstance(exc, SmgitopsError):
+            raise  # a bug: the traceback is the report
+        if debug:
+            traceback.print_exception(exc, file=sys.stderr)
+        if fault is not None:
+            print(f"smgitops {name}: error: {fault}", file=sys.stderr)
+            return EXIT_CODE
+        assert isinstance(exc, SmgitopsError)
+        print(f"smgitops {name}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
 
 
 if __name__ == "__main__":  # pragma: no cover
