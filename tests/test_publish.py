@@ -233,6 +233,48 @@ def test_publish_from_another_directory(repo: Path, session: boto3.session.Sessi
     assert len(keys) == 2 and all(k.startswith("models/") and k.endswith("/model.tar.gz") for k in keys)
 
 
+def test_verify_artifacts_judges_the_stored_bytes_of_served_models(
+    repo: Path, session: boto3.session.Session, get_calls: list[str]
+) -> None:
+    """What apply, deploy, rollback and verify ask before serving: S3's SHA-256 when stored, else the bytes."""
+    from smgitops.artifacts import ArtifactMismatch, require_servable, verify_artifacts
+    from smgitops.errors import CheckFailed
+
+    release = load_release(repo / "releases" / "dev.yaml")
+    store = ArtifactStore(session, BUCKET)
+    spec = release.models["cancer-logreg"]
+    key = naming.artifact_key("cancer-logreg", spec.artifact_sha256)
+    [missing] = verify_artifacts(release, store)  # only served models count: cancer-tree has no variant
+    assert (missing.model, missing.key, missing.found) == ("cancer-logreg", key, None)
+    with pytest.raises(CheckFailed, match="publish first"):
+        require_servable(release, store, "dev", "publish first")
+
+    publish_release(release, store)
+    assert verify_artifacts(release, store) == []
+    assert get_calls == []  # the stored SHA-256 checksum answered: no byte was read
+
+    s3 = session.client("s3")
+    s3.delete_object(Bucket=BUCKET, Key=key)  # the test bucket has no policy: a rewrite behind publish's back
+    s3.put_object(Bucket=BUCKET, Key=key, Body=b"forged", ChecksumAlgorithm="SHA256")
+    [forged] = verify_artifacts(release, store)
+    assert forged.found == _digest(b"forged") and forged.expected == spec.artifact_sha256
+    assert get_calls == []
+    s3.put_object(Bucket=BUCKET, Key=key, Body=b"forged again")  # no SHA-256 stored: the bytes are hashed
+    [forged] = verify_artifacts(release, store)
+    assert forged.found == _digest(b"forged again") and get_calls == [key]
+    with pytest.raises(ArtifactMismatch) as info:
+        require_servable(release, store, "dev", "publish first")
+    assert info.value.exit_code == 2
+    assert f"s3://{BUCKET}/{key} holds sha256 {_digest(b'forged again')}, the release pins sha256" in str(info.value)
+
+
+@pytest.fixture()
+def get_calls(session: boto3.session.Session) -> list[str]:
+    calls: list[str] = []
+    session.events.register("provide-client-params.s3.GetObject", lambda params, **_: calls.append(params["Key"]))
+    return calls
+
+
 @pytest.fixture(autouse=True)
 def _artifact_bucket_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     """The CLI reads the bucket from SMGITOPS_ARTIFACT_BUCKET (as in CI) instead of bootstrapping the emulator."""
