@@ -21,7 +21,7 @@ locals {
 
   # OIDC subjects in the repository's customised template (variable github_oidc_subject_claims; GitHub documents the
   # format under "Customizing the subject claims for an organization or repository"): with the keys repo, context and
-  # job_workflow_ref the subject is
+  # job_workflow_ref, in this order, the subject is
   #
   #   repo:<owner/repo>:<context>:job_workflow_ref:<owner/repo>/.github/workflows/<file>@<ref>
   #
@@ -29,38 +29,20 @@ locals {
   # pull-request run, and ref:<ref> otherwise. job_workflow_ref pins the workflow FILE and the ref it was read
   # from: a workflow added or changed on another branch, or a pull request's copy of deploy.yml, gets another subject.
   workflow_ref_prefix = "${var.github_repository}/.github/workflows"
-  subject_claims = {
-    plan = {
-      context = "pull_request"
-      # A pull request's run reads the PR's own pr.yml at refs/pull/<number>/merge: the number varies, so this one
-      # subject is matched with StringLike (oidc.tf). The plan role writes nothing (roles.tf).
-      job_workflow_ref = "${local.workflow_ref_prefix}/pr.yml@refs/pull/*/merge"
-    }
-    teardown = {
-      context          = "ref:${var.github_branch_ref}"
-      job_workflow_ref = "${local.workflow_ref_prefix}/teardown.yml@${var.github_branch_ref}"
-    }
-    drift = {
-      context          = "ref:${var.github_branch_ref}"
-      job_workflow_ref = "${local.workflow_ref_prefix}/drift.yml@${var.github_branch_ref}"
-    }
+  repo_claim          = "repo:${var.github_repository}"
+  # A pull request's run reads the PR's own pr.yml at refs/pull/<number>/merge: the number varies, so this one
+  # subject is a StringLike pattern (oidc.tf) whose only wildcard is the number. The plan role writes nothing.
+  plan_subject     = "${local.repo_claim}:pull_request:job_workflow_ref:${local.workflow_ref_prefix}/pr.yml@refs/pull/*/merge"
+  teardown_subject = "${local.repo_claim}:ref:${var.github_branch_ref}:job_workflow_ref:${local.workflow_ref_prefix}/teardown.yml@${var.github_branch_ref}"
+  drift_subject    = "${local.repo_claim}:ref:${var.github_branch_ref}:job_workflow_ref:${local.workflow_ref_prefix}/drift.yml@${var.github_branch_ref}"
+  apply_subjects = {
+    for env in var.environments : env => "${local.repo_claim}:environment:${env}:job_workflow_ref:${local.workflow_ref_prefix}/deploy.yml@${var.github_branch_ref}"
   }
-  apply_subject_claims = {
-    for env in var.environments : "apply-${env}" => {
-      context          = "environment:${env}"
-      job_workflow_ref = "${local.workflow_ref_prefix}/deploy.yml@${var.github_branch_ref}"
-    }
-  }
-  # role key (plan, teardown, drift, apply-<env>) => subject, the claims joined in the template's order
-  github_subjects = {
-    for role, claims in merge(local.subject_claims, local.apply_subject_claims) : role => join(":", [
-      for key in var.github_oidc_subject_claims : (
-        key == "repo" ? "repo:${var.github_repository}" :
-        key == "context" ? claims.context :
-        "job_workflow_ref:${claims.job_workflow_ref}"
-      )
-    ])
-  }
+  # Roles trusting one exact subject (StringEquals): role key => subject.
+  exact_subjects = merge(
+    { teardown = local.teardown_subject, drift = local.drift_subject },
+    { for env, sub in local.apply_subjects : "apply-${env}" => sub },
+  )
   # The body of PUT /repos/{owner}/{repo}/actions/oidc/customization/sub that makes GitHub issue these subjects.
   github_oidc_subject_template = { use_default = false, include_claim_keys = var.github_oidc_subject_claims }
   github_oidc_provider_arn     = var.github_oidc_provider_arn != null ? var.github_oidc_provider_arn : aws_iam_openid_connect_provider.github[0].arn

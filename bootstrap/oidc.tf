@@ -10,18 +10,14 @@ resource "aws_iam_openid_connect_provider" "github" {
   thumbprint_list = var.github_oidc_thumbprints
 }
 
-# Trust policy of the GitHub roles: this provider, our audience, and one subject in the repository's customised
-# template (locals.tf), which names the workflow file and the ref or environment it runs in.
+# Trust policies of the GitHub roles: this provider, our audience, and a subject in the repository's customised
+# template (locals.tf), which names the workflow file and the ref, environment or pull request it runs for.
 #
-# apply-<env>, teardown, drift: StringEquals on the exact subject. Only deploy.yml (teardown.yml, drift.yml) as it is on
-# the default branch can assume them; a pull request, another branch or another workflow file naming the
+# apply-<env>, teardown, drift: StringEquals on one exact subject. Only deploy.yml (teardown.yml, drift.yml) as it is
+# on the default branch can assume them; a pull request, another branch or another workflow file naming the
 # environment gets a different subject.
-#
-# plan: StringLike, because a pull request's subject carries its number (pr.yml@refs/pull/<n>/merge). The pattern
-# is fixed up to the number and can only match a pull_request run of pr.yml in this repository. Such a run executes
-# the pull request's own code, so the plan role can read and write nothing else: it is read-only (roles.tf).
 data "aws_iam_policy_document" "github_trust" {
-  for_each = local.github_subjects
+  for_each = local.exact_subjects
 
   statement {
     sid     = "GitHubActionsOidc"
@@ -39,9 +35,36 @@ data "aws_iam_policy_document" "github_trust" {
     }
 
     condition {
-      test     = each.key == "plan" ? "StringLike" : "StringEquals"
+      test     = "StringEquals"
       variable = "${local.github_oidc_host}:sub"
       values   = [each.value]
+    }
+  }
+}
+
+# plan: StringLike, because a pull request's subject carries its number (pr.yml@refs/pull/<n>/merge). The pattern
+# is literal up to the number, so only a pull_request run of this repository's pr.yml matches. That run executes
+# the pull request's own code, which its author controls: the plan role is read-only (roles.tf).
+data "aws_iam_policy_document" "github_plan_trust" {
+  statement {
+    sid     = "GitHubActionsOidcPullRequests"
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+
+    principals {
+      type        = "Federated"
+      identifiers = [local.github_oidc_provider_arn]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "${local.github_oidc_host}:aud"
+      values   = [local.github_audience]
+    }
+
+    condition {
+      test     = "StringLike"
+      variable = "${local.github_oidc_host}:sub"
+      values   = [local.plan_subject]
     }
   }
 }

@@ -25,7 +25,7 @@ output "github_oidc_subject_template" {
 
 output "github_oidc_subjects" {
   description = "The OIDC subject each GitHub role trusts (plan, teardown, drift, apply-<env> => subject; plan's is a StringLike pattern)."
-  value       = local.github_subjects
+  value       = merge(local.exact_subjects, { plan = local.plan_subject })
 }
 
 output "kms_key_arn" {

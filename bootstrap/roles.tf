@@ -221,7 +221,7 @@ data "aws_iam_policy_document" "execution" {
 resource "aws_iam_role" "plan" {
   name                 = "${var.name_prefix}-github-plan"
   description          = "GitHub Actions, pull requests of ${var.github_repository} (pr.yml): read-only terraform plan"
-  assume_role_policy   = data.aws_iam_policy_document.github_trust["plan"].json
+  assume_role_policy   = data.aws_iam_policy_document.github_plan_trust.json
   max_session_duration = 3600
 }
 

@@ -34,16 +34,12 @@ variable "github_oidc_provider_arn" {
 
 variable "github_oidc_subject_claims" {
   type        = list(string)
-  description = "Claim keys of the repository's customised OIDC subject (GitHub: PUT /repos/{owner}/{repo}/actions/oidc/customization/sub, the output github_oidc_subject_template), in order. Every trust policy expects subjects built from these keys; repo, context and job_workflow_ref are all required, so each role is pinned to one workflow file and one branch or environment."
+  description = "Claim keys of the repository's customised OIDC subject, in order (GitHub: PUT /repos/{owner}/{repo}/actions/oidc/customization/sub with the output github_oidc_subject_template). The trust policies are written for subjects of exactly this template: repo, context and job_workflow_ref pin each role to one workflow file and one branch, environment or pull request."
   default     = ["repo", "context", "job_workflow_ref"]
 
   validation {
-    condition = (
-      length(var.github_oidc_subject_claims) == 3 &&
-      length(distinct(var.github_oidc_subject_claims)) == 3 &&
-      length(setsubtract(["repo", "context", "job_workflow_ref"], var.github_oidc_subject_claims)) == 0
-    )
-    error_message = "The github_oidc_subject_claims must be repo, context and job_workflow_ref, each once, in the order the repository's subject template lists them."
+    condition     = var.github_oidc_subject_claims == tolist(["repo", "context", "job_workflow_ref"])
+    error_message = "The github_oidc_subject_claims must be [\"repo\", \"context\", \"job_workflow_ref\"]: the trust policies expect subjects of that template (repo:<owner/repo>:<context>:job_workflow_ref:<workflow>@<ref>)."
   }
 }
 

@@ -2,9 +2,14 @@
 
 Every trust statement that allows ``sts:AssumeRoleWithWebIdentity`` (or names a federated OIDC principal) must
 have ``StringEquals`` on ``<provider>:aud`` (``sts.amazonaws.com``) and ``StringEquals`` on ``<provider>:sub`` with
-values that contain no wildcard; ``StringLike`` on ``sub`` is refused outright. Stricter than checkov's
-CKV_AWS_358/393, which accept ``repo:org/repo:*``: with such a subject any branch's workflow could take the
-apply role. Inline policies and ``aws_iam_policy_document`` data sources are both read.
+values that contain no wildcard. Stricter than checkov's CKV_AWS_358/393, which accept ``repo:org/repo:*``: with
+such a subject any branch's workflow could take the apply role. Inline policies and ``aws_iam_policy_document``
+data sources are both read.
+
+One ``StringLike`` form is accepted: a pull request's subject in the customised template,
+``repo:<o/r>:pull_request:job_workflow_ref:<o/r>/.github/workflows/<file>@refs/pull/*/merge``, whose only wildcard
+is the pull request's number (it cannot be written exactly). It matches nothing but pull-request runs of that one
+workflow file, which run the pull request's own code: such a role must be read-only (bootstrap/roles.tf).
 """
 
 from __future__ import annotations
@@ -53,15 +58,32 @@ def subject_exact(value: Any, for_each_text: str) -> bool:
     return "*" not in literal and "?" not in literal
 
 
+# Literal text of a pull-request subject (interpolations replaced by "x"): the only wildcard is the PR number.
+_PULL_REQUEST_SUBJECT = re.compile(
+    r"repo:[^*?:]+:pull_request:job_workflow_ref:[^*?@]*/\.github/workflows/[^*?/@]+@refs/pull/\*/merge"
+)
+
+
+def subject_pull_request(value: Any) -> bool:
+    """A ``StringLike`` subject whose only wildcard is a pull request's number (see the module docstring)."""
+    if not isinstance(value, str):
+        return False
+    return bool(_PULL_REQUEST_SUBJECT.fullmatch(_INTERPOLATION.sub("x", value.strip())))
+
+
 def statement_ok(statement: dict[str, Any], for_each_text: str = "") -> bool:
     condition = statement.get("Condition")
     if not isinstance(condition, dict):
         return False
+    like: list[Any] = []
     for operator, values in condition.items():
         if not isinstance(values, dict):
             return False
-        if operator != "StringEquals" and any(str(k).endswith(":sub") for k in values):
-            return False  # StringLike, ForAnyValue:…, StringNotEquals on the subject: never exact
+        subjects = [v for k, vs in values.items() if str(k).endswith(":sub") for v in as_list(vs)]
+        if operator == "StringLike" and subjects and len(values) == 1:
+            like.extend(subjects)
+        elif operator != "StringEquals" and subjects:
+            return False  # ForAnyValue:…, StringNotEquals, a StringLike beside other keys: never exact
     equals = condition.get("StringEquals")
     if not isinstance(equals, dict):
         return False
@@ -69,6 +91,8 @@ def statement_ok(statement: dict[str, Any], for_each_text: str = "") -> bool:
     sub = [v for k, vs in equals.items() if str(k).endswith(":sub") for v in as_list(vs)]
     if not aud or any(str(a) != AUDIENCE for a in aud):
         return False
+    if like:
+        return not sub and all(subject_pull_request(s) for s in like)
     if not sub:
         return False
     return all(subject_exact(s, for_each_text) for s in sub)

@@ -65,8 +65,13 @@ EXPECTED: dict[str, tuple[str, set[str], set[str]]] = {
     "prevent_destroy": ("CKV_SMG_7", {"aws_s3_bucket.state"}, {"aws_s3_bucket.state", "aws_s3_bucket.tf_state"}),
     "oidc_trust": (
         "CKV_SMG_8",
-        {"aws_iam_role.plan", "aws_iam_role.apply"},
-        {"aws_iam_role.wildcard_sub", "aws_iam_role.no_aud", "aws_iam_role.no_sub"},
+        {"aws_iam_role.plan", "aws_iam_role.apply", "aws_iam_role.plan_pull_requests"},
+        {
+            "aws_iam_role.wildcard_sub",
+            "aws_iam_role.no_aud",
+            "aws_iam_role.no_sub",
+            "aws_iam_role.pull_request_any_workflow",
+        },
     ),
     "public_access_block": (
         "CKV2_SMG_1",

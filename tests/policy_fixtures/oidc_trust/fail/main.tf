@@ -51,3 +51,19 @@ resource "aws_iam_role" "no_sub" {
     }]
   })
 }
+# A pull-request subject with a wildcard beyond the pull request's number: any workflow file of any PR.
+resource "aws_iam_role" "pull_request_any_workflow" {
+  name = "pull-request-any-workflow"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Federated = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com" }
+      Action    = "sts:AssumeRoleWithWebIdentity"
+      Condition = {
+        StringEquals = { "token.actions.githubusercontent.com:aud" = "sts.amazonaws.com" }
+        StringLike   = { "token.actions.githubusercontent.com:sub" = "repo:example-org/models:pull_request:job_workflow_ref:*" }
+      }
+    }]
+  })
+}

@@ -49,3 +49,21 @@ data "aws_iam_policy_document" "apply_trust" {
     }
   }
 }
+# Pull requests of one workflow file: StringLike whose only wildcard is the pull request's number.
+resource "aws_iam_role" "plan_pull_requests" {
+  name = "smgitops-plan-pull-requests"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Federated = aws_iam_openid_connect_provider.github.arn }
+      Action    = "sts:AssumeRoleWithWebIdentity"
+      Condition = {
+        StringEquals = { "token.actions.githubusercontent.com:aud" = "sts.amazonaws.com" }
+        StringLike = {
+          "token.actions.githubusercontent.com:sub" = "repo:${var.github_repository}:pull_request:job_workflow_ref:${var.github_repository}/.github/workflows/pr.yml@refs/pull/*/merge"
+        }
+      }
+    }]
+  })
+}
