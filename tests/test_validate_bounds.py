@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from smgitops import release as release_module
 from smgitops.cli import main
-from smgitops.release import MAX_FILE_BYTES
+from smgitops.release import MAX_FILE_BYTES, SUGGESTION_BUDGET
 from smgitops.yamlbounds import (
     MAX_DEPTH,
     MAX_LINE_CHARS,
@@ -226,3 +228,57 @@ def test_integer_too_long_for_python_is_a_problem(release: Path, capsys: pytest.
     line = next(i for i, t in enumerate(text.split("\n"), 1) if "seed: 999" in t)
     assert f"{release}:{line}:11: models.cancer-logreg.seed: an integer of 200 characters is too long" in err
     assert "Traceback" not in err
+
+
+def test_did_you_mean_hints_stop_when_the_files_budget_is_spent(
+    release: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # every variant names an unknown model; each hint compares the name with every model id
+    n = 120
+    text = SHIPPED.read_text(encoding="utf-8")
+    digest = "432ff316e7bfb60b70a275064b4401315cc39f09c9099d031013a23647e98687"
+    model = (
+        "{data: {path: data/breast_cancer.csv, sha256: " + digest + "}, "
+        "estimator: sklearn.linear_model.LogisticRegression, params: {}, seed: 7, artifact_sha256: " + digest + "}"
+    )
+    text = text.replace("models:", "models:\n" + "".join(f"  m{i}: {model}\n" for i in range(n)), 1)
+    variants = "".join(f"  - {{name: v{i}, model: m{i}x, weight: 0}}\n" for i in range(n))
+    text = text.replace("variants:", "variants:\n" + variants + "unused:", 1)
+    release.write_text(text, encoding="utf-8")
+    code = main(["validate", str(release)])
+    _out, err = capsys.readouterr()
+    assert code == 2
+    unknown = [line for line in err.splitlines() if "is not defined under models" in line]
+    hinted = [line for line in unknown if "did you mean" in line]
+    assert unknown and all(line.startswith(f"{release}:") for line in unknown)
+    assert 0 < len(hinted) <= SUGGESTION_BUDGET // (n + 1) + 1 < len(unknown)
+    assert "Traceback" not in err
+
+
+def mutated_release(data: st.DataObject) -> str:
+    text = list(SHIPPED.read_text(encoding="utf-8"))
+    alphabet = list(" \t\n\r#:-[]{},'\"|>&*!?%@`abc01\ufeff\u00e9")
+    for _ in range(data.draw(st.integers(min_value=1, max_value=6))):
+        at = data.draw(st.integers(min_value=0, max_value=len(text)))
+        text[at:at] = data.draw(st.lists(st.sampled_from(alphabet), min_size=1, max_size=4))
+    return "".join(text)
+
+
+def events(text: str, loader: type[yaml.SafeLoader]) -> list[tuple[object, ...]]:
+    out: list[tuple[object, ...]] = []
+    try:
+        for e in yaml.parse(text, Loader=loader):
+            start, end = e.start_mark, e.end_mark
+            out.append((type(e).__name__, getattr(e, "value", None), start.index, start.line, start.column, end.index))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        out.append(("error", exc.problem, mark.index if mark else None, mark.line if mark else None))
+    return out
+
+
+@settings(max_examples=300, derandomize=True, database=None, deadline=None)
+@given(st.data())
+def test_bounded_loader_reads_as_pyyaml_does(data: st.DataObject) -> None:
+    """The scanner's fast paths (spaces, comments, forward over text) give PyYAML's events, marks and errors."""
+    text = mutated_release(data)
+    assert events(text, BoundedLoader) == events(text, yaml.SafeLoader)

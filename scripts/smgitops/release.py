@@ -178,6 +178,9 @@ def release_from_mapping(doc: dict[str, Any], path: Path) -> Release:
 
 MAX_FILE_BYTES = 1024 * 1024  # a release is a few kilobytes; anything near this is a mistake or an attack
 MAX_PROBLEMS_PER_FILE = 200
+# Names compared for "did you mean" hints per file (difflib, tens of microseconds each): a release needs a few
+# hundred (about 600 for a time zone); a file of thousands of unknown references gets the first hints only.
+SUGGESTION_BUDGET = 10_000
 
 SCHEMA_PATH = PACKAGE_DIR.parents[1] / "releases" / "release.schema.json"
 
@@ -245,6 +248,7 @@ class _Reporter:
         self.problems: list[Problem] = []
         self.notes: list[str] = []
         self._seen: set[tuple[int, int, str, str]] = set()
+        self.suggestion_budget = SUGGESTION_BUDGET
 
     def add(self, line: int, col: int, path: Iterable[str | int], reason: str) -> None:
         fmt = format_path(path)
@@ -670,8 +674,13 @@ _TYPE_NAMES = {
 }
 
 
-def _did_you_mean(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+def _did_you_mean(word: str, choices: Iterable[str], rep: _Reporter) -> str:
+    """``; did you mean 'x'?`` for the closest choice, while the file's budget of comparisons lasts."""
+    options = list(choices)
+    if rep.suggestion_budget < len(options):
+        return ""
+    rep.suggestion_budget -= len(options)
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
@@ -701,7 +710,7 @@ def _schema_problems(doc: Any, rep: _Reporter) -> None:
                 if extra not in known:
                     rep.at(
                         (*path, extra),
-                        f"unknown field {extra!r}{_did_you_mean(extra, known)} (known: {', '.join(known)})",
+                        f"unknown field {extra!r}{_did_you_mean(extra, known, rep)} (known: {', '.join(known)})",
                         key=True,
                     )
             continue
@@ -825,7 +834,7 @@ def _semantic_problems(doc: dict[str, Any], rep: _Reporter, release_path: Path, 
     if isinstance(tz, str) and not _iana_zones():
         rep.at(("teardown", "timezone"), "no time zone database on this machine: install tzdata (OS or pip package)")
     elif isinstance(tz, str) and tz not in _iana_zones() and not rep.flagged(("teardown", "timezone")):
-        rep.at(("teardown", "timezone"), f"{tz!r} is not an IANA time zone{_did_you_mean(tz, _iana_zones())}")
+        rep.at(("teardown", "timezone"), f"{tz!r} is not an IANA time zone{_did_you_mean(tz, _iana_zones(), rep)}")
 
     _image_problems(doc.get("image"), rep)
     models = doc.get("models")
@@ -856,7 +865,7 @@ def _image_problems(image: Any, rep: _Reporter) -> None:
 
     known: dict[str, str] = dict(estimators.IMAGE_SKLEARN_VERSIONS)
     if image not in known:
-        rep.at(("image",), f"unknown image tag {image!r}{_did_you_mean(image, known)} (known: {', '.join(known)})")
+        rep.at(("image",), f"unknown image tag {image!r}{_did_you_mean(image, known, rep)} (known: {', '.join(known)})")
     elif not estimators.image_matches_training(image):
         rep.at(
             ("image",),
@@ -920,7 +929,7 @@ def _model_problems(model_id: str, spec: dict[str, Any], rep: _Reporter, repo_ro
         allowed = list(estimators.ALLOWED_ESTIMATORS)
         rep.at(
             ("models", model_id, "estimator"),
-            f"{estimator!r} is not on the estimator allowlist{_did_you_mean(estimator, allowed)} "
+            f"{estimator!r} is not on the estimator allowlist{_did_you_mean(estimator, allowed, rep)} "
             f"(allowed: {', '.join(allowed)})",
         )
         return
@@ -948,7 +957,7 @@ def _model_problems(model_id: str, spec: dict[str, Any], rep: _Reporter, repo_ro
         elif key not in accepted:
             rep.at(
                 where,
-                f"{short} does not accept {key!r}{_did_you_mean(key, accepted)} (accepted: {', '.join(accepted)})",
+                f"{short} does not accept {key!r}{_did_you_mean(key, accepted, rep)} (accepted: {', '.join(accepted)})",
                 key=True,
             )
             bad = True
@@ -1004,7 +1013,7 @@ def _variant_problems(variants: Any, models: dict[str, Any], rep: _Reporter) -> 
             if model not in models:
                 rep.at(
                     ("variants", i, "model"),
-                    f"model {model!r} is not defined under models{_did_you_mean(model, models)} "
+                    f"model {model!r} is not defined under models{_did_you_mean(model, models, rep)} "
                     f"(defined: {', '.join(models) or 'none'})",
                 )
         weight = variant.get("weight")

@@ -189,8 +189,40 @@ class LimitExceeded(yaml.MarkedYAMLError):
     """A bound crossed while scanning; ``problem_mark`` is where."""
 
 
+_BREAK_OR_BOM = re.compile("[\n\r\x85\u2028\u2029\ufeff]")
+_SPACES_AND_COMMENT = re.compile("[ ]*(?:#[^\0\r\n\x85\u2028\u2029]*)?")
+
+
 class BoundedLoader(yaml.SafeLoader):
-    """PyYAML's safe loader whose scanner stops at the bounds above (flow level, indentation stack, tokens)."""
+    """PyYAML's safe loader whose scanner stops at the bounds above (flow level, indentation stack, tokens).
+
+    It also skips runs of spaces and comments, and moves over text without line breaks, with string methods
+    instead of PyYAML's loop per character (a megabyte of comments or indentation took over a second). Both
+    fast paths apply to text input only, where PyYAML holds the whole text in its buffer.
+    """
+
+    def forward(self, length: int = 1) -> None:
+        end = self.pointer + length
+        if length > 1 and self.raw_buffer is None and end < len(self.buffer):
+            if _BREAK_OR_BOM.search(self.buffer, self.pointer, end) is None:
+                self.pointer, self.index, self.column = end, self.index + length, self.column + length
+                return
+        super().forward(length)
+
+    def scan_to_next_token(self) -> None:
+        if self.raw_buffer is not None:
+            super().scan_to_next_token()
+            return
+        if self.index == 0 and self.peek() == "\ufeff":
+            self.forward()
+        while True:
+            skip = _SPACES_AND_COMMENT.match(self.buffer, self.pointer)
+            if skip is not None and skip.end() > self.pointer:
+                self.forward(skip.end() - self.pointer)
+            if not self.scan_line_break():  # type: ignore[no-untyped-call]
+                return
+            if not self.flow_level:
+                self.allow_simple_key = True
 
     def _refuse(self, reason: str) -> None:
         raise LimitExceeded(problem=reason, problem_mark=self.get_mark())
