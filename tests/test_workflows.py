@@ -45,6 +45,7 @@ from typing import Any
 import pytest
 import yaml
 
+from iam_judge import AccountPolicies, judge_recorded, role_access_key
 from smgitops import naming
 from smgitops.cli import COMMANDS
 
@@ -450,8 +451,15 @@ class Runner:
         api_url: str,
         repository: str,
         token: str,
+        iam_log: Any = None,
     ) -> None:
         self.origin, self.tmp = origin, tmp
+        # The emulator's IAM request log (an AdminClient), read after every step: tests/iam_judge.py judges it.
+        self.iam_log = iam_log
+        self.iam_records: list[dict[str, Any]] = []
+        self.role_keys: dict[str, str] = {}  # access key id -> the role it stands for
+        self._iam_seq = 0
+        self._workflow = ""
         self.aws_env = dict(aws_env)
         self.variables = dict(variables)
         self.environment_variables = environment_variables
@@ -494,6 +502,7 @@ class Runner:
 
     def run(self, workflow: str | Path, event: Event) -> dict[str, list[JobResult]]:
         self.runs += 1
+        self._workflow = Path(workflow).name
         doc = load_workflow(WORKFLOWS / workflow)  # an absolute path stays itself
         results: dict[str, list[JobResult]] = {}
         event_file = self.tmp / f"event-{self.runs}.json"
@@ -636,6 +645,7 @@ class Runner:
             else:
                 script = interpolate(str(step["run"]), step_ev)
                 outcome, output = self._bash(script, shell, full_env, workspace / step.get("working-directory", "."))
+            self._collect_iam(job_id, combo, name)
             outputs = _parse_kv(files["GITHUB_OUTPUT"].read_text())
             env.update(_parse_kv(files["GITHUB_ENV"].read_text()))
             extra_path += [p for p in files["GITHUB_PATH"].read_text().splitlines() if p]
@@ -649,6 +659,15 @@ class Runner:
         out_ev = Evaluator(base_ctx, status)
         result.outputs = {k: to_str(interpolate(v, out_ev)) for k, v in (job.get("outputs") or {}).items()}
         return result
+
+    def _collect_iam(self, job_id: str, combo: Mapping[str, Any], step: str) -> None:
+        if self.iam_log is None:
+            return
+        entries = self.iam_log.iam_log(since=self._iam_seq)
+        self._iam_seq += len(entries)
+        matrix = "-".join(map(str, combo.values()))
+        where = f"{self._workflow} run {self.runs} / {job_id}{f' ({matrix})' if matrix else ''} / {step}"
+        self.iam_records.append({"where": where, "entries": entries})
 
     def _bash(self, script: str, shell: str | None, env: Mapping[str, str], cwd: Path) -> tuple[str, str]:
         path = Path(env["RUNNER_TEMP"]) / "step.sh"
@@ -699,6 +718,9 @@ class Runner:
             result.roles.append(role)
             env.update(self.aws_env)
             env.update(AWS_REGION=region, AWS_DEFAULT_REGION=region)
+            key = role_access_key(role)  # one dummy key per role: the emulator's request log tells them apart
+            self.role_keys[key] = role
+            env.update(AWS_ACCESS_KEY_ID=key)
             return "success", f"assumed {role} (emulator)"
         raise AssertionError(f"no local equivalent for the action {action}")
 
@@ -862,10 +884,11 @@ def test_zizmor_auditor_persona_finds_nothing() -> None:
 
 REPOSITORY = "octo/models"
 TOKEN = "ghs_fake_workflow_token"
-ROLES = {
-    "SMGITOPS_PLAN_ROLE_ARN": "arn:aws:iam::123456789012:role/smgitops-plan",
-    "SMGITOPS_TEARDOWN_ROLE_ARN": "arn:aws:iam::123456789012:role/smgitops-teardown",
-    "SMGITOPS_DRIFT_ROLE_ARN": "arn:aws:iam::123456789012:role/smgitops-drift",
+# GitHub variable naming each role's ARN -> the role's label in bootstrap's outputs (tests/iam_judge.py)
+ROLE_VARIABLES = {
+    "SMGITOPS_PLAN_ROLE_ARN": "plan",
+    "SMGITOPS_TEARDOWN_ROLE_ARN": "teardown",
+    "SMGITOPS_DRIFT_ROLE_ARN": "drift",
 }
 SEED_DIRS = ("releases", "data", "terraform", "bootstrap", "policies", "scripts", ".github")
 _IGNORE = shutil.ignore_patterns(".terraform", "*_override.tf", "*.tfstate*", "*.tfplan", "__pycache__", "*.pyc")
@@ -901,6 +924,8 @@ class Story:
     seed: Path  # the developer's clone (pushes to origin)
     origin: Path
     admin: Any = None  # the emulator's admin client (fault injection)
+    roles: dict[str, str] = field(default_factory=dict)  # role label (plan, apply-dev, ...) -> ARN, bootstrap's
+    bootstrap_outputs: dict[str, Any] = field(default_factory=dict)
     done: set[str] = field(default_factory=set)
     configs: dict[str, str] = field(default_factory=dict)  # commit label -> live endpoint configuration
 
@@ -981,10 +1006,15 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
     try:
         with local_stack(tmp) as stack:
             aws_env = {**stack.emulator.env(), "SMGITOPS_LOCAL_DIR": str(stack.local_dir)}
-            variables = {**stack.settings_env(), **ROLES, "SMGITOPS_AWS_REGION": "us-east-1"}
+            # The roles are the ones bootstrap made on the emulator: every call a step makes is judged against them.
+            (outputs_file,) = stack.local_dir.glob("*/outputs.json")
+            outputs = json.loads(outputs_file.read_text())
+            roles = AccountPolicies.role_arns(outputs)
+            role_vars = {var: roles[label] for var, label in ROLE_VARIABLES.items()}
+            variables = {**stack.settings_env(), **role_vars, "SMGITOPS_AWS_REGION": "us-east-1"}
             per_env = {
                 env: {
-                    "SMGITOPS_APPLY_ROLE_ARN": f"arn:aws:iam::123456789012:role/smgitops-apply-{env}",
+                    "SMGITOPS_APPLY_ROLE_ARN": roles[f"apply-{env}"],
                     "SMGITOPS_SYNTHETIC_TRAFFIC": "800",
                 }
                 for env in ("dev", "prod")
@@ -998,7 +1028,9 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
                 api_url=f"http://127.0.0.1:{server.server_address[1]}",
                 repository=REPOSITORY,
                 token=TOKEN,
+                iam_log=stack.admin,
             )
+            stack.admin.start_iam_log()
             # the first releases' artifacts, as their (earlier) pull requests published them
             for env, command in itertools.product(("dev", "prod"), ("train", "publish")):
                 proc = subprocess.run(
@@ -1011,6 +1043,7 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
                 assert proc.returncode == 0, proc.stdout + proc.stderr
             s = Story(runner, github, seed, origin)
             s.admin = stack.admin
+            s.roles, s.bootstrap_outputs = roles, outputs
             yield s
     finally:
         server.shutdown()
@@ -1026,7 +1059,7 @@ def test_first_push_deploys_every_release(story: Story) -> None:
     for env, run in runs.items():
         assert run.result == "success", explain(results)
         assert run.environment == env  # prod runs in its GitHub environment (required reviewers)
-        assert run.roles == [f"arn:aws:iam::123456789012:role/smgitops-apply-{env}"]
+        assert run.roles == [story.roles[f"apply-{env}"]]
         assert run.step("Open the revert pull request").outcome == "skipped"
     tags = _git(story.origin, "tag", "--list", "smgitops/good/*").split()
     assert sorted(tags) == [f"smgitops/good/dev/{head}", f"smgitops/good/prod/{head}"]
@@ -1106,7 +1139,7 @@ def test_pull_request_plans_checks_and_comments_once(story: Story) -> None:
         ], explain(results)
         plan = only(results, "plan")
         assert plan.result == "success", explain(results)
-        assert plan.roles == [ROLES["SMGITOPS_PLAN_ROLE_ARN"]]
+        assert plan.roles == [story.roles["plan"]]
     comments = [c for c in story.github.comments.get(7, []) if c["body"].startswith("<!-- smgitops:dev -->")]
     assert len(comments) == 1, [c["body"][:80] for c in story.github.comments.get(7, [])]
     body = comments[0]["body"]
@@ -1206,7 +1239,7 @@ def test_schedule_drift_and_evening_teardown(story: Story) -> None:
     assert {r.matrix["environment"]: r.result for r in drift["drift"]} == {"dev": "success", "prod": "success"}, (
         explain(drift)
     )
-    assert all(r.roles == [ROLES["SMGITOPS_DRIFT_ROLE_ARN"]] for r in drift["drift"])
+    assert all(r.roles == [story.roles["drift"]] for r in drift["drift"])
 
     dry = story.runner.run(
         "teardown.yml",
@@ -1218,7 +1251,7 @@ def test_schedule_drift_and_evening_teardown(story: Story) -> None:
     results = story.runner.run("teardown.yml", Event("schedule", {"schedule": "17 19 * * *"}, head, "refs/heads/main"))
     run = only(results, "teardown")
     assert run.result == "success", explain(results)
-    assert run.roles == [ROLES["SMGITOPS_TEARDOWN_ROLE_ARN"]]
+    assert run.roles == [story.roles["teardown"]]
     assert "### Evening teardown" in run.summary and "smgitops-dev" in run.summary
     assert story.endpoint_config("smgitops-dev") is None and story.endpoint_config("smgitops-prod") is None
 
@@ -1227,6 +1260,36 @@ def test_schedule_drift_and_evening_teardown(story: Story) -> None:
         assert (
             r.result == "failure" and "does not exist" in r.step("Verify the live endpoint against the release").output
         )
+    story.done.add("schedule")
+
+
+def test_every_aws_call_of_the_story_is_allowed_by_its_role(story: Story) -> None:
+    """Each AWS call a workflow step made, judged against the policy of the role that step assumed.
+
+    The emulator recorded every request of the story (pull request, deploys, revert, failed canary, drift,
+    teardown) with the access key that signed it; each role had its own key. The identity policies are read back
+    from bootstrap's roles on the emulator, the bucket and key policies likewise, and a maintained IAM policy
+    simulator (tests/iam_judge.py) decides. The test harness's own calls (its key) are left out.
+    """
+    story.require("first-push", "pull-request", "merge", "revert", "rollback", "schedule")
+    import boto3
+
+    policies = AccountPolicies.read(boto3.session.Session(region_name="us-east-1"), story.bootstrap_outputs)
+    verdict = judge_recorded(policies, story.runner.iam_records, story.runner.role_keys)
+    summary = verdict.summary()
+    for role, counts in summary["per_role"].items():
+        calls, requests, allowed = counts["calls"], counts["requests"], counts["allowed"]
+        print(f"IAM: {role}: {calls} recorded calls ({requests} requests), {allowed} allowed")
+    print(f"IAM: {summary['recorded_calls']} recorded calls, {summary['allowed']} allowed ({summary['simulator']})")
+    out = ROOT / "out" / "iam-simulation"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "recorded.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    assert not verdict.problems, "\n".join(verdict.problems[:40])
+    for label in ("plan", "apply-dev", "apply-prod", "drift", "teardown"):
+        assert summary["per_role"].get(label, {}).get("calls", 0) > 0, f"{label} made no recorded call"
+    assert summary["recorded_calls"] == summary["allowed"] > 0
+
+
 
 
 def test_the_runner_fails_on_typos(tmp_path: Path) -> None:
