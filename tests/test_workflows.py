@@ -1290,8 +1290,6 @@ def test_every_aws_call_of_the_story_is_allowed_by_its_role(story: Story) -> Non
     assert summary["recorded_calls"] == summary["allowed"] > 0
 
 
-
-
 def test_the_runner_fails_on_typos(tmp_path: Path) -> None:
     """What makes the event tests meaningful: a wrong expression or a failing command fails the run."""
     runner = Runner(
