@@ -852,7 +852,9 @@ def _subject(repo: str, context: str, workflow: str | None, ref: str = "refs/hea
 
 
 def test_trust_pins_repository_workflow_and_branch(account: Account) -> None:
-    repo = os.environ.get("GITHUB_REPOSITORY") or "local/smgitops"  # what local mode bootstraps with
+    from smgitops.localmode import DEFAULT_GITHUB_REPOSITORY
+
+    repo = os.environ.get("GITHUB_REPOSITORY") or DEFAULT_GITHUB_REPOSITORY  # what local mode bootstraps with
     provider = str(account.outputs["oidc_provider_arn"])
     trust = {label: account.policies.roles[arn].trust for label, arn in account.roles.items()}
     pr = _subject(repo, "pull_request", "pr.yml", "refs/pull/7/merge")

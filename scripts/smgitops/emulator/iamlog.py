@@ -521,9 +521,13 @@ def _sagemaker(operation: str, body: dict[str, Any], world: World, base: _Base) 
     if kind == "endpoint" and m[1] in ("Create", "Update") and not m[3]:
         config = str(body["EndpointConfigName"])
         config_arn = _sagemaker_arn(base, "endpoint-config", config)
-        config_tags = _with_resource_tags(world.sagemaker_tags(base.region, config_arn))
-        # AWS authorises CreateEndpoint/UpdateEndpoint on the endpoint and on the configuration it names
-        calls.append(base.call("sagemaker", operation, action, config_arn, config_tags))
+        # AWS authorises CreateEndpoint/UpdateEndpoint on the endpoint and on the configuration it names, in one
+        # request context: the request's tags hold for both, the resource tags are each resource's own
+        config_context = {
+            **_with_resource_tags(world.sagemaker_tags(base.region, config_arn)),
+            **_request_tags(_tag_list(body.get("Tags"))),
+        }
+        calls.append(base.call("sagemaker", operation, action, config_arn, config_context))
         for kms_key in world.sagemaker_config_kms_keys(base.region, config):
             calls.append(
                 base.call(
