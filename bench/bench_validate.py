@@ -119,6 +119,8 @@ CLASSES: dict[str, Callable[[], str]] = {
     "many small keys (scanner only)": lambda: lines_of(lambda i: f"key{i}: {i}\n"),
     "comments (scanner only)": lambda: lines_of(lambda i: "#" + "x" * 103 + "\n"),
     "integers of 100+ digits": lambda: lines_of(lambda i: f"k{i}: " + "9" * 1000 + "\n"),
+    "YAML 1.1 base-60 look-alikes": lambda: lines_of(lambda i: f"k{i}: 1" + ":59" * 330 + "x\n"),
+    "YAML 1.1 float look-alikes": lambda: lines_of(lambda i: f"k{i}: 1" + "_0" * 330 + ".0e+" + "1" * 300 + "\n"),
     "unknown fields near the token bound": many_unknown_fields,
     "unknown params near the token bound": many_unknown_params,
     "variants x models near the token bound": many_models_and_variants,
