@@ -35,4 +35,4 @@ bench: setup
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python "$$b" || exit 1; done
 
 clean:
-	rm -rf .venv .venv-tools .cache out
+	rm -rf .venv .venv-tools .cache out tests/iam/node_modules

@@ -300,7 +300,7 @@ def rollback(
     problems = list(verify.problems) if verify is not None else []
     problems += [f"plan after apply not empty: {'/'.join(d['actions'])} {d['address']}" for d in applied.drift]
     ok = applied.ok
-    notes: list[str] = []
+    notes: list[str] = list(verify.notes) if verify is not None else []
     if not ok and verify is not None and applied.plan_after_apply_empty:
         # Rolling back from a failed endpoint update: SageMaker kept the old configuration serving and keeps the
         # update's FailureReason until the next successful update. If the endpoint is InService on exactly the
