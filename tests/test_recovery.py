@@ -235,6 +235,11 @@ def test_sigkill_while_updating_leaves_a_lock_then_unlock_and_the_next_deploy_ad
     assert f"released the state lock held by {held.who}" in capsys.readouterr().out
     assert _lock(j) is None
 
+    # The endpoint looks right, but the state does not know what serves: verify (the drift check) is not green.
+    assert cli.main(["verify", "releases/dev.yaml"]) == 1
+    out = capsys.readouterr().out
+    assert "the state does not match AWS: terraform would" in out and "aws_sagemaker_endpoint" in out
+
     # The next deploy adopts what the killed run created, converges, and prunes the configuration it replaced.
     result = deploy(j.path, traffic=20, **baking())
     assert result.ok, result.summary()
@@ -243,4 +248,51 @@ def test_sigkill_while_updating_leaves_a_lock_then_unlock_and_the_next_deploy_ad
     assert result.plan_after_apply_empty and j.live()[0] == expected
     assert result.recorded_good == f"smgitops/good/dev/{failed_sha}"
     assert _configs() == [expected]
+    assert _plan_empty(j) and _lock(j) is None
+
+
+def test_failed_update_keeps_the_serving_configuration_and_merging_the_revert_converges_in_one_deploy(
+    journey: Journey, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from smgitops import cli
+    from smgitops.rollout import deploy
+
+    j = journey
+    v1 = sh(j.repo, "rev-parse", "HEAD")
+    v1_config, _ = j.live()
+    failed = _two_instances(j)
+    v2_config = _expected(j)
+    j.stack.admin.fail_next_update(ENDPOINT, "Unable to provision requested ML compute capacity.")
+    seen: dict[str, Any] = {}
+
+    def at_apply(step: Any) -> None:
+        if step.name == "apply":  # the update failed: what exists and serves before any rollback
+            seen["configs"], seen["live"] = _configs(), j.live()[0]
+
+    result = deploy(j.path, traffic=20, on_step=at_apply, **baking())
+
+    assert not result.ok and result.failed_step == "apply", result.summary()
+    assert "Unable to provision" in result.reason
+    assert seen["live"] == v1_config and v1_config in seen["configs"]  # the serving configuration was not deleted
+    rb = result.rollback or {}
+    assert rb.get("ok") and rb["to"] == v1 and rb["plan_after_apply_empty"] is True
+    assert j.live()[0] == v1_config
+    assert _configs() == [v1_config]  # the configuration that never served is pruned
+    branch = rb["branch"]
+    assert branch == f"smgitops/rollback-dev-{failed[:8]}"
+
+    # Merging the revert branch (the documented recovery) converges in one deploy: no update is needed, and the
+    # old FailureReason on exactly the release's configuration is a note, not drift.
+    sh(j.repo, "merge", "-q", "--ff-only", branch)
+    merged = sh(j.repo, "rev-parse", "HEAD")
+    again = deploy(j.path, traffic=20, **baking())
+    assert again.ok, again.summary()
+    assert again.rollback is None and again.recorded_good == f"smgitops/good/dev/{merged}"
+    assert again.endpoint_config == v1_config and again.plan_after_apply_empty
+    assert sh(j.repo, "branch", "--list", "smgitops/rollback-*").split() == [branch]
+    monkeypatch.chdir(j.repo)
+    assert cli.main(["verify", "releases/dev.yaml"]) == 0
+    out = capsys.readouterr().out
+    assert "an earlier update failed (Unable to provision" in out and "matches the release" in out
+    assert j.live()[0] == v1_config != v2_config
     assert _plan_empty(j) and _lock(j) is None

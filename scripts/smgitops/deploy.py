@@ -110,6 +110,7 @@ class VerifyResult:
     variants: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     waited_seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -240,7 +241,14 @@ def verify_release(
         result.problems.append(f"endpoint {name} still {result.status} after {timeout:.0f} s")
     elif result.status != "InService":
         result.problems.append(f"endpoint {name} is {result.status}")
-    if result.failure_reason:
+    if result.failure_reason and result.status == "InService" and result.config_name == expected_config:
+        # An update that failed earlier (then rolled back from, or retried since): SageMaker keeps its reason
+        # until the next successful update. On exactly the release's configuration the endpoint is healthy.
+        result.notes.append(
+            f"endpoint {name}: an earlier update failed ({result.failure_reason}); it serves the release's "
+            "configuration now"
+        )
+    elif result.failure_reason:
         what = "last update failed" if result.status == "InService" else "failed"
         result.problems.append(f"endpoint {name}: {what}: {result.failure_reason}")
     if result.config_name != expected_config:
@@ -460,11 +468,18 @@ def print_verify(result: VerifyResult, file: Any = None) -> None:
         console.print("[green]live endpoint matches the release[/]")
     for problem in result.problems:
         console.print(f"[bold red]drift:[/] {problem}")
+    for note in result.notes:
+        console.print(f"note: {note}")
 
 
 def configure_verify(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("release", type=Path, help="release file, e.g. releases/dev.yaml")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds to wait for Creating/Updating")
+    parser.add_argument(
+        "--no-plan",
+        action="store_true",
+        help="compare the endpoint only; by default a plan (without the state lock) must also be empty",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -473,6 +488,16 @@ def run_verify(args: argparse.Namespace) -> int:
 
     release = load_release(args.release)
     result = verify_release(release, timeout=args.timeout, store=store_for(release))
+    if not args.no_plan:
+        # State == live too: a resource that exists but is not in the state (a killed run's) would break the
+        # next apply while the endpoint looks right. Read-only: the plan does not take the state lock.
+        from .recovery import plan_drift
+
+        result.problems += [
+            f"the state does not match AWS: terraform would {'/'.join(d['actions'])} {d['address']}"
+            for d in plan_drift(release)
+        ]
+        result.ok = not result.problems
     if args.json:
         print(json.dumps(result.as_dict(), indent=2))
     else:

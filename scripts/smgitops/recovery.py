@@ -227,3 +227,25 @@ def prune(ws: Workspace, session: Any, notify: Callable[[str], None] | None = No
     for name in deleted:
         notify(f"pruned {name}: no longer in the state and not serving")
     return deleted
+
+
+# -- state == live -------------------------------------------------------------------------------------------------
+
+
+def plan_drift(release: Release) -> list[dict[str, Any]]:
+    """What a plan of ``release`` would change, read-only (``-lock=false``: the drift role cannot take the lock):
+    ``[{"address", "actions"}]``, empty when the state, the release and AWS agree."""
+    from .deploy import _drift_entries
+    from .plan import workspace_for
+
+    ws = workspace_for(release)
+    check = ws.directory / f"{release.environment}.drift.tfplan"
+    with ws.locked():
+        ws.prepare()
+        try:
+            args = ["-no-color", "-input=false", "-detailed-exitcode", "-lock=false", f"-out={check}"]
+            args += [f"-var={k}={v}" for k, v in sorted(ws.variables().items())]
+            changed = ws.terraform.run("plan", *args, ok_codes=(0, 2)).returncode == 2
+            return _drift_entries(ws.terraform.show_json(check)) if changed else []
+        finally:
+            check.unlink(missing_ok=True)
