@@ -12,16 +12,22 @@ does not, so local mode generates, never commits:
 ``bootstrap/`` is applied to the emulator on first use (:func:`ensure_bootstrap`). Its working copy and its local
 state live under ``<tool home>/.cache/local/<emulator host>-<port>/`` (``$SMGITOPS_LOCAL_DIR/<host>-<port>/`` when
 set), one directory per emulator, never in the checkout's ``bootstrap/``; the outputs are cached there and reused
-as long as the emulator still has the state bucket (a new emulator on a reused port starts from scratch).
+as long as the emulator still has both buckets, the lock table and the KMS key. When it has lost some (one was
+deleted) ``bootstrap/`` is applied again over the same local state: Terraform's refresh drops what is gone and
+recreates it. When it has lost all of them (a new emulator on a reused port) the old state is kept aside under a new
+name and ``bootstrap/`` applied afresh. The state is never deleted: without it, resources the emulator still holds
+would make every later apply fail with "already exists".
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-from collections.abc import Mapping
+import re
+import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -56,6 +62,10 @@ PROVIDER_ENDPOINT_SERVICES = (
 )
 # Terraform 1.11 S3 backend `endpoints = {}` keys.
 BACKEND_ENDPOINT_SERVICES = ("dynamodb", "iam", "s3", "sts")
+
+# Retries of Terraform's AWS provider and S3 backend in local mode (the emulator is on this machine: it answers at
+# once or not at all).
+LOCAL_MAX_RETRIES = 2
 
 DEFAULT_NAME_PREFIX = "smgitops"
 DEFAULT_GITHUB_REPOSITORY = "local/smgitops"
@@ -118,6 +128,9 @@ provider "aws" {{
   skip_region_validation      = true
   skip_requesting_account_id  = true
   s3_force_path_style         = true
+  # The provider's default is 25 retries with backoff: minutes against an emulator that is gone. smgitops checks
+  # the emulator answers before Terraform starts (envfaults.preflight); this bounds a failure during the run.
+  max_retries = {LOCAL_MAX_RETRIES}
 
   endpoints {{
 {endpoints}
@@ -136,6 +149,7 @@ def backend_endpoint_settings(emulator: Emulator) -> str:
         "skip_requesting_account_id  = true\n"
         "skip_metadata_api_check     = true\n"
         "skip_region_validation      = true\n"
+        f"max_retries                 = {LOCAL_MAX_RETRIES}\n"
     )
 
 
@@ -157,18 +171,46 @@ def _environments(repo_root: Path) -> list[str]:
     return found or ["dev", "prod"]
 
 
-def _buckets_exist(settings: Settings, session: Any) -> bool:
+_GONE = ("404", "NoSuchBucket", "ResourceNotFoundException", "NotFoundException")
+
+
+def _missing_resources(settings: Settings, session: Any) -> list[str]:
+    """Which of bootstrap/'s stateful resources the emulator no longer has (empty: all there). Any answer other
+    than "not found" (access denied, unreachable, throttled) is raised: it says nothing about what is there."""
     from botocore.exceptions import ClientError
 
     from .aws import client
 
-    s3 = client(session, "s3")
-    try:
-        s3.head_bucket(Bucket=settings.state_bucket)
-        s3.head_bucket(Bucket=settings.artifact_bucket)
-    except ClientError:
-        return False
-    return True
+    s3, ddb, kms = client(session, "s3"), client(session, "dynamodb"), client(session, "kms")
+    checks: list[tuple[str, Callable[[], Any]]] = [
+        (settings.state_bucket, lambda: s3.head_bucket(Bucket=settings.state_bucket)),
+        (settings.artifact_bucket, lambda: s3.head_bucket(Bucket=settings.artifact_bucket)),
+        (settings.lock_table, lambda: ddb.describe_table(TableName=settings.lock_table)),
+        (settings.kms_key_arn, lambda: kms.describe_key(KeyId=settings.kms_key_arn)),
+    ]
+    missing: list[str] = []
+    for name, check in checks:
+        try:
+            check()
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code")) not in _GONE:
+                raise
+            missing.append(name)
+    return missing
+
+
+def _set_aside(state: Path, base: Path) -> Path | None:
+    """Keep a local bootstrap state that describes resources an emulator no longer has, under another name in
+    ``base`` (outside the working copy, whose sync removes files its source does not have)."""
+    if not state.exists():
+        return None
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    kept = base / f"bootstrap-{stamp}.emulator-lost.tfstate"
+    state.replace(kept)
+    return kept
+
+
+_ALREADY_EXISTS = re.compile(r"already exists|AlreadyExists|ResourceInUseException")
 
 
 def ensure_bootstrap(
@@ -216,12 +258,26 @@ def ensure_bootstrap(
             except UserError:
                 pass  # outputs of an older bootstrap/ (its files changed too): applied again below
         if cached is not None:
-            if not _buckets_exist(cached, session):
-                # A different emulator now answers on this host and port: its state starts empty.
-                shutil.rmtree(base / "bootstrap", ignore_errors=True)
-                outputs_file.unlink()
-            elif applied_file.exists() and json.loads(applied_file.read_text(encoding="utf-8")) == applied:
+            missing = _missing_resources(cached, session)
+            if not missing and (
+                applied_file.exists() and json.loads(applied_file.read_text(encoding="utf-8")) == applied
+            ):
                 return cached
+            if len(missing) == 4:
+                # None of them is left (a new emulator on this port): the state describes another emulator's
+                # resources, and Terraform cannot refresh a KMS key that is gone. Kept aside, applied afresh.
+                kept = _set_aside(base / "bootstrap" / "terraform.tfstate", base)
+                if kept is not None:
+                    print(
+                        f"local mode: the emulator at {emulator.url} has none of bootstrap/'s resources (restarted?):"
+                        f" bootstrapping it afresh; the previous local state is kept as {kept}",
+                        file=sys.stderr,
+                    )
+            # Otherwise (a bucket or the lock table deleted) applied again over the same state: Terraform's refresh
+            # notices what is gone and recreates it; what is still there stays in the state.
+        from .envfaults import preflight
+
+        preflight(region, session, env)  # Terraform's provider would retry an unreachable emulator for minutes
         copy = WorkingCopy(source=source, root=base / "bootstrap")
         copy.sync(override=provider_override(emulator))
         tf = Terraform(copy.root, env=terraform_env(emulator, env), runner=runner)
@@ -229,10 +285,13 @@ def ensure_bootstrap(
         try:
             tf.apply(variables=variables)
         except TerraformError as exc:
-            raise ExternalError(
-                f"applying bootstrap/ to the emulator at {emulator.url} failed. If this emulator was bootstrapped "
-                f"from another local directory (SMGITOPS_LOCAL_DIR), restart it or use that directory.\n{exc}"
-            ) from exc
+            if _ALREADY_EXISTS.search(exc.result.stderr + exc.result.stdout):
+                raise UserError(
+                    f"bootstrap/ on the emulator at {emulator.url}: it holds resources that the local bootstrap "
+                    f"state in {copy.root} does not know (bootstrapped from another SMGITOPS_LOCAL_DIR?): use that "
+                    "directory, or restart the emulator"
+                ) from exc
+            raise ExternalError(f"applying bootstrap/ to the emulator at {emulator.url} failed.\n{exc}") from exc
         outputs = tf.output_json()
         settings = settings_from_outputs(outputs, region)
         for path, doc in ((outputs_file, outputs), (applied_file, applied)):

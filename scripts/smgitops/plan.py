@@ -137,7 +137,13 @@ class Workspace:
         return "\n".join(lines) + "\n" + self.backend_extra
 
     def prepare(self) -> bool:
-        """Refresh the working copy and its backend configuration; ``init`` if needed. True if init ran."""
+        """Refresh the working copy and its backend configuration; ``init`` if needed. True if init ran.
+
+        First a quick look at AWS (once per process): an endpoint that cannot be reached or credentials that do not
+        work fail here in seconds, with one line, instead of inside Terraform after its provider's retries."""
+        from .envfaults import preflight
+
+        preflight(self.settings.region)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.copy.sync(override=self.local_override)
         text = self.backend_config()
