@@ -342,11 +342,10 @@ class Runtime:
     """SageMaker runtime calls, typed; retries off so that every request is exactly one invocation."""
 
     def __init__(self, session: Any) -> None:
-        from botocore.config import Config
+        from .aws import INVOKE_CONFIG, client
 
-        self._client = session.client(
-            "sagemaker-runtime", config=Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=70)
-        )
+        # botocore's ``max_attempts: 1`` meant one *retry*: a 5xx was sent twice. INVOKE_CONFIG: one attempt.
+        self._client = client(session, "sagemaker-runtime", INVOKE_CONFIG)
 
     def invoke(self, endpoint: str, body: str, target_variant: str | None = None) -> Invocation:
         from botocore.exceptions import ClientError
