@@ -282,3 +282,20 @@ def test_bounded_loader_reads_as_pyyaml_does(data: st.DataObject) -> None:
     """The scanner's fast paths (spaces, comments, forward over text) give PyYAML's events, marks and errors."""
     text = mutated_release(data)
     assert events(text, BoundedLoader) == events(text, yaml.SafeLoader)
+
+
+def test_teardowns_lenient_reading_of_a_failing_release_is_bounded_too(
+    release: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Teardown still sweeps the region of a release that fails validation, without paying for hostile text."""
+    from smgitops import teardown, yamlbounds
+
+    release.write_text(SHIPPED.read_text(encoding="utf-8").replace("weight: 100", "weight: 50"), encoding="utf-8")
+    assert teardown._region_named(release) == "us-east-1"
+
+    def tripwire(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the YAML parser saw a file the pre-scan should have refused")
+
+    monkeypatch.setattr(yamlbounds, "BoundedLoader", tripwire)
+    release.write_text("region: us-east-1\nx: " + fill("[" * 1000 + "\n"), encoding="utf-8")
+    assert teardown._region_named(release) is None

@@ -204,11 +204,20 @@ def _region_named(path: Path) -> str | None:
     """The ``region`` a release file names, read leniently (the file may fail validation); None if unreadable.
 
     Its schedule has neither environment nor endpoint, so it matches no endpoint: the region's managed endpoints
-    fall back to the default cut-off, as for any unknown release."""
+    fall back to the default cut-off, as for any unknown release. Hostile text costs little here too: a file over
+    the size limit or outside the pre-scan's bounds is not read, and the loader keeps the same bounds."""
     import yaml
 
+    from .release import MAX_FILE_BYTES
+    from .yamlbounds import BoundedLoader, prescan
+
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if path.stat().st_size > MAX_FILE_BYTES:
+            return None
+        text = path.read_text(encoding="utf-8")
+        if prescan(text) is not None:
+            return None
+        doc = yaml.load(text, Loader=BoundedLoader)  # safe: BoundedLoader is a SafeLoader
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return None
     region = doc.get("region") if isinstance(doc, dict) else None
