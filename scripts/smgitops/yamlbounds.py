@@ -44,11 +44,8 @@ def _nested(kind: str) -> str:
     return f"nested deeper than {MAX_DEPTH} levels ({kind}); a release needs 5"
 
 
-def _too_many_tokens() -> str:
-    return (
-        f"more than {MAX_TOKENS} YAML tokens (keys, values, brackets, dashes); a release has a few hundred, "
-        "so this is not a release file"
-    )
+def _too_many_tokens(limit: int = MAX_TOKENS, what: str = "keys, values, brackets, dashes") -> str:
+    return f"more than {limit} YAML tokens ({what}); a release has a few hundred, so this is not a release file"
 
 
 def _too_long(chars: int) -> str:
@@ -231,7 +228,7 @@ class BoundedLoader(yaml.SafeLoader):
         super().fetch_more_tokens()
         taken: int = self.tokens_taken + len(self.tokens)
         if taken > MAX_SCANNER_TOKENS:
-            self._refuse(_too_many_tokens())
+            self._refuse(_too_many_tokens(MAX_SCANNER_TOKENS, "as the YAML scanner counts them"))
 
     def fetch_flow_collection_start(self, TokenClass: Any) -> None:  # noqa: N803 - PyYAML's signature
         if self.flow_level >= MAX_DEPTH:
