@@ -902,3 +902,16 @@ def test_trust_pins_repository_workflow_and_branch(account: Account) -> None:
     for label in ("execution-dev", "execution-prod", "execution"):  # SageMaker only, no GitHub token
         if label in account.roles:
             assert not trust_allows(trust[label], provider, {"aud": AUDIENCE, "sub": real["apply-dev"]})
+
+
+def test_a_missing_simulator_fails_with_what_to_do(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import iam_judge
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no node
+    with pytest.raises(pytest.fail.Exception, match="node is not on PATH.*make setup"):
+        require_simulator()
+    monkeypatch.undo()
+    monkeypatch.setattr(iam_judge, "SIMULATOR_DIR", tmp_path)  # node, but the package not installed
+    (tmp_path / "package.json").write_text(json.dumps({"dependencies": {iam_judge.SIMULATOR_PACKAGE: "0.1.173"}}))
+    with pytest.raises(pytest.fail.Exception, match="is not installed .*make setup"):
+        require_simulator()
