@@ -19,12 +19,13 @@ from hypothesis import strategies as st
 
 from smgitops import release as release_module
 from smgitops.cli import main
-from smgitops.release import MAX_FILE_BYTES, SUGGESTION_BUDGET
+from smgitops.release import MAX_FILE_BYTES
 from smgitops.yamlbounds import (
     MAX_DEPTH,
     MAX_LINE_CHARS,
     MAX_LINES,
     MAX_SCALAR_CHARS,
+    MAX_TEXT_CHARS,
     MAX_TOKENS,
     BoundedLoader,
     LimitExceeded,
@@ -142,8 +143,9 @@ def test_many_anchors(release: Path, capsys: pytest.CaptureFixture[str]) -> None
 def test_big_flow_sequence_of_numbers(release: Path, capsys: pytest.CaptureFixture[str]) -> None:
     body = "  " + "0, " * 100 + "\n"  # 200 tokens a line: 100 numbers, 100 commas
     text = "a: [\n" + body * 3000 + "]\n"
-    # tokens: "a:", "[" on line 1; token MAX_TOKENS + 1 is token 4999 of the body: token 199 (a number) of line 26
-    refused(release, capsys, text, 26, 3 + 99 * 3, f"more than {MAX_TOKENS} YAML tokens")
+    # tokens: "a:", "[" on line 1; token MAX_TOKENS + 1 is token MAX_TOKENS - 1 of the body
+    full_lines, nth = divmod(MAX_TOKENS - 2, 200)  # nth (0-based) of the next line; numbers are the even ones
+    refused(release, capsys, text, 2 + full_lines, 3 + (nth // 2) * 3 + (nth % 2), f"more than {MAX_TOKENS} YAML")
 
 
 @pytest.mark.usefixtures("no_parser")
@@ -231,17 +233,13 @@ def test_integer_too_long_for_python_is_a_problem(release: Path, capsys: pytest.
 
 
 def test_did_you_mean_hints_stop_when_the_files_budget_is_spent(
-    release: Path, capsys: pytest.CaptureFixture[str]
+    release: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # every variant names an unknown model; each hint compares the name with every model id
-    n = 120
+    budget, n = 1000, 60
+    monkeypatch.setattr(release_module, "SUGGESTION_BUDGET", budget)
     text = SHIPPED.read_text(encoding="utf-8")
-    digest = "432ff316e7bfb60b70a275064b4401315cc39f09c9099d031013a23647e98687"
-    model = (
-        "{data: {path: data/breast_cancer.csv, sha256: " + digest + "}, "
-        "estimator: sklearn.linear_model.LogisticRegression, params: {}, seed: 7, artifact_sha256: " + digest + "}"
-    )
-    text = text.replace("models:", "models:\n" + "".join(f"  m{i}: {model}\n" for i in range(n)), 1)
+    text = text.replace("models:", "models:\n" + "".join(f"  m{i}: 1\n" for i in range(n)), 1)
     variants = "".join(f"  - {{name: v{i}, model: m{i}x, weight: 0}}\n" for i in range(n))
     text = text.replace("variants:", "variants:\n" + variants + "unused:", 1)
     release.write_text(text, encoding="utf-8")
@@ -251,7 +249,7 @@ def test_did_you_mean_hints_stop_when_the_files_budget_is_spent(
     unknown = [line for line in err.splitlines() if "is not defined under models" in line]
     hinted = [line for line in unknown if "did you mean" in line]
     assert unknown and all(line.startswith(f"{release}:") for line in unknown)
-    assert 0 < len(hinted) <= SUGGESTION_BUDGET // (n + 1) + 1 < len(unknown)
+    assert 0 < len(hinted) <= budget // (n + 1) + 1 < len(unknown) == n
     assert "Traceback" not in err
 
 
@@ -299,3 +297,10 @@ def test_teardowns_lenient_reading_of_a_failing_release_is_bounded_too(
     monkeypatch.setattr(yamlbounds, "BoundedLoader", tripwire)
     release.write_text("region: us-east-1\nx: " + fill("[" * 1000 + "\n"), encoding="utf-8")
     assert teardown._region_named(release) is None
+
+
+@pytest.mark.usefixtures("no_parser")
+def test_long_plain_values_in_many_lines(release: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = "".join(f"k{i}: " + "x" * 1000 + "\n" for i in range(1000))  # about 1 MiB, 2,000 tokens
+    line = MAX_TEXT_CHARS // (len("k00: ") - 1 + 1000) + 1  # keys "kNN:" of 3-4 characters; values of 1000
+    refused(release, capsys, text, line, len(f"k{line - 1}: ") + 1, f"more than {MAX_TEXT_CHARS} characters")

@@ -2,17 +2,18 @@
 
 PyYAML's pure-Python scanner is slow per token (tens of microseconds once the document is built and checked) and
 quadratic in flow nesting: it re-examines one possible simple key per open ``[``/``{`` for every token, so 1 MiB of
-``[`` runs for many minutes. A release is a few hundred tokens in about fifty short lines, so a file far outside
-that shape is refused with one located message before the parser sees it:
+``[`` runs for many minutes. A shipped release is 58 tokens in 46 short lines, so a file far outside that shape is
+refused with one located message before the parser sees it:
 
 * :func:`prescan`: a linear pass over the text (line count and length with string methods, then a regex lexer that
-  stops at the first bound crossed) that bounds lines, line length, tokens, quoted and block scalars' length, and
-  nesting by flow brackets and by block indentation (including compact ``- - -`` and ``- key:`` on one line).
-  It knows quoted scalars, comments and block scalars (``|``, ``>``) well enough for release files; it never needs
-  to be exact, because
-* :class:`BoundedLoader` enforces the same bounds inside PyYAML's scanner, on the scanner's own view of the text
-  (flow level, indentation stack, tokens produced). Text that fools the lexer (a quote inside a multi-line plain
-  scalar, say) still costs at most the bounds.
+  stops at the first bound crossed) that bounds lines, line length, tokens, the length of quoted and block scalars,
+  the characters of all keys and values together (PyYAML reads those one character at a time), and nesting by flow
+  brackets and by block indentation (including compact ``- - -`` and ``- key:`` on one line). It knows quoted
+  scalars, comments and block scalars (``|``, ``>``) well enough for release files; it never needs to be exact,
+  because
+* :class:`BoundedLoader` enforces the nesting and token bounds inside PyYAML's scanner, on the scanner's own view
+  of the text (flow level, indentation stack, tokens produced). Text that fools the lexer (a quote inside a
+  multi-line plain scalar, say) still costs at most those bounds on a file within the size limit.
 
 Both raise or return the position as 1-based line and column (in characters, as editors and PyYAML count them).
 """
@@ -27,8 +28,9 @@ import yaml
 MAX_DEPTH = 32  # nesting levels; the schema needs 5
 MAX_LINES = 10_000  # a release is about 50 lines; 200 times that is no longer a hand-edited file
 MAX_LINE_CHARS = 1024  # the longest line of a shipped release is 133 characters; a data path is at most 255
-MAX_TOKENS = 5_000  # keys, values, brackets, commas, dashes: a release has a few hundred
+MAX_TOKENS = 2_000  # keys, values, brackets, commas, dashes: a shipped release has 58, ten models about 400
 MAX_SCALAR_CHARS = 4096  # a quoted or block scalar; the longest value of a release is a 255-character data path
+MAX_TEXT_CHARS = 64 * 1024  # all keys and values together: a shipped release has about 630 characters of them
 # PyYAML also counts KEY, VALUE, BLOCK-MAPPING-START and BLOCK-END tokens (about 2 per key/value pair); the scanner
 # bound is a backstop for text the pre-scan misreads, so it sits above what the pre-scan lets through.
 MAX_SCANNER_TOKENS = 3 * MAX_TOKENS
@@ -52,6 +54,13 @@ def _too_long(chars: int) -> str:
     return (
         f"a string of {chars} characters, over the {MAX_SCALAR_CHARS}-character limit of a release value "
         "(the longest, a data path, is at most 255)"
+    )
+
+
+def _too_much_text() -> str:
+    return (
+        f"more than {MAX_TEXT_CHARS} characters of keys and values; a release has about a thousand, "
+        "so this is not a release file"
     )
 
 
@@ -124,6 +133,7 @@ def prescan(text: str) -> Refusal | None:
 
 def _lex(text: str) -> Refusal | None:
     tokens = 0
+    chars = 0  # of keys and values (words, quoted and block scalars)
     flow = 0  # open flow collections
     indents: list[int] = []  # block indentation levels of the enclosing lines (outside flow collections)
     line_level = 0  # block nesting reached on the current line
@@ -146,6 +156,10 @@ def _lex(text: str) -> Refusal | None:
         col = start - (text.rfind("\n", 0, start) + 1)
         if kind in ("dq", "sq") and pos - start > MAX_SCALAR_CHARS:
             return Refusal(*_line_col(text, start), _too_long(pos - start))
+        if kind in ("word", "dq", "sq"):
+            chars += pos - start
+            if chars > MAX_TEXT_CHARS:
+                return Refusal(*_line_col(text, start), _too_much_text())
         if kind == "open":
             flow += 1
             if flow > MAX_DEPTH:
@@ -170,6 +184,9 @@ def _lex(text: str) -> Refusal | None:
                     pos = _block_scalar_end(text, rest.end(), parent + 1)
                     if pos - rest.end() > MAX_SCALAR_CHARS:
                         return Refusal(*_line_col(text, start), _too_long(pos - rest.end()))
+                    chars += pos - rest.end()
+                    if chars > MAX_TEXT_CHARS:
+                        return Refusal(*_line_col(text, start), _too_much_text())
                     line_first = True
                     continue
         line_first = False
