@@ -5,8 +5,9 @@ A release file is small, hand-edited YAML that decides what runs in an AWS accou
 * at most 1 MiB (checked before parsing), UTF-8 (a UTF-8 byte order mark is accepted and ignored; UTF-16/32 and
   invalid bytes are refused with the byte offset and its line);
 * within the bounds of :mod:`smgitops.yamlbounds`, checked before the parser sees the text (and again inside its
-  scanner): at most 10,000 lines of at most 1,024 characters, 5,000 tokens, strings of 4,096 characters and 32
-  levels of nesting, so any file up to the size limit is judged in well under two seconds;
+  scanner): at most 10,000 lines of at most 1,024 characters, 2,000 tokens, strings of 4,096 characters, 64 KiB
+  of keys and values in all and 32 levels of nesting, so any file up to the size limit is judged in well under
+  two seconds;
 * exactly one YAML document whose top level is a mapping;
 * no anchors or aliases (refused outright: they enable "billion laughs" expansion and hide sharing between
   fields a reviewer reads as independent), no tags beyond the core schema (``!!str``, ``!!int``, ``!!float``,
