@@ -181,6 +181,10 @@ def test_closed_port_fails_fast_with_one_line(tmp_path: Path) -> None:
     assert "Traceback" in debug.proc.stderr and "EndpointConnectionError" in debug.proc.stderr
     assert debug.lines[-1] == line
 
+    # An S3 call (plan's artifact check): the line names the endpoint, not the object's URL.
+    plan = cli("plan", str(RELEASE), env=env, cwd=tmp_path)
+    assert_one_line(plan, f"cannot reach {url} (connection failed")
+
 
 def test_closed_port_fails_before_terraform_starts(tmp_path: Path) -> None:
     """Local mode without settings bootstraps the emulator with Terraform first: the reachability check runs

@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import UserError
 from .terraform import Completed, TerraformError
@@ -163,9 +164,10 @@ def _classify_one(exc: BaseException, env: Mapping[str, str] | None) -> Fault | 
 
 
 def _endpoint_of(exc: BaseException) -> str:
+    """The endpoint (scheme, host and port) botocore was talking to, without the request's path."""
     kwargs = getattr(exc, "kwargs", None) or {}
-    url = str(kwargs.get("endpoint_url") or "")
-    return url.rstrip("/")
+    parts = urlsplit(str(kwargs.get("endpoint_url") or ""))
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
 
 
 def _botocore(exc: BaseException, env: Mapping[str, str] | None) -> Fault | None:
