@@ -33,7 +33,14 @@ from smgitops import release as release_module  # noqa: E402
 from smgitops import yamlbounds  # noqa: E402
 from smgitops.cli import main  # noqa: E402
 from smgitops.release import MAX_FILE_BYTES  # noqa: E402
-from smgitops.yamlbounds import MAX_DEPTH, MAX_LINE_CHARS, MAX_LINES, MAX_SCALAR_CHARS, MAX_TOKENS  # noqa: E402
+from smgitops.yamlbounds import (  # noqa: E402
+    MAX_DEPTH,
+    MAX_LINE_CHARS,
+    MAX_LINES,
+    MAX_SCALAR_CHARS,
+    MAX_TEXT_CHARS,
+    MAX_TOKENS,
+)
 
 LIMIT = MAX_FILE_BYTES - 64
 DEV = (ROOT / "releases" / "dev.yaml").read_text(encoding="utf-8")
@@ -71,8 +78,10 @@ def many_unknown_params() -> str:
 
 
 def many_unknown_fields() -> str:
+    """Just under the token and text bounds: each unknown field gets a did-you-mean hint while the budget lasts."""
     n = (MAX_TOKENS - 10) // 2
-    return "".join(f"environmen{i}: {'x' * 150}\n" for i in range(n))
+    width = (MAX_TEXT_CHARS - 100) // n - len(f"environmen{n}:")
+    return "".join(f"environmen{i}: {'x' * width}\n" for i in range(n))
 
 
 def fool_the_prescan() -> str:
@@ -118,10 +127,13 @@ CLASSES: dict[str, Callable[[], str]] = {
     "nested [ in short lines (scanner only)": lambda: "a: " + fill("[" * 1000 + "\n"),
     "many small keys (scanner only)": lambda: lines_of(lambda i: f"key{i}: {i}\n"),
     "comments (scanner only)": lambda: lines_of(lambda i: "#" + "x" * 103 + "\n"),
+    "long values just under the text bound": lambda: "".join(
+        f"k{i}: " + "x" * 1000 + "\n" for i in range(MAX_TEXT_CHARS // 1010)
+    ),
     "integers of 100+ digits": lambda: lines_of(lambda i: f"k{i}: " + "9" * 1000 + "\n"),
     "YAML 1.1 base-60 look-alikes": lambda: lines_of(lambda i: f"k{i}: 1" + ":59" * 330 + "x\n"),
     "YAML 1.1 float look-alikes": lambda: lines_of(lambda i: f"k{i}: 1" + "_0" * 330 + ".0e+" + "1" * 300 + "\n"),
-    "unknown fields near the token bound": many_unknown_fields,
+    "unknown fields near token and text bounds": many_unknown_fields,
     "unknown params near the token bound": many_unknown_params,
     "variants x models near the token bound": many_models_and_variants,
     "text that fools the pre-scan": fool_the_prescan,
