@@ -1,0 +1,387 @@
+"""A fake of GitHub's REST API for repository settings, served over HTTP on a free local port.
+
+It implements exactly the endpoints ``smgitops github-setup`` and ``github-check`` use, with the status codes and
+bodies GitHub's REST reference documents (API version 2022-11-28), and keeps the repository's state so a test can
+read it, change it behind the command's back, and see every call made:
+
+* ``GET /repos/{o}/{r}``; ``GET /users/{user}``; ``GET /orgs/{org}/teams/{slug}``
+* repository variables: ``GET|PATCH .../actions/variables/{name}`` (200 | 204, 404), ``POST .../actions/variables``
+  (201, 409 when it exists)
+* environments: ``GET|PUT .../environments/{env}`` (PUT: 200; 422 for unknown reviewer ids or both branch policy
+  flags true; fields not sent keep their value)
+* ``GET|POST .../environments/{env}/deployment-branch-policies`` (POST: 200, 303 when the pattern exists, 404 when the
+  environment's ``custom_branch_policies`` is false), ``DELETE .../deployment-branch-policies/{id}`` (204)
+* environment variables: ``GET|PATCH .../environments/{env}/variables/{name}``,
+  ``POST .../environments/{env}/variables``
+* ``GET|PUT .../actions/oidc/customization/sub`` (PUT: 201; 422 for a malformed body)
+* ``GET|PUT .../actions/permissions/workflow`` (PUT: 204; 422 for a malformed body)
+
+A request without ``Authorization: Bearer <token>`` gets 401; ``forbid`` makes chosen calls answer 403.
+tests/test_workflows.py has its own smaller fake (issue comments and pull requests): to be merged into this one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+ROUTES: list[tuple[str, str, str]] = [
+    ("GET", r"/repos/(?P<o>[^/]+)/(?P<r>[^/]+)", "get_repo"),
+    ("GET", r"/users/(?P<user>[^/]+)", "get_user"),
+    ("GET", r"/orgs/(?P<org>[^/]+)/teams/(?P<slug>[^/]+)", "get_team"),
+    ("GET", r"/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/actions/variables/(?P<name>[^/]+)", "get_variable"),
+    ("POST", r"/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/actions/variables", "create_variable"),
+    ("PATCH", r"/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/actions/variables/(?P<name>[^/]+)", "update_variable"),
+    ("GET", r"/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/environments/(?P<env>[^/]+)", "get_environment"),
+    ("PUT", r"/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/environments/(?P<env>[^/]+)", "put_environment"),
+    (
+        "GET",
+        r"/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/environments/(?P<env>[^/]+)/deployment-branch-policies",
+        "list_branch_policies",
+    ),
+    (
+        "POST",
+        r"/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/environments/(?P<env>[^/]+)/deployment-branch-policies",
+        "create_branch_policy",
+    ),
+    (
+        "DELETE",
+        r"/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/environments/(?P<env>[^/]+)/deployment-branch-policies/(?P<id>\d+)",
+        "delete_branch_policy",
+    ),
+    ("GET", r"/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/environments/(?P<env>[^/]+)/variables/(?P<name>[^/]+)", "get_variable"),
+    ("POST", r"/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/environments/(?P<env>[^/]+)/variables", "create_variable"),
+    (
+        "PATCH",
+        r"/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/environments/(?P<env>[^/]+)/variables/(?P<name>[^/]+)",
+        "update_variable",
+    ),
+    ("GET", r"/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/actions/oidc/customization/sub", "get_oidc"),
+    ("PUT", r"/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/actions/oidc/customization/sub", "put_oidc"),
+    ("GET", r"/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/actions/permissions/workflow", "get_workflow_permissions"),
+    ("PUT", r"/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/actions/permissions/workflow", "put_workflow_permissions"),
+]
+_COMPILED = [(m, re.compile(p + "$"), h) for m, p, h in ROUTES]
+
+
+@dataclass
+class Environment:
+    id: int
+    name: str
+    wait_timer: int = 0
+    prevent_self_review: bool = False
+    reviewers: list[dict[str, Any]] = field(default_factory=list)  # [{"type": "User"|"Team", "id": N}]
+    branch_policy: dict[str, bool] | None = None  # None: deploy from any branch
+    branch_policies: list[dict[str, Any]] = field(default_factory=list)
+    variables: dict[str, str] = field(default_factory=dict)
+
+
+class Answer(Exception):
+    def __init__(self, status: int, body: Any = None) -> None:
+        self.status, self.body = status, body
+
+
+def not_found() -> Answer:
+    return Answer(404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"})
+
+
+def unprocessable(message: str) -> Answer:
+    return Answer(422, {"message": "Validation Failed", "errors": [message]})
+
+
+class FakeGitHub:
+    def __init__(self, repository: str, token: str) -> None:
+        self.repository, self.token = repository, token
+        self.users: dict[str, int] = {}
+        self.teams: dict[tuple[str, str], int] = {}
+        self.variables: dict[str, str] = {}
+        self.environments: dict[str, Environment] = {}
+        # GitHub's answers for a repository nobody has configured: default subject, write-all token, no PRs.
+        self.oidc: dict[str, Any] = {"use_default": True}
+        self.workflow_permissions: dict[str, Any] = {
+            "default_workflow_permissions": "write",
+            "can_approve_pull_request_reviews": False,
+        }
+        self.calls: list[tuple[str, str, Any]] = []
+        self.forbid: set[tuple[str, str]] = set()  # (method, path) answered 403
+        self.next_id = 1000
+        self.lock = threading.Lock()
+
+    # -- helpers for tests ------------------------------------------------------------------------------------------
+
+    def add_user(self, login: str) -> int:
+        self.next_id += 1
+        self.users[login] = self.next_id
+        return self.next_id
+
+    def add_team(self, org: str, slug: str) -> int:
+        self.next_id += 1
+        self.teams[(org, slug)] = self.next_id
+        return self.next_id
+
+    def writes(self) -> list[tuple[str, str, Any]]:
+        return [c for c in self.calls if c[0] != "GET"]
+
+    # -- dispatch ---------------------------------------------------------------------------------------------------
+
+    def handle(self, method: str, path: str, auth: str | None, body: Any) -> tuple[int, Any]:
+        with self.lock:
+            self.calls.append((method, path, body))
+            if auth != f"Bearer {self.token}":
+                return 401, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}
+            if (method, path) in self.forbid:
+                return 403, {"message": "Resource not accessible by personal access token"}
+            for m, pattern, handler in _COMPILED:
+                match = pattern.match(path)
+                if m == method and match:
+                    params = match.groupdict()
+                    if "o" in params and f"{params['o']}/{params['r']}" != self.repository:
+                        return 404, {"message": "Not Found"}
+                    try:
+                        result = getattr(self, handler)(body=body, **params)
+                    except Answer as answer:
+                        return answer.status, answer.body
+                    return result
+            return 404, {"message": "Not Found"}
+
+    # -- endpoints --------------------------------------------------------------------------------------------------
+
+    def get_repo(self, *, body: Any, o: str, r: str) -> tuple[int, Any]:
+        return 200, {"full_name": self.repository, "permissions": {"admin": True, "push": True, "pull": True}}
+
+    def get_user(self, *, body: Any, user: str) -> tuple[int, Any]:
+        if user not in self.users:
+            raise not_found()
+        return 200, {"login": user, "id": self.users[user], "type": "User"}
+
+    def get_team(self, *, body: Any, org: str, slug: str) -> tuple[int, Any]:
+        if (org, slug) not in self.teams:
+            raise not_found()
+        return 200, {"slug": slug, "name": slug, "id": self.teams[(org, slug)]}
+
+    def _store(self, o: str, r: str, env: str | None) -> dict[str, str]:
+        if env is None:
+            return self.variables
+        if env not in self.environments:
+            raise not_found()
+        return self.environments[env].variables
+
+    def get_variable(self, *, body: Any, o: str, r: str, name: str, env: str | None = None) -> tuple[int, Any]:
+        store = self._store(o, r, env)
+        if name not in store:
+            raise not_found()
+        return 200, {"name": name, "value": store[name], "created_at": "2026-01-01T00:00:00Z"}
+
+    def create_variable(self, *, body: Any, o: str, r: str, env: str | None = None) -> tuple[int, Any]:
+        store = self._store(o, r, env)
+        if (
+            not isinstance(body, dict)
+            or not isinstance(body.get("name"), str)
+            or not isinstance(body.get("value"), str)
+        ):
+            raise unprocessable("name and value are required strings")
+        if body["name"] in store:
+            raise Answer(409, {"message": "Already exists - Variable already exists"})
+        store[body["name"]] = body["value"]
+        return 201, None
+
+    def update_variable(self, *, body: Any, o: str, r: str, name: str, env: str | None = None) -> tuple[int, Any]:
+        store = self._store(o, r, env)
+        if name not in store:
+            raise not_found()
+        if not isinstance(body, dict) or not isinstance(body.get("value", ""), str):
+            raise unprocessable("value must be a string")
+        new_name = body.get("name", name)
+        value = body.get("value", store[name])
+        del store[name]
+        store[new_name] = value
+        return 204, None
+
+    def _environment_doc(self, env: Environment) -> dict[str, Any]:
+        rules: list[dict[str, Any]] = []
+        if env.wait_timer:
+            rules.append({"id": env.id + 1, "type": "wait_timer", "wait_timer": env.wait_timer})
+        if env.reviewers:
+            reviewers = []
+            for rv in env.reviewers:
+                if rv["type"] == "User":
+                    login = next(k for k, v in self.users.items() if v == rv["id"])
+                    reviewers.append({"type": "User", "reviewer": {"login": login, "id": rv["id"], "type": "User"}})
+                else:
+                    slug = next(k[1] for k, v in self.teams.items() if v == rv["id"])
+                    reviewers.append({"type": "Team", "reviewer": {"slug": slug, "id": rv["id"]}})
+            rules.append(
+                {
+                    "id": env.id + 2,
+                    "type": "required_reviewers",
+                    "prevent_self_review": env.prevent_self_review,
+                    "reviewers": reviewers,
+                }
+            )
+        if env.branch_policy is not None:
+            rules.append({"id": env.id + 3, "type": "branch_policy"})
+        return {
+            "id": env.id,
+            "name": env.name,
+            "url": f"https://api.github.com/repos/{self.repository}/environments/{env.name}",
+            "protection_rules": rules,
+            "deployment_branch_policy": env.branch_policy,
+        }
+
+    def get_environment(self, *, body: Any, o: str, r: str, env: str) -> tuple[int, Any]:
+        if env not in self.environments:
+            raise not_found()
+        return 200, self._environment_doc(self.environments[env])
+
+    def put_environment(self, *, body: Any, o: str, r: str, env: str) -> tuple[int, Any]:
+        body = body or {}
+        if not isinstance(body, dict):
+            raise unprocessable("body must be an object")
+        reviewers = body.get("reviewers")
+        if reviewers is not None:
+            if not isinstance(reviewers, list) or len(reviewers) > 6:
+                raise unprocessable("reviewers: at most 6")
+            for rv in reviewers:
+                known = self.users.values() if rv.get("type") == "User" else self.teams.values()
+                if rv.get("type") not in ("User", "Team") or rv.get("id") not in known:
+                    raise unprocessable(f"reviewer {rv} does not exist")
+        policy = body.get("deployment_branch_policy", ...)
+        if policy is not ... and policy is not None:
+            if set(policy) != {"protected_branches", "custom_branch_policies"} or not all(
+                isinstance(v, bool) for v in policy.values()
+            ):
+                raise unprocessable("deployment_branch_policy needs protected_branches and custom_branch_policies")
+            if policy["protected_branches"] == policy["custom_branch_policies"]:
+                raise unprocessable("exactly one of protected_branches and custom_branch_policies must be true")
+        if env not in self.environments:
+            self.next_id += 10
+            self.environments[env] = Environment(id=self.next_id, name=env)
+        e = self.environments[env]
+        if "wait_timer" in body:
+            e.wait_timer = int(body["wait_timer"])
+        if "prevent_self_review" in body:
+            e.prevent_self_review = bool(body["prevent_self_review"])
+        if reviewers is not None:
+            e.reviewers = [{"type": rv["type"], "id": rv["id"]} for rv in reviewers]
+        if policy is not ...:
+            e.branch_policy = dict(policy) if policy is not None else None
+            if not (policy or {}).get("custom_branch_policies"):
+                e.branch_policies = []
+        return 200, self._environment_doc(e)
+
+    def _custom(self, env: str) -> Environment:
+        e = self.environments.get(env)
+        if e is None or not (e.branch_policy or {}).get("custom_branch_policies"):
+            raise not_found()
+        return e
+
+    def list_branch_policies(self, *, body: Any, o: str, r: str, env: str) -> tuple[int, Any]:
+        if env not in self.environments:
+            raise not_found()
+        policies = self.environments[env].branch_policies
+        return 200, {"total_count": len(policies), "branch_policies": policies}
+
+    def create_branch_policy(self, *, body: Any, o: str, r: str, env: str) -> tuple[int, Any]:
+        e = self._custom(env)
+        if not isinstance(body, dict) or not isinstance(body.get("name"), str):
+            raise unprocessable("name is required")
+        kind = body.get("type", "branch")
+        if kind not in ("branch", "tag"):
+            raise unprocessable("type must be branch or tag")
+        for p in e.branch_policies:
+            if p["name"] == body["name"] and p["type"] == kind:
+                raise Answer(303, p)
+        self.next_id += 1
+        policy = {"id": self.next_id, "node_id": f"BP_{self.next_id}", "name": body["name"], "type": kind}
+        e.branch_policies.append(policy)
+        return 200, policy
+
+    def delete_branch_policy(self, *, body: Any, o: str, r: str, env: str, id: str) -> tuple[int, Any]:
+        e = self._custom(env)
+        before = len(e.branch_policies)
+        e.branch_policies = [p for p in e.branch_policies if p["id"] != int(id)]
+        if len(e.branch_policies) == before:
+            raise not_found()
+        return 204, None
+
+    def get_oidc(self, *, body: Any, o: str, r: str) -> tuple[int, Any]:
+        return 200, dict(self.oidc)
+
+    def put_oidc(self, *, body: Any, o: str, r: str) -> tuple[int, Any]:
+        if not isinstance(body, dict) or not isinstance(body.get("use_default"), bool):
+            raise unprocessable("use_default is required")
+        keys = body.get("include_claim_keys")
+        if keys is not None and (
+            not isinstance(keys, list) or not all(isinstance(k, str) and re.match(r"^[A-Za-z0-9_]+$", k) for k in keys)
+        ):
+            raise unprocessable("include_claim_keys: alphanumeric strings and underscores")
+        self.oidc = {"use_default": body["use_default"]}
+        if not body["use_default"] and keys is not None:
+            self.oidc["include_claim_keys"] = list(keys)
+        return 201, None
+
+    def get_workflow_permissions(self, *, body: Any, o: str, r: str) -> tuple[int, Any]:
+        return 200, dict(self.workflow_permissions)
+
+    def put_workflow_permissions(self, *, body: Any, o: str, r: str) -> tuple[int, Any]:
+        body = body or {}
+        perms = body.get("default_workflow_permissions", self.workflow_permissions["default_workflow_permissions"])
+        approve = body.get(
+            "can_approve_pull_request_reviews", self.workflow_permissions["can_approve_pull_request_reviews"]
+        )
+        if perms not in ("read", "write") or not isinstance(approve, bool):
+            raise unprocessable("default_workflow_permissions: read or write; can_approve_pull_request_reviews: bool")
+        self.workflow_permissions = {"default_workflow_permissions": perms, "can_approve_pull_request_reviews": approve}
+        return 204, None
+
+    # -- HTTP -------------------------------------------------------------------------------------------------------
+
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                try:
+                    body = json.loads(raw) if raw else None
+                except json.JSONDecodeError:
+                    status, doc = 400, {"message": "Problems parsing JSON"}
+                else:
+                    path = self.path.split("?")[0]
+                    status, doc = fake.handle(self.command, path, self.headers.get("Authorization"), body)
+                data = b"" if doc is None else json.dumps(doc).encode()
+                self.send_response(status)
+                if status == 303:
+                    self.send_header("Location", f"http://{self.headers.get('Host')}{self.path}/{doc['id']}")
+                if data:
+                    self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve  # noqa: N815
+
+        return Handler
+
+
+@contextmanager
+def serve(fake: FakeGitHub) -> Iterator[str]:
+    """Serve ``fake`` on a free port of 127.0.0.1; yields the API base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), fake.handler())
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
