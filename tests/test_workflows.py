@@ -26,6 +26,7 @@ dry run, teardown).
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import importlib
 import itertools
 import json
@@ -346,6 +347,14 @@ def test_workflow_hardening(path: Path) -> None:
         steps = job.get("steps", [])
         assumes_role = any(str(s.get("uses", "")).startswith("aws-actions/configure-aws-credentials") for s in steps)
         assert (perms.get("id-token") == "write") == assumes_role, f"{job_id}: id-token only where a role is assumed"
+        assert isinstance(job.get("timeout-minutes"), int), f"{job_id}: timeout-minutes"
+        if assumes_role:  # the job holding AWS credentials can write nothing to GitHub: no pushes, no comments
+            assert all(v == "read" for k, v in perms.items() if k != "id-token"), f"{job_id}: {perms}"
+            setup = [i for i, s in enumerate(steps) if str(s.get("run", "")).strip() == "make setup"]
+            assume = [i for i, s in enumerate(steps) if "configure-aws-credentials" in str(s.get("uses", ""))]
+            assert setup and setup[0] < assume[0], f"{job_id}: set-up runs before the credentials step"
+        for s in steps:
+            assert "pip install" not in str(s.get("run", "")), f"{job_id}: installs go through make setup (hashes)"
     for job_id, step in _steps(doc):
         if "uses" in step:
             uses = str(step["uses"])
@@ -722,7 +731,49 @@ class Runner:
             self.role_keys[key] = role
             env.update(AWS_ACCESS_KEY_ID=key)
             return "success", f"assumed {role} (emulator)"
+        if action == "actions/upload-artifact":
+            return self._upload(with_, workspace)
+        if action == "actions/download-artifact":
+            return self._download(with_, workspace)
         raise AssertionError(f"no local equivalent for the action {action}")
+
+    # Artifacts live for one workflow run, in a folder of their own: one job's files reach another only this way.
+    def artifacts(self) -> Path:
+        return self.tmp / f"artifacts-{self.runs}"
+
+    def _upload(self, with_: Mapping[str, str], workspace: Path) -> tuple[str, str]:
+        name, source = with_["name"], Path(with_["path"])
+        source = source if source.is_absolute() else workspace / source
+        assert re.fullmatch(r"[\w.-]+", name), f"artifact name {name!r}"
+        target = self.artifacts() / name
+        assert not target.exists(), f"artifact {name} uploaded twice in one run"
+        if not source.exists() or (source.is_dir() and not any(source.iterdir())):
+            if with_.get("if-no-files-found", "warn") == "error":
+                return "failure", f"no files at {source}"
+            return "success", f"no files at {source}: nothing uploaded"
+        if source.is_dir():
+            shutil.copytree(source, target)
+        else:
+            target.mkdir(parents=True)
+            shutil.copy2(source, target / source.name)
+        return "success", f"uploaded {name}"
+
+    def _download(self, with_: Mapping[str, str], workspace: Path) -> tuple[str, str]:
+        dest = Path(with_.get("path") or workspace)
+        dest = dest if dest.is_absolute() else workspace / dest
+        stored = sorted(self.artifacts().iterdir()) if self.artifacts().is_dir() else []
+        if with_.get("name"):
+            found = [a for a in stored if a.name == with_["name"]]
+            if not found:
+                return "failure", f"artifact {with_['name']} not found"
+            merge = True
+        else:
+            found = [a for a in stored if fnmatch.fnmatchcase(a.name, with_.get("pattern") or "*")]
+            merge = with_.get("merge-multiple") == "true"
+        dest.mkdir(parents=True, exist_ok=True)
+        for artifact in found:
+            shutil.copytree(artifact, dest if merge else dest / artifact.name, dirs_exist_ok=True)
+        return "success", f"downloaded {[a.name for a in found]}"
 
 
 def _needs(job: Mapping[str, Any]) -> list[str]:
@@ -926,6 +977,7 @@ class Story:
     admin: Any = None  # the emulator's admin client (fault injection)
     roles: dict[str, str] = field(default_factory=dict)  # role label (plan, apply-dev, ...) -> ARN, bootstrap's
     bootstrap_outputs: dict[str, Any] = field(default_factory=dict)
+    artifact_bucket: str = ""
     done: set[str] = field(default_factory=set)
     configs: dict[str, str] = field(default_factory=dict)  # commit label -> live endpoint configuration
 
@@ -955,6 +1007,13 @@ class Story:
             v["ModelName"]: str(sm.describe_model(ModelName=v["ModelName"])["PrimaryContainer"]["ModelDataUrl"])
             for v in variants
         }
+
+    def published(self, model_id: str, digest: str) -> bool:
+        import boto3
+
+        s3 = boto3.client("s3", region_name="us-east-1")
+        listed = s3.list_objects_v2(Bucket=self.artifact_bucket, Prefix=naming.artifact_key(model_id, digest))
+        return int(listed.get("KeyCount", 0)) > 0
 
     def require(self, *steps: str) -> None:
         missing = [s for s in steps if s not in self.done]
@@ -1015,6 +1074,7 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
             per_env = {
                 env: {
                     "SMGITOPS_APPLY_ROLE_ARN": roles[f"apply-{env}"],
+                    "SMGITOPS_EXECUTION_ROLE_ARN": stack.settings.execution_role_for(env),
                     "SMGITOPS_SYNTHETIC_TRAFFIC": "800",
                 }
                 for env in ("dev", "prod")
@@ -1031,19 +1091,11 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
                 iam_log=stack.admin,
             )
             stack.admin.start_iam_log()
-            # the first releases' artifacts, as their (earlier) pull requests published them
-            for env, command in itertools.product(("dev", "prod"), ("train", "publish")):
-                proc = subprocess.run(
-                    [str(ROOT / ".venv" / "bin" / "smgitops"), command, f"releases/{env}.yaml"],
-                    cwd=seed,
-                    capture_output=True,
-                    text=True,
-                    check=False,
-                )
-                assert proc.returncode == 0, proc.stdout + proc.stderr
+            # nothing is published beforehand: the merge workflow publishes (the first push included)
             s = Story(runner, github, seed, origin)
             s.admin = stack.admin
             s.roles, s.bootstrap_outputs = roles, outputs
+            s.artifact_bucket = stack.settings.artifact_bucket
             yield s
     finally:
         server.shutdown()
@@ -1052,6 +1104,10 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
 
 def test_first_push_deploys_every_release(story: Story) -> None:
     head = story.git("rev-parse", "HEAD")
+    digest = yaml.safe_load((story.seed / "releases" / "dev.yaml").read_text())["models"]["cancer-logreg"][
+        "artifact_sha256"
+    ]
+    assert not story.published("cancer-logreg", digest)
     results = story.runner.run("deploy.yml", story.push_event("0" * 40, head))
     assert only(results, "changes").outputs["any"] == "true", explain(results)
     runs = {r.matrix["environment"]: r for r in results["deploy"]}
@@ -1060,15 +1116,16 @@ def test_first_push_deploys_every_release(story: Story) -> None:
         assert run.result == "success", explain(results)
         assert run.environment == env  # prod runs in its GitHub environment (required reviewers)
         assert run.roles == [story.roles[f"apply-{env}"]]
-        assert run.step("Open the revert pull request").outcome == "skipped"
+        assert run.step("Publish (content-addressed, never overwritten)").outcome == "success"
+    assert story.published("cancer-logreg", digest)  # published at the merge, by the deploy job
+    record = only(results, "record")
+    assert record.result == "success" and record.roles == [], explain(results)  # no AWS credentials
+    assert story.github.pulls == []
     tags = _git(story.origin, "tag", "--list", "smgitops/good/*").split()
     assert sorted(tags) == [f"smgitops/good/dev/{head}", f"smgitops/good/prod/{head}"]
     # Promotion: the shipped releases serve the very same artifact in both environments of one account, each
     # environment under a SageMaker model of its own (model names are account-wide, states are per environment).
     served = {env: story.served_models(f"smgitops-{env}") for env in ("dev", "prod")}
-    digest = yaml.safe_load((story.seed / "releases" / "dev.yaml").read_text())["models"]["cancer-logreg"][
-        "artifact_sha256"
-    ]
     for env in ("dev", "prod"):
         assert set(served[env]) == {naming.model_name("cancer-logreg", env, digest)}
     [url] = set(served["dev"].values()) | set(served["prod"].values())
@@ -1140,9 +1197,15 @@ def test_pull_request_plans_checks_and_comments_once(story: Story) -> None:
         plan = only(results, "plan")
         assert plan.result == "success", explain(results)
         assert plan.roles == [story.roles["plan"]]
+        posting = only(results, "comment")  # posts what the plan job rendered, holding no AWS credentials
+        assert posting.result == "success" and posting.roles == [], explain(results)
     comments = [c for c in story.github.comments.get(7, []) if c["body"].startswith("<!-- smgitops:dev -->")]
     assert len(comments) == 1, [c["body"][:80] for c in story.github.comments.get(7, [])]
     body = comments[0]["body"]
+    # the pull request wrote nothing to AWS: the candidate's archive is published at the merge, not before
+    candidate = yaml.safe_load((story.seed / "releases" / "dev.yaml").read_text())["models"]["cancer-logreg-c05"]
+    assert not story.published("cancer-logreg-c05", candidate["artifact_sha256"])
+    assert "**Published at merge:** `cancer-logreg-c05`" in body
     assert "```mermaid\npie showData title Traffic before" in body and '"canary" : 10' in body  # traffic chart
     assert re.search(r"\*\*Plan:\*\* \d+ to add, \d+ to change, \d+ to destroy", body)  # plan summary
     assert "**Policy:** ✅ passed — checkov" in body  # policy result
@@ -1173,6 +1236,8 @@ def test_merge_deploys_the_canary(story: Story) -> None:
     results = story.runner.run("deploy.yml", story.push_event(before, after))
     (run,) = results["deploy"]
     assert run.matrix["environment"] == "dev" and run.result == "success", explain(results)
+    candidate = yaml.safe_load((story.seed / "releases" / "dev.yaml").read_text())["models"]["cancer-logreg-c05"]
+    assert story.published("cancer-logreg-c05", candidate["artifact_sha256"])  # published at the merge
     story.configs["canary"] = str(story.endpoint_config())
     assert story.configs["canary"] != story.configs["v1"]
     assert f"smgitops/good/dev/{after}" in _git(story.origin, "tag", "--list")
@@ -1205,8 +1270,10 @@ def test_failed_canary_rolls_back_and_opens_a_revert_pull_request(story: Story) 
         story.admin.clear_faults()
     (run,) = results["deploy"]
     assert run.result == "failure" and run.step("deploy").outcome == "failure", explain(results)
-    assert run.step("revert").outcome == "success", explain(results)
-    assert run.step("Open the revert pull request").outcome == "success", explain(results)
+    # the revert branch and the pull request come from the record job, which holds no AWS credentials
+    record = only(results, "record")
+    assert record.result == "success" and record.roles == [], explain(results)
+    assert "opened the revert pull request" in record.steps[-1].output
     assert story.endpoint_config() == story.configs["v1"]  # rolled back to the last good release
     branch = only_branch(story)
     (pr,) = story.github.pulls
@@ -1385,12 +1452,19 @@ def test_concurrency_and_environments() -> None:
     for name in ("pr.yml", "deploy.yml", "teardown.yml", "drift.yml"):
         jobs = load_workflow(WORKFLOWS / name)["jobs"]
         writers = {j for j, job in jobs.items() if job["permissions"].get("pull-requests") == "write"}
-        commenting = {
+        posting = {
             j
             for j, job in jobs.items()
             if any(
-                "smgitops comment" in str(s.get("run", "")) or "gh pr create" in str(s.get("run", ""))
+                re.search(r"smgitops(\.cli)? (post-comment|record)\b", str(s.get("run", "")))
                 for s in job.get("steps", [])
             )
         }
-        assert writers == commenting, f"{name}: pull-requests: write only where a comment or PR is made"
+        assert writers == posting, f"{name}: pull-requests: write only where a comment or PR is made"
+        for job_id in posting:  # the posting jobs hold no AWS credentials and install nothing
+            steps = jobs[job_id]["steps"]
+            assert "id-token" not in jobs[job_id]["permissions"]
+            assert not any("make setup" in str(s.get("run", "")) for s in steps), job_id
+    comment_job = load_workflow(WORKFLOWS / "pr.yml")["jobs"]["comment"]
+    checkout = next(s for s in comment_job["steps"] if str(s.get("uses", "")).startswith("actions/checkout@"))
+    assert checkout["with"]["ref"] == "${{ github.event.pull_request.base.sha }}"  # the base's code posts
