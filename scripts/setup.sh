@@ -57,7 +57,8 @@ make_venv() {  # make_venv DIR REQUIREMENTS [editable]
   say "creating $dir from $req"
   rm -rf "$dir"
   "$PYTHON" -m venv "$dir"
-  pip_quiet "$dir/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req"
+  # every file is checked against its sha256 in the requirements file (a changed upload on the index cannot land)
+  pip_quiet "$dir/bin/python" -m pip install --quiet --disable-pip-version-check --require-hashes -r "$req"
   if [ -n "$editable" ]; then
     pip_quiet "$dir/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
   fi
