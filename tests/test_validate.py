@@ -149,7 +149,12 @@ def test_schema_is_2020_12_with_descriptions_and_closed_objects() -> None:
 
     def walk(node: object, where: str) -> None:
         if isinstance(node, dict):
-            if "properties" in node:
+            if "properties" in node and where == "$.$defs.model.properties.params":
+                # the one open mapping: its names are closed by the estimator's own parameters (semantic check);
+                # its properties are the training budget's bounds
+                assert node.get("additionalProperties") == {"$ref": "#/$defs/paramValue"}
+                assert all("maximum" in prop for prop in node["properties"].values())
+            elif "properties" in node:
                 assert node.get("additionalProperties") is False, f"{where} is not closed"
                 for name, prop in node["properties"].items():
                     assert prop.get("description"), f"{where}.{name} has no description"
@@ -421,6 +426,25 @@ MALFORMED = {
     "params-not-mapping": Case(
         _PARAMS_BLOCK, "    params: [C, max_iter]\n", "models.cancer-logreg.params", "expected a mapping"
     ),
+    # each value valid alone, refused together by scikit-learn's fit (the synthetic probe of validate)
+    "params-l1-with-lbfgs": Case(
+        "max_iter: 5000",
+        "max_iter: 5000\n      penalty: l1",
+        "models.cancer-logreg.params",
+        "Solver lbfgs supports only 'l2' or 'none' penalties, got l1 penalty",
+        "    params:",
+    ),
+    "params-dual-with-lbfgs": Case(
+        "max_iter: 5000",
+        "max_iter: 5000\n      dual: true",
+        "models.cancer-logreg.params",
+        "refuses these parameters together when fitting",
+        "    params:",
+    ),
+    # the training budget (maximums stated in the schema)
+    "param-max-iter-over-budget": Case(
+        "max_iter: 5000", "max_iter: 20000", "models.cancer-logreg.params.max_iter", "at most 10000"
+    ),
     "seed-negative": Case("seed: 7", "seed: -1", "models.cancer-logreg.seed", "at least 0"),
     "seed-too-large": Case("seed: 7", "seed: 4294967296", "models.cancer-logreg.seed", "at most 4294967295"),
     # ---- canary
@@ -458,6 +482,82 @@ def test_malformed_release_is_refused(case: Case, release: Path, capsys: pytest.
     assert ": ok" not in out
     assert_reported(err, str(release), case.expected_line(text), case.field, case.reason)
     assert err.rstrip().splitlines()[-1].startswith("smgitops validate: ")
+
+
+_LOGREG = "estimator: sklearn.linear_model.LogisticRegression"
+
+
+def with_params(text: str, estimator: str, params: str) -> str:
+    """The release with its model's estimator and params block replaced (params: YAML lines, 6-space indent)."""
+    text = edit(text, _LOGREG, f"estimator: {estimator}")
+    return edit(text, _PARAMS_BLOCK, "    params:\n" + "".join(f"      {line}\n" for line in params.splitlines()))
+
+
+def test_forest_over_the_training_budget_is_refused_before_any_fit(
+    release: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = with_params(
+        release.read_text(encoding="utf-8"),
+        "sklearn.ensemble.RandomForestClassifier",
+        "n_estimators: 200000\nmax_depth: 40",
+    )
+    release.write_text(text, encoding="utf-8")
+    code, _out, err = run_cli(capsys, str(release))
+    assert code == 2
+    file = str(release)
+    assert_reported(err, file, line_of(text, "n_estimators: 200000"), "models.cancer-logreg.params.n_estimators",
+                    "200000 is out of range: must be at most 1000 (the training budget")  # fmt: skip
+    assert_reported(err, file, line_of(text, "max_depth: 40"), "models.cancer-logreg.params.max_depth", "at most 32")
+    assert len(problem_lines(err, file)) == 2  # no probe fit of a release already over budget
+
+
+@pytest.mark.parametrize(
+    ("estimator", "params"),
+    [
+        ("sklearn.linear_model.LogisticRegression", "penalty: l1\nsolver: liblinear"),
+        ("sklearn.linear_model.LogisticRegression", "penalty: elasticnet\nsolver: saga\nl1_ratio: 0.5"),
+        ("sklearn.ensemble.RandomForestClassifier", "n_estimators: 1000\nmax_samples: 426\nmax_depth: 32"),
+        ("sklearn.ensemble.GradientBoostingClassifier", "n_estimators: 1000\nn_iter_no_change: 5"),
+        ("sklearn.tree.DecisionTreeClassifier", "max_depth: null\nmax_leaf_nodes: 4096"),
+    ],
+    ids=["l1-liblinear", "elasticnet-saga", "forest-at-budget", "boosting-early-stop", "tree-unbounded-depth"],
+)
+def test_compatible_parameters_and_the_budget_limits_pass(
+    release: Path, capsys: pytest.CaptureFixture[str], estimator: str, params: str
+) -> None:
+    """The probe refuses combinations, not valid releases: sizes at the budget's limits and every value that only
+    fits the real data's shape (426 training rows of 569) pass."""
+    release.write_text(with_params(release.read_text(encoding="utf-8"), estimator, params), encoding="utf-8")
+    code, out, err = run_cli(capsys, str(release))
+    assert (code, out.strip()) == (0, f"{release}: ok"), err
+
+
+def test_the_probe_fits_the_training_split_of_the_data(release: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """One more sample than training's 426 rows: refused by the fit on the data's shape, as training would."""
+    text = with_params(
+        release.read_text(encoding="utf-8"), "sklearn.ensemble.RandomForestClassifier", "max_samples: 427"
+    )
+    release.write_text(text, encoding="utf-8")
+    code, _out, err = run_cli(capsys, str(release))
+    assert code == 2
+    assert_reported(err, str(release), line_of(text, "    params:"), "models.cancer-logreg.params",
+                    "RandomForestClassifier refuses these parameters together when fitting: `max_samples` must be "
+                    "<= n_samples=426")  # fmt: skip
+
+
+def test_default_params_validate_without_importing_scikit_learn(release: Path) -> None:
+    """`params: {}` cannot be refused by a fit, so validate does not pay for importing scikit-learn."""
+    release.write_text(edit(release.read_text(encoding="utf-8"), _PARAMS_BLOCK, "    params: {}\n"), encoding="utf-8")
+    probe = (
+        "import sys\n"
+        "from smgitops.cli import main\n"
+        "code = main(['validate', sys.argv[1]])\n"
+        "print('SKLEARN', 'sklearn' in sys.modules)\n"
+        "sys.exit(code)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", probe, str(release)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines() == [f"{release}: ok", "SKLEARN False"]
 
 
 @pytest.mark.parametrize(

@@ -83,3 +83,44 @@ def accepted_params(dotted: str) -> frozenset[str]:
 def has_random_state(dotted: str) -> bool:
     """Whether the estimator takes ``random_state`` (training sets it to the model's seed)."""
     return "random_state" in _constructor_params(dotted)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The fit probe: does scikit-learn accept these parameters together?
+# --------------------------------------------------------------------------------------------------------------
+
+# Some parameter combinations pass the estimator's own value checks and fail only in ``fit`` (LogisticRegression's
+# penalty "l1" with the default solver "lbfgs", "elasticnet" without ``l1_ratio``, ``dual`` with a solver that has
+# no dual form, ``max_samples`` without ``bootstrap``...). ``smgitops validate`` fits the estimator on a synthetic
+# sample of the training data's shape to find them before a runner spends minutes training. Size parameters are
+# capped for the probe (what is refused does not depend on them; the schema bounds them for training), so a probe
+# costs milliseconds whatever the release asks for.
+PROBE_CAPS: dict[str, int] = {"n_estimators": 3, "max_iter": 10}
+PROBE_MAX_ROWS = 20_000
+
+
+def probe_fit(dotted: str, params: dict[str, Any], n_features: int, n_rows: int, n_classes: int) -> None:
+    """Fit ``dotted(**params)`` on ``n_rows`` synthetic rows of ``n_features`` features and ``n_classes`` classes
+    (balanced, separable, seeded); raises what scikit-learn raises. Warnings (convergence under the capped
+    iterations) are silenced; size parameters are capped by :data:`PROBE_CAPS`."""
+    import warnings
+
+    import numpy as np
+
+    cls = estimator_class(dotted)
+    defaults = _constructor_params(dotted)
+    probe = dict(params)
+    for name, cap in PROBE_CAPS.items():
+        if name in defaults:
+            value = probe.get(name, cls().get_params(deep=False)[name])
+            if isinstance(value, int) and not isinstance(value, bool) and value > cap:
+                probe[name] = cap
+    if "random_state" in defaults:
+        probe["random_state"] = 0
+    rows = max(min(n_rows, PROBE_MAX_ROWS), 2 * n_classes)
+    rng = np.random.default_rng(0)
+    y = np.arange(rows) % n_classes
+    x = rng.normal(size=(rows, max(n_features, 1))) + y[:, None]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cls(**probe).fit(x, y)

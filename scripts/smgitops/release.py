@@ -738,6 +738,8 @@ def _schema_problems(doc: Any, rep: _Reporter) -> None:
                 "exclusiveMaximum": "less than",
             }
             reason = f"{value!r} is out of range: must be {words[kind]} {err.validator_value}"
+            if schema.get(f"{kind}ErrorMessage"):
+                reason += f" ({schema[f'{kind}ErrorMessage']})"
         elif kind in ("minItems", "maxItems"):
             bound = "at least" if kind == "minItems" else "at most"
             reason = f"has {len(value)} entries, {bound} {err.validator_value} allowed"
@@ -875,52 +877,54 @@ def _image_problems(image: Any, rep: _Reporter) -> None:
         )
 
 
-def _data_problems(model_id: str, data: dict[str, Any], rep: _Reporter, repo_root: Path) -> None:
+def _data_problems(model_id: str, data: dict[str, Any], rep: _Reporter, repo_root: Path) -> Path | None:
+    """Problems of the model's data reference; the resolved file when it is readable and its digest matches."""
     where: FieldPath = ("models", model_id, "data", "path")
     raw = data.get("path")
     if not isinstance(raw, str) or not raw or rep.flagged(where):
-        return
+        return None
     pure = PurePosixPath(raw)
     if "\\" in raw:
         rep.at(where, f"{raw!r}: use forward slashes")
-        return
+        return None
     if pure.is_absolute() or re.match(r"[A-Za-z]:", raw):
         rep.at(where, f"{raw!r} is absolute: give the path relative to the repository root")
-        return
+        return None
     if ".." in pure.parts:
         rep.at(where, f"{raw!r} leaves the repository ('..'): data files live inside it")
-        return
+        return None
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in raw):
         rep.at(where, f"{raw!r} contains a control character: give the file's plain relative path")
-        return
+        return None
     root = repo_root.resolve()
     try:
         target = (root / pure).resolve()
         if not target.is_relative_to(root):
             rep.at(where, f"{raw!r} resolves outside the repository (to {target}) through a symbolic link")
-            return
+            return None
         if not target.exists():
             rep.at(where, f"data file {raw!r} not found in the repository {root}")
-            return
+            return None
         if not target.is_file():
             rep.at(where, f"{raw!r} is not a regular file")
-            return
+            return None
         expected = data.get("sha256")
         actual = _DIGESTS.sha256(target) if isinstance(expected, str) and _HEX64.fullmatch(expected) else None
     except OSError as exc:
         rep.at(where, f"{raw!r} cannot be read: {exc.strerror or exc}")
-        return
+        return None
     if actual is not None and actual != expected:
         rep.at(
             ("models", model_id, "data", "sha256"),
             f"does not match {raw}: expected {expected} (release), actual {actual} (file)",
         )
+        return None
+    return target
 
 
 def _model_problems(model_id: str, spec: dict[str, Any], rep: _Reporter, repo_root: Path) -> None:
     data = spec.get("data")
-    if isinstance(data, dict):
-        _data_problems(model_id, data, rep, repo_root)
+    data_file = _data_problems(model_id, data, rep, repo_root) if isinstance(data, dict) else None
     estimator = spec.get("estimator")
     if not isinstance(estimator, str) or rep.flagged(("models", model_id, "estimator")):
         return
@@ -935,8 +939,8 @@ def _model_problems(model_id: str, spec: dict[str, Any], rep: _Reporter, repo_ro
         )
         return
     params = spec.get("params")
-    if not isinstance(params, dict):
-        return
+    if not isinstance(params, dict) or not params:
+        return  # {}: an allowlisted estimator's defaults always fit, and scikit-learn need not be imported
     accepted = sorted(estimators.accepted_params(estimator))
     excluded = estimators.EXCLUDED_PARAMS
     short = estimator.rsplit(".", 1)[-1]
@@ -963,22 +967,25 @@ def _model_problems(model_id: str, spec: dict[str, Any], rep: _Reporter, repo_ro
             )
             bad = True
     if not bad and all(v is not _INVALID for v in params.values()):
-        _param_value_problems(model_id, estimator, params, rep)
+        _param_value_problems(model_id, estimator, params, rep, data_file)
 
 
 _PARAM_IN_MESSAGE = re.compile(r"The '(\w+)' parameter")
 
 
-def _param_value_problems(model_id: str, estimator: str, params: dict[str, Any], rep: _Reporter) -> None:
-    """Let scikit-learn check the parameter values (types, ranges, choices) as ``fit`` would, without fitting."""
+def _param_value_problems(
+    model_id: str, estimator: str, params: dict[str, Any], rep: _Reporter, data_file: Path | None = None
+) -> None:
+    """Let scikit-learn check the parameter values (types, ranges, choices) as ``fit`` would; then, with the
+    model's data file at hand, fit the estimator on a synthetic sample of that data's shape
+    (:func:`smgitops.estimators.probe_fit`): combinations of values that are each valid alone fail there."""
     from . import estimators
 
     try:
         instance = estimators.estimator_class(estimator)(**params)
         check = getattr(instance, "_validate_params", None)
-        if check is None:
-            return
-        check()
+        if check is not None:
+            check()
     except Exception as exc:  # noqa: BLE001 - any refusal is reported as the user's parameter problem
         message = str(exc).strip() or type(exc).__name__
         m = _PARAM_IN_MESSAGE.search(message)
@@ -986,6 +993,44 @@ def _param_value_problems(model_id: str, estimator: str, params: dict[str, Any],
         if m and m.group(1) in params:
             where = (*where, m.group(1))
         rep.at(where, message)
+        return
+    shape = _data_shape(data_file) if data_file is not None else None
+    if shape is None:
+        return  # no readable data to take the shape from: training reports the data's problems
+    try:
+        estimators.probe_fit(estimator, params, *shape)
+    except Exception as exc:  # noqa: BLE001 - what fit refuses, the release asked for
+        message = " ".join((str(exc).strip() or type(exc).__name__).split())
+        short = estimator.rsplit(".", 1)[-1]
+        rep.at(("models", model_id, "params"), f"{short} refuses these parameters together when fitting: {message}")
+
+
+_MAX_PROBE_LABELS = 1000
+
+
+def _data_shape(path: Path) -> tuple[int, int, int] | None:
+    """(features, training rows, classes) of a CSV whose last column is the label, read without parsing numbers;
+    ``None`` when the file has no header and two rows of two classes (training reports why)."""
+    import csv
+
+    from .training import TEST_SIZE
+
+    labels: set[str] = set()
+    rows = 0
+    try:
+        with path.open(encoding="utf-8", newline="") as fh:
+            reader = csv.reader(fh)
+            header = next(reader, None)
+            for record in reader:
+                if record:
+                    rows += 1
+                    if len(labels) < _MAX_PROBE_LABELS:
+                        labels.add(record[-1].strip())
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    if not header or len(header) < 2 or rows < 2 or len(labels) < 2:
+        return None
+    return len(header) - 1, max(rows - math.ceil(rows * TEST_SIZE), 2), len(labels)
 
 
 def _variant_problems(variants: Any, models: dict[str, Any], rep: _Reporter) -> None:
