@@ -62,4 +62,14 @@ resource "aws_sagemaker_endpoint" "this" {
   name                 = local.endpoint_name
   endpoint_config_name = aws_sagemaker_endpoint_configuration.this.name
   tags                 = local.endpoint_tags
+
+  lifecycle {
+    # A failed update ends InService on the old configuration (with a FailureReason), which the provider counts as
+    # done, and create_before_destroy would then delete the configuration still serving. The provider reads the
+    # endpoint back after the update: failing here stops the apply before that deletion.
+    postcondition {
+      condition     = self.endpoint_config_name == aws_sagemaker_endpoint_configuration.this.name
+      error_message = "Endpoint ${local.endpoint_name} still serves ${self.endpoint_config_name}, not ${aws_sagemaker_endpoint_configuration.this.name}: its update failed (see its FailureReason). The configuration it serves is kept."
+    }
+  }
 }

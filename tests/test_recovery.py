@@ -296,3 +296,31 @@ def test_failed_update_keeps_the_serving_configuration_and_merging_the_revert_co
     assert "an earlier update failed (Unable to provision" in out and "matches the release" in out
     assert j.live()[0] == v1_config != v2_config
     assert _plan_empty(j) and _lock(j) is None
+
+
+def test_a_reviewed_plan_whose_update_fails_stops_before_deleting_the_serving_configuration(
+    journey: Journey,
+) -> None:
+    from smgitops.deploy import apply_plan, apply_release
+    from smgitops.errors import SmgitopsError
+    from smgitops.plan import plan_release
+    from smgitops.release import load_release
+
+    j = journey
+    v1_config, _ = j.live()
+    _two_instances(j)
+    planned = plan_release(load_release(j.path))  # the reviewed plan replaces the configuration
+    assert planned.summary["resources"]["replace"] >= 1, planned.summary
+    j.stack.admin.fail_next_update(ENDPOINT, "Model container failed the ping health check.")
+
+    with pytest.raises(SmgitopsError) as failed:
+        apply_plan(load_release(j.path), plan_file=planned.plan_file)
+    message = str(failed.value)
+    assert f"still serves {v1_config}" in message and "ping health check" in message
+    assert j.live()[0] == v1_config and v1_config in _configs()  # Terraform did not delete what serves
+
+    # Trying again (the capacity came back) converges; Terraform removes the old configuration only now.
+    _, applied = apply_release(load_release(j.path))
+    assert applied.ok and applied.plan_after_apply_empty
+    assert j.live()[0] == _expected(j) and _configs() == [_expected(j)]
+    assert _plan_empty(j) and _lock(j) is None

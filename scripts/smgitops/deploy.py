@@ -38,7 +38,7 @@ from typing import Any
 from . import naming
 from .artifacts import ArtifactStore, require_servable, verify_artifacts
 from .clock import Sleep, real_sleep
-from .errors import CheckFailed, UserError
+from .errors import CheckFailed, ExternalError, UserError
 from .plan import (
     PlanResult,
     Workspace,
@@ -364,6 +364,9 @@ def apply_plan(
                     f"{planfile}: stale plan, not applied: the Terraform state changed since the plan was made "
                     f"(another apply ran). Run smgitops plan {release.path} again and review it."
                 ) from exc
+            failure = recovery.endpoint_failure(release, session)
+            if failure:  # Terraform cannot show why an update failed: SageMaker's FailureReason says it
+                raise ExternalError(f"{exc}\n{failure}") from exc
             raise
         seconds["apply"] = round(clock() - t0, 3)
         # The plan has been applied: it must never be applied again.

@@ -85,6 +85,23 @@ def on_interrupt(release: Release, ws: Workspace, label: str, session: Any = Non
         ) from exc
 
 
+def endpoint_failure(release: Release, session: Any) -> str | None:
+    """The endpoint's ``FailureReason`` as one sentence, None when it has none (or cannot be read)."""
+    from .aws import make_session
+    from .deploy import SageMaker
+
+    try:
+        endpoint = SageMaker(session or make_session(release.region)).describe_endpoint(release.endpoint.name)
+    except SmgitopsError:
+        return None
+    if not endpoint or not endpoint.get("FailureReason"):
+        return None
+    return (
+        f"endpoint {release.endpoint.name} is {endpoint.get('EndpointStatus')} on configuration "
+        f"{endpoint.get('EndpointConfigName')}: its last update failed: {endpoint['FailureReason']}"
+    )
+
+
 # -- adopt and forget before an apply ------------------------------------------------------------------------------
 
 
