@@ -168,6 +168,9 @@ def test_setup_then_check_passes_and_a_second_setup_writes_nothing(
     after = states(out)
     assert set(after) == set(before) and set(after.values()) == {"ok"}
     assert f"github-check: {len(after)} of {len(after)} ok" in out
+    code, out, _ = cli(capsys, "github-check", "--repo", REPO, "--outputs", str(outputs), "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["ok"] is True and [i["name"] for i in doc["items"]] == list(after)
 
     code, out, err = setup(capsys, outputs, "--prod-reviewers", "alice,local/platform")
     assert code == 0, out + err
@@ -254,6 +257,14 @@ def test_a_refused_call_is_one_line_naming_it(
     assert err.count("\n") == 1
     assert f"GitHub answered 403 to PUT /repos/{REPO}/actions/oidc/customization/sub" in err
     assert "admin rights" in err
+
+    github.forbid.clear()
+    assert setup(capsys, outputs, "--prod-reviewers", "alice")[0] == 0  # the rest of the run, once allowed
+    github.admin = False
+    code, _, err = setup(capsys, outputs, "--prod-reviewers", "alice")
+    assert code == 2 and err.count("\n") == 1
+    assert f"the token has no admin rights on {REPO}" in err
+    assert check(capsys, outputs)[0] == 0  # reading needs no admin rights (in the fake)
 
     monkeypatch.setenv("GH_TOKEN", "expired")
     code, _, err = check(capsys, outputs)

@@ -35,7 +35,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -245,7 +245,11 @@ class GitHubApi:
             doc = None
         if status in ok:
             return status, doc
-        message = doc.get("message", "") if isinstance(doc, dict) else raw.decode(errors="replace")[:200]
+        message = raw.decode(errors="replace")[:200]
+        if isinstance(doc, dict):
+            errors = doc.get("errors")
+            details = [e if isinstance(e, str) else json.dumps(e) for e in errors] if isinstance(errors, list) else []
+            message = "; ".join([str(doc.get("message", "")), *details])
         if status in _WHAT_TO_DO:
             raise UserError(f"GitHub answered {status} to {call.method} {call.path}: {_WHAT_TO_DO[status]}")
         raise ExternalError(f"GitHub answered {status} to {call.method} {call.path}: {message}")
@@ -489,18 +493,24 @@ def check_workflow_permissions(plan: Plan, *, write: bool) -> None:
     plan.items.append(item)
 
 
-def _preflight(plan: Plan) -> None:
-    repo = plan.api.read(plan.api.repo_path())
+def _preflight(plan: Plan, *, write: bool) -> None:
+    path = plan.api.repo_path()
+    repo = plan.api.read(path)
     if repo is None:
         raise UserError(
-            f"GitHub answered 404 to GET {plan.api.repo_path()}: the repository does not exist or the token cannot "
-            "see it (pass --repo OWNER/NAME, or a token with access to it)"
+            f"GitHub answered 404 to GET {path}: the repository does not exist or the token cannot see it "
+            "(pass --repo OWNER/NAME, or a token with access to it)"
+        )
+    if write and (repo.get("permissions") or {}).get("admin") is False:
+        raise UserError(
+            f"GET {path}: the token has no admin rights on {plan.api.repository}; environments, variables and "
+            "Actions settings need them: use a repository admin's token (GH_TOKEN=$(gh auth token))"
         )
 
 
 def run_items(plan: Plan, *, write: bool) -> list[Item]:
     """Read (and with ``write``, correct) every item; the returned states are as they were before any write."""
-    _preflight(plan)
+    _preflight(plan, write=write)
     if plan.reviewers:
         if REVIEWED_ENVIRONMENT not in plan.bootstrap.environments:
             raise UserError(
@@ -607,6 +617,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
         metavar="USER,ORG/TEAM",
         help="required reviewers of prod (up to 6 users or teams, comma-separated); without it prod keeps its own",
     )
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 def configure_github_setup(parser: argparse.ArgumentParser) -> None:
@@ -639,6 +650,9 @@ def run_github_setup(args: argparse.Namespace, env: Mapping[str, str] | None = N
     plan = Plan(api, bootstrap, parse_reviewers(args.prod_reviewers))
     if args.dry_run:
         calls = dry_run_calls(plan)
+        if args.json:
+            print(json.dumps({"repository": api.repository, "dry_run": True, "calls": [asdict(c) for c in calls]}))
+            return 0
         print(f"dry run: {len(calls)} calls to {api.api} for {api.repository}; none made", file=out)
         for call in calls:
             print(call, file=out)
@@ -649,11 +663,16 @@ def run_github_setup(args: argparse.Namespace, env: Mapping[str, str] | None = N
         )
         return 0
     items = run_items(plan, write=True)
-    _print_items(items, out, written=True)
     changed = sum(i.fixed for i in items)
-    print(
-        f"github-setup: {len(items)} items, {changed} changed, {len(api.writes)} writes to {api.repository}", file=out
-    )
+    if args.json:
+        doc = {"repository": api.repository, "items": [asdict(i) for i in items], "writes": len(api.writes)}
+        print(json.dumps(doc), file=out)
+    else:
+        _print_items(items, out, written=True)
+        print(
+            f"github-setup: {len(items)} items, {changed} changed, {len(api.writes)} writes to {api.repository}",
+            file=out,
+        )
     if REVIEWED_ENVIRONMENT in bootstrap.environments and not plan.reviewers:
         prod = next(i for i in items if i.name == f"environment {REVIEWED_ENVIRONMENT}: required reviewers")
         if prod.state != "ok":
@@ -668,7 +687,11 @@ def run_github_check(args: argparse.Namespace, env: Mapping[str, str] | None = N
     bootstrap = load_outputs(args.outputs, args.bootstrap_dir)
     api = _api(args, environ, bootstrap, need_token=True)
     items = run_items(Plan(api, bootstrap, parse_reviewers(args.prod_reviewers)), write=False)
-    _print_items(items, out)
     bad = [i for i in items if i.state != "ok"]
-    print(f"github-check: {len(items) - len(bad)} of {len(items)} ok", file=out)
+    if args.json:
+        doc = {"repository": api.repository, "ok": not bad, "items": [asdict(i) for i in items]}
+        print(json.dumps(doc), file=out)
+    else:
+        _print_items(items, out)
+        print(f"github-check: {len(items) - len(bad)} of {len(items)} ok", file=out)
     return 1 if bad else 0

@@ -110,6 +110,7 @@ class FakeGitHub:
         }
         self.calls: list[tuple[str, str, Any]] = []
         self.forbid: set[tuple[str, str]] = set()  # (method, path) answered 403
+        self.admin = True  # the token's user is an admin of the repository
         self.next_id = 1000
         self.lock = threading.Lock()
 
@@ -153,7 +154,7 @@ class FakeGitHub:
     # -- endpoints --------------------------------------------------------------------------------------------------
 
     def get_repo(self, *, body: Any, o: str, r: str) -> tuple[int, Any]:
-        return 200, {"full_name": self.repository, "permissions": {"admin": True, "push": True, "pull": True}}
+        return 200, {"full_name": self.repository, "permissions": {"admin": self.admin, "push": True, "pull": True}}
 
     def get_user(self, *, body: Any, user: str) -> tuple[int, Any]:
         if user not in self.users:
