@@ -266,6 +266,13 @@ def test_a_refused_call_is_one_line_naming_it(
     assert f"the token has no admin rights on {REPO}" in err
     assert check(capsys, outputs)[0] == 0  # reading needs no admin rights (in the fake)
 
+    github.admin = True
+    github.workflow_permissions["can_approve_pull_request_reviews"] = False
+    github.org_locks_workflow_permissions = True
+    code, _, err = setup(capsys, outputs, "--prod-reviewers", "alice")
+    assert code == 2 and err.count("\n") == 1
+    assert f"GitHub answered 409 to PUT /repos/{REPO}/actions/permissions/workflow: the organization" in err
+
     monkeypatch.setenv("GH_TOKEN", "expired")
     code, _, err = check(capsys, outputs)
     assert code == 2 and err.count("\n") == 1

@@ -489,7 +489,13 @@ def check_workflow_permissions(plan: Plan, *, write: bool) -> None:
         item.detail = ", ".join(f"{k} is {json.dumps(v)}" for k, v in wrong.items())
         if write:
             item.fixed = True
-            api.request(Call("PUT", path, dict(WORKFLOW_PERMISSIONS)))
+            call = Call("PUT", path, dict(WORKFLOW_PERMISSIONS))
+            if api.request(call, ok=(204, 409))[0] == 409:
+                raise UserError(
+                    f"GitHub answered 409 to {call.method} {call.path}: the organization (or enterprise) does not let "
+                    "repositories change this; an owner must allow it (organization Settings > Actions > General > "
+                    "Workflow permissions)"
+                )
     plan.items.append(item)
 
 

@@ -14,7 +14,7 @@ read it, change it behind the command's back, and see every call made:
 * environment variables: ``GET|PATCH .../environments/{env}/variables/{name}``,
   ``POST .../environments/{env}/variables``
 * ``GET|PUT .../actions/oidc/customization/sub`` (PUT: 201; 422 for a malformed body)
-* ``GET|PUT .../actions/permissions/workflow`` (PUT: 204; 422 for a malformed body)
+* ``GET|PUT .../actions/permissions/workflow`` (PUT: 204; 409 when the organization forbids it; 422 malformed)
 
 A request without ``Authorization: Bearer <token>`` gets 401; ``forbid`` makes chosen calls answer 403.
 tests/test_workflows.py has its own smaller fake (issue comments and pull requests): to be merged into this one.
@@ -111,6 +111,7 @@ class FakeGitHub:
         self.calls: list[tuple[str, str, Any]] = []
         self.forbid: set[tuple[str, str]] = set()  # (method, path) answered 403
         self.admin = True  # the token's user is an admin of the repository
+        self.org_locks_workflow_permissions = False  # the owning organization forbids changing them: PUT is 409
         self.next_id = 1000
         self.lock = threading.Lock()
 
@@ -331,6 +332,8 @@ class FakeGitHub:
         return 200, dict(self.workflow_permissions)
 
     def put_workflow_permissions(self, *, body: Any, o: str, r: str) -> tuple[int, Any]:
+        if self.org_locks_workflow_permissions:
+            raise Answer(409, {"message": "Conflict"})
         body = body or {}
         perms = body.get("default_workflow_permissions", self.workflow_permissions["default_workflow_permissions"])
         approve = body.get(
