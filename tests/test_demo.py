@@ -54,10 +54,10 @@ def test_the_story_in_order_with_live_state(demo: tuple[int, dict[str, Any], str
     s = steps(doc)
     assert list(s) == [
         "bootstrap (terraform apply bootstrap/)",
-        "v1: train + publish + commit",
+        "v1: train + commit",
         "v1: plan + policy (pull request)",
         "v1: deploy (merge)",
-        "canary PR: train + publish candidate",
+        "canary PR: train candidate",
         "canary PR: plan + policy",
         "canary: deploy + canary analysis",
         "promote: plan + deploy",
@@ -80,8 +80,8 @@ def test_rollback_and_revert_train_nothing_and_land_on_configurations_served_bef
 ) -> None:
     _, doc, _ = demo
     s = steps(doc)
-    assert s["v1: train + publish + commit"]["trainings"] == 1
-    assert s["canary PR: train + publish candidate"]["trainings"] == 1
+    assert s["v1: train + commit"]["trainings"] == 1
+    assert s["canary PR: train candidate"]["trainings"] == 1
     assert sum(x["trainings"] for x in doc["steps"]) == 2
     bad, revert = s["bad canary: deploy → auto-rollback"], s["git revert promotion → deploy"]
     assert bad["trainings"] == 0 and revert["trainings"] == 0

@@ -4,10 +4,10 @@ A scratch git repository (the checkout's ``releases/``, ``data/``, ``terraform/`
 emulator on a free port, with real Terraform and the real pipeline functions -- nothing is simulated except AWS:
 
 1. bootstrap: ``bootstrap/`` applied to the emulator (state bucket, lock table, artifact bucket, KMS, roles);
-2. release v1 (one variant): train, publish, commit, plan, release policy, deploy (apply of the reviewed plan →
-   verify → smoke → traffic → canary), recorded good;
-3. canary PR: a second model at 10 % -- trained and published, its digest written into the release as a user
-   would, plan summary shown, deployed, the canary analysis passes;
+2. release v1 (one variant): train, commit, plan (read-only: no state lock, nothing published), release policy;
+   the merge publishes and deploys (apply of the reviewed plan → verify → smoke → traffic → canary), recorded good;
+3. canary PR: a second model at 10 % -- trained, its digest written into the release as a user would, plan
+   summary shown (the candidate's archive "published at merge"), published and deployed, the canary passes;
 4. promotion: the weights shift to 0/100, deployed and analysed;
 5. bad canary: a commit shifting 30 % back to the first variant while the emulator injects errors into it;
    ``deploy`` fails the canary, rolls back to the last good release (no training) and writes a revert branch;
@@ -49,7 +49,6 @@ ENVIRONMENT = "dev"
 PRIMARY_MODEL = "cancer-logreg"
 CANDIDATE_MODEL = "cancer-logreg-c03"
 DEMO_MIN_INVOCATIONS = 10
-DEMO_TRAFFIC = 30  # at least this many requests per deploy, more until every serving variant has its minimum
 FAULT_ERROR_RATE = 0.5
 REPO_DIRS = ("releases", "data", "terraform", "bootstrap", "policies")
 IDENTITY = {
@@ -264,9 +263,9 @@ class Demo:
             s.detail = f"artifact bucket {settings.artifact_bucket}, state bucket {settings.state_bucket}"
             s.expect(bool(settings.artifact_bucket and settings.state_bucket), "bootstrap outputs the bucket names")
 
-    def train_and_publish(self, s: StepRecord, model_ids: list[str]) -> None:
-        """What a user does for a new model: train, write the printed digest into the release, publish."""
-        from .artifacts import publish_release, store_for
+    def train(self, s: StepRecord, model_ids: list[str]) -> None:
+        """What a user does for a new model: train, write the printed digest into the release (the pull request
+        publishes nothing: its credentials are read-only; the merge publishes)."""
         from .training import train_release
 
         results = train_release(self.release(), model_ids, self.repo / "out" / "artifacts")
@@ -274,17 +273,24 @@ class Demo:
         for r in results:
             doc["models"][r.model_id]["artifact_sha256"] = r.digest
         self.write(doc, "release file of the dev environment (written by smgitops demo)")
+        s.detail = ", ".join(f"{r.model_id} sha256={r.digest[:12]}…" for r in results)
+
+    def publish(self, s: StepRecord) -> None:
+        """The merge's publish step, before its deploy: uploads what is new, finds the rest, overwrites nothing."""
+        from .artifacts import publish_release, store_for
+
         release = self.release()
         report = publish_release(
             release, store_for(release, self.session), artifact_dir=self.repo / "out" / "artifacts"
         )
-        s.expect(report.ok, "publish uploads or finds every artifact, overwriting nothing")
-        s.detail = ", ".join(f"{r.model_id} sha256={r.digest[:12]}…" for r in results)
+        s.expect(report.ok, "publish (at merge) uploads or finds every artifact, overwriting nothing")
+        doc = report.as_dict()
+        s.detail += f"{'; ' if s.detail else ''}publish: {doc['published']} new, {doc['already_present']} present"
 
     def plan_and_policy(self, s: StepRecord) -> Any:
         from .plan import plan_release, print_summary
 
-        planned = plan_release(self.release(), session=self.session)
+        planned = plan_release(self.release(), session=self.session, lock=False)  # as a pull request plans
         summary = planned.summary
         print_summary(summary, file=self.console.file)
         changes = ", ".join(
@@ -351,12 +357,14 @@ class Demo:
 
     def deploy(self, s: StepRecord, planned: Any, on_step: Callable[[Any], None] | None = None) -> Any:
         from .clock import VirtualClock
-        from .rollout import deploy
+        from .rollout import deploy, traffic_for_canary
 
+        self.publish(s)
         bake_clock = VirtualClock()
         result = deploy(
             self.release_path,
-            traffic=DEMO_TRAFFIC,
+            # exactly this many requests: enough for every serving variant's min_invocations, 3 sigma to spare
+            traffic=traffic_for_canary(self.release()),
             session=self.session,
             # the canary bakes for the release's whole window, in virtual time: metrics keep real timestamps
             clock=bake_clock.now,
@@ -368,7 +376,8 @@ class Demo:
         s.plan_after_apply_empty = result.plan_after_apply_empty
         steps = ", ".join(f"{st.name} {'ok' if st.ok else 'FAILED'} {st.seconds:.1f} s" for st in result.steps)
         traffic = result.traffic or {}
-        s.detail += f"{'; ' if s.detail else ''}deploy: {steps}; traffic by variant {traffic.get('by_variant')}"
+        answered = " ".join(f"{k}={n}" for k, n in (traffic.get("by_variant") or {}).items()) or "-"
+        s.detail += f"{'; ' if s.detail else ''}deploy: {steps}; traffic {traffic.get('sent', 0)} requests: {answered}"
         if result.canary:
             from .canary import render_doc
 
@@ -384,19 +393,21 @@ class Demo:
         self.bootstrap()
 
         # -- 2. release v1 ---------------------------------------------------------------------------------------
-        with self.step("v1: train + publish + commit", live=False) as s:
+        with self.step("v1: train + commit", live=False) as s:
             doc = self.doc()
             primary = doc["models"][PRIMARY_MODEL]
             doc["models"] = {PRIMARY_MODEL: primary}
             doc["variants"] = [{"name": "primary", "model": PRIMARY_MODEL, "weight": 100}]
             doc["canary"] = {**doc["canary"], "min_invocations": DEMO_MIN_INVOCATIONS}
             self.write(doc, "release file of the dev environment (written by smgitops demo)")
-            self.train_and_publish(s, [PRIMARY_MODEL])
+            self.train(s, [PRIMARY_MODEL])
             self.commit("Release v1: one variant serving cancer-logreg", "v1")
             s.expect(self.trainings.calls == 1, "v1 trains exactly one model")
         with self.step("v1: plan + policy (pull request)", live=False) as s:
             planned = self.plan_and_policy(s)
             s.expect(not planned.no_changes, "the plan creates the endpoint")
+            to_publish = [m["id"] for m in planned.summary["artifacts_to_publish"]]
+            s.expect(to_publish == [PRIMARY_MODEL], "the pull request published nothing (the merge will)")
             s.expect(not self.last_policy_findings, "the release policy is clean")
         with self.step("v1: deploy (merge)") as s:
             result = self.deploy(s, planned)
@@ -410,7 +421,7 @@ class Demo:
         self.configs["v1"] = s.endpoint_config
 
         # -- 3. canary pull request: a second model at 10 % ------------------------------------------------------
-        with self.step("canary PR: train + publish candidate", live=False) as s:
+        with self.step("canary PR: train candidate", live=False) as s:
             doc = self.doc()
             candidate = json.loads(json.dumps(doc["models"][PRIMARY_MODEL]))
             candidate["params"] = {**candidate.get("params", {}), "C": 0.3}
@@ -421,13 +432,15 @@ class Demo:
                 {"name": "candidate", "model": CANDIDATE_MODEL, "weight": 10},
             ]
             self.write(doc, "release file of the dev environment (written by smgitops demo)")
-            self.train_and_publish(s, [CANDIDATE_MODEL])
+            self.train(s, [CANDIDATE_MODEL])
             self.commit("Canary: cancer-logreg-c03 (C=0.3) at 10 %", "canary")
         s.expect(s.trainings == 1, "only the new model is trained")
         with self.step("canary PR: plan + policy", live=False) as s:
             planned = self.plan_and_policy(s)
             variants = {v["name"]: (v.get("weight_before"), v.get("weight_after")) for v in planned.summary["variants"]}
             s.expect(variants.get("candidate", (None, None))[1] == 10, "the plan shows candidate at 10 %")
+            to_publish = [m["id"] for m in planned.summary["artifacts_to_publish"]]
+            s.expect(to_publish == [CANDIDATE_MODEL], "only the candidate waits for the merge's publish")
             s.expect(not self.last_policy_findings, "the release policy is clean (canary ≤ 10 %)")
         with self.step("canary: deploy + canary analysis") as s:
             result = self.deploy(s, planned)
