@@ -372,11 +372,13 @@ def test_analysis_of_metrics_stored_in_cloudwatch(emulator: Any, tmp_path: Path,
     from smgitops import cli
 
     path = _valid_release_file(tmp_path, release.raw["variants"], release.raw["canary"])
-    code = cli.main(["canary", str(path), "--json", "--now", NOW.isoformat()])
+    since = (NOW - timedelta(minutes=10)).isoformat()  # no endpoint here to take its last update from
+    code = cli.main(["canary", str(path), "--json", "--now", NOW.isoformat(), "--since", since])
     captured = capsys.readouterr()
     assert captured.err == ""
     out = json.loads(captured.out)
     assert code == 1 and out["verdict"] == "breach"
+    assert out["window"]["since_from"] == f"--since {since}"
     assert [v["verdict"] for v in out["variants"]] == ["pass", "breach"]
 
 
@@ -387,12 +389,97 @@ def test_a_virtual_bake_window_is_announced_on_stderr_also_with_json(
 
     release = _release([{"name": "primary", "model": "m1", "weight": 100}])
     path = _valid_release_file(tmp_path, release.raw["variants"], release.raw["canary"])
-    code = cli.main(["canary", str(path), "--json", "--wait", "--timeout", "0"])
+    since = datetime.now(UTC).isoformat()
+    code = cli.main(["canary", str(path), "--json", "--wait", "--timeout", "0", "--since", since])
     captured = capsys.readouterr()
     out = json.loads(captured.out)  # stdout stays one JSON document
     assert code == 1 and out["verdict"] == "inconclusive"
     # a machine-readable run (deploy.yml runs deploy --json) must not pass a virtual bake off as a real one
     assert "virtual time" in captured.err
+
+
+def _endpoint(sm: Any, config: str, variants: list[str]) -> None:
+    """An endpoint configuration of ``variants`` (equal weights), its models created; nothing is served for real."""
+    for v in variants:
+        sm.create_model(
+            ModelName=f"{config}-{v}",
+            ExecutionRoleArn="arn:aws:iam::123456789012:role/smgitops-sagemaker",
+            PrimaryContainer={"Image": "sklearn", "ModelDataUrl": f"s3://artifacts/{config}/{v}/model.tar.gz"},
+        )
+    sm.create_endpoint_config(
+        EndpointConfigName=config,
+        ProductionVariants=[
+            {"VariantName": v, "ModelName": f"{config}-{v}", "InstanceType": "ml.t2.medium",
+             "InitialInstanceCount": 1, "InitialVariantWeight": 1.0}
+            for v in variants
+        ],
+    )  # fmt: skip
+
+
+def _good_traffic(cw: Any, variant: str, count: int, at: datetime) -> None:
+    _put(cw, variant, "Invocations", [1.0] * count, at)
+    _put(cw, variant, "Invocation5XXErrors", [0.0] * count, at)
+    _put(cw, variant, "ModelLatency", [20_000.0] * count, at, unit="Microseconds")
+
+
+def test_without_since_invocations_before_the_last_update_never_count(
+    emulator: Any, emulator_admin: Any, tmp_path: Path, capsys: Any
+) -> None:
+    """The window starts at the live configuration's last update (DescribeEndpoint's LastModifiedTime): 500 good
+    invocations per variant served before the update would pass a canary that has seen nothing of the new
+    configuration; they are not counted, only the 7 served after it."""
+    from smgitops import cli
+
+    sm = boto3.client("sagemaker", region_name="us-east-1")
+    cw = boto3.client("cloudwatch", region_name="us-east-1")
+    release = _release(
+        [{"name": "primary", "model": "m1", "weight": 90}, {"name": "candidate", "model": "m2", "weight": 10}],
+        min_invocations=50,
+    )
+    path = _valid_release_file(tmp_path, release.raw["variants"], release.raw["canary"])
+    _endpoint(sm, "old", ["primary", "candidate"])
+    _endpoint(sm, "new", ["primary", "candidate"])
+    sm.create_endpoint(EndpointName="smgitops-dev", EndpointConfigName="old")
+    emulator_admin.advance_clock(60)
+    sm.update_endpoint(EndpointName="smgitops-dev", EndpointConfigName="new")
+    emulator_admin.advance_clock(60)  # the update completes: InService on "new"
+    described = sm.describe_endpoint(EndpointName="smgitops-dev")
+    assert (described["EndpointStatus"], described["EndpointConfigName"]) == ("InService", "new")
+    updated = described["LastModifiedTime"].astimezone(UTC)
+
+    for variant in ("primary", "candidate"):
+        _good_traffic(cw, variant, 500, updated - timedelta(minutes=3))  # served by "old"
+        _good_traffic(cw, variant, 7, updated + timedelta(seconds=30))  # served by "new"
+    now = (updated + timedelta(minutes=2)).isoformat()  # a bake window of 10 min would reach back 8 min
+
+    code = cli.main(["canary", str(path), "--json", "--now", now])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 1 and out["verdict"] == "inconclusive"
+    assert out["window"]["start"] == updated.replace(microsecond=0).isoformat()
+    assert out["window"]["since_from"].startswith("the endpoint's last update")
+    assert {v["name"]: v["invocations"] for v in out["variants"]} == {"primary": 7, "candidate": 7}
+
+    # an explicit --since earlier than the update is the user's choice: then the old traffic counts (and passes)
+    since = (updated - timedelta(minutes=8)).isoformat()
+    code = cli.main(["canary", str(path), "--json", "--now", now, "--since", since])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["verdict"] == "pass"
+    assert {v["name"]: v["invocations"] for v in out["variants"]} == {"primary": 507, "candidate": 507}
+
+
+def test_an_endpoint_not_serving_has_no_canary(emulator: Any, emulator_admin: Any, tmp_path: Path, capsys: Any) -> None:
+    from smgitops import cli
+
+    sm = boto3.client("sagemaker", region_name="us-east-1")
+    release = _release([{"name": "primary", "model": "m1", "weight": 100}])
+    path = _valid_release_file(tmp_path, release.raw["variants"], release.raw["canary"])
+    assert cli.main(["canary", str(path)]) == 1
+    assert "endpoint smgitops-dev does not exist" in capsys.readouterr().err
+    _endpoint(sm, "first", ["primary"])
+    emulator_admin.set_update_delay(300)
+    sm.create_endpoint(EndpointName="smgitops-dev", EndpointConfigName="first")
+    assert cli.main(["canary", str(path)]) == 1
+    assert "endpoint smgitops-dev is Creating, not InService" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -15,6 +15,11 @@ Only variants with a weight above 0 are judged; a 0-weight variant receives no t
 "not serving". The overall verdict is *pass* only if every serving variant passes, *breach* if any breaches,
 *inconclusive* otherwise. Exit codes: 0 pass, 1 breach or inconclusive (after ``--timeout`` when ``--wait``).
 
+The window starts no earlier than the live configuration's last change: ``--since`` when given (deploy passes
+the end of its apply), else DescribeEndpoint's ``LastModifiedTime`` (set when an update starts and again when the
+endpoint returns to ``InService``), so that invocations served by an earlier configuration never count for the one
+under test. An endpoint that does not exist or is not ``InService`` has nothing to analyse: exit 1, saying so.
+
 All metrics of all variants are fetched with one paginated ``GetMetricData`` call, with one period spanning the
 whole window so that p99 is the window's percentile, not a percentile of per-minute percentiles. Should
 CloudWatch still split the window into several datapoints, sums are added and the largest p99 is kept (the
@@ -28,7 +33,7 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, cast
 
@@ -155,6 +160,7 @@ class CanaryReport:
     thresholds: Canary
     variants: list[VariantResult]
     polls: int = 1
+    since_from: str | None = None  # what started the window: --since, the endpoint's last update, the apply
 
     @property
     def observed_seconds(self) -> float:
@@ -192,6 +198,7 @@ class CanaryReport:
                 "bake_minutes": self.thresholds.bake_minutes,
                 "observed_seconds": self.observed_seconds,
                 "bake_complete": self.bake_complete,
+                "since_from": self.since_from,
             },
             "thresholds": asdict(self.thresholds),
             "polls": self.polls,
@@ -354,6 +361,7 @@ def analyse(
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
     poll_seconds: float = DEFAULT_POLL_SECONDS,
     since: datetime | None = None,
+    since_from: str | None = None,
 ) -> CanaryReport:
     """Analyse now; with ``wait``, poll until the verdict is no longer inconclusive (a breach ends it at once; a
     pass needs the whole bake window since ``since``) or the timeout passes."""
@@ -381,7 +389,33 @@ def analyse(
         thresholds=report.thresholds,
         variants=report.variants,
         polls=polls,
+        since_from=since_from,
     )
+
+
+def live_since(release: Release, session: boto3.session.Session) -> datetime:
+    """When the endpoint's live configuration took over: DescribeEndpoint's ``LastModifiedTime``. SageMaker sets
+    it when an update starts and again when the endpoint is back ``InService``, so for an ``InService`` endpoint it
+    is no earlier than the moment the configuration now serving started to. CheckFailed (exit 1) when there is no
+    such moment to take: the endpoint does not exist, or it is not ``InService`` (the configuration under test is
+    not serving yet, or the endpoint failed)."""
+    from .deploy import SageMaker
+    from .errors import CheckFailed
+
+    name = release.endpoint.name
+    endpoint = SageMaker(session).describe_endpoint(name)
+    if endpoint is None:
+        raise CheckFailed(f"endpoint {name} does not exist: nothing serves, so there is no canary to analyse")
+    status = endpoint.get("EndpointStatus")
+    if status != "InService":
+        raise CheckFailed(
+            f"endpoint {name} is {status}, not InService: the configuration to analyse is not serving yet; run the "
+            "canary once it is InService, or give --since"
+        )
+    modified = endpoint.get("LastModifiedTime")
+    if not isinstance(modified, datetime):
+        raise CheckFailed(f"endpoint {name}: DescribeEndpoint returned no LastModifiedTime; give --since")
+    return modified if modified.tzinfo is not None else modified.replace(tzinfo=UTC)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -413,7 +447,7 @@ def render_doc(doc: Mapping[str, Any], console: Any = None) -> None:
             f"window {start:%H:%M:%S}..{end:%H:%M:%S} UTC ({(end - start).total_seconds() / 60:.1f} of "
             f"{t['bake_minutes']} bake min); max error rate "
             f"{_pct(t['max_error_rate'])}, max p99 {t['max_p99_latency_ms']:g} ms, min invocations "
-            f"{t['min_invocations']}"
+            f"{t['min_invocations']}" + (f"; window from {w['since_from']}" if w.get("since_from") else "")
         ),
     )
     for col in ("variant", "model", "weight", "invocations", "errors", "error rate", "p99 ms", "verdict"):
@@ -445,7 +479,9 @@ def configure_canary(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--now", help="end of the bake window (ISO-8601 with offset; default: now)")
     parser.add_argument(
-        "--since", help="start the window no earlier than this (ISO-8601 with offset; e.g. when the apply ended)"
+        "--since",
+        help="start the window no earlier than this (ISO-8601 with offset; default: the endpoint's last update, "
+        "DescribeEndpoint's LastModifiedTime, so traffic served before it never counts)",
     )
     parser.add_argument("--wait", action="store_true", help="poll until enough invocations arrive or --timeout")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS, help="seconds to wait (--wait)")
@@ -469,15 +505,22 @@ def run_canary(args: argparse.Namespace) -> int:
         announce(note, args.json)
     else:
         clock = utc_now
+    session = make_session(release.region)
+    if args.since:
+        since, since_from = parse_instant(args.since, "--since"), f"--since {args.since}"
+    else:
+        since = live_since(release, session)
+        since_from = f"the endpoint's last update ({since.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC, LastModifiedTime)"
     report = analyse(
         release,
-        CloudWatchMetrics(make_session(release.region)),
+        CloudWatchMetrics(session),
         clock=clock,
         sleep=sleep,
         wait=args.wait,
         timeout_seconds=args.timeout,
         poll_seconds=args.poll,
-        since=parse_instant(args.since, "--since") if args.since else None,
+        since=since,
+        since_from=since_from,
     )
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
