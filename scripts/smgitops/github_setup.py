@@ -621,7 +621,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "--prod-reviewers",
         action="append",
         metavar="USER,ORG/TEAM",
-        help="required reviewers of prod (up to 6 users or teams, comma-separated); without it prod keeps its own",
+        help="required reviewers of prod (up to 6 users or teams, comma-separated); without it setup keeps prod's "
+        "and check accepts any",
     )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
