@@ -145,6 +145,108 @@ def test_smoke_requires_the_variants_own_model_and_mostly_right_labels() -> None
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# synthetic traffic: exactly the requests asked for (the emulator, no Terraform)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _served_release(root: Path, weights: dict[str, int], min_invocations: int) -> Path:
+    """The shipped dev release with one model per variant (seeds differ), in a scratch layout holding its data."""
+    project = Path(__file__).resolve().parents[1]
+    shutil.copytree(project / "data", root / "data")
+    doc = yaml.safe_load((project / "releases" / "dev.yaml").read_text())
+    model = next(iter(doc["models"].values()))
+    doc["models"] = {f"m-{name}": {**model, "seed": model["seed"] + i} for i, name in enumerate(weights)}
+    doc["variants"] = [{"name": name, "model": f"m-{name}", "weight": w} for name, w in weights.items()]
+    doc["canary"]["min_invocations"] = min_invocations
+    path = root / "releases" / "dev.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_text(yaml.safe_dump(json.loads(json.dumps(doc)), sort_keys=False))  # no shared nodes: no anchors
+    return path
+
+
+def _invocations(cw: Any, variants: list[str]) -> int:
+    """The emulator's CloudWatch Invocations (Sum), added over the variants of smgitops-dev."""
+    import datetime as dt
+
+    now = dt.datetime.now(dt.UTC)
+    total = 0.0
+    for variant in variants:
+        dims = [{"Name": "EndpointName", "Value": "smgitops-dev"}, {"Name": "VariantName", "Value": variant}]
+        stats = cw.get_metric_statistics(
+            Namespace="AWS/SageMaker", MetricName="Invocations", Dimensions=dims, Statistics=["Sum"],
+            StartTime=now - dt.timedelta(hours=1), EndTime=now + dt.timedelta(hours=1), Period=7200,
+        )  # fmt: skip
+        total += sum(point["Sum"] for point in stats["Datapoints"])
+    return int(total)
+
+
+def test_traffic_sends_exactly_the_requests_asked_and_smoke_one_per_variant(
+    emulator: Any, emulator_admin: Any, tmp_path: Path
+) -> None:
+    """--traffic 200 on a 90/10 endpoint whose canary wants 50 invocations per variant used to send until the
+    10 % variant had its 50 (440 requests in one run). Now: 200 sent, 200 more Invocations in CloudWatch, each
+    answered one attributed to its variant, and a note saying how many would be needed. Smoke adds one
+    invocation per serving variant, stated apart. With errors injected, still one invocation per request."""
+    import boto3
+
+    from smgitops.release import load_release
+    from smgitops.rollout import Runtime, send_traffic, smoke, traffic_for_canary
+    from smgitops.training import build_artifact
+
+    release = load_release(_served_release(tmp_path, {"primary": 90, "candidate": 10}, min_invocations=50))
+    session = boto3.session.Session(region_name="us-east-1")
+    s3, sm, cw = (session.client(name) for name in ("s3", "sagemaker", "cloudwatch"))
+    s3.create_bucket(Bucket="artifacts")
+    for v in release.variants:
+        s3.put_object(Bucket="artifacts", Key=f"{v.model}.tar.gz", Body=build_artifact(release, v.model).archive)
+        sm.create_model(
+            ModelName=v.model,
+            ExecutionRoleArn="arn:aws:iam::123456789012:role/smgitops-sagemaker",
+            PrimaryContainer={"Image": "sklearn", "ModelDataUrl": f"s3://artifacts/{v.model}.tar.gz"},
+        )
+    sm.create_endpoint_config(
+        EndpointConfigName="smgitops-dev-1",
+        ProductionVariants=[
+            {"VariantName": v.name, "ModelName": v.model, "InstanceType": "ml.t2.medium",
+             "InitialInstanceCount": 1, "InitialVariantWeight": float(v.weight)}
+            for v in release.variants
+        ],
+    )  # fmt: skip
+    sm.create_endpoint(EndpointName="smgitops-dev", EndpointConfigName="smgitops-dev-1")
+    emulator_admin.advance_clock(60)
+    emulator_admin.seed(5)
+    names = [v.name for v in release.variants]
+    runtime = Runtime(session)
+
+    assert _invocations(cw, names) == 0
+    assert smoke(release, runtime).ok
+    assert _invocations(cw, names) == 2  # smoke: one request (of several rows) per serving variant
+
+    traffic = send_traffic(release, runtime, 200)
+    assert (traffic.sent, traffic.ok, traffic.errors) == (200, 200, 0)
+    assert set(traffic.by_variant) == {"primary", "candidate"} and sum(traffic.by_variant.values()) == 200
+    assert 0 < traffic.by_variant["candidate"] < traffic.by_variant["primary"]
+    assert _invocations(cw, names) == 2 + 200
+    assert traffic_for_canary(release) == 746
+    assert traffic.notes == [
+        "candidate (10 %) can expect about 20 of 200 requests, fewer than the canary's min_invocations 50: "
+        "without other traffic its canary stays inconclusive (--traffic 746 would give every variant enough)"
+    ]
+    assert traffic.describe().startswith(
+        f"200 requests: answered by primary {traffic.by_variant['primary']}, "
+        f"candidate {traffic.by_variant['candidate']}; candidate (10 %) can expect"
+    )
+
+    # errors: each failed request is still exactly one invocation (no retry), counted apart from the variants
+    emulator_admin.inject_fault("smgitops-dev", "primary", error_rate=0.5)
+    failing = send_traffic(release, runtime, 100)
+    assert failing.sent == 100 and failing.errors > 0
+    assert failing.ok + failing.errors == 100 == sum(failing.by_variant.values()) + failing.errors
+    assert _invocations(cw, names) == 2 + 200 + 100
+    assert f"; {failing.errors} errors (an error names no variant)" in failing.describe()
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # end to end: real Terraform, the emulator, a scratch repository
 # ---------------------------------------------------------------------------------------------------------------
 
@@ -255,7 +357,10 @@ def test_canary_breach_rolls_back_and_writes_the_revert_branch(journey: Journey)
         if step.name == "smoke":
             j.stack.admin.inject_fault("smgitops-dev", "candidate", error_rate=0.6)
 
-    result = deploy(j.path, traffic=20, on_step=errors_after_smoke, **baking())
+    # exactly the requests asked for: 240 give the 10 % candidate its 10 invocations with 3 sigma to spare
+    result = deploy(j.path, traffic=240, on_step=errors_after_smoke, **baking())
+    assert result.traffic is not None and result.traffic["sent"] == 240
+    assert sum(result.traffic["by_variant"].values()) + result.traffic["errors"] == 240
 
     assert not result.ok and result.failed_step == "canary"
     assert "candidate: breach" in result.reason

@@ -414,42 +414,78 @@ def _judge_smoke(variant: str, model_id: str, inv: Invocation, labels: Sequence[
     return "ok"
 
 
+TRAFFIC_SIGMAS = 3.0  # traffic_for_canary: each variant's minimum this many standard deviations below its mean
+
+
 @dataclass
 class TrafficResult:
+    """Synthetic traffic: exactly ``sent`` requests (one invocation each: retries are off), ``ok`` answered.
+    ``by_variant``: answered requests per variant (SageMaker's ``InvokedProductionVariant``); an error response
+    names no variant, so errors are counted apart (CloudWatch's per-variant ``Invocation5XXErrors`` has them)."""
+
     sent: int
     ok: int
     errors: int
     by_variant: dict[str, int]
+    notes: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        answered = ", ".join(f"{name} {n}" for name, n in self.by_variant.items()) or "none"
+        text = f"{self.sent} requests: answered by {answered}"
+        if self.errors:
+            text += f"; {self.errors} errors (an error names no variant)"
+        return "; ".join([text, *self.notes])
+
+
+def traffic_for_canary(release: Release, sigmas: float = TRAFFIC_SIGMAS) -> int:
+    """Requests to send (routed by weight) so that every serving variant gets the canary's ``min_invocations``
+    with ``sigmas`` standard deviations to spare: the smallest n with n*p - sigmas*sqrt(n*p*(1-p)) >= min for
+    the smallest serving weight p (a 90/10 split with min_invocations 10 -> 240; 100 % -> 10)."""
+    serving = [v.weight for v in release.variants if v.weight > 0]
+    need = max(release.canary.min_invocations, 1)
+    if not serving:
+        return 0
+    p = min(serving) / 100
+    if p >= 1:
+        return need
+    # n*p = x: x - k*sqrt(x*(1-p)) >= need  <=>  sqrt(x) >= (k*sqrt(1-p) + sqrt(k^2*(1-p) + 4*need)) / 2
+    k = sigmas * math.sqrt(1 - p)
+    root = (k + math.sqrt(k * k + 4 * need)) / 2
+    return math.ceil(root * root / p)
 
 
 def send_traffic(release: Release, runtime: Runtime, requests: int, workers: int = 4) -> TrafficResult:
-    """At least ``requests`` single-row requests routed by the endpoint's weights (rows cycling through held-out
-    data), continuing until every serving variant has answered ``canary.min_invocations`` of them -- so that a
-    10 % canary gets enough evidence to be judged -- but never more than three times what the smallest serving
-    weight needs on average. Sent ``workers`` at a time."""
+    """Exactly ``requests`` single-row requests routed by the endpoint's weights (rows cycling through held-out
+    data), ``workers`` at a time. When that many requests leave a serving variant below the canary's
+    ``min_invocations`` on average, a note says so and how many would do (:func:`traffic_for_canary`); nothing
+    more is sent: the number asked for is the number sent."""
     from concurrent.futures import ThreadPoolExecutor
 
     serving = [v for v in release.variants if v.weight > 0]
-    if not serving:
+    if not serving or requests <= 0:
         return TrafficResult(0, 0, 0, {})
     features, _ = held_out_rows(release, serving[0].model, 64)
-    need = release.canary.min_invocations
-    limit = max(requests, math.ceil(need * 100 / min(v.weight for v in serving)) * 3)
-    by_variant: dict[str, int] = {}
-    ok = sent = 0
+    by_variant: dict[str, int] = {v.name: 0 for v in serving}
+    ok = 0
 
     def one(i: int) -> Invocation:
         return runtime.invoke(release.endpoint.name, json.dumps({"instances": [features[i % len(features)]]}))
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        while sent < requests or (sent < limit and any(by_variant.get(v.name, 0) < need for v in serving)):
-            batch = min(workers * 4, limit - sent) if sent >= requests else min(workers * 4, requests - sent)
-            for inv in pool.map(one, range(sent, sent + batch)):
-                ok += 1 if inv.ok else 0
+        for inv in pool.map(one, range(requests)):
+            if inv.ok:
+                ok += 1
                 if inv.variant:
                     by_variant[inv.variant] = by_variant.get(inv.variant, 0) + 1
-            sent += batch
-    return TrafficResult(sent, ok, sent - ok, by_variant)
+    need = release.canary.min_invocations
+    short = [v for v in serving if requests * v.weight / 100 < need]
+    notes = [
+        f"{v.name} ({v.weight} %) can expect about {requests * v.weight / 100:g} of {requests} requests, fewer "
+        f"than the canary's min_invocations {need}: without other traffic its canary stays inconclusive "
+        f"(--traffic {traffic_for_canary(release)} would give every variant enough)"
+        for v in short
+    ]
+    return TrafficResult(requests, ok, requests - ok, by_variant, notes)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -598,12 +634,12 @@ def deploy(
         bad = {k: v for k, v in res.variants.items() if v != "ok"}
         if not res.ok:
             raise _StepFailed("; ".join(f"{k}: {v}" for k, v in bad.items()) or "no serving variant")
-        return ", ".join(f"{k} ok" for k in res.variants)
+        return ", ".join(f"{k} ok" for k in res.variants) + f" (one request of {SMOKE_ROWS} rows per variant)"
 
     def do_traffic() -> str:
         res = send_traffic(release, runtime, traffic)
         result.traffic = asdict(res)
-        return f"{res.sent} requests, {res.errors} errors, by variant {res.by_variant}"
+        return res.describe()
 
     def do_canary() -> str:
         report: CanaryReport = analyse(
@@ -615,6 +651,7 @@ def deploy(
             timeout_seconds=canary_timeout,
             poll_seconds=canary_poll,
             since=applied_at[0] if applied_at else None,
+            since_from="the end of the apply" if applied_at else None,
         )
         result.canary = report.to_dict()
         if not report.ok:
@@ -699,7 +736,12 @@ def run_rollback(args: argparse.Namespace) -> int:
 def configure_deploy(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("release", type=Path, help="release file, e.g. releases/dev.yaml")
     parser.add_argument(
-        "--traffic", type=int, default=0, metavar="N", help="send N synthetic requests (held-out rows) first"
+        "--traffic",
+        type=int,
+        default=0,
+        metavar="N",
+        help="send exactly N synthetic requests (held-out rows, routed by weight) before the canary; the step "
+        "says how many each variant answered",
     )
     parser.add_argument(
         "--canary-timeout",
