@@ -1336,9 +1336,10 @@ def test_every_aws_call_of_the_story_is_allowed_by_its_role(story: Story) -> Non
     The emulator recorded every request of the story (pull request, deploys, revert, failed canary, drift,
     teardown) with the access key that signed it; each role had its own key. The identity policies are read back
     from bootstrap's roles on the emulator, the bucket and key policies likewise, and a maintained IAM policy
-    simulator (tests/iam_judge.py) decides. The test harness's own calls (its key) are left out.
+    simulator (tests/iam_judge.py) decides. The test harness's own calls (its key) are left out. Whatever part of
+    the story ran is judged; the roles' coverage is asserted once every event has passed.
     """
-    story.require("first-push", "pull-request", "merge", "revert", "rollback", "schedule")
+    story.require("first-push")
     import boto3
 
     policies = AccountPolicies.read(boto3.session.Session(region_name="us-east-1"), story.bootstrap_outputs)
@@ -1352,6 +1353,7 @@ def test_every_aws_call_of_the_story_is_allowed_by_its_role(story: Story) -> Non
     out.mkdir(parents=True, exist_ok=True)
     (out / "recorded.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     assert not verdict.problems, "\n".join(verdict.problems[:40])
+    story.require("pull-request", "merge", "revert", "rollback", "schedule")
     for label in ("plan", "apply-dev", "apply-prod", "drift", "teardown"):
         assert summary["per_role"].get(label, {}).get("calls", 0) > 0, f"{label} made no recorded call"
     assert summary["recorded_calls"] == summary["allowed"] > 0
