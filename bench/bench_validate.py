@@ -71,6 +71,19 @@ def many_models_and_variants() -> str:
     return text.replace("variants:", "variants:\n" + variants + "unused:", 1)
 
 
+def many_models_at_the_training_budget() -> str:
+    """A valid release (exit 0) with as many gradient-boosting models at the schema's training budget as fit the
+    token bound: each model's parameters are test-fitted on a synthetic sample, up to a per-file number of models."""
+    digest = "432ff316e7bfb60b70a275064b4401315cc39f09c9099d031013a23647e98687"
+    model = (
+        "{data: {path: data/breast_cancer.csv, sha256: " + digest + "}, "
+        "estimator: sklearn.ensemble.GradientBoostingClassifier, "
+        "params: {n_estimators: 1000, max_depth: 32, max_leaf_nodes: 4096}, seed: 7, artifact_sha256: " + digest + "}"
+    )
+    n = (MAX_TOKENS - 100) // 32
+    return DEV.replace("models:", "models:\n" + "".join(f"  m{i}: {model}\n" for i in range(n)), 1)
+
+
 def many_unknown_params() -> str:
     n = (MAX_TOKENS - 200) // 2
     params = "".join(f"      max_ite{i}: 1\n" for i in range(n))
@@ -136,6 +149,7 @@ CLASSES: dict[str, Callable[[], str]] = {
     "unknown fields near token and text bounds": many_unknown_fields,
     "unknown params near the token bound": many_unknown_params,
     "variants x models near the token bound": many_models_and_variants,
+    "models at the training budget (valid)": many_models_at_the_training_budget,
     "text that fools the pre-scan": fool_the_prescan,
 }
 

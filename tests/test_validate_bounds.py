@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 
 from smgitops import release as release_module
 from smgitops.cli import main
-from smgitops.release import MAX_FILE_BYTES
+from smgitops.release import MAX_FILE_BYTES, MAX_PROBE_FITS
 from smgitops.yamlbounds import (
     MAX_DEPTH,
     MAX_LINE_CHARS,
@@ -304,3 +305,36 @@ def test_long_plain_values_in_many_lines(release: Path, capsys: pytest.CaptureFi
     text = "".join(f"k{i}: " + "x" * 1000 + "\n" for i in range(1000))  # about 1 MiB, 2,000 tokens
     line = MAX_TEXT_CHARS // (len("k00: ") - 1 + 1000) + 1  # keys "kNN:" of 3-4 characters; values of 1000
     refused(release, capsys, text, line, len(f"k{line - 1}: ") + 1, f"more than {MAX_TEXT_CHARS} characters")
+
+
+def test_parameters_of_at_most_ten_models_are_test_fitted(
+    release: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many models at the training budget cannot make validate fit for seconds: the probes stop, with a note."""
+    from smgitops import estimators
+
+    fitted: list[str] = []
+    real_probe = estimators.probe_fit
+
+    def counting_probe(dotted: str, *args: Any, **kwargs: Any) -> None:
+        fitted.append(dotted)
+        real_probe(dotted, *args, **kwargs)
+
+    monkeypatch.setattr(estimators, "probe_fit", counting_probe)
+    digest = "432ff316e7bfb60b70a275064b4401315cc39f09c9099d031013a23647e98687"
+    model = (
+        "{data: {path: data/breast_cancer.csv, sha256: " + digest + "}, estimator: "
+        "sklearn.tree.DecisionTreeClassifier, params: {max_depth: 3}, seed: 7, artifact_sha256: " + digest + "}"
+    )
+    text = SHIPPED.read_text(encoding="utf-8")
+    text = text.replace("models:", "models:\n" + "".join(f"  m{i}: {model}\n" for i in range(2 * MAX_PROBE_FITS)), 1)
+    release.write_text(text, encoding="utf-8")
+    code = main(["validate", str(release)])
+    out, err = capsys.readouterr()
+    assert (code, err) == (0, "")
+    assert len(fitted) == MAX_PROBE_FITS
+    notes = [line for line in out.splitlines() if "test-fitted" in line]
+    assert notes == [
+        f"{release}: note: only the first {MAX_PROBE_FITS} models' parameters were test-fitted on a "
+        "synthetic sample; training checks the others'"
+    ]
