@@ -13,13 +13,13 @@ from botocore.config import Config
 
 # Every client's bounds. An endpoint that refuses connections fails after MAX_ATTEMPTS tries and botocore's
 # standard-mode backoff (random, at most 1 s then 2 s); one that accepts connections and never answers after
-# MAX_ATTEMPTS * READ_TIMEOUT + 3 s, i.e. at most 21 s; a black-holed address after MAX_ATTEMPTS * CONNECT_TIMEOUT
+# MAX_ATTEMPTS * READ_TIMEOUT + 3 s, i.e. at most 18 s; a black-holed address after MAX_ATTEMPTS * CONNECT_TIMEOUT
 # + 3 s. The first such failure ends the command (the CLI prints one line), so a command never waits longer.
 # The control-plane calls smgitops makes (describe, head, put of a model archive, metric queries) answer in well
 # under a second; throttling is retried with the same budget. (``total_max_attempts`` counts the first try;
 # botocore's ``max_attempts`` would not.)
 CONNECT_TIMEOUT = 4
-READ_TIMEOUT = 6
+READ_TIMEOUT = 5
 MAX_ATTEMPTS = 3
 RETRY_CONFIG = Config(
     retries={"total_max_attempts": MAX_ATTEMPTS, "mode": "standard"},
