@@ -25,7 +25,7 @@ import pytest
 from fixtures_terraform import CountingRunner, LocalStack, edit_release, git, local_stack, make_scratch_repo
 from smgitops import cli, naming
 from smgitops.deploy import apply_plan, apply_release
-from smgitops.errors import CheckFailed, UserError
+from smgitops.errors import CheckFailed, ExternalError, UserError
 from smgitops.localmode import ensure_bootstrap
 from smgitops.plan import plan_release
 from smgitops.release import Release, load_release
@@ -213,21 +213,33 @@ def test_bootstrap_change_is_applied_again(journey: Journey, monkeypatch: pytest
 
 
 @pytest.mark.terraform
-def test_plan_refuses_unpublished_artifacts(journey: Journey, tmp_path: Path) -> None:
+def test_unpublished_artifacts_are_planned_read_only_and_refused_by_apply(journey: Journey, tmp_path: Path) -> None:
+    """A pull request plans before the merge publishes: the plan lists what is missing, takes no state lock, and
+    apply refuses to point a model at an archive that is not in the store."""
+    from smgitops.deploy import apply_plan
+
     path = tmp_path / "releases" / "dev.yaml"
     path.parent.mkdir()
     path.write_text(journey.release_path.read_text())
-    shutil.copytree(journey.repo / "data", tmp_path / "data")
+    for name in ("data", "terraform"):
+        shutil.copytree(journey.repo / name, tmp_path / name, ignore=shutil.ignore_patterns(".terraform"))
 
     def unpublished(doc: dict[str, Any]) -> None:
         doc["models"]["cancer-logreg"]["artifact_sha256"] = "e" * 64
 
     edit_release(path, unpublished)
     runner = CountingRunner()
-    with pytest.raises(CheckFailed, match="publish first") as info:
-        plan_release(load_release(path), runner=runner)
-    assert "cancer-logreg" in str(info.value)
-    assert runner.commands == []  # refused before Terraform ran
+    release = load_release(path)
+    planned = plan_release(release, runner=runner, lock=False)
+    [missing] = planned.summary["artifacts_to_publish"]
+    assert missing["id"] == "cancer-logreg" and missing["digest"] == "e" * 64
+    [plan_call] = [c for c in runner.commands if c[0] == "plan"]
+    assert "-lock=false" in plan_call and not any(a.startswith("-lock-timeout") for a in plan_call)
+    runner.reset()
+    with pytest.raises(CheckFailed, match="Publish first") as info:
+        apply_plan(release, plan_file=planned.plan_file, runner=runner)
+    assert f"artifact sha256={'e' * 64} missing" in str(info.value)
+    assert runner.count("apply") == 0  # refused before Terraform applied anything
 
 
 @pytest.mark.terraform
@@ -269,16 +281,15 @@ def test_failed_update_fails_apply(journey: Journey, capsys: pytest.CaptureFixtu
     j.stack.admin.fail_next_update("smgitops-dev", reason)
     edit_release(j.release_path, lambda doc: doc["endpoint"].update(instance_count=2))  # needs UpdateEndpoint
 
-    _, applied = apply_release(j.release(), runner=j.runner)
+    # The endpoint's postcondition fails the apply before create_before_destroy could delete what serves.
+    with pytest.raises(ExternalError) as failed:
+        apply_release(j.release(), runner=j.runner)
 
-    assert not applied.ok
-    assert applied.verify is not None and applied.verify.failure_reason == reason
-    assert applied.verify.config_name == serving
-    assert f"endpoint smgitops-dev: last update failed: {reason}" in applied.verify.problems
-    assert not applied.plan_after_apply_empty  # Terraform sees the endpoint still on the old configuration
-    assert "aws_sagemaker_endpoint.this" in {d["address"] for d in applied.drift}
+    assert f"still serves {serving}" in str(failed.value) and reason in str(failed.value)
     assert cli.main(["verify", str(j.release_path)]) == 1
-    assert reason in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"endpoint smgitops-dev: last update failed: {reason}" in out
+    assert f"configuration {serving}" in out  # still there, still serving
 
 
 # -- units: settings, runner, working copies, summary -------------------------------------------------------------

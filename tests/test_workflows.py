@@ -1206,6 +1206,19 @@ def test_pull_request_plans_checks_and_comments_once(story: Story) -> None:
     candidate = yaml.safe_load((story.seed / "releases" / "dev.yaml").read_text())["models"]["cancer-logreg-c05"]
     assert not story.published("cancer-logreg-c05", candidate["artifact_sha256"])
     assert "**Published at merge:** `cancer-logreg-c05`" in body
+    # ... and no other write either (no state lock, no lock-table item): every action the plan job's requests
+    # needed, as the emulator recorded them, reads
+    plan_actions = {
+        call["action"]
+        for record in story.runner.iam_records
+        if re.match(r"pr\.yml run \d+ / plan ", str(record["where"]))
+        for entry in record["entries"]
+        for call in entry.get("calls") or []
+    }
+    assert "s3:GetObject" in plan_actions, plan_actions  # the state, read without its lock
+    write = r"(s3|dynamodb|sagemaker|cloudwatch):(Put|Delete|Update|Create|Add)|kms:(Encrypt|GenerateDataKey)"
+    writes = {a for a in plan_actions if re.match(write, a)}
+    assert not writes, writes
     assert "```mermaid\npie showData title Traffic before" in body and '"canary" : 10' in body  # traffic chart
     assert re.search(r"\*\*Plan:\*\* \d+ to add, \d+ to change, \d+ to destroy", body)  # plan summary
     assert "**Policy:** ✅ passed — checkov" in body  # policy result
