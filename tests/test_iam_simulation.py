@@ -823,7 +823,7 @@ def test_attacks_are_denied_by_bootstraps_policies(account: Account) -> None:
         1 for a in found if a.control is not None and results[f"control:{a.name}"]["result"] == "Allowed"
     )
     print(f"IAM attacks: {len(found)} attacks, {denied} denied; {controls} controls, {controls_allowed} allowed")
-    out = Path(os.environ.get("SMGITOPS_OUT_DIR", ROOT / "out")) / "iam-simulation"
+    out = ROOT / "out" / "iam-simulation"
     out.mkdir(parents=True, exist_ok=True)
     summary = {
         "simulator": next(iter(results.values()))["simulator"],
