@@ -915,3 +915,42 @@ def test_a_missing_simulator_fails_with_what_to_do(monkeypatch: pytest.MonkeyPat
     (tmp_path / "package.json").write_text(json.dumps({"dependencies": {iam_judge.SIMULATOR_PACKAGE: "0.1.173"}}))
     with pytest.raises(pytest.fail.Exception, match="is not installed .*make setup"):
         require_simulator()
+
+
+def test_the_story_judge_reports_denied_unmapped_and_foreign_calls(account: Account) -> None:
+    """What makes the story's verdict meaningful: a denied call, an unmapped request or an unknown key is a problem."""
+    from iam_judge import HARNESS_KEY, judge_recorded, role_access_key
+
+    plan = account.roles["plan"]
+    key = role_access_key(plan)
+
+    def entry(action: str, resource: str, access_key: str = key, error: str | None = None) -> dict[str, Any]:
+        call = {"action": action, "resource": resource, "context": {}, "via": "", "needs_permission": True}
+        call["operation"] = action.partition(":")[2]
+        return {
+            "access_key": access_key,
+            "method": "PUT",
+            "path": "/x",
+            "error": error,
+            "calls": [] if error else [call],
+        }
+
+    records = [
+        {
+            "where": "pr.yml / plan / Plan",
+            "entries": [
+                entry("s3:GetObject", account.state("dev")),  # allowed
+                entry("s3:PutObject", account.state("dev")),  # the plan role writes nothing
+                entry("s3:PutObject", account.state("dev"), access_key=HARNESS_KEY),  # the harness: left out
+                entry("s3:PutObject", account.state("dev"), access_key="ASIAUNKNOWN000000000"),
+                entry("", "", error="UnknownRequest: S3 POST ?restore is not mapped"),
+            ],
+        }
+    ]
+    verdict = judge_recorded(account.policies, records, {key: plan})
+    assert verdict.summary()["per_role"]["plan"] == {"requests": 3, "calls": 2, "allowed": 1, "no_permission_needed": 0}
+    assert verdict.harness_requests == 1
+    assert len(verdict.problems) == 3
+    assert any(p.startswith("ImplicitlyDenied: plan s3:PutObject") for p in verdict.problems)
+    assert any("unknown key 'ASIAUNKNOWN000000000'" in p for p in verdict.problems)
+    assert any("not mapped to IAM" in p for p in verdict.problems)
