@@ -156,8 +156,12 @@ def _classify_one(exc: BaseException, env: Mapping[str, str] | None) -> Fault | 
     module = type(exc).__module__
     if module.startswith("botocore"):
         return _botocore(exc, env)
-    if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS and exc.filename is not None:
-        return _disk(exc)
+    if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS:
+        if exc.filename is not None:
+            return _disk(exc)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):  # a failed write() names no file
+            what = DISK_ERRNOS[exc.errno]
+            return Fault("disk", f"cannot write a file: {what}: free space (df -h) or write elsewhere (--out DIR)")
     if isinstance(exc, TerraformError):
         return from_terraform(exc.result.stderr + "\n" + exc.result.stdout, env)
     return None
@@ -302,8 +306,8 @@ def _disk(exc: OSError) -> Fault:
         todo = f"free space there (df -h {directory}) or write elsewhere (--out DIR)"
     elif exc.errno == errno.EROFS:
         todo = "write elsewhere (--out DIR)"
-    else:
-        todo = f"make {directory} writable for this user or write elsewhere (--out DIR)"
+    else:  # permission: a read or a write, the errno does not say which
+        return Fault("disk", f"{path}: {what}: give this user access to {directory}, or write elsewhere (--out DIR)")
     return Fault("disk", f"cannot write {path}: {what}: {todo}")
 
 
