@@ -308,6 +308,37 @@ def test_missing_settings_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
     assert info.value.exit_code == 2
 
 
+def test_one_repository_variable_names_every_environments_execution_role() -> None:
+    """A pull request's plan job runs in no GitHub environment but plans dev and prod: each release must get its own
+    environment's execution role from SMGITOPS_EXECUTION_ROLE_ARNS (bootstrap's execution_role_arns)."""
+    from smgitops.settings import resolve_settings, settings_from_env
+
+    roles = {env: f"arn:aws:iam::123456789012:role/smgitops-sagemaker-execution-{env}" for env in ("dev", "prod")}
+    base = {
+        "SMGITOPS_STATE_BUCKET": "state",
+        "SMGITOPS_LOCK_TABLE": "lock",
+        "SMGITOPS_ARTIFACT_BUCKET": "artifacts",
+        "SMGITOPS_KMS_KEY_ARN": "arn:aws:kms:us-east-1:123456789012:key/example",
+    }
+    mapped = settings_from_env("us-east-1", {**base, "SMGITOPS_EXECUTION_ROLE_ARNS": json.dumps(roles)})
+    assert {env: mapped.execution_role_for(env) for env in roles} == roles
+    with pytest.raises(UserError, match="no SageMaker execution role for environment 'qa'"):
+        mapped.execution_role_for("qa")
+    # explicit settings are complete with the map alone: local mode must not bootstrap the emulator instead
+    local = {**base, "SMGITOPS_EXECUTION_ROLE_ARNS": json.dumps(roles), "AWS_ENDPOINT_URL": "https://127.0.0.1:9"}
+    assert resolve_settings("us-east-1", env=local).execution_role_for("prod") == roles["prod"]
+    # one ARN is the job's own choice and wins
+    single = settings_from_env(
+        "us-east-1",
+        {**base, "SMGITOPS_EXECUTION_ROLE_ARN": roles["dev"], "SMGITOPS_EXECUTION_ROLE_ARNS": json.dumps(roles)},
+    )
+    assert single.execution_role_for("prod") == roles["dev"]
+    for bad in ("{", "[]", '{"dev": 3}', '{"dev": "not-an-arn"}'):
+        with pytest.raises(UserError, match="SMGITOPS_EXECUTION_ROLE_ARNS") as info:
+            settings_from_env("us-east-1", {**base, "SMGITOPS_EXECUTION_ROLE_ARNS": bad})
+        assert info.value.exit_code == 2
+
+
 def _fake_runner(code: int = 0, stdout: str = "", stderr: str = "") -> Any:
     from smgitops.terraform import Completed
 

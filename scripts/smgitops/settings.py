@@ -12,16 +12,19 @@ environment variables of the same name:
 ``SMGITOPS_KMS_KEY_ARN``       KMS key of endpoint storage and data capture (``kms_key_arn``)
 =============================  ==============================================================
 
-bootstrap/ creates one SageMaker execution role per environment, so ``SMGITOPS_EXECUTION_ROLE_ARN`` is a
-per-environment variable in GitHub (the value of ``execution_role_arns[<environment>]``); a job plans or applies one
-environment. None of them is a secret. In local mode (``AWS_ENDPOINT_URL`` set) they come from the outputs of
-``bootstrap/`` applied to the emulator instead (see :mod:`smgitops.localmode`), unless all of them are set
-explicitly (explicit settings always win).
+bootstrap/ creates one SageMaker execution role per environment. In GitHub they are one repository variable,
+``SMGITOPS_EXECUTION_ROLE_ARNS``, the JSON object of bootstrap's ``execution_role_arns`` output (environment => ARN),
+because a pull request's plan job runs in no GitHub environment yet plans every environment the change concerns;
+each release takes its own environment's role from it. ``SMGITOPS_EXECUTION_ROLE_ARN`` (one ARN) is accepted instead
+for a job that only ever touches one environment. None of them is a secret. In local mode (``AWS_ENDPOINT_URL`` set)
+they come from the outputs of ``bootstrap/`` applied to the emulator instead (see :mod:`smgitops.localmode`), unless
+all of them are set explicitly (explicit settings always win).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -74,24 +77,63 @@ class Settings:
         return f"smgitops/{environment}.tfstate"
 
 
+EXECUTION_ROLE_MAP_VAR = "SMGITOPS_EXECUTION_ROLE_ARNS"
+
+
+def _execution_role_map(environ: Mapping[str, str]) -> dict[str, str]:
+    """``SMGITOPS_EXECUTION_ROLE_ARNS`` as a map (empty when unset); anything but a JSON object of ARNs is an error."""
+    text = environ.get(EXECUTION_ROLE_MAP_VAR, "").strip()
+    if not text:
+        return {}
+    try:
+        roles = json.loads(text)
+    except ValueError as exc:
+        raise UserError(
+            f"{EXECUTION_ROLE_MAP_VAR} is not JSON ({exc.msg}): set it to bootstrap's execution_role_arns, "
+            'e.g. {"dev": "arn:aws:iam::123456789012:role/smgitops-sagemaker-execution-dev"}'
+        ) from None
+    if (
+        not isinstance(roles, dict)
+        or not roles
+        or not all(isinstance(k, str) and isinstance(v, str) and v.startswith("arn:") for k, v in roles.items())
+    ):
+        raise UserError(
+            f"{EXECUTION_ROLE_MAP_VAR} must be a JSON object of environment to role ARN (bootstrap's "
+            "execution_role_arns output)"
+        )
+    return roles
+
+
 def settings_from_env(region: str, env: Mapping[str, str] | None = None) -> Settings:
     """Read the settings from ``SMGITOPS_*`` environment variables; every missing one is named in one error."""
     environ = os.environ if env is None else env
+    roles = _execution_role_map(environ)
     values: dict[str, str] = {}
     missing: list[str] = []
     for field, var in ENV_VARS.items():
         value = environ.get(var, "").strip()
         if value:
             values[field] = value
+        elif field == "execution_role_arn" and roles:
+            continue
         else:
-            missing.append(var)
+            missing.append(var if field != "execution_role_arn" else f"{EXECUTION_ROLE_MAP_VAR} (or {var})")
     if missing:
         raise UserError(
             f"missing setting{'s' if len(missing) > 1 else ''}: {', '.join(missing)} "
             "(set from the bootstrap/ outputs, as GitHub repository variables in CI; "
             "or set AWS_ENDPOINT_URL to use the local emulator)"
         )
-    return _settings(values, region)
+    # One explicit ARN is the job's own choice and wins over the map.
+    return _settings(values, region, None if values.get("execution_role_arn") else roles)
+
+
+def _has_explicit_settings(environ: Mapping[str, str]) -> bool:
+    return all(
+        environ.get(var, "").strip()
+        or (field == "execution_role_arn" and environ.get(EXECUTION_ROLE_MAP_VAR, "").strip())
+        for field, var in ENV_VARS.items()
+    )
 
 
 def _settings(values: Mapping[str, str], region: str, execution_role_arns: Mapping[str, str] | None = None) -> Settings:
@@ -139,8 +181,7 @@ def resolve_settings(region: str, repo_root: Path | None = None, env: Mapping[st
     """Settings for a run: the ``SMGITOPS_*`` variables; in local mode, when they are not all set, the outputs of
     ``bootstrap/`` applied to the emulator (bootstrapping it on first use)."""
     environ = os.environ if env is None else env
-    explicit = all(environ.get(var, "").strip() for var in ENV_VARS.values())
-    if is_local_mode(env) and not explicit:
+    if is_local_mode(env) and not _has_explicit_settings(environ):
         from .localmode import ensure_bootstrap
 
         return ensure_bootstrap(region=region, repo_root=repo_root, env=env)
