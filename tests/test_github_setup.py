@@ -18,7 +18,7 @@ import pytest
 
 from fixtures_terraform import local_stack
 from smgitops.cli import main
-from smgitops.github_setup import ENVIRONMENT_VARIABLES, REPO_VARIABLES
+from smgitops.github_setup import ENVIRONMENT_VARIABLES, REPO_MAP_VARIABLES, REPO_VARIABLES
 from support.fake_github import FakeGitHub, serve
 
 REPO = "local/smgitops"  # the repository local mode bootstraps for (localmode.DEFAULT_GITHUB_REPOSITORY)
@@ -105,13 +105,17 @@ def test_dry_run_prints_every_call_and_makes_none(
     assert envs == ["dev", "prod"]
     # the repository, 2 reviewers, every repository variable, per environment: PUT, branch policy, its variables;
     # the OIDC template and the workflow permissions
-    expected = 1 + 2 + len(REPO_VARIABLES) + len(envs) * (2 + len(ENVIRONMENT_VARIABLES)) + 2
+    expected = 1 + 2 + len(REPO_VARIABLES) + len(REPO_MAP_VARIABLES) + len(envs) * (2 + len(ENVIRONMENT_VARIABLES)) + 2
     assert len(calls) == expected, out
     assert out.splitlines()[0].startswith(f"dry run: {expected} calls")
     body = {c.split(" ", 2)[1]: c.split(" ", 2)[2] if c.count(" ") >= 2 else "" for c in calls}
     prefix = f"/repos/{REPO}"
     for var, name in REPO_VARIABLES.items():
         assert f'POST {prefix}/actions/variables {{"name": "{var}", "value": "{v[name]}"}}' in calls
+    # every environment's execution role in one repository variable: the PR plan job names no environment
+    posted = [json.loads(c.split(" ", 2)[2]) for c in calls if c.startswith(f"POST {prefix}/actions/variables ")]
+    roles = next(p["value"] for p in posted if p["name"] == "SMGITOPS_EXECUTION_ROLE_ARNS")
+    assert json.loads(roles) == v["execution_role_arns"] and sorted(json.loads(roles)) == envs
     for env in envs:
         for var, name in ENVIRONMENT_VARIABLES.items():
             assert f'POST {prefix}/environments/{env}/variables {{"name": "{var}", "value": "{v[name][env]}"}}' in calls
@@ -145,7 +149,10 @@ def test_setup_then_check_passes_and_a_second_setup_writes_nothing(
     assert code == 0, out + err
     v = values(outputs)
     # what GitHub now holds, read from the fake's state
-    assert github.variables == {var: v[name] for var, name in REPO_VARIABLES.items()}
+    assert github.variables == {
+        **{var: v[name] for var, name in REPO_VARIABLES.items()},
+        **{var: json.dumps(v[name], sort_keys=True, separators=(",", ":")) for var, name in REPO_MAP_VARIABLES.items()},
+    }
     for env in ("dev", "prod"):
         e = github.environments[env]
         assert e.variables == {var: v[name][env] for var, name in ENVIRONMENT_VARIABLES.items()}

@@ -2,11 +2,12 @@
 
 bootstrap/ creates the AWS side once per account; the repository then needs, before its first workflow run:
 
-* repository variables (every job reads them): ``SMGITOPS_AWS_REGION``, the state, lock, artifact and key names, and
-  the plan, teardown and drift roles;
+* repository variables (every job reads them): ``SMGITOPS_AWS_REGION``, the state, lock, artifact and key names,
+  the plan, teardown and drift roles, and ``SMGITOPS_EXECUTION_ROLE_ARNS`` (every environment's SageMaker execution
+  role as JSON: a pull request's plan job runs in no environment but plans each one with its own role);
 * one GitHub environment per bootstrap environment (``dev``, ``prod``) whose deployments are limited to the branch the
   apply roles trust (``main``: a custom deployment branch policy), with the variables that differ per environment
-  (``SMGITOPS_APPLY_ROLE_ARN``, ``SMGITOPS_EXECUTION_ROLE_ARN``), and required reviewers on ``prod``;
+  (``SMGITOPS_APPLY_ROLE_ARN``), and required reviewers on ``prod``;
 * the repository's OIDC subject template (bootstrap's output ``github_oidc_subject_template``): until it is set,
   GitHub issues default subjects and no role can be assumed;
 * "Allow GitHub Actions to create and approve pull requests" (the revert pull request of an automatic rollback),
@@ -54,11 +55,15 @@ REPO_VARIABLES: dict[str, str] = {
     "SMGITOPS_TEARDOWN_ROLE_ARN": "teardown_role_arn",
     "SMGITOPS_DRIFT_ROLE_ARN": "drift_role_arn",
 }
+# Repository variables holding a bootstrap output that is a map (environment => value), as compact JSON: a pull
+# request's plan job runs in no GitHub environment but plans every environment, each with its own execution role.
+REPO_MAP_VARIABLES: dict[str, str] = {
+    "SMGITOPS_EXECUTION_ROLE_ARNS": "execution_role_arns",
+}
 # Variables of each GitHub environment => bootstrap output (a map environment => value). A job that names an
 # environment sees its variables over the repository's.
 ENVIRONMENT_VARIABLES: dict[str, str] = {
     "SMGITOPS_APPLY_ROLE_ARN": "apply_role_arns",
-    "SMGITOPS_EXECUTION_ROLE_ARN": "execution_role_arns",
 }
 REVIEWED_ENVIRONMENT = "prod"
 WORKFLOW_PERMISSIONS = {"default_workflow_permissions": "read", "can_approve_pull_request_reviews": True}
@@ -107,6 +112,11 @@ def parse_outputs(outputs: Mapping[str, Any], source: str) -> Bootstrap:
         if not isinstance(value, str) or not value:
             raise bad(name, "missing or not a non-empty string")
         repo_variables[var] = value
+    for var, name in REPO_MAP_VARIABLES.items():
+        mapping = values.get(name)
+        if not isinstance(mapping, dict) or not mapping or not all(isinstance(v, str) and v for v in mapping.values()):
+            raise bad(name, "missing or not a map of environment to a non-empty string")
+        repo_variables[var] = json.dumps(mapping, sort_keys=True, separators=(",", ":"))
     environment_variables: dict[str, dict[str, str]] = {}
     envs: list[str] | None = None
     for var, name in ENVIRONMENT_VARIABLES.items():

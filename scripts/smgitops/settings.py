@@ -87,7 +87,7 @@ def _execution_role_map(environ: Mapping[str, str]) -> dict[str, str]:
         return {}
     try:
         roles = json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise UserError(
             f"{EXECUTION_ROLE_MAP_VAR} is not JSON ({exc.msg}): set it to bootstrap's execution_role_arns, "
             'e.g. {"dev": "arn:aws:iam::123456789012:role/smgitops-sagemaker-execution-dev"}'
