@@ -91,6 +91,8 @@ def test_the_log_maps_s3_sagemaker_dynamodb_cloudwatch_and_kms_requests(emulator
     s3.head_object(Bucket="probe-artifacts", Key="models/m/sha256=1/model.tar.gz", ChecksumMode="ENABLED")
     s3.list_objects_v2(Bucket="probe-artifacts", Prefix="models/m/")
     s3.get_bucket_versioning(Bucket="probe-artifacts")
+    with pytest.raises(s3.exceptions.ClientError, match="404"):
+        s3.head_object(Bucket="probe-artifacts", Key="models/m/sha256=2/model.tar.gz")  # not published yet
     s3.delete_objects(Bucket="probe-artifacts", Delete={"Objects": [{"Key": "a"}, {"Key": "b"}]})
     sm = s.client("sagemaker")
     tags = [{"Key": "managed-by", "Value": "smgitops"}, {"Key": "release", "Value": "dev"}]
@@ -148,6 +150,10 @@ def test_the_log_maps_s3_sagemaker_dynamodb_cloudwatch_and_kms_requests(emulator
     assert ("s3:GetObject", obj, secure, "") in calls
     assert ("s3:ListBucket", "arn:aws:s3:::probe-artifacts", {**secure, "s3:prefix": "models/m/"}, "") in calls
     assert ("s3:GetBucketVersioning", "arn:aws:s3:::probe-artifacts", secure, "") in calls
+    # 404 rather than 403 for a missing key needs s3:ListBucket: recorded for the miss only
+    assert [c for c in calls if c[0] == "s3:ListBucket" and c[3]] == [
+        ("s3:ListBucket", "arn:aws:s3:::probe-artifacts", secure, "s3:GetObject")
+    ]
     deletes = [c[1] for c in calls if c[0] == "s3:DeleteObject"]
     assert deletes == ["arn:aws:s3:::probe-artifacts/a", "arn:aws:s3:::probe-artifacts/b"]
 

@@ -122,7 +122,7 @@ class EmulatorApp:
         entry = self.recorder.add(request, self._world)
 
         def recording_start_response(status: str, *args: Any, **kwargs: Any) -> Any:
-            entry["status"] = int(status.split(" ", 1)[0])
+            self.recorder.answered(entry, int(status.split(" ", 1)[0]))
             return start_response(status, *args, **kwargs)
 
         return recording_start_response

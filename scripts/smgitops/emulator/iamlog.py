@@ -32,7 +32,9 @@ naming the request that caused them:
   recorded as ``kms:Decrypt`` via ``dynamodb.<region>.amazonaws.com`` (conservative in the same way);
 * SageMaker endpoints whose configuration names a KMS key (storage volumes, data capture): ``CreateEndpoint`` and
   ``UpdateEndpoint`` make SageMaker create a grant for the instances, recorded as ``kms:CreateGrant`` via
-  ``sagemaker.<region>.amazonaws.com`` with ``kms:GrantIsForAWSResource = true``.
+  ``sagemaker.<region>.amazonaws.com`` with ``kms:GrantIsForAWSResource = true``;
+* a read of a missing S3 object answers 404 only to a caller who may ``s3:ListBucket`` the bucket (else 403): after
+  a 404 the request also records ``s3:ListBucket`` on the bucket, without a prefix.
 
 ``sts:GetCallerIdentity`` needs no permission in AWS; it is recorded with ``needs_permission = False``.
 """
@@ -891,6 +893,30 @@ class Recorder:
             entry["seq"] = len(self.entries)
             self.entries.append(entry)
         return entry
+
+    def answered(self, entry: dict[str, Any], status: int) -> None:
+        """The response's status, and what it tells about authorisation.
+
+        A read of a missing S3 object answers 404 only to a caller who may also ``s3:ListBucket`` the bucket (else
+        403, which the pipeline would take for an error, not for "not published yet"): recorded as a derived
+        ``s3:ListBucket`` without a prefix.
+        """
+        with self._lock:
+            entry["status"] = status
+            if status != 404:
+                return
+            for call in list(entry["calls"]):
+                if call["action"] in ("s3:GetObject", "s3:GetObjectVersion") and not call["via"]:
+                    bucket = call["resource"].split(":::", 1)[1].split("/", 1)[0]
+                    entry["calls"].append(
+                        {
+                            **call,
+                            "action": "s3:ListBucket",
+                            "resource": f"arn:aws:s3:::{bucket}",
+                            "context": {"aws:SecureTransport": call["context"].get("aws:SecureTransport", "true")},
+                            "via": call["action"],
+                        }
+                    )
 
     def since(self, seq: int) -> list[dict[str, Any]]:
         with self._lock:
