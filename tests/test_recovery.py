@@ -324,3 +324,37 @@ def test_a_reviewed_plan_whose_update_fails_stops_before_deleting_the_serving_co
     assert applied.ok and applied.plan_after_apply_empty
     assert j.live()[0] == _expected(j) and _configs() == [_expected(j)]
     assert _plan_empty(j) and _lock(j) is None
+
+
+def test_an_endpoint_rename_shows_replaced_downtime_and_leaves_nothing_behind(
+    journey: Journey, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import boto3
+
+    from smgitops.deploy import apply_release
+    from smgitops.plan import fallback_markdown, plan_release, print_summary
+    from smgitops.release import load_release
+
+    j = journey
+    j.edit(lambda d: d["endpoint"].update(name="smgitops-blue-dev"))
+    j.commit("rename the endpoint")
+    summary = plan_release(load_release(j.path)).summary
+
+    assert summary["endpoint_change"] == {
+        "before": ENDPOINT,
+        "after": "smgitops-blue-dev",
+        "replaced": True,
+        "downtime": True,
+    }
+    assert [v["weight_before"] for v in summary["variants"]] == [100]  # not "(none) →": the old endpoint's
+    print_summary(summary)
+    out = capsys.readouterr().out
+    assert f"endpoint {ENDPOINT} → smgitops-blue-dev: replaced: downtime" in out
+    assert "replaced: downtime" in fallback_markdown(summary)
+
+    _, applied = apply_release(load_release(j.path))
+    assert applied.ok and applied.plan_after_apply_empty
+    sm = boto3.client("sagemaker", region_name="us-east-1")
+    assert [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]] == ["smgitops-blue-dev"]
+    assert _configs() == [_expected(j)] and _expected(j).startswith("smgitops-blue-dev-")
+    assert _plan_empty(j) and _lock(j) is None

@@ -13,10 +13,13 @@ missing bootstrap resource, a full disk: :mod:`smgitops.envfaults`) is one line 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
 
 from . import __version__
@@ -78,6 +81,25 @@ def _take_debug(args: list[str]) -> bool:
     return found
 
 
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (how GitHub cancels a job, after SIGINT) interrupts like Ctrl-C instead of killing the process
+    silently: the command reports it and exits 130. While Terraform runs, both are passed to it instead
+    (:func:`smgitops.terraform.subprocess_runner`)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = _take_debug(args)
@@ -101,7 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure(parser)
     ns = parser.parse_args(rest)
     try:
-        return run(ns)
+        with _sigterm_interrupts():
+            return run(ns)
     except InvalidRelease as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)

@@ -89,6 +89,10 @@ def _diff_lines(summary: Mapping[str, Any]) -> list[str]:
     cfg = summary.get("endpoint_config") or {}
     if cfg.get("before") != cfg.get("after"):
         lines.append(f"- **Endpoint configuration:** `{cfg.get('before') or '(none yet)'}` → `{cfg.get('after')}`")
+    if summary.get("endpoint_change"):
+        from .plan import endpoint_change_text
+
+        lines.append(f"- **Endpoint:** {endpoint_change_text(summary['endpoint_change'])}")
     if not lines:
         lines.append("- No change to models or traffic.")
     return lines

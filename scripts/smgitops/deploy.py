@@ -430,7 +430,7 @@ def apply_release(
         # that exists but is not in the state is adopted; what the plan would delete is forgotten, pruned below.
         ws.prepare()
         recovery.wait_settled(release, session, sleep, verify_timeout)
-        recovery.adopt(ws, session)
+        adopted = recovery.adopt(ws, session)
         planned = plan_release(release, session=session, workspace=ws)
         applied = apply_plan(
             release,
@@ -442,7 +442,7 @@ def apply_release(
             verify_timeout=verify_timeout,
         )
         if applied.ok:  # the endpoint serves the release: what it served before may go now
-            recovery.prune(ws, session)
+            recovery.prune(ws, session, also=[name for _, name in adopted.forgotten])
     return planned, applied
 
 

@@ -264,13 +264,14 @@ def summarize(
     models_after: dict[str, dict[str, str]] = {}
     endpoint_before: Mapping[str, Any] | None = None
     endpoint_after: Mapping[str, Any] | None = None
+    endpoint_change: dict[str, Any] | None = None
     for res in _prior_resources(plan):
         values = res.get("values") or {}
         if res.get("type") == CONFIG_TYPE:
             before_configs[str(values.get("name"))] = values
         elif res.get("type") == MODEL_TYPE:
             models_before[str(values.get("name"))] = _model_identity(values)
-        elif res.get("type") == ENDPOINT_TYPE and values.get("name") == release.endpoint.name:
+        elif res.get("type") == ENDPOINT_TYPE:  # one endpoint per root, whatever its name (a rename replaces it)
             endpoint_before = values
     for rc in changes:
         change = rc.get("change") or {}
@@ -286,10 +287,19 @@ def summarize(
             if after:
                 models_after[str(after.get("name"))] = _model_identity(after)
         elif rc.get("type") == ENDPOINT_TYPE:
-            if before and before.get("name") == release.endpoint.name:
+            if before:
                 endpoint_before = before
             if after and after.get("name") == release.endpoint.name:
                 endpoint_after = after
+            actions = list(change.get("actions") or [])
+            if "delete" in actions and before:
+                # Provider 3.39 replaces an endpoint (a new name) by deleting it first: no endpoint meanwhile.
+                endpoint_change = {
+                    "before": before.get("name"),
+                    "after": (after or {}).get("name"),
+                    "replaced": "create" in actions,
+                    "downtime": True,
+                }
 
     config_before = str(endpoint_before.get("endpoint_config_name")) if endpoint_before else None
     config_after_raw = (endpoint_after or {}).get("endpoint_config_name")
@@ -359,6 +369,7 @@ def summarize(
         "environment": release.environment,
         "endpoint": release.endpoint.name,
         "endpoint_config": {"before": config_before, "after": config_after},
+        "endpoint_change": endpoint_change,
         "variants": rows,
         "models_added": models_added,
         "models_removed": models_removed,
@@ -499,6 +510,8 @@ def print_summary(summary: Mapping[str, Any], file: Any = None) -> None:
         f"({summary['instance_count']} × {summary['instance_type']})"
     )
     console.print(f"endpoint configuration: {cfg['before'] or '(none)'} → {cfg['after']}")
+    if summary.get("endpoint_change"):
+        console.print(f"[bold red]{endpoint_change_text(summary['endpoint_change'])}[/]")
     table = Table()
     for col in ("variant", "model", "model name", "weight before → after"):
         table.add_column(col)
@@ -527,6 +540,16 @@ def print_summary(summary: Mapping[str, Any], file: Any = None) -> None:
     console.print(f"saved plan: {summary['plan_file']}")
 
 
+def endpoint_change_text(change: Mapping[str, Any]) -> str:
+    """One line for an endpoint the plan deletes: renamed (replaced) or removed, and that it means downtime."""
+    if change.get("replaced"):
+        return (
+            f"endpoint {change.get('before')} → {change.get('after')}: replaced: downtime (the live endpoint is "
+            "deleted first, then the new one created; nothing serves in between)"
+        )
+    return f"endpoint {change.get('before')}: deleted: downtime (nothing serves it afterwards)"
+
+
 def fallback_markdown(summary: Mapping[str, Any]) -> str:
     """A plain Markdown summary, used when the PR-comment renderer is not installed."""
     cfg = summary["endpoint_config"]
@@ -535,6 +558,7 @@ def fallback_markdown(summary: Mapping[str, Any]) -> str:
         "",
         f"Endpoint configuration: `{cfg['before'] or '(none)'}` → `{cfg['after']}`",
         "",
+        *([f"**{endpoint_change_text(summary['endpoint_change'])}**", ""] if summary.get("endpoint_change") else []),
         "| variant | model | weight before → after |",
         "|---|---|---|",
     ]

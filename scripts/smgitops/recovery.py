@@ -8,18 +8,19 @@
   reached the state. Their names are a hash of their content, so the next apply finds them by name:
   :func:`adopt` imports every configuration or model the plan would create that already exists in SageMaker,
   tagged for this environment, before planning for real, and says so.
-* **Never delete what serves**: before an apply, :func:`adopt` also *forgets* (``state rm``) an endpoint
-  configuration or model that the plan would destroy or replace, so that Terraform only ever creates them; after
-  ``verify`` confirms the endpoint serves the release, :func:`prune` deletes the configurations and models of this
-  environment that are neither in the state nor serving. A failed update (``FailureReason``) therefore leaves the
-  old configuration and its models in place, still serving, and a rollback to them re-adopts them by name.
+* **Never delete what serves**: a failed endpoint update ends ``InService`` on the old configuration; the
+  endpoint's postcondition (``terraform/endpoint.tf``) then fails the apply before ``create_before_destroy``
+  deletes the configuration still serving. A rollback to that configuration finds it by name: :func:`adopt`
+  forgets the configuration that never served and imports the serving one, and after ``verify`` confirms the
+  endpoint serves the release, :func:`prune` deletes this environment's configurations and models that are neither
+  in the state nor serving.
 """
 
 from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -116,7 +117,8 @@ class Adoption:
             for address, name in self.imported
         ]
         out += [
-            f"forgot {name} ({address}): kept until the new configuration serves" for address, name in self.forgotten
+            f"forgot {name} ({address}): replaced by the adopted one, pruned once the release serves"
+            for address, name in self.forgotten
         ]
         return out
 
@@ -165,7 +167,7 @@ def wait_settled(release: Release, session: Any, sleep: Callable[[float], None],
 
 def adopt(ws: Workspace, session: Any, notify: Callable[[str], None] | None = None) -> Adoption:
     """Before an apply (workspace lock held, ``prepare`` done): import what the plan would create that exists
-    already; forget the configurations and models the plan would destroy or replace. Returns what was done."""
+    already (tagged for this environment), forgetting first what the address holds now. Returns what was done."""
     from .aws import client
 
     notify = notify or (lambda text: print(text, file=sys.stderr, flush=True))
@@ -191,14 +193,18 @@ def adopt(ws: Workspace, session: Any, notify: Callable[[str], None] | None = No
             # A replaced object a stopped apply left behind (Terraform's "deposed"): the endpoint no longer needs
             # it once it moved to the new one, and Terraform destroys it only after that move succeeded.
             continue
+        if "create" not in actions or not after_name:
+            continue
+        arn = _existing(sm, str(rc.get("type")), str(after_name))
+        if arn is None or not _ours(_tags(sm, arn), ws.release.environment):
+            continue
         if "delete" in actions and before_name:
+            # The address holds another object (the one a rollback leaves, or the one a killed run replaced):
+            # forget it so the existing one can be imported; it is pruned once the endpoint serves the release.
             tf.state_rm(address)
             result.forgotten.append((address, str(before_name)))
-        if "create" in actions and after_name:
-            arn = _existing(sm, str(rc.get("type")), str(after_name))
-            if arn is not None and _ours(_tags(sm, arn), ws.release.environment):
-                tf.import_(address, str(after_name), variables=variables)
-                result.imported.append((address, str(after_name)))
+        tf.import_(address, str(after_name), variables=variables)
+        result.imported.append((address, str(after_name)))
     for line in result.lines():
         notify(line)
     return result
@@ -207,9 +213,13 @@ def adopt(ws: Workspace, session: Any, notify: Callable[[str], None] | None = No
 # -- prune after verify --------------------------------------------------------------------------------------------
 
 
-def prune(ws: Workspace, session: Any, notify: Callable[[str], None] | None = None) -> list[str]:
+def prune(
+    ws: Workspace, session: Any, notify: Callable[[str], None] | None = None, also: Sequence[str] = ()
+) -> list[str]:
     """Delete this environment's endpoint configurations and models that are neither in the state nor used by
-    the configuration the endpoint serves. Called only once verify confirmed the endpoint serves the release."""
+    the configuration the endpoint serves: those named after the endpoint, and ``also`` (what :func:`adopt`
+    forgot, e.g. the configurations of an endpoint's old name). Called only once verify confirmed the endpoint
+    serves the release."""
     from .aws import client
 
     notify = notify or (lambda text: print(text, file=sys.stderr, flush=True))
@@ -226,9 +236,12 @@ def prune(ws: Workspace, session: Any, notify: Callable[[str], None] | None = No
     in_use = {serving} | {str(v.get("ModelName")) for v in serving_config.get("ProductionVariants", [])}
     deleted: list[str] = []
     prefix = f"{release.endpoint.name}-"
+    extra = [name for name in also if name not in managed and name not in in_use]
     for page in sm.get_paginator("list_endpoint_configs").paginate(NameContains=prefix):
         for item in page.get("EndpointConfigs", []):
             name = str(item["EndpointConfigName"])
+            if name in extra:
+                extra.remove(name)
             if name.startswith(prefix) and name not in managed and name not in in_use:
                 if _ours(_tags(sm, str(item["EndpointConfigArn"])), release.environment):
                     sm.delete_endpoint_config(EndpointConfigName=name)
@@ -241,6 +254,11 @@ def prune(ws: Workspace, session: Any, notify: Callable[[str], None] | None = No
                 if _ours(_tags(sm, str(item["ModelArn"])), release.environment):
                     sm.delete_model(ModelName=name)
                     deleted.append(name)
+    for name in extra:  # forgotten configurations under another prefix (a renamed endpoint's)
+        arn = _existing(sm, CONFIG_TYPE, name)
+        if arn is not None and _ours(_tags(sm, arn), release.environment):
+            sm.delete_endpoint_config(EndpointConfigName=name)
+            deleted.append(name)
     for name in deleted:
         notify(f"pruned {name}: no longer in the state and not serving")
     return deleted
