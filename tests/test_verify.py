@@ -9,6 +9,7 @@ Creating/Updating uses an injected clock and sleep that move the emulator's cloc
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +33,8 @@ SETTINGS = Settings(
     kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/0b1c2d3e-0000-4000-8000-000000000000",
     region="us-east-1",
 )
-DIGESTS = {"cancer-logreg": "a" * 64, "cancer-tree": "b" * 64}
+ARCHIVES = {"cancer-logreg": b"archive of cancer-logreg", "cancer-tree": b"archive of cancer-tree"}
+DIGESTS = {model_id: hashlib.sha256(data).hexdigest() for model_id, data in ARCHIVES.items()}
 
 
 @dataclass
@@ -253,9 +255,13 @@ def test_extra_variant_and_foreign_artifact_are_drift(tmp_path: Path, sm: Any, f
         variants=[("primary", names["cancer-logreg"], 100.0), ("shadow", names["cancer-tree"], 1.0)],
     )
     result = _verify(release, fake_time)
-    assert "variant shadow: not in the release (serves cancer-tree-dev-bbbbbbbbbbbb at 1)" in result.problems
+    tree = naming.model_name("cancer-tree", "dev", DIGESTS["cancer-tree"])
+    assert f"variant shadow: not in the release (serves {tree} at 1)" in result.problems
     assert any(
-        p.startswith("variant primary: model cancer-logreg-dev-aaaaaaaaaaaa serves s3://") for p in result.problems
+        p.startswith(
+            f"variant primary: model {naming.model_name('cancer-logreg', 'dev', DIGESTS['cancer-logreg'])} serves s3://"
+        )
+        for p in result.problems
     )
 
 
@@ -298,9 +304,25 @@ def test_cli_exit_codes_and_json(
     assert doc["ok"] is False and doc["problems"] == ["endpoint smgitops-dev does not exist"]
 
     _deploy(sm, release, fake_time)
+    s3 = boto3.session.Session(region_name="us-east-1").client("s3")
+    s3.create_bucket(Bucket=SETTINGS.artifact_bucket)
+    for model_id, data in ARCHIVES.items():  # as publish stores them: with S3's SHA-256 checksum
+        key = naming.artifact_key(model_id, DIGESTS[model_id])
+        s3.put_object(Bucket=SETTINGS.artifact_bucket, Key=key, Body=data, ChecksumAlgorithm="SHA256")
     assert cli.main(["verify", str(release.path), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["ok"] is True and doc["config_name"] == _expected(release)
+
+    # the served archive's stored bytes are not the release's any more: drift, exit 1, both digests named
+    key = naming.artifact_key("cancer-logreg", DIGESTS["cancer-logreg"])
+    s3.put_object(Bucket=SETTINGS.artifact_bucket, Key=key, Body=b"other bytes")
+    assert cli.main(["verify", str(release.path), "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    found = hashlib.sha256(b"other bytes").hexdigest()
+    assert doc["problems"] == [
+        f"model cancer-logreg: s3://{SETTINGS.artifact_bucket}/{key} holds sha256 {found}, the release pins sha256 "
+        f"{DIGESTS['cancer-logreg']} (the stored archive is not the one that was published)"
+    ]
 
 
 def test_failed_endpoint_shows_its_failure_reason(tmp_path: Path) -> None:
