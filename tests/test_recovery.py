@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 import yaml
 
-from smgitops.terraform import LockInfo, lock_info_from_error
+from smgitops.locks import DEFAULT_OLDER_THAN_MINUTES, LockInfo, lock_created
+from smgitops.terraform import lock_info_from_error
 from test_rollout import Journey, baking, sh, terraform_needed
 
 pytestmark = [terraform_needed, pytest.mark.terraform]
@@ -146,6 +147,13 @@ def test_sigterm_while_updating_is_passed_to_terraform_and_says_what_next(journe
     assert _plan_empty(j) and _lock(j) is None
 
 
+def test_unlock_refuses_locks_younger_than_the_deploy_jobs_timeout() -> None:
+    """A lock younger than the deploy job's timeout may belong to a run still going: unlock's default waits it out."""
+    workflow = yaml.safe_load((Path(__file__).resolve().parents[1] / ".github/workflows/deploy.yml").read_text())
+    timeouts = [job.get("timeout-minutes", 360) for job in workflow["jobs"].values() if "deploy" in str(job)]
+    assert DEFAULT_OLDER_THAN_MINUTES >= max(timeouts)
+
+
 def test_lock_error_parsing() -> None:
     text = (
         "Error: Error acquiring the state lock\n\nError message: operation error DynamoDB: PutItem\nLock Info:\n"
@@ -162,6 +170,10 @@ def test_lock_error_parsing() -> None:
         "b/smgitops/dev.tfstate",
     )
     assert lock_info_from_error("Error: something else") is None
+    created = lock_created(lock)
+    assert created is not None and created.isoformat() == "2026-11-30T15:40:01.123456+00:00"
+    json_form = LockInfo("x", "apply", "w", "2026-11-30T15:40:01.123456789Z")  # as written in the lock itself
+    assert lock_created(json_form) == created
 
 
 def _descendants(pid: int) -> list[int]:
@@ -229,7 +241,7 @@ def test_sigkill_while_updating_leaves_a_lock_then_unlock_and_the_next_deploy_ad
     # unlock refuses a lock younger than the job timeout, then releases it when told the run is dead
     assert cli.main(["unlock", "dev"]) == 2
     err = capsys.readouterr().err
-    assert "younger than 60 min" in err and "--older-than 0" in err
+    assert f"younger than {DEFAULT_OLDER_THAN_MINUTES:g} min" in err and "--older-than 0" in err
     assert _lock(j) == held
     assert cli.main(["unlock", "dev", "--older-than", "0"]) == 0
     assert f"released the state lock held by {held.who}" in capsys.readouterr().out
@@ -238,7 +250,7 @@ def test_sigkill_while_updating_leaves_a_lock_then_unlock_and_the_next_deploy_ad
     # The endpoint looks right, but the state does not know what serves: verify (the drift check) is not green.
     assert cli.main(["verify", "releases/dev.yaml"]) == 1
     out = capsys.readouterr().out
-    assert "the state does not match AWS: terraform would" in out and "aws_sagemaker_endpoint" in out
+    assert "the Terraform state does not match AWS: aws_sagemaker_endpoint.this (update outside Terraform)" in out
 
     # The next deploy adopts what the killed run created, converges, and prunes the configuration it replaced.
     result = deploy(j.path, traffic=20, **baking())

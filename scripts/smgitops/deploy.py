@@ -481,7 +481,7 @@ def configure_verify(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-plan",
         action="store_true",
-        help="compare the endpoint only; by default a plan (without the state lock) must also be empty",
+        help="compare the endpoint only; by default the Terraform state must also match AWS (refresh-only plan)",
     )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
@@ -492,12 +492,12 @@ def run_verify(args: argparse.Namespace) -> int:
     release = load_release(args.release)
     result = verify_release(release, timeout=args.timeout, store=store_for(release))
     if not args.no_plan:
-        # State == live too: a resource that exists but is not in the state (a killed run's) would break the
-        # next apply while the endpoint looks right. Read-only: the plan does not take the state lock.
+        # State == live too: an endpoint a killed run moved onto a configuration the state does not know looks
+        # right but breaks the next apply. Read-only: a refresh-only plan without the state lock.
         from .recovery import plan_drift
 
         result.problems += [
-            f"the state does not match AWS: terraform would {'/'.join(d['actions'])} {d['address']}"
+            f"the Terraform state does not match AWS: {d['address']} ({'/'.join(d['actions'])} outside Terraform)"
             for d in plan_drift(release)
         ]
         result.ok = not result.problems

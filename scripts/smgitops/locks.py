@@ -5,7 +5,7 @@ records the same lock information (ID, operation, who, created). :func:`read_loc
 so a command about to wait can say who it waits for, and since when.
 
 ``unlock ENV`` releases the lock with ``terraform force-unlock`` and the lock ID read from the lock itself, but
-refuses a lock younger than ``--older-than`` minutes (default 60: the deploy job's timeout): a younger lock may
+refuses a lock younger than ``--older-than`` minutes (default 90: the deploy job's timeout): a younger lock may
 belong to a run that is still going, and releasing it would let two applies write one state.
 """
 
@@ -23,7 +23,8 @@ from .errors import ExternalError, UserError
 from .settings import Settings
 from .terraform import LockInfo
 
-DEFAULT_OLDER_THAN_MINUTES = 60.0  # the deploy workflow's timeout-minutes: no live run holds a lock longer
+# The deploy job's timeout-minutes (.github/workflows/deploy.yml): no live run holds the lock longer.
+DEFAULT_OLDER_THAN_MINUTES = 90.0
 
 
 def read_lock(session: Any, settings: Settings, environment: str) -> LockInfo | None:

@@ -268,9 +268,10 @@ def prune(
 
 
 def plan_drift(release: Release) -> list[dict[str, Any]]:
-    """What a plan of ``release`` would change, read-only (``-lock=false``: the drift role cannot take the lock):
-    ``[{"address", "actions"}]``, empty when the state, the release and AWS agree."""
-    from .deploy import _drift_entries
+    """Where the state and AWS disagree, read-only: a refresh-only plan (``-refresh-only -lock=false``: the drift
+    role cannot take the lock) lists every managed object whose live attributes differ from the state, or that is
+    gone: ``[{"address", "actions"}]``, empty when they agree. A release merged but not deployed yet is not this
+    (the deploy applies it); a configuration a killed run moved the endpoint onto is."""
     from .plan import workspace_for
 
     ws = workspace_for(release)
@@ -278,9 +279,15 @@ def plan_drift(release: Release) -> list[dict[str, Any]]:
     with ws.locked():
         ws.prepare()
         try:
-            args = ["-no-color", "-input=false", "-detailed-exitcode", "-lock=false", f"-out={check}"]
+            args = ["-no-color", "-input=false", "-detailed-exitcode", "-refresh-only", "-lock=false", f"-out={check}"]
             args += [f"-var={k}={v}" for k, v in sorted(ws.variables().items())]
             changed = ws.terraform.run("plan", *args, ok_codes=(0, 2)).returncode == 2
-            return _drift_entries(ws.terraform.show_json(check)) if changed else []
+            doc = ws.terraform.show_json(check) if changed else {}
         finally:
             check.unlink(missing_ok=True)
+    drift = []
+    for rc in doc.get("resource_drift", []):
+        actions = list((rc.get("change") or {}).get("actions") or [])
+        if actions not in (["no-op"], ["read"]):
+            drift.append({"address": rc.get("address"), "actions": actions})
+    return drift
