@@ -1070,11 +1070,19 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
             outputs = json.loads(outputs_file.read_text())
             roles = AccountPolicies.role_arns(outputs)
             role_vars = {var: roles[label] for var, label in ROLE_VARIABLES.items()}
-            variables = {**stack.settings_env(), **role_vars, "SMGITOPS_AWS_REGION": "us-east-1"}
+            # as github-setup sets them: every environment's execution role in one repository variable (a pull
+            # request's plan job names no environment), the apply role per environment
+            settings = {k: v for k, v in stack.settings_env().items() if k != "SMGITOPS_EXECUTION_ROLE_ARN"}
+            execution_roles = {env: stack.settings.execution_role_for(env) for env in ("dev", "prod")}
+            variables = {
+                **settings,
+                **role_vars,
+                "SMGITOPS_EXECUTION_ROLE_ARNS": json.dumps(execution_roles),
+                "SMGITOPS_AWS_REGION": "us-east-1",
+            }
             per_env = {
                 env: {
                     "SMGITOPS_APPLY_ROLE_ARN": roles[f"apply-{env}"],
-                    "SMGITOPS_EXECUTION_ROLE_ARN": stack.settings.execution_role_for(env),
                     "SMGITOPS_SYNTHETIC_TRAFFIC": "800",
                 }
                 for env in ("dev", "prod")
