@@ -12,7 +12,8 @@
 #                    requires the tags release = <env> and managed-by = smgitops, changes require them on the
 #                    resource, and explicit denies keep it off resources tagged for another environment.
 #   teardown         teardown.yml on the default branch: list endpoints, delete those tagged managed-by = smgitops.
-#   drift            drift.yml on the default branch (`smgitops verify`): describe SageMaker resources; read only.
+#   drift            drift.yml on the default branch (`smgitops verify`): the plan role's read-only policy (verify
+#                    plans with -lock=false and checks the served archives' bytes); writes nothing.
 #
 # Names and the ARN patterns that follow from them (`smgitops validate` requires endpoint names ending in
 # -<environment>; SageMaker ARNs carry names in lower case, environments are lower case):
@@ -670,12 +671,13 @@ data "aws_iam_policy_document" "teardown" {
 # Drift role (scheduled workflow on the default branch)
 # ---------------------------------------------------------------------------------------------------------------------
 
-# `smgitops verify` compares the live endpoint with the release file through SageMaker's Describe* calls alone. The
-# configuration name it expects is computed from the release and the bucket and key ARNs it is given, so the role
-# reads no state, no artifact and uses no key: it can see what runs and change nothing.
+# `smgitops verify` compares the live endpoint with the release file through SageMaker's Describe* calls, checks that
+# every served archive's stored bytes are the release's, and requires an empty `terraform plan -lock=false` (state
+# equal to live): exactly what a pull request's plan reads. The drift role therefore has the plan role's read-only
+# policy, one document for both, and like it writes nothing (no state, no lock item, no archive, no SageMaker change).
 resource "aws_iam_role" "drift" {
   name                 = "${var.name_prefix}-github-drift"
-  description          = "GitHub Actions, drift.yml on ${var.github_branch_ref} of ${var.github_repository}: describe SageMaker resources only"
+  description          = "GitHub Actions, drift.yml on ${var.github_branch_ref} of ${var.github_repository}: read only (plan -lock=false and describes)"
   assume_role_policy   = data.aws_iam_policy_document.github_trust["drift"].json
   max_session_duration = 3600
 }
@@ -683,19 +685,5 @@ resource "aws_iam_role" "drift" {
 resource "aws_iam_role_policy" "drift" {
   name   = "drift"
   role   = aws_iam_role.drift.id
-  policy = data.aws_iam_policy_document.drift.json
-}
-
-data "aws_iam_policy_document" "drift" {
-  statement {
-    sid       = "FindEndpoints"
-    actions   = ["sagemaker:ListEndpoints"] # no resource-level permissions
-    resources = ["*"]
-  }
-
-  statement {
-    sid       = "DescribeSageMaker"
-    actions   = local.sagemaker_read_actions
-    resources = [local.sagemaker_model_arns, local.sagemaker_config_arns, local.sagemaker_endpoint_arns]
-  }
+  policy = data.aws_iam_policy_document.plan.json
 }
