@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make demo    the whole story on the local emulator with real Terraform (does its own set-up)"
 	@echo "make test    the test suite (does its own set-up)"
-	@echo "make lint    ruff, mypy --strict, terraform fmt, zizmor"
+	@echo "make lint    ruff, mypy --strict, terraform fmt, zizmor, actionlint (with shellcheck)"
 	@echo "make bench   benchmarks (print numbers)"
 	@echo "make setup   virtual environments, Terraform provider mirror, emulator certificate"
 
@@ -30,6 +30,7 @@ lint: setup
 	$(BIN)/mypy
 	terraform fmt -check -recursive bootstrap terraform
 	$(TOOLS)/zizmor --offline --persona=auditor .github/workflows
+	$(TOOLS)/actionlint -shellcheck=$(TOOLS)/shellcheck
 
 bench: setup
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python "$$b" || exit 1; done

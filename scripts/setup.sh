@@ -2,7 +2,7 @@
 # One-command, idempotent set-up for smgitops (called by every make target).
 #
 #   .venv/         the project: pinned dependencies from requirements/dev.txt, the package installed editable
-#   .venv-tools/   checkov and zizmor (checkov pins an old boto3, so it never shares the project's environment)
+#   .venv-tools/   checkov, zizmor, actionlint and shellcheck (checkov pins an old boto3, so it never shares the project's environment)
 #   .cache/terraform/mirror/     filesystem mirror with hashicorp/aws 3.39.0 (hash-verified, see below)
 #   .cache/terraform/terraformrc CLI config that points Terraform at that mirror (local mode and tests)
 #   .cache/emulator/tls/         self-signed certificate the local emulator serves HTTPS with
