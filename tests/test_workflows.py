@@ -446,6 +446,7 @@ class Event:
     sha: str
     ref: str
     inputs: dict[str, Any] = field(default_factory=dict)
+    fork: bool = False  # a pull request from a fork: no OIDC token, every variable '' (GitHub passes none)
 
 
 class Runner:
@@ -557,7 +558,7 @@ class Runner:
                 "api_url": self.api_url,
             },
             "inputs": inputs,
-            "vars": dict(self.variables),
+            "vars": dict.fromkeys(self.variables, "") if event.fork else dict(self.variables),
             "needs": needs,
             "env": dict(doc.get("env") or {}),
         }
@@ -613,7 +614,7 @@ class Runner:
         environment = interpolate(job.get("environment"), ev)
         if isinstance(environment, dict):
             environment = environment.get("name")
-        if environment:
+        if environment and not event.fork:
             base_ctx["vars"] = {**self.variables, **self.environment_variables.get(str(environment), {})}
         interpolate(job.get("concurrency"), ev)  # strictness: its expressions must resolve
         result = JobResult(job_id, combo, "success", environment=environment, temp=work / "runner-temp")
@@ -624,6 +625,8 @@ class Runner:
             "GITHUB_SHA": event.sha,
             "GITHUB_REF": event.ref,
         }
+        if (job.get("permissions") or {}).get("id-token") == "write" and not event.fork:
+            env.update(ACTIONS_ID_TOKEN_REQUEST_URL=f"{self.api_url}/oidc-token", ACTIONS_ID_TOKEN_REQUEST_TOKEN="x")
         job_env = {
             k: to_str(v) for k, v in interpolate({**(doc.get("env") or {}), **(job.get("env") or {})}, ev).items()
         }
@@ -721,6 +724,8 @@ class Runner:
             assert shutil.which("terraform"), "terraform must be on PATH"
             return "success", "terraform on PATH"
         if action == "aws-actions/configure-aws-credentials":
+            if not env.get("ACTIONS_ID_TOKEN_REQUEST_URL"):
+                return "failure", "Credentials could not be loaded: no OIDC token (ACTIONS_ID_TOKEN_REQUEST_URL)"
             role, region = with_.get("role-to-assume", ""), with_.get("aws-region", "")
             assert role.startswith("arn:aws:iam::"), f"role-to-assume resolved to {role!r}"
             assert region, "aws-region resolved to nothing"
@@ -1457,10 +1462,86 @@ def test_changed_releases_matrix(tmp_path: Path) -> None:
     (repo / "releases" / "dev.yaml").unlink()
     c4 = commit("retire dev")
     assert changed_releases(repo, c3, c4) == []  # nothing left to deploy for a deleted release
-    from smgitops.errors import UserError
 
-    with pytest.raises(UserError, match="no such commit"):
-        changed_releases(repo, "f" * 40, c4)
+
+@pytest.mark.parametrize("fork", [True, False], ids=["fork", "no-plan-role"])
+def test_a_pull_request_without_oidc_or_role_skips_the_plan_green(tmp_path: Path, fork: bool) -> None:
+    """A fork's pull request gets no OIDC token and no variables: the plan job says so and skips, it does not fail."""
+    seed = tmp_path / "seed"
+    for name in ("releases", "scripts"):
+        shutil.copytree(ROOT / name, seed / name, ignore=_IGNORE)
+    _git(seed, "init", "-q", "-b", "main")
+    _git(seed, "add", ".")
+    _git(seed, "commit", "-q", "-m", "base", env=IDENTITY)
+    base = _git(seed, "rev-parse", "HEAD")
+    with (seed / "releases" / "dev.yaml").open("a") as fh:
+        fh.write("# a change from a contributor\n")
+    _git(seed, "commit", "-q", "-am", "dev", env=IDENTITY)
+    head = _git(seed, "rev-parse", "HEAD")
+    origin = tmp_path / "origin.git"
+    _git(tmp_path, "clone", "-q", "--bare", str(seed), str(origin))
+    used = set(re.findall(r"\bvars\.(\w+)", (WORKFLOWS / "pr.yml").read_text(encoding="utf-8")))
+    variables = {k: "arn:aws:iam::123456789012:role/x" if k.endswith("_ARN") else "x" for k in used}
+    if not fork:
+        variables["SMGITOPS_PLAN_ROLE_ARN"] = ""  # the repository was never set up (github-setup)
+    runner = Runner(
+        origin=origin,
+        tmp=tmp_path / "runs",
+        aws_env={},
+        variables=variables,
+        environment_variables={},
+        api_url="http://127.0.0.1:9",  # nothing may be called: no plan, so no comment to post
+        repository=REPOSITORY,
+        token=TOKEN,
+    )
+    pr = {"number": 9, "base": {"sha": base, "ref": "main"}, "head": {"sha": head, "ref": "contrib"}}
+    results = runner.run("pr.yml", Event("pull_request", {"pull_request": pr}, head, "refs/pull/9/merge", fork=fork))
+    assert {job: [r.result for r in runs] for job, runs in results.items()} == {
+        "changes": ["success"],
+        "plan": ["success"],
+        "comment": ["success"],
+    }, explain(results)
+    plan = only(results, "plan")
+    assert plan.matrix == {"release": "releases/dev.yaml", "environment": "dev"}
+    reason = "no OIDC token (ACTIONS_ID_TOKEN_REQUEST_URL is not set)" if fork else "no role to assume"
+    assert plan.summary.startswith(f"Skipped the plan of releases/dev.yaml: {reason}"), plan.summary
+    ran = [s.name.split("@")[0] for s in plan.steps if s.outcome != "skipped"]
+    assert ran == ["actions/checkout", "actions/setup-python", "Can this job assume the plan role?"], ran
+    assert plan.roles == []
+    post = only(results, "comment").step("Post the comments (one per environment, updated in place)")
+    assert "no comment" in post.output
+
+
+def test_changed_releases_after_a_force_push_compare_with_the_last_good_tag(tmp_path: Path) -> None:
+    """GitHub's ``before`` of a force-push is a commit the clone never saw: each release's last good tag stands in."""
+    repo = tmp_path / "r"
+    (repo / "releases").mkdir(parents=True)
+    for name in ("dev", "prod", "stage"):
+        (repo / "releases" / f"{name}.yaml").write_text(f"environment: {name}\n")
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "c0", env=IDENTITY)
+    _git(repo, "tag", "smgitops/good/dev/" + _git(repo, "rev-parse", "HEAD"))
+    _git(repo, "tag", "smgitops/good/prod/" + _git(repo, "rev-parse", "HEAD"))
+    (repo / "releases" / "prod.yaml").write_text("environment: prod\n# changed\n")
+    _git(repo, "commit", "-q", "-am", "prod", env=IDENTITY)
+    unknown = "e" * 40
+    cli = [str(ROOT / ".venv" / "bin" / "smgitops"), "changed-releases", "--base", unknown, "--repo", str(repo)]
+    proc = subprocess.run(cli, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == [
+        {"release": "releases/prod.yaml", "environment": "prod"},  # changed since smgitops/good/prod/<c0>
+        {"release": "releases/stage.yaml", "environment": "stage"},  # never deployed good: included
+    ]
+    assert f"base {unknown} is not in this repository" in proc.stderr
+    assert "releases/dev.yaml: unchanged since its last good tag smgitops/good/dev/" in proc.stderr
+    assert "releases/stage.yaml: no good tag smgitops/good/stage/* before HEAD: included" in proc.stderr
+    (repo / "terraform").mkdir()
+    (repo / "terraform" / "main.tf").write_text("# root\n")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "root", env=IDENTITY)
+    proc = subprocess.run(cli, capture_output=True, text=True, check=False)
+    assert [r["environment"] for r in json.loads(proc.stdout)] == ["dev", "prod", "stage"]  # a shared input
 
 
 def test_concurrency_and_environments() -> None:

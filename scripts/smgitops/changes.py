@@ -3,7 +3,10 @@
 A change to ``releases/<env>.yaml`` concerns that environment; a change to anything every environment is built
 from (``terraform/``, ``scripts/``, ``data/``, ``policies/``) concerns all of them. A deleted release file is not
 planned or deployed (nothing is left to apply; the evening teardown removes its endpoint). Without a usable base
-revision (the first push of a branch: GitHub sends forty zeros) every release is included.
+revision (the first push of a branch: GitHub sends forty zeros) every release is included. A base that is not in
+the repository (after a force-push GitHub's ``before`` is a commit nobody fetched) is replaced, per release, by its
+last good tag (``smgitops/good/<env>/<sha>``, the newest one reachable from ``head``); a release without one is
+included. Either way stderr says which comparison was made.
 
 Output: a JSON list of ``{"release": "releases/dev.yaml", "environment": "dev"}`` on stdout; with
 ``--github-output`` also ``matrix=<that JSON>`` and ``any=true|false`` appended to ``$GITHUB_OUTPUT``.
@@ -14,14 +17,16 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from .errors import UserError
 from .ghoutput import append_github_output
 
 RELEASE_DIR = "releases"
+GOOD_TAG_PREFIX = "smgitops/good"  # rollout.GOOD_TAG_PREFIX; not imported: the changes job runs on a bare Python
 SHARED_PREFIXES = ("terraform/", "scripts/", "data/", "policies/")
 _NULL_SHA = "0" * 40
 
@@ -41,18 +46,58 @@ def release_files(repo: Path, rev: str = "HEAD", *, runner: Runner = subprocess.
     return sorted(f"{RELEASE_DIR}/{n}" for n in listing.split() if n.endswith(".yaml"))
 
 
-def changed_releases(repo: Path, base: str | None, head: str = "HEAD", *, runner: Runner = subprocess.run) -> list[str]:
+def _changed_paths(repo: Path, base: str, head: str, runner: Runner) -> set[str]:
+    diff = _git(repo, "diff", "--name-only", "--no-renames", f"{base}...{head}", runner=runner).split("\n")
+    return {line.strip() for line in diff if line.strip()}
+
+
+def _concerns(path: str, changed: set[str]) -> bool:
+    return path in changed or any(c.startswith(SHARED_PREFIXES) for c in changed)
+
+
+def last_good_tag(repo: Path, environment: str, head: str, *, runner: Runner = subprocess.run) -> str | None:
+    """The newest ``smgitops/good/<environment>/*`` tag reachable from ``head``, or None."""
+    proc = runner(
+        ["git", "describe", "--tags", "--abbrev=0", "--match", f"{GOOD_TAG_PREFIX}/{environment}/*", head],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    tag = str(proc.stdout).strip() if proc.returncode == 0 else ""
+    return tag or None
+
+
+def changed_releases(
+    repo: Path,
+    base: str | None,
+    head: str = "HEAD",
+    *,
+    runner: Runner = subprocess.run,
+    err: TextIO | None = None,
+) -> list[str]:
     """Release files (present at ``head``) that the change ``base..head`` concerns."""
     present = release_files(repo, head, runner=runner)
     if not base or base == _NULL_SHA:
         return present
-    if subprocess_ok(repo, ["git", "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}"], runner) is False:
-        raise UserError(f"--base {base}: no such commit (fetch enough history: actions/checkout fetch-depth: 0)")
-    diff = _git(repo, "diff", "--name-only", "--no-renames", f"{base}...{head}", runner=runner).split("\n")
-    changed = {line.strip() for line in diff if line.strip()}
-    if any(path.startswith(SHARED_PREFIXES) for path in changed):
-        return present
-    return [p for p in present if p in changed]
+    if subprocess_ok(repo, ["git", "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}"], runner):
+        changed = _changed_paths(repo, base, head, runner)
+        return [p for p in present if _concerns(p, changed)]
+    out = err if err is not None else sys.stderr
+    print(f"changed-releases: base {base} is not in this repository (a force-push?);", file=out)
+    selected = []
+    for path in present:
+        environment = Path(path).stem
+        tag = last_good_tag(repo, environment, head, runner=runner)
+        if tag is None:
+            print(f"  {path}: no good tag {GOOD_TAG_PREFIX}/{environment}/* before {head}: included", file=out)
+            selected.append(path)
+        elif _concerns(path, _changed_paths(repo, tag, head, runner)):
+            print(f"  {path}: changed since its last good tag {tag}: included", file=out)
+            selected.append(path)
+        else:
+            print(f"  {path}: unchanged since its last good tag {tag}", file=out)
+    return selected
 
 
 def subprocess_ok(repo: Path, cmd: Sequence[str], runner: Runner) -> bool:

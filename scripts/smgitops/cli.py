@@ -50,6 +50,7 @@ COMMANDS: dict[str, Command] = {
     "post-comment": Command("comment", "post rendered pull-request comments (a job without AWS credentials)"),
     "record": Command("record", "push a deploy's good tag and revert branch, open the revert PR (no AWS credentials)"),
     "changed-releases": Command("changes", "release files a git change concerns, as a workflow job matrix"),
+    "oidc-check": Command("oidc", "can the job assume its role (OIDC token, role variable)? else say why, skip"),
     "github-setup": Command("github_setup", "configure the GitHub repository from bootstrap/'s outputs (REST API)"),
     "github-check": Command("github_setup", "read the repository's GitHub configuration back: ok, missing or wrong"),
 }
