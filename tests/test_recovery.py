@@ -370,3 +370,50 @@ def test_an_endpoint_rename_shows_replaced_downtime_and_leaves_nothing_behind(
     assert [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]] == ["smgitops-blue-dev"]
     assert _configs() == [_expected(j)] and _expected(j).startswith("smgitops-blue-dev-")
     assert _plan_empty(j) and _lock(j) is None
+
+
+_CHILD = """
+import signal, sys, time
+got = []
+def note(signum, frame):
+    got.append(signal.Signals(signum).name)
+    open(sys.argv[1], "a").write(got[-1] + "\\n")
+signal.signal(signal.SIGINT, note)
+signal.signal(signal.SIGTERM, note)
+open(sys.argv[1], "a").write("ready\\n")
+deadline = time.monotonic() + 20
+while len(got) < int(sys.argv[2]) and time.monotonic() < deadline:
+    time.sleep(0.05)
+sys.exit(3 if got else 0)
+"""
+
+
+@pytest.mark.parametrize("signals", [["SIGTERM"], ["SIGINT", "SIGTERM"]])
+def test_the_runner_passes_each_signal_on_and_waits_for_the_child(tmp_path: Path, signals: list[str]) -> None:
+    """GitHub cancels with SIGINT, then SIGTERM: each reaches the child (Terraform), which is waited for."""
+    import threading
+
+    from smgitops.terraform import Interrupted, subprocess_runner
+
+    log = tmp_path / "child.log"
+    script = tmp_path / "child.py"
+    script.write_text(_CHILD)
+
+    def send() -> None:
+        deadline = time.monotonic() + 20
+        while "ready" not in (log.read_text() if log.exists() else "") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        for name in signals:
+            os.kill(os.getpid(), getattr(signal, name))  # to this process: the runner's handler passes it on
+            time.sleep(0.3)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Interrupted) as caught:
+        subprocess_runner([sys.executable, str(script), str(log), str(len(signals))], cwd=tmp_path, env=os.environ)
+    sender.join()
+    assert log.read_text().split() == ["ready", *signals]  # the child got every signal, in order
+    assert caught.value.signal_name == signals[0] and caught.value.count == len(signals)
+    assert caught.value.returncode == 3  # its own exit: it was waited for, not abandoned
+    assert signal.getsignal(signal.SIGTERM) is before  # the handlers are restored

@@ -45,13 +45,14 @@ class Cancelled(SmgitopsError):
 # -- cancelled ----------------------------------------------------------------------------------------------------
 
 
-def _environment_state(release: Release, ws: Workspace, session: Any) -> str:
+def _environment_state(release: Release, ws: Workspace, session: Any) -> tuple[bool, str]:
     from .aws import make_session
     from .deploy import SageMaker
     from .locks import read_lock
     from .plan import expected_config_name
 
     parts: list[str] = []
+    lock = None
     try:
         session = session or make_session(release.region)
         lock = read_lock(session, ws.settings, release.environment)
@@ -69,7 +70,7 @@ def _environment_state(release: Release, ws: Workspace, session: Any) -> str:
             )
     except Exception as exc:  # the message must come out whatever AWS says now
         parts.append(f"live state unknown ({type(exc).__name__})")
-    return "; ".join(parts)
+    return lock is not None, "; ".join(parts)
 
 
 @contextlib.contextmanager
@@ -78,11 +79,20 @@ def on_interrupt(release: Release, ws: Workspace, label: str, session: Any = Non
     try:
         yield
     except Interrupted as exc:
-        state = _environment_state(release, ws, session)
+        held, state = _environment_state(release, ws, session)
+        if exc.count == 1:
+            how = "Terraform finished the operations in flight and saved the state"
+        else:  # Terraform's "Two interrupts received. Exiting immediately."
+            how = (
+                f"{exc.count} signals: Terraform exited at once and may not have saved what it created (the next "
+                "deploy adopts it)"
+            )
+        then = f"smgitops deploy {label} (re-run the job) finishes the rollout"
+        if held:  # left by this very run: nothing else can be holding it
+            then = f"smgitops unlock {release.environment} --older-than 0 (this run held it), then {then}"
         raise Cancelled(
-            f"cancelled by {exc.signal_name} during terraform {exc.command}: Terraform finished the operations "
-            f"in flight and saved the state; {state}. Nothing was rolled back. Next: smgitops deploy {label} "
-            f"(re-run the job) finishes the rollout; smgitops verify {label} shows what is live"
+            f"cancelled by {exc.signal_name} during terraform {exc.command}: {how}; {state}. Nothing was rolled "
+            f"back. Next: {then}; smgitops verify {label} shows what is live"
         ) from exc
 
 

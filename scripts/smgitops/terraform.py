@@ -57,14 +57,14 @@ class Interrupted(SmgitopsError):
 
     exit_code = 130
 
-    def __init__(self, command: str, signum: int, returncode: int) -> None:
+    def __init__(self, command: str, signum: int, returncode: int, count: int = 1) -> None:
         self.command = command
         self.signum = signum
         self.returncode = returncode
+        self.count = count  # signals passed on; from the second, Terraform exits without finishing
         self.signal_name = signal.Signals(signum).name
         super().__init__(
-            f"{self.signal_name} during terraform {command}: passed to Terraform, which stopped after the "
-            f"operations in flight and saved the state (exit {returncode})"
+            f"{self.signal_name} during terraform {command}: passed to Terraform ({count}x), which exited {returncode}"
         )
 
 
@@ -107,7 +107,7 @@ def subprocess_runner(args: Sequence[str], *, cwd: Path, env: Mapping[str, str])
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if received:
-        raise Interrupted(args[1] if len(args) > 1 else args[0], received[0], proc.returncode)
+        raise Interrupted(args[1] if len(args) > 1 else args[0], received[0], proc.returncode, len(received))
     return Completed(tuple(args), proc.returncode, stdout, stderr)
 
 
