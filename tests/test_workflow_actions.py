@@ -204,3 +204,50 @@ def test_actionlint_runs_shellcheck_on_run_scripts(tmp_path: Path) -> None:
     proc = actionlint(tmp_path, bad)
     assert proc.returncode == 1
     assert "SC2086" in proc.stdout
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# ci.yml's provider-currency job: its generated override replaces the roots' exact pin
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _override_step() -> tuple[dict[str, Any], str]:
+    job = yaml.safe_load((WORKFLOWS / "ci.yml").read_text(encoding="utf-8"))["jobs"]["providers"]
+    (step,) = [s for s in job["steps"] if "versions_override.tf" in str(s.get("run", ""))]
+    return job, str(step["run"])
+
+
+def test_the_provider_job_covers_both_roots_and_the_newest_majors() -> None:
+    job, _ = _override_step()
+    assert job["strategy"]["matrix"] == {"root": ["terraform", "bootstrap"], "aws": ["~> 5.0", "~> 6.0"]}
+    for root in ("terraform", "bootstrap"):  # the pin an adopter changes on purpose is still exact
+        assert 'version = "= 3.39.0"' in (ROOT / root / "versions.tf").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("root", ["terraform", "bootstrap"])
+def test_the_generated_override_replaces_the_pin(tmp_path: Path, root: str) -> None:
+    """The job's own script, run here against the local mirror (3.39.0 only): '~> 3.0' validates, '~> 5.0' is
+    looked up alone (the override replaced '= 3.39.0' instead of adding to it) and the mirror has no such release."""
+    terraform = shutil.which("terraform")
+    rc = ROOT / ".cache" / "terraform" / "terraformrc"
+    if terraform is None or not rc.exists():
+        pytest.fail("terraform on PATH and 'make setup' (the provider mirror) are needed")
+    _, script = _override_step()
+    shutil.copytree(ROOT / root, tmp_path / root, ignore=shutil.ignore_patterns(".terraform", "*_override.tf"))
+    env = {"PATH": f"{Path(terraform).parent}:/usr/bin:/bin", "TF_CLI_CONFIG_FILE": str(rc), "ROOT_DIR": root}
+    env["TF_IN_AUTOMATION"] = "1"
+
+    def run(*argv: str, constraint: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            argv, cwd=tmp_path, env={**env, "AWS_CONSTRAINT": constraint}, capture_output=True, text=True, check=False
+        )
+
+    init = ("terraform", f"-chdir={root}", "init", "-backend=false", "-upgrade", "-input=false", "-no-color")
+    assert run("bash", "-eo", "pipefail", "-c", script, constraint="~> 3.0").returncode == 0
+    assert run(*init, constraint="~> 3.0").returncode == 0
+    valid = run("terraform", f"-chdir={root}", "validate", "-no-color", constraint="~> 3.0")
+    assert valid.returncode == 0, valid.stdout + valid.stderr
+    assert run("bash", "-eo", "pipefail", "-c", script, constraint="~> 5.0").returncode == 0
+    newer = run(*init, constraint="~> 5.0")
+    assert newer.returncode == 1
+    assert "no available releases match the given constraints ~> 5.0\n" in newer.stdout + newer.stderr
