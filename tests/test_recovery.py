@@ -128,8 +128,10 @@ def test_sigterm_while_updating_is_passed_to_terraform_and_says_what_next(journe
     proc = _start_apply(j)
     _wait_updating(proc)
     os.kill(proc.pid, signal.SIGTERM)  # smgitops only: it must pass the signal on to Terraform
+    signalled = time.monotonic()
     j.stack.admin.advance_clock(3600)  # the update in flight completes; Terraform's waiter sees it next poll
     _, err = proc.communicate(timeout=240)
+    print(f"\nSIGTERM while Updating: smgitops exited {proc.returncode} {time.monotonic() - signalled:.1f} s later")
 
     assert proc.returncode == 130, err
     (line,) = [ln for ln in err.splitlines() if "cancelled by SIGTERM" in ln]
@@ -230,8 +232,12 @@ def test_sigkill_while_updating_leaves_a_lock_then_unlock_and_the_next_deploy_ad
     # A deploy meanwhile: waits a bounded time naming the holder, then exit 2, nothing changed, no rollback.
     monkeypatch.chdir(j.repo)
     monkeypatch.setenv("SMGITOPS_LOCK_TIMEOUT", "3s")
+    started = time.monotonic()
     assert cli.main(["deploy", "releases/dev.yaml"]) == 2
+    waited = time.monotonic() - started
     err = capsys.readouterr().err
+    with capsys.disabled():
+        print(f"\ndeploy under a dead run's lock (SMGITOPS_LOCK_TIMEOUT=3s): exit 2 after {waited:.1f} s")
     assert f"waiting up to 3s for the Terraform state lock, held by {held.who} since {held.created}" in err
     assert f"lock ID {held.id}" in err and "smgitops unlock dev" in err
     assert "ROLLBACK" not in err and "rolled back" not in err
