@@ -423,3 +423,16 @@ def test_the_runner_passes_each_signal_on_and_waits_for_the_child(tmp_path: Path
     assert caught.value.signal_name == signals[0] and caught.value.count == len(signals)
     assert caught.value.returncode == 3  # its own exit: it was waited for, not abandoned
     assert signal.getsignal(signal.SIGTERM) is before  # the handlers are restored
+
+
+def test_a_refresh_that_reads_an_absent_value_back_empty_is_not_drift() -> None:
+    """Provider 3.39 stores attributes it was never given as null and reads them back from AWS as {} or [] (an
+    alarm's actions and dimensions, tags under default_tags): that is not drift; any real change still is."""
+    from smgitops.recovery import drifted_attributes
+
+    state = {"alarm_name": "smgitops-dev/primary/5xx-rate", "tags": None, "alarm_actions": None, "threshold": 0.01}
+    read_back = {**state, "tags": {}, "alarm_actions": [], "dimensions": {}}
+    assert drifted_attributes(state, read_back) == []
+    assert drifted_attributes(state, {**read_back, "threshold": 0.5}) == ["threshold"]
+    assert drifted_attributes(state, {**read_back, "tags": {"release": "prod"}}) == ["tags"]
+    assert drifted_attributes({"tags": {"release": "dev"}}, {"tags": {}}) == ["tags"]  # removed outside Terraform

@@ -297,7 +297,32 @@ def plan_drift(release: Release) -> list[dict[str, Any]]:
             check.unlink(missing_ok=True)
     drift = []
     for rc in doc.get("resource_drift", []):
-        actions = list((rc.get("change") or {}).get("actions") or [])
-        if actions not in (["no-op"], ["read"]):
-            drift.append({"address": rc.get("address"), "actions": actions})
+        change = rc.get("change") or {}
+        actions = list(change.get("actions") or [])
+        if actions in (["no-op"], ["read"]):
+            continue
+        if actions == ["update"] and not drifted_attributes(change.get("before"), change.get("after")):
+            continue
+        drift.append({"address": rc.get("address"), "actions": actions})
     return drift
+
+
+def _blank(value: Any) -> bool:
+    return value is None or value == {} or value == [] or value == ""
+
+
+def drifted_attributes(before: Any, after: Any) -> list[str]:
+    """The attributes a refresh changed, leaving out an absent value read back as an empty one.
+
+    A provider stores an attribute it was never given as null and reads it back from AWS as ``{}`` or ``[]``
+    (provider 3.39: an alarm's actions and dimensions, any resource's ``tags`` when ``default_tags`` is used): the
+    refresh reports "updated outside Terraform" although nothing changed, and a normal plan shows no difference."""
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return [] if before == after or (_blank(before) and _blank(after)) else ["(value)"]
+    changed = []
+    for key in sorted(set(before) | set(after)):
+        b, a = before.get(key), after.get(key)
+        if b == a or (_blank(b) and _blank(a)):
+            continue
+        changed.append(key)
+    return changed
