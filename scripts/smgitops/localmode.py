@@ -63,9 +63,10 @@ PROVIDER_ENDPOINT_SERVICES = (
 # Terraform 1.11 S3 backend `endpoints = {}` keys.
 BACKEND_ENDPOINT_SERVICES = ("dynamodb", "iam", "s3", "sts")
 
-# Retries of Terraform's AWS provider and S3 backend in local mode (the emulator is on this machine: it answers at
-# once or not at all).
-LOCAL_MAX_RETRIES = 2
+# Retries of Terraform's AWS provider and S3 backend in local mode. The emulator is on this machine, and smgitops
+# checks it answers before Terraform starts; the retries only absorb a busy machine (a loaded 2-core runner
+# delays answers), bounded so that an emulator gone during a run still fails in seconds, not minutes.
+LOCAL_MAX_RETRIES = 5
 
 DEFAULT_NAME_PREFIX = "smgitops"
 DEFAULT_GITHUB_REPOSITORY = "local/smgitops"
