@@ -50,3 +50,22 @@ def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+
+
+# Files whose tests run real Terraform for minutes. `make test` spreads files over xdist workers (--dist loadfile)
+# in collection order; starting these first keeps one long file from running alone at the end. Order inside a file
+# is kept (the workflow story's tests build on each other).
+LONG_FILES_FIRST = (
+    "test_workflows.py",
+    "test_recovery.py",
+    "test_rollout.py",
+    "test_plan_apply.py",
+    "test_demo.py",
+    "test_env_faults.py",
+    "test_terraform_roots.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONG_FILES_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
