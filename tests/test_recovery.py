@@ -41,16 +41,7 @@ def journey(tmp_path: Path, git_identity: dict[str, str]) -> Iterator[Journey]:
     with local_stack(tmp_path, repo_root=repo) as stack:
         stack.admin.seed(11)
         j = Journey(repo, stack, [])
-
-        def v1(doc: dict[str, Any]) -> None:
-            model_id = next(iter(doc["models"]))
-            doc["models"] = {model_id: doc["models"][model_id]}
-            doc["variants"] = [{"name": "primary", "model": model_id, "weight": 100}]
-            doc["canary"]["min_invocations"] = 10
-
-        j.edit(v1)
-        j.train_and_publish([next(iter(yaml.safe_load(j.path.read_text())["models"]))])
-        j.commit("v1")
+        j.commit_v1()
         _, applied = apply_release(load_release(j.path))
         assert applied.ok and applied.plan_after_apply_empty
         yield j

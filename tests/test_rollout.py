@@ -290,6 +290,19 @@ class Journey:
         release = load_release(self.path)
         assert publish_release(release, store_for(release), artifact_dir=out).ok
 
+    def commit_v1(self) -> str:
+        """v1: the release's first model alone at 100 % (min_invocations 10), trained, published and committed."""
+
+        def v1(doc: dict[str, Any]) -> None:
+            model_id = next(iter(doc["models"]))
+            doc["models"] = {model_id: doc["models"][model_id]}
+            doc["variants"] = [{"name": "primary", "model": model_id, "weight": 100}]
+            doc["canary"]["min_invocations"] = 10
+
+        self.edit(v1)
+        self.train_and_publish([next(iter(yaml.safe_load(self.path.read_text())["models"]))])
+        return self.commit("v1")
+
     def live(self) -> tuple[str, dict[str, float]]:
         import boto3
 
@@ -314,16 +327,7 @@ def journey(tmp_path: Path, git_identity: dict[str, str], monkeypatch: pytest.Mo
     with local_stack(tmp_path, repo_root=repo) as stack:
         stack.admin.seed(11)
         j = Journey(repo, stack, trainings)
-
-        def v1(doc: dict[str, Any]) -> None:
-            model_id = next(iter(doc["models"]))
-            doc["models"] = {model_id: doc["models"][model_id]}
-            doc["variants"] = [{"name": "primary", "model": model_id, "weight": 100}]
-            doc["canary"]["min_invocations"] = 10
-
-        j.edit(v1)
-        j.train_and_publish([next(iter(yaml.safe_load(j.path.read_text())["models"]))])
-        j.commit("v1")
+        j.commit_v1()
         yield j
 
 
