@@ -71,6 +71,9 @@ class ModelSpec:
     params: dict[str, Any]
     seed: int
     artifact_sha256: str
+    # promotion_override.reason: lets a promoted-to environment (prod) serve a digest that never passed a canary
+    # in the environment it is promoted from (release policy RP005); shown in the pull-request comment
+    promotion_override: str | None = None
 
 
 @dataclass(frozen=True)
@@ -157,7 +160,8 @@ def release_from_mapping(doc: dict[str, Any], path: Path) -> Release:
                 estimator=m["estimator"],
                 params=dict(m.get("params") or {}),
                 seed=int(m["seed"]),
-                artifact_sha256=m["artifact_sha256"],
+                artifact_sha256=m.get("artifact_sha256", ""),  # absent only while `train --write` runs
+                promotion_override=(m.get("promotion_override") or {}).get("reason"),
             )
             for mid, m in doc["models"].items()
         },
@@ -255,6 +259,7 @@ class _Reporter:
         self._seen: set[tuple[int, int, str, str]] = set()
         self.suggestion_budget = SUGGESTION_BUDGET
         self.probe_fits = 0
+        self.digest_optional = False  # `train --write`: a model may lack artifact_sha256 (it is about to be written)
 
     def add(self, line: int, col: int, path: Iterable[str | int], reason: str) -> None:
         fmt = format_path(path)
@@ -708,7 +713,12 @@ def _schema_problems(doc: Any, rep: _Reporter) -> None:
         if kind == "required":
             for prop in err.validator_value:
                 if isinstance(err.instance, dict) and prop not in err.instance:
-                    rep.at(path, "required field missing", key=True, report_as=(*path, prop))
+                    reason = "required field missing"
+                    if prop == "artifact_sha256" and len(path) == 2 and path[0] == "models":
+                        if rep.digest_optional:
+                            continue
+                        reason += f"; `smgitops train {rep.label} --write` trains the model and writes it"
+                    rep.at(path, reason, key=True, report_as=(*path, prop))
             continue
         if kind == "additionalProperties" and isinstance(err.instance, dict):
             known = schema.get("properties", {})
