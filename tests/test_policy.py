@@ -16,6 +16,7 @@ import yaml
 from smgitops import policy
 from smgitops.cli import main
 from smgitops.release import Release, release_from_mapping
+from support.promotion import PromotionRepo, add_canary, edit, make_promotion_repo, sh
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "policy_fixtures"
@@ -526,14 +527,23 @@ def test_base_rev_from_git_and_the_json_report(repo: Path, tmp_path: Path) -> No
 
 
 def test_a_release_file_new_at_the_base_revision_is_exempt(repo: Path, tmp_path: Path) -> None:
-    prod = repo / "releases" / "prod.yaml"
+    stage = repo / "releases" / "stage.yaml"
     doc = yaml.safe_load((repo / "releases" / "dev.yaml").read_text())
-    doc["environment"] = "prod"
-    doc["endpoint"]["name"] = "smgitops-prod"
-    prod.write_text(yaml.safe_dump(doc, sort_keys=False))
+    doc["environment"] = "stage"
+    doc["endpoint"]["name"] = "smgitops-stage"
+    stage.write_text(yaml.safe_dump(doc, sort_keys=False))
     out = tmp_path / "p.json"
-    assert main(["policy", str(prod), "--release-only", "--base-rev", "HEAD", "--json", str(out)]) == 0
+    assert main(["policy", str(stage), "--release-only", "--base-rev", "HEAD", "--json", str(out)]) == 0
     assert "absent: new release" in json.loads(out.read_text())["base"]
+    # ... from RP001, not from RP005: a first prod release serves only digests that passed dev's canary
+    prod = repo / "releases" / "prod.yaml"
+    prod.write_text(
+        yaml.safe_dump(
+            dict(doc, environment="prod", endpoint=dict(doc["endpoint"], name="smgitops-prod")), sort_keys=False
+        )
+    )
+    assert main(["policy", str(prod), "--release-only", "--base-rev", "HEAD", "--json", str(out)]) == 1
+    assert [f["check_id"] for f in json.loads(out.read_text())["findings"]] == ["RP005"]
 
 
 def test_bad_base_input_exits_2(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -545,3 +555,83 @@ def test_bad_base_input_exits_2(repo: Path, capsys: pytest.CaptureFixture[str]) 
     with pytest.raises(SystemExit) as exc:
         main(["policy", rel, "--base-rev", "HEAD", "--base-release", rel])
     assert exc.value.code == 2
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# RP005: promotion by digest, against canary evidence recorded in git as the deploy workflow records it
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def promo(tmp_path: Path, git_identity: dict[str, str]) -> PromotionRepo:
+    return make_promotion_repo(tmp_path)
+
+
+def _policy(release: Path, out: Path, *extra: str) -> tuple[int, dict[str, Any]]:
+    code = main(["policy", str(release), "--release-only", "--base-rev", "HEAD", "--json", str(out), *extra])
+    return code, json.loads(out.read_text())
+
+
+def test_rp005_prod_serves_only_digests_that_passed_a_dev_canary(
+    promo: PromotionRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tested, untested = "c" * 64, "e" * 64
+    edit(promo.dev, lambda doc: add_canary(doc, tested))
+    dev_canary = promo.commit("dev: canary cancer-forest at 10 %")
+    done = promo.record_dev_canary(dev_canary)
+    assert done == [
+        f"dev: pushed refs/tags/smgitops/good/dev/{dev_canary}",
+        f"dev: pushed refs/tags/smgitops/canary/dev/{dev_canary}",
+    ]
+
+    pr = promo.pull_request_checkout("pr")  # tags come with the clone, as with fetch-depth: 0
+    prod = pr / "releases" / "prod.yaml"
+    edit(prod, lambda doc: add_canary(doc, tested))
+    code, report = _policy(prod, tmp_path / "ok.json")
+    assert code == 0, report["findings"]
+    (entry,) = [e for e in report["promotion"] if e["digest"] == tested]
+    assert entry["status"] == "passed" and entry["canary"]["revision"] == dev_canary
+    assert entry["canary"]["variant"]["name"] == "canary" and entry["canary"]["variant"]["invocations"] == 200
+    (kept,) = [e for e in report["promotion"] if e["digest"] != tested]
+    assert kept["status"] == "passed"  # prod's own model was dev's primary in that canary
+    assert "RP005" in report["release_rules"]
+
+    # a digest dev never ran: refused, naming the digest
+    edit(prod, lambda doc: doc["models"]["cancer-forest"].update(artifact_sha256=untested))
+    capsys.readouterr()
+    code, report = _policy(prod, tmp_path / "bad.json")
+    assert code == 1
+    (finding,) = report["findings"]
+    assert finding["check_id"] == "RP005" and untested in finding["title"] and untested in finding["detail"]
+    assert "promotion_override" in finding["detail"]
+    assert untested[:12] in capsys.readouterr().out  # the printed table names it too
+
+    # a dev release with a good tag but whose evidence is missing does not count either
+    sh(promo.origin, "tag", "-d", f"smgitops/good/dev/{dev_canary}")
+    again = promo.pull_request_checkout("pr-without-good-tag")
+    prod2 = again / "releases" / "prod.yaml"
+    edit(prod2, lambda doc: add_canary(doc, tested))
+    code, report = _policy(prod2, tmp_path / "nogood.json")
+    assert code == 1 and [f["check_id"] for f in report["findings"]] == ["RP005"]
+
+
+def test_rp005_override_passes_with_its_reason(promo: PromotionRepo, tmp_path: Path) -> None:
+    untested = "e" * 64
+    reason = "hotfix INC-42: dev is down; approved by the on-call lead"
+    edit(promo.prod, lambda doc: add_canary(doc, untested, promotion_override={"reason": reason}))
+    code, report = _policy(promo.prod, tmp_path / "p.json")
+    assert code == 0, report["findings"]
+    (entry,) = [e for e in report["promotion"] if e["digest"] == untested]
+    assert entry["status"] == "override" and entry["override"] == reason
+    (kept,) = [e for e in report["promotion"] if e["digest"] != untested]
+    assert kept["status"] == "served" and kept["canary"] is None  # no dev evidence, but prod served it before
+
+
+def test_rp005_outside_git_is_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    loose = tmp_path / "loose"
+    (loose / "releases").mkdir(parents=True)
+    shutil.copy(ROOT / "releases" / "release.schema.json", loose / "releases")
+    shutil.copy(ROOT / "releases" / "prod.yaml", loose / "releases")
+    shutil.copytree(ROOT / "data", loose / "data")
+    assert main(["policy", str(loose / "releases" / "prod.yaml"), "--release-only"]) == 2
+    assert "RP005" in capsys.readouterr().err

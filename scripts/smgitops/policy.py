@@ -33,6 +33,13 @@ Release policy rules (each finding names the rule):
     ``teardown.at`` is not later than 23:00 local time: the endpoint must be gone before the night.
 ``RP004 no-variants``
     A release never removes all variants, and at least one variant has weight > 0.
+``RP005 promotion-by-digest``
+    A release promoted from another environment (``prod``, from ``dev``: :data:`PROMOTED_FROM`) gives traffic only
+    to artifact digests that passed a canary there: the canary evidence kept with a good tag of that environment
+    (``smgitops/canary/dev/<sha>`` beside ``smgitops/good/dev/<sha>``, :mod:`smgitops.record`), read from the
+    release's git repository. Digests the base release already served with traffic stay (they passed this
+    environment's own canary). ``models.<id>.promotion_override.reason`` lets a digest through without evidence;
+    the override and its reason are in the report and the pull-request comment. The finding names the digest.
 
 Exit codes: 0 clean, 1 findings (listed as a table, and in ``--json``), 2 bad input.
 """
@@ -59,6 +66,8 @@ from . import paths
 from .errors import ExternalError, InvalidRelease, UserError
 
 CUSTOM_PREFIXES = ("CKV_SMG_", "CKV2_SMG_")
+PROMOTED_FROM = {"prod": "dev"}  # environment -> the environment whose canary its digests must have passed
+RELEASE_RULES = ["RP001", "RP002", "RP003", "RP004", "RP005"]
 ROOTS = ("terraform", "bootstrap")
 LATEST_TEARDOWN = "23:00"
 _ID_IN_SOURCE = re.compile(r"""\bid\s*[=:]\s*["'](CKV2?_SMG_\d+)["']""")
@@ -380,10 +389,81 @@ def _describe_digest(release: Any, digest: str) -> str:
     return ", ".join(names) + f"@{digest[:12]}"
 
 
-def release_findings(release: Any, base: Any | None, *, latest_teardown: str = LATEST_TEARDOWN) -> list[Finding]:
-    """The release policy (module docstring) for ``release`` relative to ``base`` (None: no base release)."""
+def promotion(release: Any, base: Any | None, evidence: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
+    """Per digest the release gives traffic, the promotion status RP005 judges (``[]`` for an environment not
+    promoted from another).
+
+    Each entry: ``digest``, ``models``, ``variants``, ``weight``, ``source`` (the environment promoted from),
+    ``status`` (``passed``, ``served`` -- the base release already served it with traffic --, ``override`` or
+    ``missing``), ``override`` (the reason, or None) and ``canary`` (the newest passed canary of the digest in the
+    source environment, :func:`smgitops.record.last_canary`, or None).
+    """
+    from .record import last_canary
+
+    source = PROMOTED_FROM.get(str(release.environment))
+    if source is None:
+        return []
+    served_before = {d for d, w in _served_digests(base).items() if w > 0} if base is not None else set()
+    out: list[dict[str, Any]] = []
+    for digest, weight in _served_digests(release).items():
+        if weight <= 0:
+            continue
+        models = sorted({v.model for v in release.variants if release.models[v.model].artifact_sha256 == digest})
+        overrides = [release.models[m].promotion_override for m in models if release.models[m].promotion_override]
+        canary = last_canary(evidence or [], digest)
+        if canary is not None:
+            status = "passed"
+        elif digest in served_before:
+            status = "served"
+        elif overrides:
+            status = "override"
+        else:
+            status = "missing"
+        out.append(
+            {
+                "digest": digest,
+                "models": models,
+                "variants": [v.name for v in release.variants if v.model in models and int(v.weight) > 0],
+                "weight": weight,
+                "source": source,
+                "status": status,
+                "override": overrides[0] if overrides else None,
+                "canary": canary,
+            }
+        )
+    return out
+
+
+def release_findings(
+    release: Any,
+    base: Any | None,
+    *,
+    latest_teardown: str = LATEST_TEARDOWN,
+    evidence: Sequence[Mapping[str, Any]] | None = None,
+) -> list[Finding]:
+    """The release policy (module docstring) for ``release`` relative to ``base`` (None: no base release).
+
+    ``evidence``: the canary evidence of the environment ``release`` is promoted from
+    (:func:`smgitops.record.read_evidence`); None counts as none (RP005 fails closed)."""
     file = str(release.path)
     findings: list[Finding] = []
+    for entry in promotion(release, base, evidence):
+        if entry["status"] != "missing":
+            continue
+        digest, source = entry["digest"], entry["source"]
+        models = ", ".join(entry["models"])
+        findings.append(
+            Finding(
+                "release",
+                "RP005",
+                f"digest {digest} never passed a canary in {source}",
+                resource=", ".join(f"{v}={models}@{digest[:12]}" for v in entry["variants"]),
+                file=file,
+                detail=f"{entry['weight']} % of {release.environment}'s traffic to {models} @ {digest}, which has "
+                f"no passed canary in {source} (no smgitops/canary/{source}/* evidence with a good tag serves it): "
+                f"deploy it to {source} first, or set models.{entry['models'][0]}.promotion_override.reason",
+            )
+        )
     cap = int(release.canary.max_initial_weight)
 
     if not release.variants or all(int(v.weight) <= 0 for v in release.variants):
@@ -488,6 +568,25 @@ def base_from_rev(release_path: Path, rev: str, *, runner: Runner = subprocess.r
     return _lenient_release(shown.stdout, release_path)
 
 
+def promotion_evidence(release: Any) -> list[dict[str, Any]] | None:
+    """The canary evidence of the environment ``release`` is promoted from, read from the release file's git
+    repository (None when the environment is not promoted from another). Outside a git repository: exit 2."""
+    from .record import read_evidence
+    from .rollout import Git
+
+    source = PROMOTED_FROM.get(str(release.environment))
+    if source is None:
+        return None
+    try:
+        git = Git.for_path(Path(release.path))
+    except UserError as exc:
+        raise UserError(
+            f"{release.path}: the release policy RP005 reads {source}'s canary evidence (git tags smgitops/canary/"
+            f"{source}/*) from the release's repository, and this file is not in one"
+        ) from exc
+    return read_evidence(git, source)
+
+
 def show_saved_plan(release: Any, plan_file: Path) -> dict[str, Any]:
     """``terraform show -json`` of a plan ``smgitops plan`` saved, in the environment's own working copy."""
     from .plan import workspace_for
@@ -506,9 +605,14 @@ def show_saved_plan(release: Any, plan_file: Path) -> dict[str, Any]:
 
 
 def build_report(
-    release_path: str | None, checkov: CheckovResult | None, findings: list[Finding], base: str | None
+    release_path: str | None,
+    checkov: CheckovResult | None,
+    findings: list[Finding],
+    base: str | None,
+    promoted: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     return {
+        "promotion": promoted or [],
         "ok": not findings,
         "release": release_path,
         "base": base,
@@ -524,7 +628,7 @@ def build_report(
             "custom_checks": checkov.evaluated,
             "seconds": round(checkov.seconds, 2),
         },
-        "release_rules": ["RP001", "RP002", "RP003", "RP004"] if release_path else [],
+        "release_rules": list(RELEASE_RULES) if release_path else [],
     }
 
 
@@ -622,6 +726,7 @@ def run_policy(args: argparse.Namespace) -> int:
         findings += checkov_result.findings
 
     base_label: str | None = None
+    promoted: list[dict[str, Any]] = []
     if release is not None:
         base: Any | None = None
         if args.base_release is not None:
@@ -632,9 +737,11 @@ def run_policy(args: argparse.Namespace) -> int:
         elif args.base_rev is not None:
             base = base_from_rev(args.release, args.base_rev)
             base_label = f"{args.base_rev}:{args.release}" + ("" if base is not None else " (absent: new release)")
-        findings += release_findings(release, base)
+        evidence = promotion_evidence(release)
+        findings += release_findings(release, base, evidence=evidence)
+        promoted = promotion(release, base, evidence)
 
-    report = build_report(str(args.release) if args.release else None, checkov_result, findings, base_label)
+    report = build_report(str(args.release) if args.release else None, checkov_result, findings, base_label, promoted)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

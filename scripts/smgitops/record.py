@@ -22,6 +22,15 @@ then pushes the tags and branches (the token, ``GH_TOKEN`` or ``GITHUB_TOKEN``, 
 ``http.extraheader`` through its environment, never on a command line) and opens one pull request per revert branch
 through the GitHub REST API (``GITHUB_API_URL``, ``GITHUB_REPOSITORY``).
 
+The canary evidence of a good deploy travels with its good tag: ``canary`` in the record (what
+:func:`canary_evidence` makes of the canary report: per variant the model, its artifact digest, weight, invocations,
+errors, p99 latency and verdict, with the thresholds and the window) is written as a git blob and tagged
+``smgitops/canary/<environment>/<revision>`` (a lightweight tag pointing at the blob: no git identity needed, no
+shared ref two environments could race on), pushed with the good tag. ``deploy`` writes the same tag in its own
+clone (beside the good tag). :func:`read_evidence` reads them back: the release policy's promotion by digest
+(RP005: prod gives traffic only to digests that passed a canary in dev) and the pull-request comment's evidence.
+A canary tag counts only while the good tag of the same revision exists.
+
 Exit codes: 0 everything pushed (or nothing to record); 2 a record that does not hold (nothing pushed); 1 git or
 GitHub failed.
 """
@@ -34,20 +43,119 @@ import json
 import os
 import re
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import UserError
-from .rollout import ROLLBACK_BRANCH_PREFIX, Git, good_tag
+from .errors import ExternalError, UserError
+from .rollout import GOOD_TAG_PREFIX, ROLLBACK_BRANCH_PREFIX, Git, good_tag
 
 if TYPE_CHECKING:
     from .comment import Opener
+    from .release import Release
     from .rollout import DeployResult
 
 _ENVIRONMENT = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _SHA = re.compile(r"^[0-9a-f]{40}$")
+_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+
+CANARY_TAG_PREFIX = "smgitops/canary"
+EVIDENCE_FORMAT = "smgitops-canary-evidence/1"
+
+
+# -- canary evidence -----------------------------------------------------------------------------------------------
+
+
+def canary_tag(environment: str, sha: str) -> str:
+    return f"{CANARY_TAG_PREFIX}/{environment}/{sha}"
+
+
+def canary_evidence(release: Release, revision: str, report: Mapping[str, Any]) -> dict[str, Any]:
+    """The evidence kept with a good tag: the canary report (``CanaryReport.to_dict``) of ``release`` at
+    ``revision``, each variant with the artifact digest it served."""
+    window = report.get("window") or {}
+    variants = []
+    for v in report.get("variants") or []:
+        model = release.models.get(str(v.get("model")))
+        variants.append(
+            {
+                "name": v.get("name"),
+                "model": v.get("model"),
+                "digest": model.artifact_sha256 if model is not None else "",
+                "weight": v.get("weight"),
+                "invocations": v.get("invocations"),
+                "errors": v.get("errors"),
+                "error_rate": v.get("error_rate"),
+                "p99_latency_ms": v.get("p99_latency_ms"),
+                "verdict": v.get("verdict"),
+            }
+        )
+    return {
+        "format": EVIDENCE_FORMAT,
+        "environment": release.environment,
+        "revision": revision,
+        "endpoint": report.get("endpoint"),
+        "verdict": report.get("verdict"),
+        "window": {k: window.get(k) for k in ("start", "end", "bake_minutes", "observed_seconds")},
+        "thresholds": dict(report.get("thresholds") or {}),
+        "variants": variants,
+    }
+
+
+def evidence_problem(doc: Any, environment: str, revision: str) -> str | None:
+    """Why ``doc`` is not the canary evidence of ``environment`` at ``revision`` (None: it is)."""
+    if not isinstance(doc, dict) or doc.get("format") != EVIDENCE_FORMAT:
+        return f"not canary evidence (format {EVIDENCE_FORMAT} expected)"
+    if doc.get("environment") != environment or doc.get("revision") != revision:
+        return f"evidence of {doc.get('environment')}@{doc.get('revision')}, expected {environment}@{revision}"
+    variants = doc.get("variants")
+    if not isinstance(variants, list) or not variants:
+        return "no variants"
+    for v in variants:
+        if not isinstance(v, dict) or not _DIGEST.match(str(v.get("digest", ""))):
+            return "a variant without a 64-hex artifact digest"
+    return None
+
+
+def store_evidence(git: Git, evidence: Mapping[str, Any]) -> str:
+    """Write ``evidence`` as a blob and tag it ``smgitops/canary/<environment>/<revision>``; returns the tag."""
+    text = json.dumps(evidence, indent=2, sort_keys=True) + "\n"
+    blob = git.run("hash-object", "-w", "--stdin", input_text=text).strip()
+    tag = canary_tag(str(evidence["environment"]), str(evidence["revision"]))
+    git.create_tag(tag, blob)
+    return tag
+
+
+def read_evidence(git: Git, environment: str) -> list[dict[str, Any]]:
+    """Every canary evidence of ``environment`` whose good tag exists, newest canary window first."""
+    good = set(git.tags(f"{GOOD_TAG_PREFIX}/{environment}/").values())
+    prefix = f"{CANARY_TAG_PREFIX}/{environment}/"
+    wanted: list[tuple[str, str]] = []  # (revision, blob)
+    for tag, oid in git.tags(prefix).items():
+        revision = tag[len(prefix) :]
+        if revision in good:
+            wanted.append((revision, oid))
+    found: list[dict[str, Any]] = []
+    for revision, oid in wanted:
+        try:
+            doc = json.loads(git.run("cat-file", "blob", oid))
+        except (ExternalError, json.JSONDecodeError):  # not a blob, or not JSON: not evidence
+            continue
+        if evidence_problem(doc, environment, revision) is None:
+            found.append(doc)
+    found.sort(key=lambda d: str((d.get("window") or {}).get("end") or ""), reverse=True)
+    return found
+
+
+def last_canary(evidence: Sequence[Mapping[str, Any]], digest: str) -> dict[str, Any] | None:
+    """The newest canary in ``evidence`` (newest first) in which a variant served ``digest`` with traffic:
+    the evidence with that variant under ``variant``."""
+    for doc in evidence:
+        for v in doc.get("variants") or []:
+            if v.get("digest") == digest and v.get("verdict") == "pass":
+                return {**doc, "variant": v}
+    return None
 
 
 @dataclass(frozen=True)
@@ -61,6 +169,7 @@ class Record:
     rollback_commit: str
     rolled_back_to: str
     reason: str
+    canary: dict[str, Any] | None = None  # the canary evidence (canary_evidence) of a good deploy
 
 
 def write_record(git: Git, result: DeployResult, directory: Path) -> Path:
@@ -79,6 +188,7 @@ def write_record(git: Git, result: DeployResult, directory: Path) -> Path:
         rollback_commit=str(rb.get("commit") or "") if branch else "",
         rolled_back_to=str(rb.get("to") or "") if branch else "",
         reason=result.reason,
+        canary=result.evidence if result.recorded_good else None,
     )
     if branch:
         bundle = directory / f"{result.environment}.bundle"
@@ -98,6 +208,11 @@ def _load(path: Path) -> Record:
     fields: dict[str, Any] = {}
     for name, kind in Record.__annotations__.items():
         value = doc.get(name)
+        if name == "canary":
+            if value is not None and not isinstance(value, dict):
+                raise UserError(f"{path}: canary: not a JSON object")
+            fields[name] = value
+            continue
         want = bool if kind == "bool" else str
         if not isinstance(value, want):
             raise UserError(f"{path}: {name}: missing or not a {want.__name__}")
@@ -117,6 +232,12 @@ def check_record(git: Git, path: Path, head: str) -> Record:
         raise UserError(f"{where}: good_tag: {rec.good_tag!r}, expected {good_tag(rec.environment, rec.revision)!r}")
     if rec.good_tag and not rec.ok:
         raise UserError(f"{where}: good_tag: a failed deploy records no good revision")
+    if rec.canary is not None:
+        if not rec.good_tag:
+            raise UserError(f"{where}: canary: evidence is kept only with a good tag")
+        problem = evidence_problem(rec.canary, rec.environment, rec.revision)
+        if problem:
+            raise UserError(f"{where}: canary: {problem}")
     if rec.rollback_branch:
         _check_revert(git, path, rec)
     return rec
@@ -156,7 +277,24 @@ def _push_env(env: Mapping[str, str]) -> dict[str, str]:
     }
 
 
-def _open_pull(rec: Record, base: str, env: Mapping[str, str], opener: Opener | None) -> str:
+def checks_note(branch: str, app: str) -> str:
+    """What the revert pull request says about its checks. GitHub starts no workflow for a pull request opened
+    with a workflow's ``GITHUB_TOKEN``; one opened with a GitHub App's installation token runs them as any other."""
+    if app:
+        return f"Opened by the GitHub App `{app}`: the plan comment and the checks run on this pull request."
+    return (
+        "**The checks have not run.** This pull request was opened with the workflow's GITHUB_TOKEN, and GitHub "
+        "starts no workflow for it (no plan comment, no CI; where checks are required it cannot merge). Start them "
+        "by closing and reopening this pull request, or by pushing an empty commit to its branch:\n\n"
+        f"    git fetch origin {branch} && git switch {branch}\n"
+        f'    git commit --allow-empty -m "Run the checks" && git push origin {branch}\n\n'
+        "To have them start on their own, configure a GitHub App (repository variable SMGITOPS_APP_CLIENT_ID, "
+        "secret SMGITOPS_APP_PRIVATE_KEY; README, \"Adopt it\"): the deploy workflow then opens this pull request "
+        "with the App's token."
+    )
+
+
+def _open_pull(rec: Record, base: str, env: Mapping[str, str], opener: Opener | None, app: str = "") -> str:
     from .comment import GitHub
 
     token = env.get("GH_TOKEN") or env.get("GITHUB_TOKEN") or ""
@@ -174,7 +312,7 @@ def _open_pull(rec: Record, base: str, env: Mapping[str, str], opener: Opener | 
         body=(
             f"smgitops deploy of {rec.revision[:8]} failed: {rec.reason}\n\n"
             f"The endpoint was rolled back to the release file of {rec.rolled_back_to[:8]}. Merging this makes "
-            f"{rec.release} match what is live. Details: {run_url}"
+            f"{rec.release} match what is live. Details: {run_url}\n\n{checks_note(rec.rollback_branch, app)}"
         ),
     )
     return str(pull.get("html_url") or pull.get("number"))
@@ -188,8 +326,10 @@ def record(
     base: str = "main",
     env: Mapping[str, str] | None = None,
     opener: Opener | None = None,
+    app: str = "",
 ) -> list[str]:
-    """Check every record in ``directory``, then push and open pull requests; returns what was done."""
+    """Check every record in ``directory``, then push and open pull requests; returns what was done. ``app``: the
+    slug of the GitHub App whose installation token the environment's token is ('' for GITHUB_TOKEN)."""
     environ = dict(os.environ if env is None else env)
     paths = sorted(directory.glob("*.json")) if directory.is_dir() else []
     head = git.head()
@@ -200,13 +340,15 @@ def record(
         if rec.good_tag:
             git.create_tag(rec.good_tag, rec.revision)
             refs.append(f"refs/tags/{rec.good_tag}")
+        if rec.canary is not None:
+            refs.append(f"refs/tags/{store_evidence(git, rec.canary)}")
         if rec.rollback_branch:
             refs.append(f"refs/heads/{rec.rollback_branch}")
         if refs:
             git.run("push", "-q", remote, *(f"{ref}:{ref}" for ref in refs), extra_env=_push_env(environ))
             done += [f"{rec.environment}: pushed {ref}" for ref in refs]
         if rec.rollback_branch:
-            url = _open_pull(rec, base, environ, opener)
+            url = _open_pull(rec, base, environ, opener, app)
             done.append(f"{rec.environment}: opened the revert pull request {url}")
         if not refs:
             done.append(f"{rec.environment}: nothing to record (deploy {'ok' if rec.ok else 'failed'})")
@@ -227,10 +369,17 @@ def configure_record(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("directory", type=Path, metavar="DIR", help="the records `smgitops deploy --record` wrote")
     parser.add_argument("--remote", default="origin", help="remote to push to (default origin)")
     parser.add_argument("--base", default="main", help="base branch of the revert pull requests (default main)")
+    parser.add_argument(
+        "--app-slug",
+        default="",
+        metavar="SLUG",
+        help="the GitHub App whose installation token GH_TOKEN is (its pull requests run the checks); "
+        "empty: GITHUB_TOKEN, and the pull request says how to start them",
+    )
 
 
 def run_record(args: argparse.Namespace) -> int:
-    done = record(args.directory, _repository(), remote=args.remote, base=args.base)
+    done = record(args.directory, _repository(), remote=args.remote, base=args.base, app=args.app_slug)
     for line in done or [f"{args.directory}: no deploy records (no deploy got far enough to write one)"]:
         print(line)
     return 0

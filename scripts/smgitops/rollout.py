@@ -516,6 +516,7 @@ class DeployResult:
     canary: dict[str, Any] | None = None
     traffic: dict[str, Any] | None = None
     recorded_good: str | None = None
+    evidence: dict[str, Any] | None = None  # the canary evidence kept with the good tag (smgitops.record)
     rollback: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -671,6 +672,11 @@ def deploy(
         return result
     result.ok = True
     result.recorded_good = record_good(git, release.environment, relpath, revision)
+    if result.recorded_good and result.canary is not None:
+        from .record import canary_evidence, store_evidence
+
+        result.evidence = canary_evidence(release, revision, result.canary)
+        store_evidence(git, result.evidence)
     return result
 
 
