@@ -130,3 +130,48 @@ def test_the_price_table_states_its_date_and_source() -> None:
 def test_a_naive_now_is_refused() -> None:
     with pytest.raises(ValueError, match="aware"):
         pricing.estimate_cost(make_release(), datetime(2026, 11, 25, 14, 30))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Per day and per month: what a change costs, whatever the hour the pull request is opened
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_a_canary_doubles_the_daily_cost_at_any_hour_of_the_day() -> None:
+    base, canary = make_release(weights=(100,)), make_release(weights=(90, 10))
+    morning = pricing.compare_cost(canary, base, datetime(2026, 11, 25, 5, 0, tzinfo=UTC))  # 06:00 Berlin
+    evening = pricing.compare_cost(canary, base, datetime(2026, 11, 25, 19, 0, tzinfo=UTC))  # 20:00, after 19:30
+    for cost in (morning, evening):
+        # no schedule.up: a working day from 08:00 to the 19:30 teardown, Monday to Friday, is assumed
+        assert cost["new"]["day"] == {
+            "up": "08:00",
+            "down": "19:30",
+            "timezone": "Europe/Berlin",
+            "hours": 11.5,
+            "days_per_week": 5,
+            "assumed": True,
+        }
+        assert cost["new"]["usd_per_day"] == round(11.5 * 2 * PRICE, 2)
+        assert cost["base"]["usd_per_day"] == round(11.5 * PRICE, 2)
+        assert cost["delta"]["usd_per_day"] == round(cost["new"]["usd_per_day"] - cost["base"]["usd_per_day"], 2)
+        assert cost["new"]["usd_per_month"] == round(cost["new"]["usd_per_day"] * 5 * 52 / 12, 2)
+        assert cost["delta"]["usd_per_day"] > 0 and cost["delta"]["usd_per_month"] > 0
+    # only what is left of today depends on the hour
+    assert morning["today"]["hours"] == 13.5 and evening["today"]["hours"] == 0
+
+
+def test_the_service_day_follows_schedule_up_and_its_days() -> None:
+    release = make_release(weights=(100,), count=2)
+    release.raw["schedule"] = {"up": "07:00", "days": ["mon", "tue", "wed", "thu", "fri", "sat"]}
+    cost = pricing.running_cost(release)
+    assert cost["day"]["hours"] == 12.5 and cost["day"]["days_per_week"] == 6 and not cost["day"]["assumed"]
+    assert cost["instances"] == 2 and cost["usd_per_day"] == round(12.5 * 2 * PRICE, 2)
+    assert cost["days_per_month"] == 26.0
+
+
+def test_without_a_base_or_a_price_the_change_is_unknown_not_zero() -> None:
+    now = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+    first = pricing.compare_cost(make_release(), None, now)
+    assert first["base"] is None and first["delta"] == {"usd_per_day": None, "usd_per_month": None}
+    unpriced = pricing.compare_cost(make_release(itype="ml.m5.large"), make_release(), now)
+    assert unpriced["new"]["usd_per_day"] is None and unpriced["delta"]["usd_per_day"] is None

@@ -12,6 +12,12 @@ are provisioned and billed all the same. So::
 (the scheduled teardown deletes the endpoint at its next run). Hours are computed on UTC instants, so a day on
 which the clocks change is as long as it really is.
 
+What a change costs does not depend on the hour a pull request is opened, so :func:`running_cost` states it per
+day and per month: a service day runs from the release's ``schedule.up`` (when it has one) to ``teardown.at``; a
+release without ``schedule.up`` comes up with its deploy, so a working day from :data:`DEFAULT_DAY_START` is
+assumed and said so. A month is the service days of the week (``schedule.days``, else Monday to Friday) times
+52/12 weeks. :func:`compare_cost` sets a release against its base (the release on the target branch).
+
 Prices come from the committed table ``smgitops/data/prices.json`` (date, source and confidence stated there).
 """
 
@@ -97,3 +103,77 @@ def estimate_cost(release: Release, now: datetime) -> dict[str, Any]:
         "price_as_of": table.get("as_of"),
         "note": note,
     }
+
+
+DEFAULT_DAY_START = "08:00"
+DEFAULT_DAYS_PER_WEEK = 5
+WEEKS_PER_MONTH = 52 / 12
+
+
+def _hhmm_minutes(text: str) -> int | None:
+    hours, sep, minutes = text.partition(":")
+    if not sep or not hours.isdigit() or not minutes.isdigit():
+        return None
+    return int(hours) * 60 + int(minutes)
+
+
+def service_day(release: Release) -> dict[str, Any]:
+    """The daily service window of ``release``: ``up``, ``down`` ("HH:MM" local), ``hours``, ``days_per_week`` and
+    ``assumed`` (True when the release sets no ``schedule.up`` and :data:`DEFAULT_DAY_START` stands in)."""
+    schedule = release.raw.get("schedule") if isinstance(release.raw.get("schedule"), dict) else None
+    up = schedule.get("up") if schedule else None
+    days = schedule.get("days") if schedule else None
+    assumed = not isinstance(up, str) or _hhmm_minutes(up) is None
+    start = DEFAULT_DAY_START if assumed else str(up)
+    begin, end = _hhmm_minutes(start) or 0, _hhmm_minutes(release.teardown.at) or 0
+    per_week = len(set(days)) if isinstance(days, list) and days else DEFAULT_DAYS_PER_WEEK
+    return {
+        "up": start,
+        "down": release.teardown.at,
+        "timezone": release.teardown.timezone,
+        "hours": round(max(end - begin, 0) / 60, 2),
+        "days_per_week": min(per_week, 7),
+        "assumed": assumed,
+    }
+
+
+def running_cost(release: Release) -> dict[str, Any]:
+    """What ``release``'s endpoint costs per service day and per month (on-demand; ``usd_*`` None without a price).
+
+    Every variant bills its instances, traffic or not: ``instances`` counts them all, ``serving`` those with
+    weight > 0."""
+    day = service_day(release)
+    instances = release.endpoint.instance_count * len(release.variants)
+    table = price_table()
+    entry = (
+        table.get("instance_types", {}).get(release.endpoint.instance_type)
+        if release.region == table.get("region")
+        else None
+    )
+    price = entry.get("usd_per_hour") if entry else None
+    per_day = None if price is None else round(day["hours"] * instances * float(price), 2)
+    days_per_month = day["days_per_week"] * WEEKS_PER_MONTH
+    return {
+        "instance_type": release.endpoint.instance_type,
+        "instances": instances,
+        "variants": len(release.variants),
+        "serving": sum(1 for v in release.variants if v.weight > 0),
+        "day": day,
+        "days_per_month": round(days_per_month, 1),
+        "usd_per_instance_hour": price,
+        "usd_per_day": per_day,
+        "usd_per_month": None if per_day is None else round(per_day * days_per_month, 2),
+    }
+
+
+def compare_cost(release: Release, base: Release | None, now: datetime) -> dict[str, Any]:
+    """The cost line of a pull request: ``new`` and ``base`` running costs (``base`` None without a base release),
+    the change per day and per month, and ``today`` (:func:`estimate_cost`: hours until today's teardown)."""
+    new = running_cost(release)
+    old = running_cost(base) if base is not None else None
+    delta: dict[str, float | None] = {"usd_per_day": None, "usd_per_month": None}
+    if old is not None:
+        for key in delta:
+            a, b = new[key], old[key]
+            delta[key] = None if a is None or b is None else round(a - b, 2)
+    return {"new": new, "base": old, "delta": delta, "today": estimate_cost(release, now)}
