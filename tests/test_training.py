@@ -298,7 +298,50 @@ def test_check_fails_with_both_digests_when_the_release_pins_another(scratch_rep
     assert actual in result.stderr and stale in result.stderr
     assert f"models.{MODEL}.artifact_sha256" in result.stderr
     without_check = run_train(release, "--out", tmp_path, cwd=scratch_repo)
-    assert without_check.returncode == 0  # reporting a new digest is not a failure without --check
+    assert without_check.returncode == 1  # a stale release fails without --write too, and says how to fix it
+    line = release.read_text().splitlines().index(f'    artifact_sha256: "{stale}"') + 1
+    assert f"{release}:{line}: models.{MODEL}.artifact_sha256" in without_check.stderr
+    assert f"run: smgitops train {release} --write" in without_check.stderr
+    assert pinned_digest(release) == stale  # nothing written without --write
+
+
+def test_write_pins_a_new_models_digest_and_changes_no_other_byte(scratch_repo: Path, tmp_path: Path) -> None:
+    """The authoring loop: a model added without a digest; `train` alone refuses it (file:line, the fix), `train
+    --write` trains and inserts one line; `train --check` then passes. Comments and formatting are untouched."""
+    release = scratch_repo / "releases" / "dev.yaml"
+    candidate = (
+        "  # the candidate, C = 0.5: no digest yet\n"
+        "  cancer-logreg-c05:\n"
+        "    data:\n"
+        "      path: data/breast_cancer.csv   # same data as the primary\n"
+        f'      sha256: "{sha256(scratch_repo / "data" / "breast_cancer.csv")}"\n'
+        "    estimator: sklearn.linear_model.LogisticRegression\n"
+        "    params: {C: 0.5, max_iter: 5000}\n"
+        "    seed: 7                   # same split\n"
+        "\n"
+    )
+    edit_release(release, lambda text: text.replace("\nvariants:", "\n" + candidate + "variants:", 1))
+    before = release.read_bytes()
+    added_at = before.decode().splitlines().index("  cancer-logreg-c05:") + 1
+
+    refused = run_train(release, "--out", tmp_path, cwd=scratch_repo)
+    assert refused.returncode == 2
+    assert f"{release}:{added_at}:3: models.cancer-logreg-c05.artifact_sha256: required field missing" in refused.stderr
+    assert f"smgitops train {release} --write" in refused.stderr
+
+    written = run_train(release, "--out", tmp_path, "--write", "--json", cwd=scratch_repo)
+    assert written.returncode == 0, written.stderr
+    doc = json.loads(written.stdout)
+    digest = {m["model"]: m["digest"] for m in doc["models"]}["cancer-logreg-c05"]
+    assert digest == sha256(training.artifact_path(tmp_path, "cancer-logreg-c05"))
+    [entry] = doc["written"]
+    after = release.read_bytes().decode().splitlines(keepends=True)
+    assert after.pop(entry["line"] - 1) == f'    artifact_sha256: "{digest}"\n'
+    assert "".join(after).encode() == before  # every other byte as it was
+    assert f"wrote artifact_sha256 {digest} ({release}:{entry['line']}; was missing)" in written.stderr
+
+    checked = run_train(release, "--out", tmp_path, "--check", cwd=scratch_repo)
+    assert checked.returncode == 0, checked.stderr
 
 
 def test_check_json_reports_not_ok(scratch_repo: Path, tmp_path: Path) -> None:
@@ -385,10 +428,12 @@ def test_model_option_trains_only_that_model(scratch_repo: Path, tmp_path: Path)
     )
     edit_release(release, lambda text: text.replace("\nvariants:", "\n" + tree + "\nvariants:", 1))
     out = tmp_path / "out"
-    result = run_train(release, "--out", out, "--model", "cancer-tree", "--json", cwd=scratch_repo)
+    logreg = pinned_digest(release)
+    result = run_train(release, "--out", out, "--model", "cancer-tree", "--write", "--json", cwd=scratch_repo)
     assert result.returncode == 0, result.stderr
     (model,) = json.loads(result.stdout)["models"]
     assert model["model"] == "cancer-tree"
+    assert pinned_digest(release, "cancer-tree") == model["digest"] and pinned_digest(release) == logreg
     assert sorted(p.name for p in out.iterdir()) == ["cancer-tree"]
     with tarfile.open(training.artifact_path(out, "cancer-tree")) as tar:
         member = tar.extractfile("manifest.json")

@@ -3,13 +3,15 @@
 
 * SageMaker model: ``<model-id>-<environment>-<12 hex of the artifact digest>`` (:func:`model_name`);
 * endpoint configuration: ``<endpoint>-<8 hex of its content>`` (:func:`endpoint_config_name`);
-* artifact: ``models/<model-id>/sha256=<digest>/model.tar.gz`` (:func:`artifact_key`), shared by every environment.
+* artifact: ``models/<model-id>/sha256=<digest>/model.tar.gz`` (:func:`artifact_key`), shared by every environment;
+* release file: ``releases/<environment>.yaml`` (:func:`release_file_problem`), the one name every tool agrees on.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -53,6 +55,32 @@ def split_model_name(name: str) -> tuple[str, str, str] | None:
     if len(digest12) != DIGEST_NAME_HEX or any(c not in "0123456789abcdef" for c in digest12):
         return None
     return model_id, environment, digest12
+
+
+RELEASE_DIR = "releases"
+RELEASE_SCHEMA_FILE = "release.schema.json"
+ENVIRONMENT_NAME = re.compile(r"[a-z][a-z0-9]{0,11}")  # the release schema's `environment` pattern
+RELEASE_FILE_RULE = (
+    "a file in releases/ is releases/<environment>.yaml, <environment> 1-12 lowercase letters and digits starting "
+    "with a letter, extension exactly .yaml (besides releases/release.schema.json)"
+)
+
+
+def release_file_problem(name: str) -> str | None:
+    """Why the entry ``name`` of ``releases/`` is not a release file name, with the rule and a fix; None when it
+    is one (or is the schema). A misnamed file would otherwise be validated by hand yet never planned or deployed
+    (``changed-releases`` lists ``<environment>.yaml`` only), and its environment is the file name's stem."""
+    if name == RELEASE_SCHEMA_FILE:
+        return None
+    stem, dot, ext = name.partition(".")
+    if ext == "yaml" and ENVIRONMENT_NAME.fullmatch(stem):
+        return None
+    fix = "rename it or move it out of releases/"
+    if ENVIRONMENT_NAME.fullmatch(stem.lower()) and ext in ("yaml", "yml"):
+        fix = f"rename it to {RELEASE_DIR}/{stem.lower()}.yaml"
+    elif ENVIRONMENT_NAME.fullmatch(stem.lower()) and dot and ext.startswith(("yaml.", "yml.")):
+        fix = "a copy or backup of a release does not belong in releases/: move it out or delete it"
+    return f"{name!r} is not a release file name: {RELEASE_FILE_RULE}; {fix}"
 
 
 def artifact_key(model_id: str, digest: str) -> str:

@@ -49,6 +49,7 @@ from typing import Any
 import yaml
 
 from .errors import ExternalError, InvalidRelease, Problem
+from .naming import RELEASE_DIR, release_file_problem
 from .paths import PACKAGE_DIR, repo_root_for
 from .yamlbounds import MAX_DEPTH, BoundedLoader, LimitExceeded, prescan
 
@@ -810,7 +811,8 @@ def _iana_zones() -> frozenset[str]:
 
 def _semantic_problems(doc: dict[str, Any], rep: _Reporter, release_path: Path, repo_root: Path) -> None:
     env = doc.get("environment")
-    if isinstance(env, str) and release_path.parent.name == "releases" and env != release_path.stem:
+    in_releases = release_path.parent.name == RELEASE_DIR and release_file_problem(release_path.name) is None
+    if isinstance(env, str) and in_releases and env != release_path.stem:
         reason = f"{env!r} does not match the file name {release_path.name} (expected {release_path.stem!r})"
         rep.at(("environment",), reason)
 
@@ -1153,11 +1155,13 @@ def _check_parsed(doc: Any, rep: _Reporter, release_path: Path) -> ValidationRes
     return ValidationResult(rep.label, sorted(rep.problems), rep.notes, ok_doc)
 
 
-def validate_path(path: Path | str) -> ValidationResult:
-    """Validate one release file; the path is reported as given."""
+def validate_path(path: Path | str, *, digest_optional: bool = False) -> ValidationResult:
+    """Validate one release file; the path is reported as given. ``digest_optional``: a model may lack
+    ``artifact_sha256`` (``smgitops train --write`` is about to write it)."""
     label = str(path)
     p = Path(path)
     rep = _Reporter(label)
+    rep.digest_optional = digest_optional
     try:
         st = p.stat()
     except FileNotFoundError:
@@ -1172,6 +1176,8 @@ def validate_path(path: Path | str) -> ValidationResult:
     if not stat.S_ISREG(st.st_mode):
         rep.add(0, 0, (), "not a regular file")
         return ValidationResult(label, rep.problems, [], None)
+    if p.parent.name == RELEASE_DIR and (misnamed := release_file_problem(p.name)) is not None:
+        rep.add(0, 0, (), misnamed)  # reported with the content's problems: the file is not planned or deployed
     if st.st_size > MAX_FILE_BYTES:
         rep.add(1, 1, (), f"the file is {st.st_size} bytes, over the {MAX_FILE_BYTES}-byte (1 MiB) limit of a release")
         return ValidationResult(label, rep.problems, [], None)
@@ -1200,9 +1206,10 @@ def validate_text(text: str, path: Path | str) -> list[Problem]:
     return _check_text(text, str(path), Path(path)).problems
 
 
-def load_release(path: Path | str) -> Release:
-    """Load and validate a release file; raises errors.InvalidRelease with every located problem."""
-    result = validate_path(path)
+def load_release(path: Path | str, *, digest_optional: bool = False) -> Release:
+    """Load and validate a release file; raises errors.InvalidRelease with every located problem.
+    ``digest_optional``: models may lack ``artifact_sha256`` (their :attr:`ModelSpec.artifact_sha256` is "")."""
+    result = validate_path(path, digest_optional=digest_optional)
     if result.document is None:
         raise InvalidRelease(result.problems)
     return release_from_mapping(result.document, Path(path))

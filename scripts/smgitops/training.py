@@ -44,7 +44,7 @@ import warnings
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -523,17 +523,31 @@ def configure_train(parser: argparse.ArgumentParser) -> None:
         "--model", action="append", metavar="ID", dest="models", help="train only this model (repeatable)"
     )
     parser.add_argument("--out", type=Path, metavar="DIR", help="artifact directory (default: <repo>/out/artifacts)")
-    parser.add_argument(
-        "--check", action="store_true", help="exit 1 when a digest differs from the release's artifact_sha256"
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--write",
+        action="store_true",
+        help="write each trained model's digest into the release file's artifact_sha256 (a model may lack the "
+        "field); nothing else in the file changes, comments and formatting included",
+    )
+    mode.add_argument(
+        "--check",
+        action="store_true",
+        help="never write (CI): exit 1 when a digest differs from the release's artifact_sha256, as without --write",
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.epilog = (
+        "Without --write, a digest that differs from the release's artifact_sha256 exits 1 and names the fix "
+        "(smgitops train RELEASE --write). Exit codes: 0 every digest matches (or was written), 1 a digest "
+        "differs, 2 bad input."
+    )
 
 
-def _load(path: Path) -> Release:
+def _load(path: Path, *, digest_optional: bool = False) -> Release:
     if not path.is_file():
         raise UserError(f"{path}: release file not found")
     try:
-        return load_release(path)
+        return load_release(path, digest_optional=digest_optional)
     except UserError:
         raise
     except yaml.YAMLError as exc:
@@ -544,15 +558,24 @@ def _load(path: Path) -> Release:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from . import pinning
+
     pin_blas_kernels()
-    release = _load(args.release)
+    before = args.release.read_bytes() if args.write and args.release.is_file() else None
+    release = _load(args.release, digest_optional=args.write)
     results = train_release(release, args.models, args.out)
     mismatched = [r for r in results if not r.matches]
-    failed = bool(args.check and mismatched)
+    written: list[pinning.Pinned] = []
+    if args.write and mismatched:
+        written = pinning.pin_file(args.release, {r.model_id: r.digest for r in mismatched}, expected_bytes=before)
+        results = [replace(r, expected=r.digest) for r in results]
+    failed = bool(mismatched) and not args.write
     if args.json:
         doc = {
             "release": str(args.release),
             "check": bool(args.check),
+            "write": bool(args.write),
+            "written": [{"model": p.model_id, "previous": p.previous, "line": p.line} for p in written],
             "ok": not failed,
             "models": [r.as_dict() for r in results],
         }
@@ -562,11 +585,21 @@ def run_train(args: argparse.Namespace) -> int:
     for r in results:
         for message in r.warnings:
             print(f"smgitops train: {r.model_id}: warning: {message}", file=sys.stderr)
-    if args.check:
+    for p in written:
+        print(
+            f"smgitops train: {p.model_id}: wrote artifact_sha256 {p.digest} ({args.release}:{p.line}; "
+            f"was {p.previous or 'missing'})",
+            file=sys.stderr,
+        )
+    if failed:
+        text = args.release.read_text(encoding="utf-8", errors="replace")
         for r in mismatched:
+            line = pinning.locate(text, r.model_id, str(args.release))
+            where = f"{args.release}:{line}" if line else str(args.release)
             print(
                 f"smgitops train: {r.model_id}: digest {r.digest} differs from the release's artifact_sha256 "
-                f"{r.expected or '(none)'} ({release.path}: models.{r.model_id}.artifact_sha256)",
+                f"{r.expected or '(none)'} ({where}: models.{r.model_id}.artifact_sha256); "
+                f"to pin what training produces, run: smgitops train {args.release} --write",
                 file=sys.stderr,
             )
     return 1 if failed else 0
