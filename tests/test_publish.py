@@ -224,6 +224,28 @@ def test_missing_or_mismatching_local_artifact_uploads_nothing(
     assert session.client("s3").list_objects_v2(Bucket=BUCKET).get("KeyCount", 0) == 0
 
 
+def test_a_trained_archive_the_release_does_not_pin_is_refused_even_when_the_pinned_one_is_stored(
+    repo: Path, session: boto3.session.Session, put_calls: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A parameter changed and ``train`` ran, but the digest was not written: the store holds the old archive, so
+    "already present" would silently keep serving the old model. Exit 2 with both digests and the fix."""
+    release_path = repo / "releases" / "dev.yaml"
+    publish_release(load_release(release_path), ArtifactStore(session, BUCKET))
+    put_calls.clear()
+    local = repo / "out" / "artifacts" / "cancer-logreg" / "model.tar.gz"
+    local.write_bytes(b"cancer-logreg retrained with other parameters")
+    pinned = load_release(release_path).models["cancer-logreg"].artifact_sha256
+
+    code = cli.main(["publish", str(release_path)])
+
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"cancer-logreg: {local} has sha256 {_digest(local.read_bytes())}, the release pins {pinned}" in err
+    assert f"run smgitops train {release_path} --write" in err and "nothing published" in err
+    assert "cancer-tree" not in err  # its archive is the pinned one
+    assert put_calls == []
+
+
 def test_publish_from_another_directory(repo: Path, session: boto3.session.Session, tmp_path: Path) -> None:
     other = tmp_path / "elsewhere"
     (repo / "out" / "artifacts").rename(other)

@@ -218,13 +218,44 @@ def _stored_digest(store: ArtifactStore, stored: StoredObject) -> str:
     return stored.sha256 if stored.sha256 is not None else store.content_sha256(stored.key)
 
 
+def stale_archive_problems(release: Release, out_dir: Path) -> list[str]:
+    """One line per model whose trained archive in ``out_dir`` does not hash to the release's ``artifact_sha256``:
+    the release pins another training than the one in ``out/`` (a parameter changed, the digest was not written)."""
+    problems = []
+    for model_id, spec in release.models.items():
+        local = local_artifact_path(out_dir, model_id)
+        if not local.is_file():
+            continue
+        local_digest = sha256_file(local)
+        if local_digest != spec.artifact_sha256:
+            problems.append(
+                f"{model_id}: {local} has sha256 {local_digest}, the release pins {spec.artifact_sha256} "
+                f"(models.{model_id}.artifact_sha256): run smgitops train {release.path} --write to pin what "
+                "training produces"
+            )
+    return problems
+
+
+def refuse_stale_archives(release: Release, out_dir: Path, what: str) -> None:
+    """Raise UserError (exit 2) when :func:`stale_archive_problems` finds any: ``what`` says what was not done."""
+    problems = stale_archive_problems(release, out_dir)
+    if problems:
+        raise UserError(
+            f"{release.path}: {what}: an archive in {out_dir} is not the release's:\n  " + "\n  ".join(problems)
+        )
+
+
 def publish_release(release: Release, store: ArtifactStore, *, artifact_dir: Path | None = None) -> PublishReport:
-    """Publish every model of ``release`` to ``store``. Raises UserError (nothing uploaded) on bad local input."""
+    """Publish every model of ``release`` to ``store``. Raises UserError (nothing uploaded) on bad local input,
+    including a trained archive that is not the release's (:func:`stale_archive_problems`), even when the store
+    already holds the pinned one: the release would serve a model other than the one just trained."""
     out_dir = artifact_dir or default_artifact_dir(release)
     report = PublishReport(bucket=store.bucket)
     to_upload: list[tuple[str, str, str, Path]] = []
-    problems: list[str] = []
+    problems = stale_archive_problems(release, out_dir)
     for model_id, spec in release.models.items():
+        if any(p.startswith(f"{model_id}: ") for p in problems):
+            continue
         digest = spec.artifact_sha256
         key = naming.artifact_key(model_id, digest)
         stored = store.head(key)
@@ -238,13 +269,6 @@ def publish_release(release: Release, store: ArtifactStore, *, artifact_dir: Pat
         local = local_artifact_path(out_dir, model_id)
         if not local.is_file():
             problems.append(f"{model_id}: {local} not found and not in the store: run smgitops train")
-            continue
-        local_digest = sha256_file(local)
-        if local_digest != digest:
-            problems.append(
-                f"{model_id}: {local} has sha256 {local_digest}, the release pins {digest}: run smgitops train "
-                "(or update artifact_sha256 if the training changed on purpose)"
-            )
             continue
         to_upload.append((model_id, digest, key, local))
     if problems:

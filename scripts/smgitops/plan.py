@@ -618,7 +618,12 @@ def configure_plan(parser: argparse.ArgumentParser) -> None:
 
 
 def run_plan(args: argparse.Namespace) -> int:
+    from .artifacts import default_artifact_dir, refuse_stale_archives
+
     release = load_release(args.release)
+    # A trained archive that is not the release's: the plan would deploy the model the release pins, not the one
+    # just trained (a parameter changed and its digest was not written).
+    refuse_stale_archives(release, default_artifact_dir(release), "not planned")
     result = plan_release(release, out=args.out, lock=args.lock == "true")
     summary = result.summary
     if args.markdown is not None:
