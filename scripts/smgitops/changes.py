@@ -24,6 +24,7 @@ from typing import Any, TextIO
 
 from .errors import UserError
 from .ghoutput import append_github_output
+from .naming import RELEASE_SCHEMA_FILE, release_file_problem
 
 RELEASE_DIR = "releases"
 GOOD_TAG_PREFIX = "smgitops/good"  # rollout.GOOD_TAG_PREFIX; not imported: the changes job runs on a bare Python
@@ -41,9 +42,15 @@ def _git(repo: Path, *args: str, runner: Runner = subprocess.run) -> str:
 
 
 def release_files(repo: Path, rev: str = "HEAD", *, runner: Runner = subprocess.run) -> list[str]:
-    """Release files present at ``rev`` (``releases/*.yaml``), sorted."""
-    listing = _git(repo, "ls-tree", "--name-only", f"{rev}:{RELEASE_DIR}", runner=runner)
-    return sorted(f"{RELEASE_DIR}/{n}" for n in listing.split() if n.endswith(".yaml"))
+    """Release files present at ``rev`` (``releases/<environment>.yaml``), sorted. Any other entry of
+    ``releases/`` but the schema (``dev.yml``, ``Dev.yaml``, ``dev.yaml.bak``) is a UserError naming it and the
+    rule: it would otherwise never be planned or deployed, and nobody would be told."""
+    listing = _git(repo, "ls-tree", "-z", "--name-only", f"{rev}:{RELEASE_DIR}", runner=runner)
+    names = [n for n in listing.split("\0") if n]
+    misnamed = [f"{RELEASE_DIR}/{n}: {why}" for n in names if (why := release_file_problem(n)) is not None]
+    if misnamed:
+        raise UserError("\n".join(misnamed))
+    return sorted(f"{RELEASE_DIR}/{n}" for n in names if n != RELEASE_SCHEMA_FILE)
 
 
 def _changed_paths(repo: Path, base: str, head: str, runner: Runner) -> set[str]:

@@ -80,7 +80,7 @@ def release_file_problem(name: str) -> str | None:
         fix = f"rename it to {RELEASE_DIR}/{stem.lower()}.yaml"
     elif ENVIRONMENT_NAME.fullmatch(stem.lower()) and dot and ext.startswith(("yaml.", "yml.")):
         fix = "a copy or backup of a release does not belong in releases/: move it out or delete it"
-    return f"{name!r} is not a release file name: {RELEASE_FILE_RULE}; {fix}"
+    return f"not a release file name: {RELEASE_FILE_RULE}; {fix}"
 
 
 def artifact_key(model_id: str, digest: str) -> str:
