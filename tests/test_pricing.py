@@ -153,8 +153,9 @@ def test_a_canary_doubles_the_daily_cost_at_any_hour_of_the_day() -> None:
         }
         assert cost["new"]["usd_per_day"] == round(11.5 * 2 * PRICE, 2)
         assert cost["base"]["usd_per_day"] == round(11.5 * PRICE, 2)
-        assert cost["delta"]["usd_per_day"] == round(cost["new"]["usd_per_day"] - cost["base"]["usd_per_day"], 2)
-        assert cost["new"]["usd_per_month"] == round(cost["new"]["usd_per_day"] * 5 * 52 / 12, 2)
+        assert cost["delta"]["usd_per_day"] == round(11.5 * PRICE, 2)  # the canary's own instance
+        assert cost["new"]["usd_per_month"] == round(11.5 * 2 * PRICE * 5 * 52 / 12, 2)
+        assert cost["delta"]["usd_per_month"] == round(11.5 * PRICE * 5 * 52 / 12, 2)
         assert cost["delta"]["usd_per_day"] > 0 and cost["delta"]["usd_per_month"] > 0
     # only what is left of today depends on the hour
     assert morning["today"]["hours"] == 13.5 and evening["today"]["hours"] == 0

@@ -586,8 +586,8 @@ def render_markdown(summary: Mapping[str, Any], release: Release, now: datetime)
         pricing = importlib.import_module("smgitops.pricing")
     except ImportError:
         pricing = None
-    if pricing is not None and hasattr(pricing, "estimate_cost"):
-        cost = pricing.estimate_cost(release, now)
+    if pricing is not None and hasattr(pricing, "compare_cost"):
+        cost = pricing.compare_cost(release, None, now)  # no base here: `smgitops comment --base-rev` has one
     return str(comment.render_markdown(dict(summary), policy=None, cost=cost))
 
 

@@ -151,7 +151,8 @@ def running_cost(release: Release) -> dict[str, Any]:
         else None
     )
     price = entry.get("usd_per_hour") if entry else None
-    per_day = None if price is None else round(day["hours"] * instances * float(price), 2)
+    raw_day = None if price is None else day["hours"] * instances * float(price)
+    per_day = None if raw_day is None else round(raw_day, 2)
     days_per_month = day["days_per_week"] * WEEKS_PER_MONTH
     return {
         "instance_type": release.endpoint.instance_type,
@@ -159,10 +160,10 @@ def running_cost(release: Release) -> dict[str, Any]:
         "variants": len(release.variants),
         "serving": sum(1 for v in release.variants if v.weight > 0),
         "day": day,
-        "days_per_month": round(days_per_month, 1),
+        "days_per_month": days_per_month,
         "usd_per_instance_hour": price,
         "usd_per_day": per_day,
-        "usd_per_month": None if per_day is None else round(per_day * days_per_month, 2),
+        "usd_per_month": None if raw_day is None else round(raw_day * days_per_month, 2),
     }
 
 
@@ -172,8 +173,14 @@ def compare_cost(release: Release, base: Release | None, now: datetime) -> dict[
     new = running_cost(release)
     old = running_cost(base) if base is not None else None
     delta: dict[str, float | None] = {"usd_per_day": None, "usd_per_month": None}
-    if old is not None:
-        for key in delta:
-            a, b = new[key], old[key]
-            delta[key] = None if a is None or b is None else round(a - b, 2)
+    if old is not None and new["usd_per_day"] is not None and old["usd_per_day"] is not None:
+        # from the unrounded figures: two rounded costs would differ by a cent from the rounded difference
+        def raw(cost: dict[str, Any]) -> float:
+            return float(cost["day"]["hours"]) * int(cost["instances"]) * float(cost["usd_per_instance_hour"])
+
+        per_day = raw(new) - raw(old)
+        delta = {
+            "usd_per_day": round(per_day, 2),
+            "usd_per_month": round(raw(new) * new["days_per_month"] - raw(old) * old["days_per_month"], 2),
+        }
     return {"new": new, "base": old, "delta": delta, "today": estimate_cost(release, now)}
