@@ -104,8 +104,9 @@ def test_dry_run_prints_every_call_and_makes_none(
     envs = sorted(v["apply_role_arns"])
     assert envs == ["dev", "prod"]
     # the repository, 2 reviewers, every repository variable, per environment: PUT, branch policy, its variables;
-    # the OIDC template and the workflow permissions
-    expected = 1 + 2 + len(REPO_VARIABLES) + len(REPO_MAP_VARIABLES) + len(envs) * (2 + len(ENVIRONMENT_VARIABLES)) + 2
+    # the record job's environment (PUT, branch policy); the OIDC template and the workflow permissions
+    per_env = len(envs) * (2 + len(ENVIRONMENT_VARIABLES))
+    expected = 1 + 2 + len(REPO_VARIABLES) + len(REPO_MAP_VARIABLES) + per_env + 2 + 2
     assert len(calls) == expected, out
     assert out.splitlines()[0].startswith(f"dry run: {expected} calls")
     body = {c.split(" ", 2)[1]: c.split(" ", 2)[2] if c.count(" ") >= 2 else "" for c in calls}
@@ -129,6 +130,11 @@ def test_dry_run_prints_every_call_and_makes_none(
         {"id": "<id of local/platform>", "type": "Team"},
     ]
     assert "reviewers" not in json.loads(body[f"{prefix}/environments/dev"])
+    # the environment holding the GitHub App's key (revert pull requests): deployable from main only
+    assert json.loads(body[f"{prefix}/environments/record"]) == {
+        "deployment_branch_policy": prod["deployment_branch_policy"]
+    }
+    assert f'POST {prefix}/environments/record/deployment-branch-policies {{"name": "main", "type": "branch"}}' in calls
     assert json.loads(body[f"{prefix}/actions/oidc/customization/sub"]) == json.loads(v["github_oidc_subject_template"])
     assert json.loads(body[f"{prefix}/actions/permissions/workflow"]) == {
         "can_approve_pull_request_reviews": True,
@@ -153,11 +159,13 @@ def test_setup_then_check_passes_and_a_second_setup_writes_nothing(
         **{var: v[name] for var, name in REPO_VARIABLES.items()},
         **{var: json.dumps(v[name], sort_keys=True, separators=(",", ":")) for var, name in REPO_MAP_VARIABLES.items()},
     }
-    for env in ("dev", "prod"):
+    for env in ("dev", "prod", "record"):
         e = github.environments[env]
-        assert e.variables == {var: v[name][env] for var, name in ENVIRONMENT_VARIABLES.items()}
+        want = {} if env == "record" else {var: v[name][env] for var, name in ENVIRONMENT_VARIABLES.items()}
+        assert e.variables == want
         assert e.branch_policy == {"protected_branches": False, "custom_branch_policies": True}
         assert [(p["name"], p["type"]) for p in e.branch_policies] == [("main", "branch")]
+    assert github.environments["record"].reviewers == []  # a revert must not wait for a reviewer
     assert github.environments["dev"].reviewers == []
     assert github.environments["prod"].reviewers == [
         {"type": "User", "id": github.users["alice"]},

@@ -620,6 +620,51 @@ def test_record_pushes_a_checked_revert_branch_and_opens_one_pull_request(
     assert json.loads(req.data)["head"] == branch and json.loads(req.data)["base"] == "main"
 
 
+@pytest.mark.parametrize("app", ["", "smgitops-revert"], ids=["github-token", "github-app"])
+def test_the_revert_pull_request_says_whether_its_checks_run(
+    pushed: tuple[Path, Path, list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, app: str
+) -> None:
+    """GitHub starts no workflow for a pull request opened with GITHUB_TOKEN: the body then says how to start the
+    checks; opened with a GitHub App's installation token (``--app-slug``) it says they run. The CLI, against the
+    fake GitHub API over HTTP."""
+    from smgitops import cli
+    from smgitops.record import write_record
+    from support.fake_github import FakeGitHub, serve
+
+    repo, origin, (v1, _, docs) = pushed
+    out = tmp_path / "record"
+    write_record(Git(repo), _record_for(repo, v1, docs), out)
+    job = tmp_path / "job"
+    sh(tmp_path, "clone", "-q", str(origin), str(job))
+    sh(job, "checkout", "-q", "--detach", docs)
+    github = FakeGitHub("octo/models", "ghs_workflow_token")
+    token = "ghs_workflow_token"
+    if app:
+        token = "ghs_installation_token_of_the_app"
+        github.tokens[token] = f"{app}[bot]"
+    with serve(github) as url:
+        monkeypatch.chdir(job)
+        monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+        env = {"GH_TOKEN": token, "GITHUB_REPOSITORY": "octo/models", "GITHUB_API_URL": url, "GITHUB_RUN_ID": "77"}
+        for k, v in {**env, "GITHUB_SERVER_URL": "https://github.com"}.items():
+            monkeypatch.setenv(k, v)
+        assert cli.main(["record", str(out), "--app-slug", app]) == 0
+    branch = f"smgitops/rollback-dev-{docs[:8]}"
+    (pull,) = github.pulls
+    assert pull["head"]["ref"] == branch and pull["base"]["ref"] == "main"
+    assert pull["user"]["login"] == (f"{app}[bot]" if app else "github-actions[bot]")
+    body = pull["body"]
+    assert "https://github.com/octo/models/actions/runs/77" in body
+    if app:
+        assert "Opened by the GitHub App `smgitops-revert`: the plan comment and the checks run" in body
+        assert "have not run" not in body
+    else:
+        assert "The checks have not run" in body and "closing and reopening this pull request" in body
+        assert f"git fetch origin {branch} && git switch {branch}" in body
+        assert f'git commit --allow-empty -m "Run the checks" && git push origin {branch}' in body
+        assert "SMGITOPS_APP_CLIENT_ID" in body and "SMGITOPS_APP_PRIVATE_KEY" in body
+
+
 def test_record_refuses_a_record_that_does_not_hold(pushed: tuple[Path, Path, list[str]], tmp_path: Path) -> None:
     from smgitops.errors import UserError
     from smgitops.record import record, write_record

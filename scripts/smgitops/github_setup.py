@@ -8,6 +8,9 @@ bootstrap/ creates the AWS side once per account; the repository then needs, bef
 * one GitHub environment per bootstrap environment (``dev``, ``prod``) whose deployments are limited to the branch the
   apply roles trust (``main``: a custom deployment branch policy), with the variables that differ per environment
   (``SMGITOPS_APPLY_ROLE_ARN``), and required reviewers on ``prod``;
+* the environment ``record`` of deploy.yml's record job, also limited to ``main``: it holds the private key of
+  the optional GitHub App that opens revert pull requests (secret ``SMGITOPS_APP_PRIVATE_KEY``, with the variable
+  ``SMGITOPS_APP_CLIENT_ID``; both set by hand, README "Adopt it"), so no other branch's workflow can read it;
 * the repository's OIDC subject template (bootstrap's output ``github_oidc_subject_template``): until it is set,
   GitHub issues default subjects and no role can be assumed;
 * "Allow GitHub Actions to create and approve pull requests" (the revert pull request of an automatic rollback),
@@ -66,6 +69,8 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "SMGITOPS_APPLY_ROLE_ARN": "apply_role_arns",
 }
 REVIEWED_ENVIRONMENT = "prod"
+# deploy.yml's record job: the environment that holds the GitHub App's private key, deployable from main only
+RECORD_ENVIRONMENT = "record"
 WORKFLOW_PERMISSIONS = {"default_workflow_permissions": "read", "can_approve_pull_request_reviews": True}
 _CLAIM_KEY = re.compile(r"^[A-Za-z0-9_]+$")
 _REPOSITORY = re.compile(r"^[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}$")
@@ -538,6 +543,7 @@ def run_items(plan: Plan, *, write: bool) -> list[Item]:
     for environment in plan.bootstrap.environments:
         check_environment(plan, environment, write=write)
         check_variables(plan, environment, write=write)
+    check_environment(plan, RECORD_ENVIRONMENT, write=write)
     check_oidc(plan, write=write)
     check_workflow_permissions(plan, write=write)
     return plan.items
@@ -565,6 +571,20 @@ def dry_run_calls(plan: Plan) -> list[Call]:
         )
         base, _ = _variable_paths(api, environment)
         calls += [Call("POST", base, {"name": k, "value": v}) for k, v in b.environment_variables[environment].items()]
+    calls.append(
+        Call(
+            "PUT",
+            api.repo_path("environments", RECORD_ENVIRONMENT),
+            {"deployment_branch_policy": plan.branch_policy_body()},
+        )
+    )
+    calls.append(
+        Call(
+            "POST",
+            api.repo_path("environments", RECORD_ENVIRONMENT, "deployment-branch-policies"),
+            {"name": b.branch, "type": "branch"},
+        )
+    )
     calls.append(Call("PUT", api.repo_path("actions", "oidc", "customization", "sub"), b.oidc_template))
     calls.append(Call("PUT", api.repo_path("actions", "permissions", "workflow"), dict(WORKFLOW_PERMISSIONS)))
     return calls

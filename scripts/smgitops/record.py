@@ -288,9 +288,9 @@ def checks_note(branch: str, app: str) -> str:
         "by closing and reopening this pull request, or by pushing an empty commit to its branch:\n\n"
         f"    git fetch origin {branch} && git switch {branch}\n"
         f'    git commit --allow-empty -m "Run the checks" && git push origin {branch}\n\n'
-        "To have them start on their own, configure a GitHub App (repository variable SMGITOPS_APP_CLIENT_ID, "
-        "secret SMGITOPS_APP_PRIVATE_KEY; README, \"Adopt it\"): the deploy workflow then opens this pull request "
-        "with the App's token."
+        "To have them start on their own, configure a GitHub App (variable SMGITOPS_APP_CLIENT_ID, secret "
+        "SMGITOPS_APP_PRIVATE_KEY of the environment record; see the README): the deploy workflow then opens this "
+        "pull request with the App's token."
     )
 
 

@@ -15,8 +15,11 @@ read it, change it behind the command's back, and see every call made:
   ``POST .../environments/{env}/variables``
 * ``GET|PUT .../actions/oidc/customization/sub`` (PUT: 201; 422 for a malformed body)
 * ``GET|PUT .../actions/permissions/workflow`` (PUT: 204; 409 when the organization forbids it; 422 malformed)
+* ``POST .../pulls`` (201; 422 without base, head and title, or when a pull request of that head is open): the
+  pull request keeps who opened it (``user.login``: the login of the token, see ``tokens``)
 
-A request without ``Authorization: Bearer <token>`` gets 401; ``forbid`` makes chosen calls answer 403.
+A request without ``Authorization: Bearer <token>`` (``token``, or one of ``tokens``: token -> login, e.g. a
+GitHub App's installation token) gets 401; ``forbid`` makes chosen calls answer 403.
 tests/test_workflows.py has its own smaller fake (issue comments and pull requests): to be merged into this one.
 """
 
@@ -66,6 +69,7 @@ ROUTES: list[tuple[str, str, str]] = [
     ("PUT", r"/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/actions/oidc/customization/sub", "put_oidc"),
     ("GET", r"/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/actions/permissions/workflow", "get_workflow_permissions"),
     ("PUT", r"/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/actions/permissions/workflow", "put_workflow_permissions"),
+    ("POST", r"/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/pulls", "create_pull"),
 ]
 _COMPILED = [(m, re.compile(p + "$"), h) for m, p, h in ROUTES]
 
@@ -109,6 +113,9 @@ class FakeGitHub:
             "can_approve_pull_request_reviews": False,
         }
         self.calls: list[tuple[str, str, Any]] = []
+        self.tokens: dict[str, str] = {token: "github-actions[bot]"}  # token -> the login it acts as
+        self.pulls: list[dict[str, Any]] = []
+        self._login = ""  # the login of the request being handled
         self.forbid: set[tuple[str, str]] = set()  # (method, path) answered 403
         self.admin = True  # the token's user is an admin of the repository
         self.org_locks_workflow_permissions = False  # the owning organization forbids changing them: PUT is 409
@@ -135,7 +142,8 @@ class FakeGitHub:
     def handle(self, method: str, path: str, auth: str | None, body: Any) -> tuple[int, Any]:
         with self.lock:
             self.calls.append((method, path, body))
-            if auth != f"Bearer {self.token}":
+            login = self.tokens.get(auth.removeprefix("Bearer ")) if auth and auth.startswith("Bearer ") else None
+            if login is None:
                 return 401, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}
             if (method, path) in self.forbid:
                 return 403, {"message": "Resource not accessible by personal access token"}
@@ -145,6 +153,7 @@ class FakeGitHub:
                     params = match.groupdict()
                     if "o" in params and f"{params['o']}/{params['r']}" != self.repository:
                         return 404, {"message": "Not Found"}
+                    self._login = login
                     try:
                         result = getattr(self, handler)(body=body, **params)
                     except Answer as answer:
@@ -343,6 +352,27 @@ class FakeGitHub:
             raise unprocessable("default_workflow_permissions: read or write; can_approve_pull_request_reviews: bool")
         self.workflow_permissions = {"default_workflow_permissions": perms, "can_approve_pull_request_reviews": approve}
         return 204, None
+
+    def create_pull(self, *, body: Any, o: str, r: str) -> tuple[int, Any]:
+        if not isinstance(body, dict) or not all(isinstance(body.get(k), str) for k in ("base", "head", "title")):
+            raise unprocessable("base, head and title are required strings")
+        if any(p["head"]["ref"] == body["head"] and p["state"] == "open" for p in self.pulls):
+            raise unprocessable(f"A pull request already exists for {body['head']}.")
+        self.next_id += 1
+        number = len(self.pulls) + 1
+        pull = {
+            "id": self.next_id,
+            "number": number,
+            "state": "open",
+            "title": body["title"],
+            "body": body.get("body") or "",
+            "head": {"ref": body["head"], "label": f"{o}:{body['head']}"},
+            "base": {"ref": body["base"], "label": f"{o}:{body['base']}"},
+            "user": {"login": self._login},
+            "html_url": f"https://github.com/{self.repository}/pull/{number}",
+        }
+        self.pulls.append(pull)
+        return 201, pull
 
     # -- HTTP -------------------------------------------------------------------------------------------------------
 
