@@ -58,9 +58,9 @@ class Journey:
 
 
 def _train(release_path: Path, model_id: str) -> str:
-    """Train one model for real (``smgitops train``, its own process) and pin its digest in the release file."""
+    """Train one model for real (``smgitops train --write``, its own process), which pins its digest in the file."""
     proc = subprocess.run(
-        [sys.executable, "-m", "smgitops.cli", "train", str(release_path), "--model", model_id, "--json"],
+        [sys.executable, "-m", "smgitops.cli", "train", str(release_path), "--model", model_id, "--write", "--json"],
         capture_output=True,
         text=True,
         check=False,
@@ -68,11 +68,7 @@ def _train(release_path: Path, model_id: str) -> str:
     assert proc.returncode == 0, proc.stderr
     (trained,) = json.loads(proc.stdout)["models"]
     digest: str = trained["digest"]
-
-    def pin(doc: dict[str, Any]) -> None:
-        doc["models"][model_id]["artifact_sha256"] = digest
-
-    edit_release(release_path, pin)
+    assert load_release(release_path).models[model_id].artifact_sha256 == digest
     return digest
 
 
@@ -101,8 +97,8 @@ def test_release_journey(journey: Journey, capsys: pytest.CaptureFixture[str]) -
     runner.reset()
 
     # -- v1: one model, 100 % ---------------------------------------------------------------------------------------
-    _train(j.release_path, "cancer-logreg")
-    git(j.repo, "commit", "-qam", "dev: serve cancer-logreg")
+    _train(j.release_path, "cancer-logreg")  # the shipped release pins this digest already: nothing to write
+    git(j.repo, "commit", "-q", "--allow-empty", "-am", "dev: serve cancer-logreg")
     assert _publish(j.release_path, capsys)["published"] == 1
 
     v1 = j.release()
@@ -130,6 +126,7 @@ def test_release_journey(journey: Journey, capsys: pytest.CaptureFixture[str]) -
     def add_canary(doc: dict[str, Any]) -> None:
         base = json.loads(json.dumps(doc["models"]["cancer-logreg"]))
         base["params"] = {"C": 0.1, "max_iter": 1000}
+        del base["artifact_sha256"]  # a new model has no digest until `train --write` pins it
         doc["models"][CANARY_MODEL] = base
         doc["variants"] = [
             {"name": "primary", "model": "cancer-logreg", "weight": 90},
