@@ -283,6 +283,15 @@ def test_a_promotion_pr_shows_the_candidate_s_dev_canary(promo: PromotionRepo, t
     assert "| 10 % |" in row
     assert "release policy RP001, RP002, RP003, RP004, RP005: ok" in body
 
+    # promoting the canary within dev (10 % -> 100 %): its last canary in dev, beside its gain
+    dev = pr / "releases" / "dev.yaml"
+    edit(dev, lambda doc: [v.update(weight=100 if v["name"] == "canary" else 0) for v in doc["variants"]])
+    body = _comment(dev, tmp_path)
+    assert f"**`{CANARY_ID}` `{tested[:12]}`: 10 % → 100 %**, taking traffic from `cancer-logreg`" in body
+    assert f"Last canary in dev: ✅ passed the dev canary of `{dev_canary[:8]}`" in body
+    assert "variant `canary` at 10 %, 180 invocations, 1 errors (0.56 %)" in body
+    assert "Promotion evidence" not in body
+
 
 def test_an_untested_digest_fails_rp005_and_an_override_shows_its_reason(promo: PromotionRepo, tmp_path: Path) -> None:
     untested = "e" * 64

@@ -345,6 +345,7 @@ def build_review(
     *,
     manifests: Sequence[ManifestSource] = (),
     evidence: Sequence[Mapping[str, Any]] | None = None,
+    own_evidence: Sequence[Mapping[str, Any]] | None = None,
     base_label: str = "the base release",
 ) -> dict[str, Any]:
     """What the comment's review sections show, as plain data (JSON-able).
@@ -353,6 +354,7 @@ def build_review(
     endpoint as the plan saw it. A digest whose weight grows *gains* traffic; the digests whose weight shrinks are
     the ones it takes traffic from (``donors``, the largest first; metrics differences are against the first)."""
     from .policy import promotion
+    from .record import last_canary
 
     specs: dict[str, tuple[str, Any]] = {}
     for rel in (base, release):  # the release's own spec wins for a digest both have
@@ -425,6 +427,7 @@ def build_review(
         new_spec = specs[digest][1] if digest in specs else None
         item["compared_with"] = compare[0] if compare else None
         item["changes"] = _spec_changes(compare[1], new_spec) if compare and new_spec is not None else []
+        item["last_canary"] = last_canary(own_evidence or [], digest)  # a promotion within the environment
         item["estimator"] = new_spec.estimator if new_spec is not None else None
         item["params"] = dict(new_spec.params) if new_spec is not None else {}
         gains.append(item)
@@ -441,6 +444,7 @@ def build_review(
             "max_p99_latency_ms": c.max_p99_latency_ms,
             "max_initial_weight": c.max_initial_weight,
         },
+        "environment": release.environment,
         "promotion": promotion(release, base, evidence),
     }
 
@@ -465,7 +469,18 @@ def _gain_lines(gain: Mapping[str, Any]) -> list[str]:
             for d in donors
         )
     lines = [head, ""]
+    if gain.get("last_canary"):
+        environment = gain.get("environment") or "this environment"
+        text = _evidence_text({"canary": gain["last_canary"], "source": environment})
+        lines += [f"Last canary in {environment}: {text}.", ""]
     shown = [gain, *donors]
+    if not any(m.get("metrics") for m in shown):
+        lines += [
+            "<sub>no held-out metrics: no archive with "
+            + ("these digests" if len(shown) > 1 else "this digest")
+            + " in the training output or the artifact store</sub>"
+        ]
+        return lines + _change_lines(gain)
     header = "| held-out metric | " + " | ".join(f"`{m.get('model') or '?'}` {_short(m['digest'])}" for m in shown)
     if donors:
         header += f" | Δ against `{donors[0].get('model') or '?'}`"
@@ -474,7 +489,8 @@ def _gain_lines(gain: Mapping[str, Any]) -> list[str]:
         new = (gain.get("metrics") or {}).get(key)
         row = f"| {key} | " + " | ".join(_metric((m.get("metrics") or {}).get(key)) for m in shown)
         if donors:
-            row += f" | **{_delta(new, (donors[0].get('metrics') or {}).get(key))}**"
+            delta = _delta(new, (donors[0].get("metrics") or {}).get(key))
+            row += f" | {delta if delta == '—' else '**' + delta + '**'}"
         lines.append(row + " |")
     missing = [m for m in shown if not m.get("metrics")]
     rows = sorted({str((m.get("metrics") or {}).get("test_rows")) for m in shown if m.get("metrics")})
@@ -489,6 +505,11 @@ def _gain_lines(gain: Mapping[str, Any]) -> list[str]:
         )
     if notes:
         lines += ["", "<sub>" + "; ".join(notes) + "</sub>"]
+    return lines + _change_lines(gain)
+
+
+def _change_lines(gain: Mapping[str, Any]) -> list[str]:
+    lines: list[str] = []
     changes = list(gain.get("changes") or [])
     if gain.get("compared_with") and changes:
         lines += ["", f"Changes against `{gain['compared_with']}`:", *[f"- {c}" for c in changes]]
@@ -608,7 +629,7 @@ def render_markdown(
         if review["gains"]:
             lines += ["#### Models that gain traffic", ""]
             for gain in review["gains"]:
-                lines += _gain_lines(gain) + [""]
+                lines += _gain_lines(dict(gain, environment=review.get("environment"))) + [""]
         lines += _promotion_lines(review.get("promotion") or [], environment)
         lines += [_thresholds_line(review["thresholds"]), ""]
     lines += ["#### Plan, policy and cost", ""]
@@ -815,6 +836,18 @@ def run_post_comment(args: argparse.Namespace) -> int:
     return 0
 
 
+def _own_evidence(release: Any) -> list[dict[str, Any]]:
+    """The canary evidence of the release's own environment (none outside a git repository)."""
+    from .record import read_evidence
+    from .rollout import Git
+
+    try:
+        git = Git.for_path(Path(release.path))
+    except UserError:
+        return []
+    return read_evidence(git, str(release.environment))
+
+
 def run_comment(args: argparse.Namespace) -> int:
     from .clock import parse_instant, utc_now
 
@@ -844,6 +877,7 @@ def run_comment(args: argparse.Namespace) -> int:
             base,
             manifests=sources,
             evidence=promotion_evidence(release),
+            own_evidence=_own_evidence(release),
             base_label=f"base {args.base_rev[:8]}" if args.base_rev else "the base release",
         )
         cost = compare_cost(release, base, now)
