@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import hashlib
 import importlib
 import itertools
 import json
@@ -37,7 +38,7 @@ import shlex
 import shutil
 import subprocess
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -139,12 +140,32 @@ def to_str(v: Any) -> str:
 
 
 class Evaluator:
-    """``${{ }}`` expressions over the given contexts; ``status`` answers success()/failure()."""
+class Outputs(dict[str, Any]):
+    """A step's or a job's outputs. A name that was never set evaluates to null (``''``), as on GitHub: a step
+    that was skipped or failed before writing ``GITHUB_OUTPUT``, a job that was skipped. ``declared``, for a job's
+    outputs, names what the job declares: any other name is a typo (actionlint reports it too) and fails."""
 
-    def __init__(self, contexts: Mapping[str, Any], status: Mapping[str, bool]) -> None:
+    def __init__(self, values: Mapping[str, Any] | None = None, declared: Iterable[str] | None = None) -> None:
+        super().__init__(values or {})
+        self.declared = None if declared is None else frozenset(declared)
+
+    def lookup(self, key: Any, path: list[str]) -> Any:
+        if key in self:
+            return self[key]
+        if self.declared is not None and key not in self.declared:
+            raise ExpressionError(f"unknown property {'.'.join(path)!r} (the job declares {sorted(self.declared)})")
+        return None
+
+
+    """``${{ }}`` expressions over the given contexts; ``status`` answers success()/failure(); ``hashFiles()``
+    hashes files of ``workspace`` (every pattern must match a file: a misspelled path is an error, where GitHub
+    would silently hash nothing)."""
+
+    def __init__(self, contexts: Mapping[str, Any], status: Mapping[str, bool], workspace: Path | None = None) -> None:
         self.contexts = contexts
         self.status = status
 
+        self.workspace = workspace
     def evaluate(self, text: str) -> Any:
         self.toks = _tokens(text)
         self.i = 0
@@ -235,6 +256,8 @@ class Evaluator:
     @staticmethod
     def _index(value: Any, key: Any, path: list[str]) -> Any:
         if isinstance(value, Mapping):
+        if isinstance(value, Outputs):
+            return value.lookup(key, path)
             if key not in value:
                 raise ExpressionError(f"unknown property {'.'.join(path)!r}")
             return value[key]
@@ -268,7 +291,24 @@ class Evaluator:
         if name == "format":
             return re.sub(r"\{(\d+)\}", lambda m: to_str(args[1 + int(m.group(1))]), to_str(args[0]))
         raise ExpressionError(f"unknown function {name}()")
+        if name == "hashFiles":
+            return self._hash_files([to_str(a) for a in args])
 
+
+    def _hash_files(self, patterns: list[str]) -> str:
+        """GitHub's hashFiles: the sha256 of the files' sha256 digests, in path order, relative to the workspace."""
+        if self.workspace is None:
+            raise ExpressionError("hashFiles() outside a job's workspace")
+        files: set[Path] = set()
+        for pattern in patterns:
+            matched = {p for p in self.workspace.glob(pattern) if p.is_file()}
+            if not matched:
+                raise ExpressionError(f"hashFiles({pattern!r}) matches no file of the checkout")
+            files |= matched
+        outer = hashlib.sha256()
+        for p in sorted(files):
+            outer.update(hashlib.sha256(p.read_bytes()).digest())
+        return outer.hexdigest()
 
 _EXPR = re.compile(r"\$\{\{(.*?)\}\}", re.S)
 
@@ -320,7 +360,30 @@ def test_expression_evaluator_is_strict_and_follows_github_semantics() -> None:
     with pytest.raises(ExpressionError, match="unknown context"):
         ev.evaluate("secrets.AWS_KEY")
     with pytest.raises(ExpressionError, match="unknown function"):
-        ev.evaluate("hashFiles('x')")
+        ev.evaluate("join('x', ',')")
+
+
+def test_missing_outputs_are_null_as_on_github(tmp_path: Path) -> None:
+    """A step that never wrote an output, or a skipped job, gives ``''``; a name the job does not declare fails."""
+    (tmp_path / "requirements").mkdir()
+    (tmp_path / "requirements" / "a.txt").write_text("a==1\n")
+    ctx = {
+        "steps": {"app": {"outputs": Outputs(), "outcome": "skipped"}},
+        "needs": {"changes": {"outputs": Outputs({}, declared=["any", "matrix"]), "result": "skipped"}},
+    }
+    ev = Evaluator(ctx, {"success": True, "failure": False, "always": True, "cancelled": False}, tmp_path)
+    assert ev.evaluate("steps.app.outputs.token || 'fallback'") == "fallback"
+    assert ev.evaluate("needs.changes.outputs.any == 'true'") is False
+    with pytest.raises(ExpressionError, match="unknown property 'needs.changes.outputs.anyy'"):
+        ev.evaluate("needs.changes.outputs.anyy")
+    with pytest.raises(ExpressionError, match="unknown property 'steps.apq'"):
+        ev.evaluate("steps.apq.outputs.token")
+    digest = ev.evaluate("hashFiles('requirements/*.txt')")
+    assert re.fullmatch(r"[0-9a-f]{64}", digest)
+    (tmp_path / "requirements" / "a.txt").write_text("a==2\n")
+    assert ev.evaluate("hashFiles('requirements/*.txt')") != digest  # the key follows the requirements
+    with pytest.raises(ExpressionError, match="matches no file"):
+        ev.evaluate("hashFiles('requirements/*.text')")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -450,6 +513,16 @@ class Event:
 
 
 class Runner:
+@dataclass(frozen=True)
+class GitHubApp:
+    """A GitHub App installed on the repository: actions/create-github-app-token mints ``token`` for it."""
+
+    client_id: str
+    private_key: str
+    slug: str
+    token: str
+
+
     def __init__(
         self,
         *,
@@ -463,8 +536,14 @@ class Runner:
         token: str,
         iam_log: Any = None,
     ) -> None:
+        secrets: Mapping[str, str] | None = None,
+        app: GitHubApp | None = None,
         self.origin, self.tmp = origin, tmp
         # The emulator's IAM request log (an AdminClient), read after every step: tests/iam_judge.py judges it.
+        self.secrets = dict(secrets or {})  # repository secrets by name ('' = not set); GITHUB_TOKEN is added
+        self.app = app
+        # The set-up's failure (say PyPI unreachable): `make setup` fails with this message instead of linking.
+        self.setup_fault: str | None = None
         self.iam_log = iam_log
         self.iam_records: list[dict[str, Any]] = []
         self.role_keys: dict[str, str] = {}  # access key id -> the role it stands for
@@ -479,12 +558,23 @@ class Runner:
         self._make_shims()
 
     def _make_shims(self) -> None:
-        python_bin = self.shims / "python"
-        python_bin.mkdir(parents=True, exist_ok=True)
-        for name in ("python", "python3"):
-            p = python_bin / name
-            p.write_text(f'#!/bin/sh\nexec {ROOT / ".venv" / "bin" / "python"} "$@"\n')
-            p.chmod(0o755)
+        # actions/setup-python installs a bare interpreter: the standard library and pip, none of the project's
+        # dependencies. A venv of the set-up's own base interpreter without pip is that Python (the base
+        # interpreter itself may have packages of its own here).
+        bare = self.shims / "python"
+        base = subprocess.run(
+            [str(ROOT / ".venv" / "bin" / "python"), "-c", "import sys; print(sys._base_executable)"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        subprocess.run([base, "-m", "venv", "--without-pip", str(bare)], check=True)
+        self.python_version = subprocess.run(
+            [str(bare / "bin" / "python"), "-c", "import platform; print(platform.python_version())"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         gh_bin = self.shims / "gh"
         gh_bin.mkdir(parents=True, exist_ok=True)
         gh = gh_bin / "gh"
@@ -532,7 +622,11 @@ class Runner:
         declared = (
             ((doc["on"].get("workflow_dispatch") or {}).get("inputs") or {}) if isinstance(doc["on"], dict) else {}
         )
-        inputs = {name: event.inputs.get(name) for name in declared}
+        # a dispatched run sees every declared input, defaults applied; any other event sees them null
+        inputs = {
+            name: event.inputs.get(name, (spec or {}).get("default")) if event.name == "workflow_dispatch" else None
+            for name, spec in declared.items()
+        }
         needs: dict[str, Any] = {}
         for n in _needs(job):
             runs = results[n]
@@ -544,7 +638,7 @@ class Runner:
                 if all(r.result == "success" for r in runs)
                 else ("skipped" if all(r.result == "skipped" for r in runs) else "failure")
             )
-            needs[n] = {"outputs": outputs, "result": result}
+            needs[n] = {"outputs": Outputs(outputs, declared=doc["jobs"][n].get("outputs") or {}), "result": result}
         return {
             "github": {
                 "event": event.payload,
@@ -560,6 +654,11 @@ class Runner:
             "inputs": inputs,
             "vars": dict.fromkeys(self.variables, "") if event.fork else dict(self.variables),
             "needs": needs,
+            # a fork's pull request gets no secret but GITHUB_TOKEN (read-only there)
+            "secrets": {
+                "GITHUB_TOKEN": self.token,
+                **(dict.fromkeys(self.secrets, "") if event.fork else self.secrets),
+            },
             "env": dict(doc.get("env") or {}),
         }
 
@@ -610,7 +709,7 @@ class Runner:
             d.mkdir(parents=True, exist_ok=True)
         status = {"success": True, "failure": False, "always": True, "cancelled": False}
         base_ctx = {**ctx, "matrix": combo, "steps": {}, "runner": {"temp": str(work / "runner-temp"), "os": "Linux"}}
-        ev = Evaluator(base_ctx, status)
+        ev = Evaluator(base_ctx, status, workspace)
         environment = interpolate(job.get("environment"), ev)
         if isinstance(environment, dict):
             environment = environment.get("name")
@@ -637,11 +736,11 @@ class Runner:
         for index, step in enumerate(job.get("steps", [])):
             name = str(step.get("name") or step.get("uses") or step.get("run", "")[:40])
             sid = step.get("id")
-            step_ev = Evaluator(base_ctx, status)
+            step_ev = Evaluator(base_ctx, status, workspace)
             if not condition(step.get("if"), step_ev):
                 result.steps.append(StepResult(name, sid, "skipped"))
                 if sid:
-                    base_ctx["steps"][sid] = {"outputs": {}, "outcome": "skipped", "conclusion": "skipped"}
+                    base_ctx["steps"][sid] = {"outputs": Outputs(), "outcome": "skipped", "conclusion": "skipped"}
                 continue
             step_env = {k: to_str(v) for k, v in interpolate(step.get("env") or {}, step_ev).items()}
             files = {
@@ -653,7 +752,9 @@ class Runner:
             full_env = {**env, **step_env, **{k: str(v) for k, v in files.items()}}
             full_env["PATH"] = ":".join([*reversed(extra_path), full_env["PATH"]])
             if "uses" in step:
-                outcome, output = self._uses(step, step_ev, workspace, event, env, result, extra_path)
+                outcome, output = self._uses(
+                    step, step_ev, workspace, event, env, result, extra_path, files["GITHUB_OUTPUT"]
+                )
             else:
                 script = interpolate(str(step["run"]), step_ev)
                 outcome, output = self._bash(script, shell, full_env, workspace / step.get("working-directory", "."))
@@ -663,12 +764,17 @@ class Runner:
             extra_path += [p for p in files["GITHUB_PATH"].read_text().splitlines() if p]
             result.summary += files["GITHUB_STEP_SUMMARY"].read_text()
             result.steps.append(StepResult(name, sid, outcome, output))
-            if sid:
-                base_ctx["steps"][sid] = {"outputs": outputs, "outcome": outcome, "conclusion": outcome}
-            if outcome == "failure" and not step.get("continue-on-error"):
+            continued = outcome == "failure" and bool(step.get("continue-on-error"))
+            if sid:  # a step that failed with continue-on-error: outcome failure, conclusion success
+                base_ctx["steps"][sid] = {
+                    "outputs": Outputs(outputs),
+                    "outcome": outcome,
+                    "conclusion": "success" if continued else outcome,
+                }
+            if outcome == "failure" and not continued:
                 status.update(success=False, failure=True)
                 result.result = "failure"
-        out_ev = Evaluator(base_ctx, status)
+        out_ev = Evaluator(base_ctx, status, workspace)
         result.outputs = {k: to_str(interpolate(v, out_ev)) for k, v in (job.get("outputs") or {}).items()}
         return result
 
@@ -686,6 +792,8 @@ class Runner:
         path.write_text(script)
         if script.strip() == "make setup":
             # the one set-up command: the checkout's environments are already built
+            if self.setup_fault:
+                return "failure", f"setup: error: {self.setup_fault}"
             for name in (".venv", ".venv-tools"):
                 link = cwd / name
                 if not link.exists():
@@ -709,8 +817,14 @@ class Runner:
         result: JobResult,
         extra_path: list[str],
     ) -> tuple[str, str]:
+        outputs_file: Path,
         action = str(step["uses"]).split("@")[0]
         with_ = {k: to_str(v) for k, v in interpolate(step.get("with") or {}, ev).items()}
+
+        def set_outputs(**values: str) -> None:
+            with outputs_file.open("a") as fh:
+                fh.writelines(f"{k.replace('_', '-')}={v}\n" for k, v in values.items())
+
         if action == "actions/checkout":
             if not (workspace / ".git").exists():
                 _git(workspace.parent, "clone", "-q", str(self.origin), str(workspace))
@@ -718,8 +832,28 @@ class Runner:
             return "success", f"checked out {event.sha}"
         if action == "actions/setup-python":
             assert with_.get("python-version") == "3.11"
-            extra_path.append(str(self.shims / "python"))
-            return "success", "python 3.11 of the set-up"
+            assert self.python_version.startswith("3.11."), self.python_version
+            extra_path.append(str(self.shims / "python" / "bin"))
+            set_outputs(python_version=self.python_version, python_path=str(self.shims / "python" / "bin" / "python"))
+            return "success", f"bare python {self.python_version} (no project dependencies)"
+        if action == "actions/cache":
+            # Never a hit here: `make setup` links the built environments. The key must resolve (hashFiles of
+            # files the checkout has) and name the Python it was built with; the paths must be the set-up's.
+            key, paths = with_.get("key", ""), with_.get("path", "").split()
+            assert self.python_version in key, f"cache key {key!r} does not name the Python"
+            assert paths and all(not Path(p).is_absolute() and ".." not in p for p in paths), paths
+            set_outputs(cache_hit="false")
+            return "success", f"cache miss for {key}"
+        if action == "actions/create-github-app-token":
+            client_id, key = with_.get("client-id", ""), with_.get("private-key", "")
+            if not client_id or not key:
+                return "failure", "Error: [@octokit/auth-app] appId or clientId option is required"
+            if self.app is None or (client_id, key) != (self.app.client_id, self.app.private_key):
+                return "failure", "Error: A JSON web token could not be decoded (401)"
+            perms = {k: v for k, v in with_.items() if k.startswith("permission-")}
+            assert perms == {"permission-contents": "write", "permission-pull-requests": "write"}, perms
+            set_outputs(token=self.app.token, app_slug=self.app.slug, installation_id="4242")
+            return "success", f"minted an installation token of {self.app.slug}"
         if action == "hashicorp/setup-terraform":
             assert shutil.which("terraform"), "terraform must be on PATH"
             return "success", "terraform on PATH"
@@ -847,6 +981,7 @@ class FakeGitHub:
     def __init__(self, repository: str, token: str) -> None:
         self.repository, self.token = repository, token
         self.comments: dict[int, list[dict[str, Any]]] = {}
+        self.tokens = {token: "github-actions[bot]"}  # token -> who it acts as (an App's installation token too)
         self.pulls: list[dict[str, Any]] = []
         self.next_id = 5000
         self.lock = threading.Lock()
@@ -870,7 +1005,9 @@ class FakeGitHub:
                 return json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
 
             def _handle(self, method: str) -> None:
-                if self.headers.get("Authorization") != f"Bearer {fake.token}":
+                auth = str(self.headers.get("Authorization"))
+                user = fake.tokens.get(auth.removeprefix("Bearer ")) if auth.startswith("Bearer ") else None
+                if user is None:
                     return self._send(401, {"message": "Bad credentials"})
                 path = self.path.split("?")[0]
                 prefix = f"/repos/{fake.repository}/"
@@ -900,6 +1037,7 @@ class FakeGitHub:
                         pr = {
                             **self._body(),
                             "number": fake.next_id,
+                            "user": {"login": user},
                             "html_url": f"https://github.invalid/pull/{fake.next_id}",
                         }
                         fake.pulls.append(pr)
@@ -946,7 +1084,8 @@ ROLE_VARIABLES = {
     "SMGITOPS_TEARDOWN_ROLE_ARN": "teardown",
     "SMGITOPS_DRIFT_ROLE_ARN": "drift",
 }
-SEED_DIRS = ("releases", "data", "terraform", "bootstrap", "policies", "scripts", ".github")
+SEED_DIRS = ("releases", "data", "terraform", "bootstrap", "policies", "scripts", ".github", "requirements")
+SEED_FILES = ("pyproject.toml", "Makefile")  # with requirements/: what the set-up's cache key hashes
 _IGNORE = shutil.ignore_patterns(".terraform", "*_override.tf", "*.tfstate*", "*.tfplan", "__pycache__", "*.pyc")
 IDENTITY = {
     "GIT_AUTHOR_NAME": "dev",
@@ -1056,6 +1195,8 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
     for name in SEED_DIRS:
         shutil.copytree(ROOT / name, seed / name, ignore=_IGNORE)
     (seed / ".gitignore").write_text("/.venv\n/.venv-tools\n/.smgitops/\n/out/\n")
+    for name in SEED_FILES:
+        shutil.copy(ROOT / name, seed / name)
     _git(seed, "init", "-q", "-b", "main")
     _git(seed, "add", ".")
     _git(seed, "commit", "-q", "-m", "smgitops: dev and prod releases", env=IDENTITY)
@@ -1088,6 +1229,7 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
             per_env = {
                 env: {
                     "SMGITOPS_APPLY_ROLE_ARN": roles[f"apply-{env}"],
+                "SMGITOPS_APP_CLIENT_ID": "",  # no GitHub App: the revert pull request is opened with GITHUB_TOKEN
                     "SMGITOPS_SYNTHETIC_TRAFFIC": "800",
                 }
                 for env in ("dev", "prod")
@@ -1106,6 +1248,7 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
             stack.admin.start_iam_log()
             # nothing is published beforehand: the merge workflow publishes (the first push included)
             s = Story(runner, github, seed, origin)
+                secrets={"SMGITOPS_APP_PRIVATE_KEY": ""},
             s.admin = stack.admin
             s.roles, s.bootstrap_outputs = roles, outputs
             s.artifact_bucket = stack.settings.artifact_bucket
@@ -1315,6 +1458,10 @@ def test_failed_canary_rolls_back_and_opens_a_revert_pull_request(story: Story) 
 def only_branch(story: Story) -> str:
     (branch,) = [b for b in _git(story.origin, "branch", "--list", "smgitops/rollback-*").split() if b != "*"]
     return branch
+    # opened with GITHUB_TOKEN (no App configured), so GitHub starts no check for it: the body says how to
+    assert pr["user"]["login"] == "github-actions[bot]"
+    assert "The checks have not run" in pr["body"] and "closing and reopening this pull request" in pr["body"]
+    assert "git commit --allow-empty" in pr["body"] and f"git push origin {branch}" in pr["body"]
 
 
 def test_schedule_drift_and_evening_teardown(story: Story) -> None:
@@ -1440,6 +1587,169 @@ def test_changed_releases_matrix(tmp_path: Path) -> None:
     (repo / "terraform" / "main.tf").write_text("# root\n")
     (repo / "README.md").write_text("x\n")
     _git(repo, "init", "-q", "-b", "main")
+def test_dispatch_inputs_take_their_defaults(tmp_path: Path) -> None:
+    """A dispatched run sees every declared input, its default where none was given; a scheduled run sees null."""
+    flow = tmp_path / "flow.yml"
+    doc = {
+        "on": {
+            "schedule": [{"cron": "17 19 * * *"}],
+            "workflow_dispatch": {
+                "inputs": {
+                    "dry_run": {"type": "boolean", "default": True},
+                    "target": {"type": "string", "default": "dev"},
+                }
+            },
+        },
+        "permissions": {},
+        "defaults": {"run": {"shell": "bash"}},
+        "jobs": {
+            "j": {
+                "runs-on": "ubuntu-24.04",
+                "permissions": {"contents": "read"},
+                "steps": [
+                    {
+                        "name": "inputs",
+                        "env": {"DRY_RUN": "${{ inputs.dry_run }}", "TARGET": "${{ inputs.target }}"},
+                        "run": 'echo "dry_run=[$DRY_RUN] target=[$TARGET]" >> "$GITHUB_STEP_SUMMARY"',
+                    }
+                ],
+            }
+        },
+    }
+    flow.write_text(yaml.safe_dump(doc))
+    runner = Runner(
+        origin=tmp_path,
+        tmp=tmp_path / "runs",
+        aws_env={},
+        variables={},
+        environment_variables={},
+        api_url="http://127.0.0.1:9",
+        repository=REPOSITORY,
+        token=TOKEN,
+    )
+
+    def summary(event: Event) -> str:
+        return only(runner.run(flow, event), "j").summary.strip()
+
+    dispatch = Event("workflow_dispatch", {"inputs": {}}, "abc", "refs/heads/main")
+    assert summary(dispatch) == "dry_run=[true] target=[dev]"
+    dispatch.inputs = {"target": "prod"}
+    assert summary(dispatch) == "dry_run=[true] target=[prod]"
+    assert summary(Event("schedule", {"schedule": "17 19 * * *"}, "abc", "refs/heads/main")) == "dry_run=[] target=[]"
+
+
+def test_setup_python_is_a_bare_python(tmp_path: Path) -> None:
+    """actions/setup-python brings the standard library and nothing of the project's: the jobs that run
+    ``python -m smgitops.cli`` without ``make setup`` (changes, record, comment, the OIDC check) run on it here."""
+    flow = tmp_path / "flow.yml"
+    pin = "actions/setup-python@" + _pin("actions/setup-python")
+    steps = [
+        {"uses": pin, "id": "python", "with": {"python-version": "3.11"}},
+        {"name": "stdlib", "run": "python -c 'import json, sqlite3, urllib.request'"},
+        {"name": "yaml", "run": "python -c 'import yaml'"},
+    ]
+    doc = {
+        "on": {"push": {}},
+        "permissions": {},
+        "jobs": {"j": {"runs-on": "ubuntu-24.04", "permissions": {"contents": "read"}, "steps": steps}},
+    }
+    flow.write_text(yaml.safe_dump(doc))
+    runner = Runner(
+        origin=tmp_path,
+        tmp=tmp_path / "runs",
+        aws_env={},
+        variables={},
+        environment_variables={},
+        api_url="http://127.0.0.1:9",
+        repository=REPOSITORY,
+        token=TOKEN,
+    )
+    job = only(runner.run(flow, Event("push", {}, "abc", "refs/heads/main")), "j")
+    assert [s.outcome for s in job.steps] == ["success", "success", "failure"], explain({"j": [job]})
+    assert "No module named 'yaml'" in job.step("yaml").output
+
+
+def _seed_origin(tmp_path: Path, dirs: tuple[str, ...], files: tuple[str, ...] = ()) -> tuple[Path, Path]:
+    """A developer's clone of the project's ``dirs`` and ``files`` (one commit on main) and its bare origin."""
+    seed = tmp_path / "seed"
+    for name in dirs:
+        shutil.copytree(ROOT / name, seed / name, ignore=_IGNORE)
+    for name in files:
+        shutil.copy(ROOT / name, seed / name)
+    _git(seed, "init", "-q", "-b", "main")
+    _git(seed, "add", ".")
+    _git(seed, "commit", "-q", "-m", "base", env=IDENTITY)
+    origin = tmp_path / "origin.git"
+    _git(tmp_path, "clone", "-q", "--bare", str(seed), str(origin))
+    return seed, origin
+
+
+APP = GitHubApp(
+    client_id="Iv23liTESTCLIENT",
+    private_key="-----BEGIN RSA PRIVATE KEY-----\nnot a key\n-----END RSA PRIVATE KEY-----",
+    slug="smgitops-revert",
+    token="ghs_installation_token_of_the_app",
+)
+
+
+@pytest.mark.parametrize("app", ["none", "app", "app-wrong-key"])
+def test_a_set_up_failure_before_deploy_fails_the_job_cleanly(tmp_path: Path, app: str) -> None:
+    """``make setup`` fails (say the package index is unreachable): each deploy job fails at that step, the steps
+    after it are skipped (no credentials, no publish, no deploy, no revert branch), the record job still runs and
+    finds nothing to record, and nothing is pushed. With a GitHub App configured its token is minted; a key GitHub
+    refuses fails that step visibly without losing the record job."""
+    seed, origin = _seed_origin(tmp_path, SEED_DIRS, SEED_FILES)
+    head = _git(seed, "rev-parse", "HEAD")
+    used = set(re.findall(r"\bvars\.(\w+)", (WORKFLOWS / "deploy.yml").read_text(encoding="utf-8")))
+    variables = {k: "arn:aws:iam::123456789012:role/x" if k.endswith("_ARN") else "x" for k in used}
+    variables["SMGITOPS_APP_CLIENT_ID"] = APP.client_id if app != "none" else ""
+    key = {"none": "", "app": APP.private_key, "app-wrong-key": "-----BEGIN RSA PRIVATE KEY-----\nother"}[app]
+    runner = Runner(
+        origin=origin,
+        tmp=tmp_path / "runs",
+        aws_env={},
+        variables=variables,
+        environment_variables={
+            env: {"SMGITOPS_APPLY_ROLE_ARN": f"arn:aws:iam::123456789012:role/apply-{env}"} for env in ("dev", "prod")
+        },
+        api_url="http://127.0.0.1:9",  # nothing may be called: no record, so no pull request
+        repository=REPOSITORY,
+        token=TOKEN,
+        secrets={"SMGITOPS_APP_PRIVATE_KEY": key},
+        app=APP,
+    )
+    runner.setup_fault = "pip could not reach the package index"
+    push = {"before": "0" * 40, "after": head, "ref": "refs/heads/main", "repository": {"full_name": REPOSITORY}}
+    results = runner.run("deploy.yml", Event("push", push, head, "refs/heads/main"))
+    assert only(results, "changes").result == "success", explain(results)
+    deploys = {r.matrix["environment"]: r for r in results["deploy"]}
+    assert set(deploys) == {"dev", "prod"}
+    for run in deploys.values():
+        assert run.result == "failure", explain(results)
+        outcomes = {s.name.split("@")[0]: s.outcome for s in run.steps}
+        setup = "Set up (virtual environments from hash-pinned requirements, provider mirror)"
+        assert outcomes[setup] == "failure" and "pip could not reach" in run.step(setup).output
+        assert outcomes["actions/cache"] == "success"  # a miss: the set-up builds, and fails
+        after = run.steps[[s.name for s in run.steps].index(setup) + 1 :]
+        assert [s.name.split("@")[0] for s in after if s.outcome != "skipped"] == ["actions/upload-artifact"]
+        assert run.step("deploy").outcome == "skipped" and run.roles == []  # no credentials were ever assumed
+        assert "no files at" in run.step("actions/upload-artifact@" + _pin("actions/upload-artifact")).output
+    record = only(results, "record")
+    assert record.result == "success", explain(results)
+    assert record.environment == "record"  # the environment holding the App's private key
+    minted = record.step("app")
+    assert minted.outcome == {"none": "skipped", "app": "success", "app-wrong-key": "failure"}[app], minted
+    assert "no deploy records" in record.steps[-1].output
+    assert _git(origin, "tag", "--list") == "" and "rollback" not in _git(origin, "branch", "--list")
+
+
+def _pin(action: str) -> str:
+    text = (WORKFLOWS / "deploy.yml").read_text(encoding="utf-8")
+    m = re.search(rf"uses: {re.escape(action)}@([0-9a-f]{{40}})", text)
+    assert m, action
+    return m.group(1)
+
+
     _git(repo, "add", ".")
     _git(repo, "commit", "-q", "-m", "c0", env=IDENTITY)
     c0 = _git(repo, "rev-parse", "HEAD")
