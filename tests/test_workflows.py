@@ -139,7 +139,6 @@ def to_str(v: Any) -> str:
     return str(v)
 
 
-class Evaluator:
 class Outputs(dict[str, Any]):
     """A step's or a job's outputs. A name that was never set evaluates to null (``''``), as on GitHub: a step
     that was skipped or failed before writing ``GITHUB_OUTPUT``, a job that was skipped. ``declared``, for a job's
@@ -157,6 +156,7 @@ class Outputs(dict[str, Any]):
         return None
 
 
+class Evaluator:
     """``${{ }}`` expressions over the given contexts; ``status`` answers success()/failure(); ``hashFiles()``
     hashes files of ``workspace`` (every pattern must match a file: a misspelled path is an error, where GitHub
     would silently hash nothing)."""
@@ -164,8 +164,8 @@ class Outputs(dict[str, Any]):
     def __init__(self, contexts: Mapping[str, Any], status: Mapping[str, bool], workspace: Path | None = None) -> None:
         self.contexts = contexts
         self.status = status
-
         self.workspace = workspace
+
     def evaluate(self, text: str) -> Any:
         self.toks = _tokens(text)
         self.i = 0
@@ -255,9 +255,9 @@ class Outputs(dict[str, Any]):
 
     @staticmethod
     def _index(value: Any, key: Any, path: list[str]) -> Any:
-        if isinstance(value, Mapping):
         if isinstance(value, Outputs):
             return value.lookup(key, path)
+        if isinstance(value, Mapping):
             if key not in value:
                 raise ExpressionError(f"unknown property {'.'.join(path)!r}")
             return value[key]
@@ -290,10 +290,9 @@ class Outputs(dict[str, Any]):
             return to_str(args[0]).lower().startswith(to_str(args[1]).lower())
         if name == "format":
             return re.sub(r"\{(\d+)\}", lambda m: to_str(args[1 + int(m.group(1))]), to_str(args[0]))
-        raise ExpressionError(f"unknown function {name}()")
         if name == "hashFiles":
             return self._hash_files([to_str(a) for a in args])
-
+        raise ExpressionError(f"unknown function {name}()")
 
     def _hash_files(self, patterns: list[str]) -> str:
         """GitHub's hashFiles: the sha256 of the files' sha256 digests, in path order, relative to the workspace."""
@@ -309,6 +308,7 @@ class Outputs(dict[str, Any]):
         for p in sorted(files):
             outer.update(hashlib.sha256(p.read_bytes()).digest())
         return outer.hexdigest()
+
 
 _EXPR = re.compile(r"\$\{\{(.*?)\}\}", re.S)
 
@@ -512,7 +512,6 @@ class Event:
     fork: bool = False  # a pull request from a fork: no OIDC token, every variable '' (GitHub passes none)
 
 
-class Runner:
 @dataclass(frozen=True)
 class GitHubApp:
     """A GitHub App installed on the repository: actions/create-github-app-token mints ``token`` for it."""
@@ -523,6 +522,7 @@ class GitHubApp:
     token: str
 
 
+class Runner:
     def __init__(
         self,
         *,
@@ -535,15 +535,15 @@ class GitHubApp:
         repository: str,
         token: str,
         iam_log: Any = None,
-    ) -> None:
         secrets: Mapping[str, str] | None = None,
         app: GitHubApp | None = None,
+    ) -> None:
         self.origin, self.tmp = origin, tmp
-        # The emulator's IAM request log (an AdminClient), read after every step: tests/iam_judge.py judges it.
         self.secrets = dict(secrets or {})  # repository secrets by name ('' = not set); GITHUB_TOKEN is added
         self.app = app
         # The set-up's failure (say PyPI unreachable): `make setup` fails with this message instead of linking.
         self.setup_fault: str | None = None
+        # The emulator's IAM request log (an AdminClient), read after every step: tests/iam_judge.py judges it.
         self.iam_log = iam_log
         self.iam_records: list[dict[str, Any]] = []
         self.role_keys: dict[str, str] = {}  # access key id -> the role it stands for
@@ -653,12 +653,12 @@ class GitHubApp:
             },
             "inputs": inputs,
             "vars": dict.fromkeys(self.variables, "") if event.fork else dict(self.variables),
-            "needs": needs,
             # a fork's pull request gets no secret but GITHUB_TOKEN (read-only there)
             "secrets": {
                 "GITHUB_TOKEN": self.token,
                 **(dict.fromkeys(self.secrets, "") if event.fork else self.secrets),
             },
+            "needs": needs,
             "env": dict(doc.get("env") or {}),
         }
 
@@ -791,9 +791,9 @@ class GitHubApp:
         path = Path(env["RUNNER_TEMP"]) / "step.sh"
         path.write_text(script)
         if script.strip() == "make setup":
-            # the one set-up command: the checkout's environments are already built
             if self.setup_fault:
                 return "failure", f"setup: error: {self.setup_fault}"
+            # the one set-up command: the checkout's environments are already built
             for name in (".venv", ".venv-tools"):
                 link = cwd / name
                 if not link.exists():
@@ -816,15 +816,15 @@ class GitHubApp:
         env: dict[str, str],
         result: JobResult,
         extra_path: list[str],
-    ) -> tuple[str, str]:
         outputs_file: Path,
+    ) -> tuple[str, str]:
         action = str(step["uses"]).split("@")[0]
-        with_ = {k: to_str(v) for k, v in interpolate(step.get("with") or {}, ev).items()}
 
         def set_outputs(**values: str) -> None:
             with outputs_file.open("a") as fh:
                 fh.writelines(f"{k.replace('_', '-')}={v}\n" for k, v in values.items())
 
+        with_ = {k: to_str(v) for k, v in interpolate(step.get("with") or {}, ev).items()}
         if action == "actions/checkout":
             if not (workspace / ".git").exists():
                 _git(workspace.parent, "clone", "-q", str(self.origin), str(workspace))
@@ -980,8 +980,8 @@ with urllib.request.urlopen(req) as resp:
 class FakeGitHub:
     def __init__(self, repository: str, token: str) -> None:
         self.repository, self.token = repository, token
-        self.comments: dict[int, list[dict[str, Any]]] = {}
         self.tokens = {token: "github-actions[bot]"}  # token -> who it acts as (an App's installation token too)
+        self.comments: dict[int, list[dict[str, Any]]] = {}
         self.pulls: list[dict[str, Any]] = []
         self.next_id = 5000
         self.lock = threading.Lock()
@@ -1036,8 +1036,8 @@ class FakeGitHub:
                         fake.next_id += 1
                         pr = {
                             **self._body(),
-                            "number": fake.next_id,
                             "user": {"login": user},
+                            "number": fake.next_id,
                             "html_url": f"https://github.invalid/pull/{fake.next_id}",
                         }
                         fake.pulls.append(pr)
@@ -1194,9 +1194,9 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
     seed = tmp / "seed"
     for name in SEED_DIRS:
         shutil.copytree(ROOT / name, seed / name, ignore=_IGNORE)
-    (seed / ".gitignore").write_text("/.venv\n/.venv-tools\n/.smgitops/\n/out/\n")
     for name in SEED_FILES:
         shutil.copy(ROOT / name, seed / name)
+    (seed / ".gitignore").write_text("/.venv\n/.venv-tools\n/.smgitops/\n/out/\n")
     _git(seed, "init", "-q", "-b", "main")
     _git(seed, "add", ".")
     _git(seed, "commit", "-q", "-m", "smgitops: dev and prod releases", env=IDENTITY)
@@ -1225,11 +1225,11 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
                 **role_vars,
                 "SMGITOPS_EXECUTION_ROLE_ARNS": json.dumps(execution_roles),
                 "SMGITOPS_AWS_REGION": "us-east-1",
+                "SMGITOPS_APP_CLIENT_ID": "",  # no GitHub App: the revert pull request is opened with GITHUB_TOKEN
             }
             per_env = {
                 env: {
                     "SMGITOPS_APPLY_ROLE_ARN": roles[f"apply-{env}"],
-                "SMGITOPS_APP_CLIENT_ID": "",  # no GitHub App: the revert pull request is opened with GITHUB_TOKEN
                     "SMGITOPS_SYNTHETIC_TRAFFIC": "800",
                 }
                 for env in ("dev", "prod")
@@ -1244,11 +1244,11 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
                 repository=REPOSITORY,
                 token=TOKEN,
                 iam_log=stack.admin,
+                secrets={"SMGITOPS_APP_PRIVATE_KEY": ""},
             )
             stack.admin.start_iam_log()
             # nothing is published beforehand: the merge workflow publishes (the first push included)
             s = Story(runner, github, seed, origin)
-                secrets={"SMGITOPS_APP_PRIVATE_KEY": ""},
             s.admin = stack.admin
             s.roles, s.bootstrap_outputs = roles, outputs
             s.artifact_bucket = stack.settings.artifact_bucket
@@ -1447,6 +1447,10 @@ def test_failed_canary_rolls_back_and_opens_a_revert_pull_request(story: Story) 
     branch = only_branch(story)
     (pr,) = story.github.pulls
     assert pr["head"] == branch and pr["base"] == "main" and "releases/dev.yaml" in pr["title"]
+    # opened with GITHUB_TOKEN (no App configured), so GitHub starts no check for it: the body says how to
+    assert pr["user"]["login"] == "github-actions[bot]"
+    assert "The checks have not run" in pr["body"] and "closing and reopening this pull request" in pr["body"]
+    assert "git commit --allow-empty" in pr["body"] and f"git push origin {branch}" in pr["body"]
     assert f"smgitops/good/dev/{after}" not in _git(story.origin, "tag", "--list")
     # merging the revert pull request makes main match what is live
     story.git("fetch", "-q", "origin", branch)
@@ -1458,10 +1462,6 @@ def test_failed_canary_rolls_back_and_opens_a_revert_pull_request(story: Story) 
 def only_branch(story: Story) -> str:
     (branch,) = [b for b in _git(story.origin, "branch", "--list", "smgitops/rollback-*").split() if b != "*"]
     return branch
-    # opened with GITHUB_TOKEN (no App configured), so GitHub starts no check for it: the body says how to
-    assert pr["user"]["login"] == "github-actions[bot]"
-    assert "The checks have not run" in pr["body"] and "closing and reopening this pull request" in pr["body"]
-    assert "git commit --allow-empty" in pr["body"] and f"git push origin {branch}" in pr["body"]
 
 
 def test_schedule_drift_and_evening_teardown(story: Story) -> None:
@@ -1576,17 +1576,6 @@ def test_the_runner_fails_on_typos(tmp_path: Path) -> None:
         runner.run(flow, event)
 
 
-def test_changed_releases_matrix(tmp_path: Path) -> None:
-    from smgitops.changes import changed_releases, matrix
-
-    repo = tmp_path / "r"
-    (repo / "releases").mkdir(parents=True)
-    (repo / "terraform").mkdir()
-    for name in ("dev", "prod"):
-        (repo / "releases" / f"{name}.yaml").write_text(f"environment: {name}\n")
-    (repo / "terraform" / "main.tf").write_text("# root\n")
-    (repo / "README.md").write_text("x\n")
-    _git(repo, "init", "-q", "-b", "main")
 def test_dispatch_inputs_take_their_defaults(tmp_path: Path) -> None:
     """A dispatched run sees every declared input, its default where none was given; a scheduled run sees null."""
     flow = tmp_path / "flow.yml"
@@ -1750,6 +1739,17 @@ def _pin(action: str) -> str:
     return m.group(1)
 
 
+def test_changed_releases_matrix(tmp_path: Path) -> None:
+    from smgitops.changes import changed_releases, matrix
+
+    repo = tmp_path / "r"
+    (repo / "releases").mkdir(parents=True)
+    (repo / "terraform").mkdir()
+    for name in ("dev", "prod"):
+        (repo / "releases" / f"{name}.yaml").write_text(f"environment: {name}\n")
+    (repo / "terraform" / "main.tf").write_text("# root\n")
+    (repo / "README.md").write_text("x\n")
+    _git(repo, "init", "-q", "-b", "main")
     _git(repo, "add", ".")
     _git(repo, "commit", "-q", "-m", "c0", env=IDENTITY)
     c0 = _git(repo, "rev-parse", "HEAD")
