@@ -53,7 +53,12 @@ fi
 make_venv() {  # make_venv DIR REQUIREMENTS [editable]
   local dir="$1" req="$2" editable="${3:-}"
   local want; want="$(inputs_hash "$req" pyproject.toml)-$("$PYTHON" -V 2>&1)"
-  if stamp_ok "$dir/.smgitops-stamp" "$want"; then return 0; fi
+  if stamp_ok "$dir/.smgitops-stamp" "$want"; then
+    # A venv is not relocatable: its scripts name its interpreter by absolute path. One restored from a CI cache at
+    # the path it was built at (the runner's workspace path is fixed per repository) is current; elsewhere, rebuilt.
+    case "$(head -n1 "$dir/bin/pip" 2>/dev/null)" in "#!$dir/bin/python"*) return 0 ;; esac
+    say "$dir was built at another path (its scripts name another interpreter): rebuilding it"
+  fi
   say "creating $dir from $req"
   rm -rf "$dir"
   "$PYTHON" -m venv "$dir"

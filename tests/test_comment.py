@@ -499,3 +499,43 @@ def test_bad_inputs_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert "not a plan summary" in capsys.readouterr().err
     (tmp_path / "broken.json").write_text("{")
     assert main(["comment", str(tmp_path / "broken.json")]) == 2
+
+
+def test_a_retrained_model_is_compared_with_its_published_predecessor(
+    promo: PromotionRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Same id, new parameters: the base's archive is no longer in the training output, so --store reads it."""
+    import boto3
+    from moto import mock_aws
+
+    from smgitops.naming import artifact_key
+
+    assert main(["train", str(promo.dev)]) == 0  # the base's model, as its merge published it
+    base_digest = load_release(promo.dev).models["cancer-logreg"].artifact_sha256
+    published = (promo.repo / "out" / "artifacts" / "cancer-logreg" / "model.tar.gz").read_bytes()
+
+    edit(promo.dev, lambda doc: doc["models"]["cancer-logreg"]["params"].update(C=0.5))
+    capsys.readouterr()
+    main(["train", str(promo.dev), "--json"])
+    (retrained,) = json.loads(capsys.readouterr().out)["models"]
+    edit(promo.dev, lambda doc: doc["models"]["cancer-logreg"].update(artifact_sha256=retrained["digest"]))
+
+    body = _comment(promo.dev, tmp_path)  # no store: the predecessor's metrics are missing, and it says so
+    assert f"no metrics for `cancer-logreg` `{base_digest[:12]}`" in body
+
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("SMGITOPS_ARTIFACT_BUCKET", "smgitops-artifacts-test")
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="smgitops-artifacts-test")
+        s3.put_object(Bucket="smgitops-artifacts-test", Key=artifact_key("cancer-logreg", base_digest), Body=published)
+        body = _comment(promo.dev, tmp_path, "--store")
+    head = f"**`cancer-logreg` `{retrained['digest'][:12]}`: 0 % → 100 %**, taking traffic from `cancer-logreg`"
+    assert head in body
+    base_metrics = comment.archive_manifest(published)
+    assert base_metrics is not None
+    for key in ("accuracy", "f1", "roc_auc"):
+        new, old = retrained["metrics"][key], base_metrics["metrics"][key]
+        assert f"| {key} | {new:.4f} | {old:.4f} |" in body
+    assert "no metrics for" not in body
+    assert "- params.C: `1.0` → `0.5`" in body

@@ -115,6 +115,19 @@ class ArtifactStore:
             digest.update(chunk)
         return digest.hexdigest()
 
+    def read(self, key: str) -> bytes | None:
+        """The stored bytes of ``key`` (None when it does not exist)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            body = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"]
+        except ClientError as exc:
+            if _status(exc) == 404 or _code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise _external("GetObject", self.bucket, key, exc) from exc
+        data: bytes = body.read()
+        return data
+
     def put_new(self, key: str, path: Path, sha256: str) -> None:
         """Create ``key`` from ``path``; raises :class:`AlreadyExists` if the key exists (never overwrites)."""
         from botocore.exceptions import ClientError

@@ -289,18 +289,22 @@ def local_manifests(artifact_dir: Path) -> ManifestSource:
 
 
 def store_manifests(release: Any) -> ManifestSource:
-    """Manifests of published archives, read from the artifact store (read-only credentials suffice)."""
-    from .artifacts import store_for
+    """Manifests of published archives, read from the artifact store (read-only credentials suffice); the store
+    is reached only for an archive not found elsewhere. An archive it cannot read counts as absent."""
+    from .artifacts import ArtifactStore, store_for
+    from .errors import SmgitopsError
     from .naming import artifact_key
 
-    store = store_for(release)
+    stores: list[ArtifactStore] = []
 
     def read(model_id: str, digest: str) -> dict[str, Any] | None:
+        if not stores:
+            stores.append(store_for(release))
         try:
-            body = store._s3.get_object(Bucket=store.bucket, Key=artifact_key(model_id, digest))["Body"].read()
-        except Exception:  # noqa: BLE001 - absent or unreadable: the comment says the metrics are not available
+            body = stores[0].read(artifact_key(model_id, digest))
+        except SmgitopsError:
             return None
-        if hashlib.sha256(body).hexdigest() != digest:
+        if body is None or hashlib.sha256(body).hexdigest() != digest:
             return None
         return archive_manifest(body)
 
