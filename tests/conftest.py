@@ -52,6 +52,16 @@ def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
 
 
+# The instant the evening teardown cut-off is judged at (deploy, rollback, teardown: smgitops.clock.cutoff_clock)
+# unless a test sets its own: no test starts failing at 19:30 Berlin. Before every shipped release's cut-off.
+SUITE_NOW = "2026-11-25T10:00:00Z"
+
+
+@pytest.fixture(autouse=True)
+def _daytime(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMGITOPS_NOW", SUITE_NOW)
+
+
 # Files whose tests run real Terraform for minutes. `make test` spreads files over xdist workers (--dist loadfile)
 # in collection order; starting these first keeps one long file from running alone at the end. Order inside a file
 # is kept (the workflow story's tests build on each other).

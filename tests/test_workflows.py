@@ -47,6 +47,7 @@ from typing import Any
 import pytest
 import yaml
 
+from conftest import SUITE_NOW
 from iam_judge import AccountPolicies, judge_recorded, role_access_key
 from smgitops import naming
 from smgitops.cli import COMMANDS
@@ -1211,6 +1212,9 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
     try:
         with local_stack(tmp) as stack:
             aws_env = {**stack.emulator.env(), "SMGITOPS_LOCAL_DIR": str(stack.local_dir)}
+            # The story's day: deploys judge the teardown cut-off at the suite's daytime instant, whatever the wall
+            # clock says (conftest.SUITE_NOW); the teardown event moves the releases' cut-off before it.
+            aws_env["SMGITOPS_NOW"] = SUITE_NOW
             # The roles are the ones bootstrap made on the emulator: every call a step makes is judged against them.
             (outputs_file,) = stack.local_dir.glob("*/outputs.json")
             outputs = json.loads(outputs_file.read_text())
@@ -1375,10 +1379,17 @@ def test_pull_request_plans_checks_and_comments_once(story: Story) -> None:
     write = r"(s3|dynamodb|sagemaker|cloudwatch):(Put|Delete|Update|Create|Add)|kms:(Encrypt|GenerateDataKey)"
     writes = {a for a in plan_actions if re.match(write, a)}
     assert not writes, writes
-    assert "```mermaid\npie showData title Traffic before" in body and '"canary" : 10' in body  # traffic chart
+    assert "```text\nvariant" in body and "mermaid" not in body  # one compact traffic picture
+    # the candidate's held-out metrics beside the model it takes traffic from, the difference, the parameter change
+    assert "taking traffic from `cancer-logreg`" in body, body
+    assert re.search(r"\| accuracy \| 0\.\d{4} \| 0\.\d{4} \| \*\*([+-]0\.\d{4}|±0)\*\* \|", body), body
+    assert "- params.C: `1.0` → `0.5`" in body
+    assert "**Canary after the merge:**" in body
+    assert re.search(r"\[workflow run \d+\]\(https://github\.invalid/[^)]+/actions/runs/\d+\)", body)
     assert re.search(r"\*\*Plan:\*\* \d+ to add, \d+ to change, \d+ to destroy", body)  # plan summary
     assert "**Policy:** ✅ passed — checkov" in body  # policy result
-    assert "**Cost until teardown (19:30 Europe/Berlin):**" in body  # cost
+    assert re.search(r"\*\*Cost:\*\* \*\*\$[\d.]+ a day, \$[\d,.]+ a month\*\*", body), body  # cost
+    assert "a day, +$" in body and re.search(r"Today: .{0,40}19:30 Europe/Berlin", body)  # the change; today's hours
     assert "**Model added:** `cancer-logreg-c05`" in body
     assert "<!-- smgitops:dev -->" in plan.summary  # the job summary has it too
     assert plan.temp is not None

@@ -48,6 +48,26 @@ def parse_instant(text: str, option: str = "--now") -> datetime:
     return parsed.astimezone(UTC)
 
 
+NOW_ENV = "SMGITOPS_NOW"
+
+
+def cutoff_clock(option: str | None = None, environ: Mapping[str, str] | None = None) -> Clock:
+    """The clock the evening teardown cut-off is judged by (``teardown``, ``deploy``, ``rollback``): ``--now`` when
+    given, else ``SMGITOPS_NOW`` (an ISO-8601 instant with offset), else the real clock.
+
+    Separate from the canary's bake clock (:func:`bake_clock`): moving the cut-off's "now" must not move a bake
+    window, and the other way round. A fixed instant is what tests and rehearsals need ("deploy at 19:45 Berlin").
+    """
+    import os
+
+    if option:
+        return fixed_clock(parse_instant(option, "--now"))
+    value = (os.environ if environ is None else environ).get(NOW_ENV, "").strip()
+    if value:
+        return fixed_clock(parse_instant(value, NOW_ENV))
+    return utc_now
+
+
 class VirtualClock:
     """A clock that starts at real time and moves only when ``sleep`` is called, by exactly that much.
 

@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import naming
 from .artifacts import ArtifactStore, require_servable, verify_artifacts
@@ -52,6 +52,9 @@ from .plan import (
 from .release import Release, load_release
 from .settings import Settings, is_local_mode
 from .terraform import ProcessRunner, TerraformError, subprocess_runner
+
+if TYPE_CHECKING:
+    from .teardown import CutoffGuard
 
 Monotonic = Callable[[], float]
 
@@ -338,8 +341,10 @@ def apply_plan(
     env: Mapping[str, str] | None = None,
     workspace: Workspace | None = None,
     verify_timeout: float = DEFAULT_TIMEOUT,
+    guard: CutoffGuard | None = None,
 ) -> ApplyResult:
-    """Apply the saved plan of ``release``, verify the live endpoint, and check that a fresh plan is empty."""
+    """Apply the saved plan of ``release``, verify the live endpoint, and check that a fresh plan is empty. With
+    ``guard`` (deploy, rollback), nothing is applied after the release's teardown cut-off (:class:`AfterCutoff`)."""
     from .aws import make_session
 
     ws = workspace or workspace_for(release, settings=settings, runner=runner, env=env)
@@ -349,6 +354,8 @@ def apply_plan(
     from . import recovery
 
     with ws.locked(), recovery.on_interrupt(release, ws, release_label(release), session):
+        if guard is not None:  # under the lock: what held it (a teardown, another deploy) has finished
+            guard.check("not applied, nothing was changed")
         meta = check_plan_current(release, planfile, ws)
         # What the plan points the models at must be the release's bytes before Terraform changes anything.
         require_servable(
@@ -418,14 +425,18 @@ def apply_release(
     clock: Monotonic = time.monotonic,
     env: Mapping[str, str] | None = None,
     verify_timeout: float = DEFAULT_TIMEOUT,
+    guard: CutoffGuard | None = None,
 ) -> tuple[PlanResult, ApplyResult]:
-    """Plan and apply ``release`` in one go (no separate review): rollbacks and local runs."""
+    """Plan and apply ``release`` in one go (no separate review): rollbacks and local runs. ``guard``: see
+    :func:`apply_plan`."""
     from . import recovery
     from .aws import make_session
 
     ws = workspace_for(release, settings=settings, runner=runner, env=env)
     session = session or make_session(release.region)
     with ws.locked(), recovery.on_interrupt(release, ws, release_label(release), session):
+        if guard is not None:
+            guard.check("not applied, nothing was changed")
         # What a cancelled or killed run left: an update still in flight is waited for; a configuration or model
         # that exists but is not in the state is adopted; what the plan would delete is forgotten, pruned below.
         ws.prepare()
@@ -440,6 +451,7 @@ def apply_release(
             clock=clock,
             workspace=ws,
             verify_timeout=verify_timeout,
+            guard=guard,
         )
         if applied.ok:  # the endpoint serves the release: what it served before may go now
             recovery.prune(ws, session, also=[name for _, name in adopted.forgotten])

@@ -41,13 +41,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .clock import Clock, Sleep, announce, bake_clock, real_sleep, utc_now
+from .clock import Clock, Sleep, announce, bake_clock, cutoff_clock, real_sleep, utc_now
 from .errors import CheckFailed, ExternalError, SmgitopsError, UserError
 from .recovery import Cancelled
 
 if TYPE_CHECKING:
     from .canary import CanaryReport
     from .release import Release
+    from .teardown import CutoffGuard
 
 GOOD_TAG_PREFIX = "smgitops/good"
 ROLLBACK_BRANCH_PREFIX = "smgitops/rollback"
@@ -187,10 +188,10 @@ def record_good(git: Git, environment: str, relpath: str, sha: str) -> str | Non
 
 
 def write_revert_branch(
-    git: Git, environment: str, relpath: str, failed: str, good: GoodRevision, reason: str
+    git: Git, environment: str, relpath: str, failed: str, good: GoodRevision, reason: str, *, cause: str = ""
 ) -> tuple[str, str]:
     """Branch ``smgitops/rollback-<env>-<shortsha of failed>`` with one commit on ``failed`` whose release file is
-    the good revision's. Returns (branch, commit)."""
+    the good revision's. ``cause`` replaces the message's "deploy of ... failed" line. Returns (branch, commit)."""
     content = git.show(good.sha, relpath)
     short_failed, short_good = git.short(failed), git.short(good.sha)
     base_name = f"{ROLLBACK_BRANCH_PREFIX}-{environment}-{short_failed}"
@@ -200,7 +201,7 @@ def write_revert_branch(
         name = f"{base_name}-{n}"
     message = (
         f"Roll back {relpath} to {short_good}\n\n"
-        f"smgitops deploy of {short_failed} failed: {reason}\n"
+        f"{cause or f'smgitops deploy of {short_failed} failed: {reason}'}\n"
         f"The live endpoint was rolled back to the release file of {short_good} ({good.how}).\n"
         f"Merging this commit makes {relpath} match what is live.\n"
     )
@@ -284,9 +285,14 @@ def rollback(
     session: Any = None,
     sleep: Sleep = real_sleep,
     git: Git | None = None,
+    cutoff_now: Clock | None = None,
 ) -> RollbackResult:
-    """Apply the release file as it was at ``rev`` (no training), verify, and check the plan after is empty."""
+    """Apply the release file as it was at ``rev`` (no training), verify, and check the plan after is empty.
+
+    Not after today's teardown cut-off (judged by ``cutoff_now``, default ``--now``/``SMGITOPS_NOW``/the real
+    clock): :class:`smgitops.teardown.AfterCutoff`, exit 1, nothing changed."""
     from .deploy import apply_release
+    from .teardown import CutoffGuard
 
     started = time.monotonic()
     git = git or Git.for_path(release_path)
@@ -294,8 +300,10 @@ def rollback(
     relpath = git.relpath(release_path)
     label = f"{relpath}@{git.short(sha)}"
     release = release_at(git, release_path, sha)
+    guard = CutoffGuard.for_release(release, cutoff_now or cutoff_clock(), "rollback")
+    guard.check("not rolled back, nothing was changed")
     check_artifacts(release, label, session)
-    _, applied = apply_release(release, session=session, sleep=sleep)
+    _, applied = apply_release(release, session=session, sleep=sleep, guard=guard)
     verify = applied.verify
     problems = list(verify.problems) if verify is not None else []
     problems += [f"plan after apply not empty: {'/'.join(d['actions'])} {d['address']}" for d in applied.drift]
@@ -323,6 +331,43 @@ def rollback(
         problems=problems,
         seconds=round(time.monotonic() - started, 3),
     )
+
+
+def match_git_to_live(git: Git, result: RollbackResult) -> dict[str, Any]:
+    """After ``rollback --to REV`` the endpoint serves REV's release file while HEAD's may differ: write the revert
+    branch as ``deploy`` does (one commit on HEAD whose release file is REV's) and say how to land it. Without a git
+    identity to commit with, the exact commands that do it by hand instead. ``{"matches": True}`` when HEAD's file
+    already is REV's."""
+    head, relpath = git.head(), result.release
+    if git.blob_id(head, relpath) == git.blob_id(result.sha, relpath):
+        return {"matches": True}
+    short_head, short_to = git.short(head), git.short(result.sha)
+    current = git.run("rev-parse", "--abbrev-ref", "HEAD").strip()
+    try:
+        branch, commit = write_revert_branch(
+            git,
+            Path(relpath).stem,  # releases/<environment>.yaml
+            relpath,
+            head,
+            GoodRevision(result.sha, f"smgitops rollback --to {result.revision}"),
+            "",
+            cause=f"smgitops rollback --to {result.revision} applied the release file of {short_to}, "
+            f"not the one of {short_head} (HEAD).",
+        )
+    except ExternalError as exc:  # e.g. no git identity on this machine: the commands that do the same by hand
+        return {
+            "matches": False,
+            "error": str(exc),
+            "commands": [
+                f"git checkout {result.sha} -- {relpath}",
+                f'git commit -m "Roll back {relpath} to {short_to}" -- {relpath}',
+                "git push",
+            ],
+        }
+    commands = [f"git push origin {branch}"]
+    if current != "HEAD":  # on a branch: the revert commit sits right on top of it
+        commands.append(f"git merge --ff-only {branch}  # instead of a pull request, on {current}")
+    return {"matches": False, "branch": branch, "commit": commit, "commands": commands}
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -532,6 +577,8 @@ class DeployResult:
                 f"; rolled back to {rb['to'][:8]} ({rb['how']}), live configuration {rb['endpoint_config']}; "
                 f"revert commit {rb['commit'][:8]} on branch {rb['branch']}: open a pull request from it"
             )
+        elif rb.get("cutoff"):
+            text += f"; not rolled back: {rb['error']}"
         elif rb:
             text += f"; ROLLBACK FAILED: {rb.get('error') or '; '.join(rb.get('problems', []))}"
         return text
@@ -557,22 +604,31 @@ def deploy(
     plan_file: Path | None = None,
     canary_sleep: Sleep | None = None,
     latest_ref: str | None = None,
+    cutoff_now: Clock | None = None,
 ) -> DeployResult:
     """apply → verify → smoke → (traffic) → canary; on any failure roll back to the last good revision.
 
     With ``plan_file`` the reviewed, saved plan is applied (``smgitops apply --plan``); without, the release is
     planned and applied in one go. With ``latest_ref`` (``origin/main``), a release file that is no longer the one
     there stops the deploy first (:func:`ensure_latest`). Served archives whose stored bytes are not the release's
-    stop it before anything is applied (exit 2) and never trigger a rollback: what is live stays as it is."""
+    stop it before anything is applied (exit 2) and never trigger a rollback: what is live stays as it is.
+
+    Teardown wins the evening: after today's cut-off of the release (judged by ``cutoff_now``, default
+    ``--now``/``SMGITOPS_NOW``/the real clock; ``clock`` is the canary's), the deploy stops before any change
+    (:class:`smgitops.teardown.AfterCutoff`, exit 1), the apply re-checks under the environment's lock, and a
+    failure after the cut-off is not rolled back (a rollback would bring the endpoint back for the night)."""
     from .artifacts import require_servable, store_for
     from .aws import make_session
     from .canary import CloudWatchMetrics, analyse
     from .deploy import apply_plan, apply_release
     from .release import load_release
+    from .teardown import AfterCutoff, CutoffGuard
 
     git = git or Git.for_path(release_path)
     relpath = git.relpath(release_path)
     release = load_release(release_path)
+    guard = CutoffGuard.for_release(release, cutoff_now or cutoff_clock(), "deploy")
+    guard.check("not deployed, nothing was changed")
     if canary_timeout < release.canary.bake_minutes * 60:
         raise UserError(
             f"canary timeout {canary_timeout:g} s is shorter than the release's bake window "
@@ -598,7 +654,7 @@ def deploy(
             _record(Step(name, False, time.monotonic() - t0, str(exc)))
             # Nothing to roll back: the apply refused before changing anything (state lock held, stale plan:
             # exit 2), or the job was cancelled and Terraform stopped cleanly (the message says what to run).
-            if isinstance(exc, Cancelled) or (name == "apply" and isinstance(exc, UserError)):
+            if isinstance(exc, Cancelled | AfterCutoff) or (name == "apply" and isinstance(exc, UserError)):
                 raise
             raise _StepFailed(str(exc)) from exc
         _record(Step(name, True, time.monotonic() - t0, detail))
@@ -615,9 +671,9 @@ def deploy(
 
     def do_apply() -> str:
         if plan_file is not None:
-            applied = apply_plan(release, plan_file=plan_file, session=session, sleep=sleep)
+            applied = apply_plan(release, plan_file=plan_file, session=session, sleep=sleep, guard=guard)
         else:
-            _, applied = apply_release(release, session=session, sleep=sleep)
+            _, applied = apply_release(release, session=session, sleep=sleep, guard=guard)
         applied_at.append(clock())
         result.endpoint_config = applied.endpoint_config
         result.weights = _live_weights(applied)
@@ -667,7 +723,7 @@ def deploy(
         step("canary", do_canary)
     except _StepFailed:
         result.rollback = _auto_rollback(
-            git, release_path, relpath, release.environment, revision, result.reason, session, sleep, _record
+            git, release_path, relpath, release.environment, revision, result.reason, session, sleep, _record, guard
         )
         return result
     result.ok = True
@@ -690,14 +746,24 @@ def _auto_rollback(
     session: Any,
     sleep: Sleep,
     record: Callable[[Step], None],
+    guard: CutoffGuard,
 ) -> dict[str, Any]:
+    from .teardown import AfterCutoff
+
     t0 = time.monotonic()
+    late = guard.passed()
+    if late is not None:  # the endpoint is (or is about to be) the teardown's: no rollback, no revert branch
+        record(Step("rollback", False, time.monotonic() - t0, f"not rolled back: {late}"))
+        return {"ok": False, "cutoff": True, "error": late}
     good = last_good_revision(git, environment, relpath, failed)
     if good is None:
         record(Step("rollback", False, time.monotonic() - t0, "no earlier revision of the release file"))
         return {"ok": False, "error": f"no earlier revision of {relpath} to roll back to"}
     try:
-        rb = rollback(release_path, good.sha, session=session, sleep=sleep, git=git)
+        rb = rollback(release_path, good.sha, session=session, sleep=sleep, git=git, cutoff_now=guard.clock)
+    except AfterCutoff as exc:  # the cut-off passed while the rollback waited for the lock
+        record(Step("rollback", False, time.monotonic() - t0, f"not rolled back: {exc}"))
+        return {"ok": False, "cutoff": True, "to": good.sha, "how": good.how, "error": str(exc)}
     except SmgitopsError as exc:
         record(Step("rollback", False, time.monotonic() - t0, str(exc)))
         return {"ok": False, "to": good.sha, "how": good.how, "error": str(exc)}
@@ -715,18 +781,26 @@ def _auto_rollback(
 # --------------------------------------------------------------------------------------------------------------
 
 
+_NOW_HELP = (
+    "the instant to judge the release's teardown cut-off at (ISO-8601 with offset; default: $SMGITOPS_NOW, else "
+    "now); after today's cut-off nothing is applied (exit 1). The canary's bake clock is separate"
+)
+
+
 def configure_rollback(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("release", type=Path, help="release file, e.g. releases/dev.yaml")
     parser.add_argument("--to", required=True, metavar="REV", help="git revision whose release file to apply")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--now", default=None, metavar="ISO-8601", help=_NOW_HELP)
 
 
 def run_rollback(args: argparse.Namespace) -> int:
     if not args.release.is_file():
         raise UserError(f"{args.release}: no such release file")
-    result = rollback(args.release, args.to)
+    result = rollback(args.release, args.to, cutoff_now=cutoff_clock(args.now))
+    git_state = match_git_to_live(Git.for_path(args.release), result) if result.ok else None
     if args.json:
-        print(json.dumps(result.as_dict(), indent=2))
+        print(json.dumps({**result.as_dict(), "git": git_state}, indent=2))
     else:
         state = "rolled back" if result.ok else "ROLLBACK DID NOT VERIFY"
         print(f"{state}: {result.release} as of {result.revision} ({result.sha[:8]})")
@@ -736,7 +810,25 @@ def run_rollback(args: argparse.Namespace) -> int:
             print(f"  problem: {p}")
         for n in result.notes:
             print(f"  note: {n}")
+        _print_git_state(result, git_state)
     return 0 if result.ok else 1
+
+
+def _print_git_state(result: RollbackResult, git_state: dict[str, Any] | None) -> None:
+    if git_state is None:
+        return
+    if git_state["matches"]:
+        print(f"git matches live: {result.release} at HEAD is the file of {result.sha[:8]}")
+        return
+    print(f"git does not match live: {result.release} at HEAD is not the file of {result.sha[:8]} now served")
+    if "branch" in git_state:
+        print(f"revert commit {git_state['commit'][:8]} on branch {git_state['branch']}; to make git match live:")
+    else:
+        print(f"no revert branch written ({git_state['error']}); to make git match live:")
+    for command in git_state["commands"]:
+        print(f"  {command}")
+    if "branch" in git_state:
+        print("and open a pull request from the branch (or merge it as above)")
 
 
 def configure_deploy(parser: argparse.ArgumentParser) -> None:
@@ -757,6 +849,7 @@ def configure_deploy(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--canary-poll", type=float, default=DEFAULT_CANARY_POLL, help="seconds between polls")
     parser.add_argument("--plan", type=Path, default=None, help="apply this reviewed plan (default: plan and apply)")
+    parser.add_argument("--now", default=None, metavar="ISO-8601", help=_NOW_HELP)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument(
         "--github-output",
@@ -798,6 +891,7 @@ def run_deploy(args: argparse.Namespace) -> int:
         on_step=None if args.json else _print_step,
         plan_file=args.plan,
         latest_ref=args.latest_ref,
+        cutoff_now=cutoff_clock(args.now),
     )
     if args.record is not None:
         from .record import write_record

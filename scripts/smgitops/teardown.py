@@ -51,13 +51,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .clock import Clock, parse_instant, utc_now
-from .errors import SmgitopsError, UserError
+from .clock import Clock, cutoff_clock, utc_now
+from .errors import CheckFailed, SmgitopsError, UserError
 from .naming import MANAGED_BY_TAG, MANAGED_BY_VALUE, RELEASE_TAG
 
 if TYPE_CHECKING:
     import boto3
     from mypy_boto3_sagemaker import SageMakerClient
+
+    from .release import Release
 
 DEFAULT_REGION = "us-east-1"
 DEFAULT_CUTOFF = time(19, 0)
@@ -158,6 +160,64 @@ class Schedule:
 
 
 DEFAULT_SCHEDULE = Schedule(at=DEFAULT_CUTOFF, timezone=DEFAULT_TIMEZONE, source="default")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Teardown wins the evening: no deploy or rollback brings an endpoint back after the cut-off
+# --------------------------------------------------------------------------------------------------------------
+
+
+class AfterCutoff(CheckFailed):
+    """A deploy or rollback asked for after today's teardown cut-off of its release: refused, nothing changed."""
+
+
+@dataclass(frozen=True)
+class CutoffGuard:
+    """Today's cut-off of one release, judged by an injected clock (``--now`` / ``SMGITOPS_NOW``, :mod:`.clock`).
+
+    ``deploy`` and ``rollback`` check it before anything changes, again under the environment's lock right before
+    Terraform applies, and a deploy's automatic rollback checks it before rolling back: after the cut-off no apply
+    creates the endpoint or keeps it alive (the evening teardown deletes it). The cut-off is *today's*, as for
+    teardown: from local midnight on, deploys run again.
+    """
+
+    schedule: Schedule
+    clock: Clock
+    command: str
+    endpoint: str
+
+    @classmethod
+    def for_release(cls, release: Release, clock: Clock, command: str) -> CutoffGuard:
+        schedule = Schedule(
+            at=_parse_hhmm(release.teardown.at),
+            timezone=release.teardown.timezone,
+            source=str(release.path),
+            environment=release.environment,
+            endpoint=release.endpoint.name,
+            region=release.region,
+        )
+        return cls(schedule, clock, command, release.endpoint.name)
+
+    def passed(self) -> str | None:
+        """None before today's cut-off; after it, the sentence saying so and when the endpoint comes back."""
+        now = self.clock()
+        cutoff = self.schedule.cutoff(now)
+        if now < cutoff:
+            return None
+        zone = ZoneInfo(self.schedule.timezone)
+        morning = datetime.combine(cutoff.date() + timedelta(days=1), time(0, 0), tzinfo=zone)
+        return (
+            f"the teardown cut-off of {self.schedule.environment} ({self.schedule.describe()}) passed at "
+            f"{cutoff:%Y-%m-%d %H:%M %Z} (now {now.astimezone(zone):%H:%M %Z}): after it no {self.command} creates "
+            f"or keeps endpoint {self.endpoint} (the evening teardown deletes it). It comes back with the next "
+            f"deploy from {morning:%Y-%m-%d %H:%M %Z} on: the next push, or re-run this job in the morning"
+        )
+
+    def check(self, what: str = "nothing was changed") -> None:
+        """Raise :class:`AfterCutoff` (exit 1) after the cut-off; ``what`` says what was (not) done."""
+        reason = self.passed()
+        if reason is not None:
+            raise AfterCutoff(f"{reason}; {what}")
 
 
 def _parse_hhmm(text: str) -> time:
@@ -437,7 +497,9 @@ def render(report: TeardownReport, console: Any = None) -> None:
 def configure_teardown(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="list what would be deleted; delete nothing")
     parser.add_argument("--max", type=int, default=None, metavar="N", help="delete at most N endpoints this run")
-    parser.add_argument("--now", help="the instant to judge cut-offs at (ISO-8601 with offset; default: now)")
+    parser.add_argument(
+        "--now", help="the instant to judge cut-offs at (ISO-8601 with offset; default: $SMGITOPS_NOW, else now)"
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--releases", default=None, help="directory of release files (default: ./releases)")
     parser.add_argument(
@@ -453,7 +515,7 @@ def run_teardown(args: argparse.Namespace) -> int:
     if args.releases is not None and not Path(args.releases).is_dir():
         raise UserError(f"--releases: {args.releases} is not a directory")
     releases_dir = Path(args.releases) if args.releases is not None else Path("releases")
-    now = parse_instant(args.now) if args.now else utc_now()
+    now = cutoff_clock(args.now)()
     schedules, warnings = load_schedules(releases_dir)
     if not schedules:
         warnings.append(f"no release files in {releases_dir}: every managed endpoint gets the default cut-off")
