@@ -46,13 +46,16 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from . import estimators
 from .errors import ExternalError, UserError
 from .release import Release, load_release
+
+if TYPE_CHECKING:
+    from .pinning import Pinned
 
 TARGET_COLUMN = "target"
 TEST_SIZE = 0.25
@@ -557,19 +560,32 @@ def _load(path: Path, *, digest_optional: bool = False) -> Release:
         raise UserError(f"{path}: cannot read the release: {type(exc).__name__}: {exc}") from None
 
 
+def train_and_write(
+    path: Path, model_ids: Sequence[str] | None = None, out_dir: Path | None = None
+) -> tuple[list[TrainResult], list[Pinned]]:
+    """``smgitops train RELEASE --write``: train (a model may lack ``artifact_sha256``), then write each digest
+    the release does not pin yet into the file (:mod:`smgitops.pinning`: that value or line only). The results'
+    ``expected`` is what the file pins afterwards. A file edited while training ran is left alone (UserError)."""
+    from .pinning import pin_file
+
+    before = path.read_bytes() if path.is_file() else None
+    results = train_release(_load(path, digest_optional=True), model_ids, out_dir)
+    mismatched = {r.model_id: r.digest for r in results if not r.matches}
+    written = pin_file(path, mismatched, expected_bytes=before) if mismatched else []
+    return [replace(r, expected=r.digest) for r in results], written
+
+
 def run_train(args: argparse.Namespace) -> int:
     from . import pinning
 
     pin_blas_kernels()
-    before = args.release.read_bytes() if args.write and args.release.is_file() else None
-    release = _load(args.release, digest_optional=args.write)
-    results = train_release(release, args.models, args.out)
-    mismatched = [r for r in results if not r.matches]
     written: list[pinning.Pinned] = []
-    if args.write and mismatched:
-        written = pinning.pin_file(args.release, {r.model_id: r.digest for r in mismatched}, expected_bytes=before)
-        results = [replace(r, expected=r.digest) for r in results]
-    failed = bool(mismatched) and not args.write
+    if args.write:
+        results, written = train_and_write(args.release, args.models, args.out)
+    else:
+        results = train_release(_load(args.release), args.models, args.out)
+    mismatched = [r for r in results if not r.matches]
+    failed = bool(mismatched)
     if args.json:
         doc = {
             "release": str(args.release),
