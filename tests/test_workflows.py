@@ -1086,7 +1086,8 @@ ROLE_VARIABLES = {
     "SMGITOPS_DRIFT_ROLE_ARN": "drift",
 }
 SEED_DIRS = ("releases", "data", "terraform", "bootstrap", "policies", "scripts", ".github", "requirements")
-SEED_FILES = ("pyproject.toml", "Makefile")  # with requirements/: what the set-up's cache key hashes
+# with requirements/: what the set-up's cache key hashes
+SEED_FILES = ("pyproject.toml", "Makefile", "tests/iam/package.json", "tests/iam/package-lock.json")
 _IGNORE = shutil.ignore_patterns(".terraform", "*_override.tf", "*.tfstate*", "*.tfplan", "__pycache__", "*.pyc")
 IDENTITY = {
     "GIT_AUTHOR_NAME": "dev",
@@ -1196,6 +1197,7 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
     for name in SEED_DIRS:
         shutil.copytree(ROOT / name, seed / name, ignore=_IGNORE)
     for name in SEED_FILES:
+        (seed / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, seed / name)
     (seed / ".gitignore").write_text("/.venv\n/.venv-tools\n/.smgitops/\n/out/\n")
     _git(seed, "init", "-q", "-b", "main")
@@ -1675,6 +1677,7 @@ def _seed_origin(tmp_path: Path, dirs: tuple[str, ...], files: tuple[str, ...] =
     for name in dirs:
         shutil.copytree(ROOT / name, seed / name, ignore=_IGNORE)
     for name in files:
+        (seed / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, seed / name)
     _git(seed, "init", "-q", "-b", "main")
     _git(seed, "add", ".")
