@@ -260,6 +260,23 @@ def test_sigkill_while_updating_leaves_a_lock_then_unlock_and_the_next_deploy_ad
     assert _plan_empty(j) and _lock(j) is None
 
 
+@pytest.mark.parametrize("lost", ["DynamoDB_20120810.PutItem", "s3:PUT .tflock"])
+def test_a_lost_answer_to_terraforms_own_lock_request_does_not_strand_the_state(
+    journey: Journey, lost: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The lock request reaches AWS, its answer is lost, the SDK retries and finds the lock it has just taken.
+    Terraform alone waits out the lock timeout and leaves that lock behind; smgitops recognises its own lock
+    (this host and user, taken during this command, free when the command started), releases it and runs again."""
+    j = journey
+    monkeypatch.setenv("SMGITOPS_LOCK_TIMEOUT", "5s")
+    j.stack.admin.drop_next_response(lost)
+    assert _plan_empty(j)
+    err = capsys.readouterr().err
+    assert "took the state lock itself" in err and "released it and ran terraform plan again" in err
+    assert _lock(j) is None
+    assert j.stack.admin.stats()["responses_to_drop"] == 0  # the answer was lost indeed
+
+
 def test_failed_update_keeps_the_serving_configuration_and_merging_the_revert_converges_in_one_deploy(
     journey: Journey, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

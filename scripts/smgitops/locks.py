@@ -21,7 +21,7 @@ from typing import Any
 
 from .errors import ExternalError, UserError
 from .settings import Settings
-from .terraform import LockInfo
+from .terraform import LockInfo, lock_created
 
 # The deploy job's timeout-minutes (.github/workflows/deploy.yml): no live run holds the lock longer.
 DEFAULT_OLDER_THAN_MINUTES = 90.0
@@ -57,20 +57,47 @@ def read_lock(session: Any, settings: Settings, environment: str) -> LockInfo | 
         return None
 
 
-_FRACTION = re.compile(r"(\.\d+)")
+def remove_lock(session: Any, settings: Settings, environment: str, lock_id: str) -> list[str]:
+    """Release the lock with this ID wherever it is held: the S3 lock file and the DynamoDB item, each only if it
+    carries ``lock_id`` (conditional delete, so a lock taken meanwhile by another run stays). Returns what was
+    removed. Unlike ``terraform force-unlock`` this also releases half a lock (a lock request that failed between
+    its two writes leaves one of them)."""
+    from botocore.exceptions import ClientError
 
+    from .aws import client
 
-def lock_created(lock: LockInfo) -> datetime | None:
-    """When the lock was taken: Terraform writes RFC 3339 (``2026-11-30T15:40:01.123456789Z``) in the lock, and
-    Go's default layout (``2026-11-30 15:40:01.123456789 +0000 UTC``) in its messages."""
-    text = _FRACTION.sub(lambda m: m.group(1)[:7], lock.created.strip())  # Python parses at most microseconds
-    text = text.removesuffix(" UTC").replace("Z", "+00:00")
-    for fmt in ("%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S.%f %z", "%Y-%m-%d %H:%M:%S %z"):
-        try:
-            return datetime.strptime(text, fmt).astimezone(UTC)
-        except ValueError:
-            continue
-    return None
+    key = settings.state_key(environment)
+    removed: list[str] = []
+    s3 = client(session, "s3")
+    try:
+        body = s3.get_object(Bucket=settings.state_bucket, Key=f"{key}.tflock")["Body"].read()
+        if str(json.loads(body).get("ID", "")) == lock_id:
+            s3.delete_object(Bucket=settings.state_bucket, Key=f"{key}.tflock")
+            removed.append(f"s3://{settings.state_bucket}/{key}.tflock")
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
+            raise ExternalError(f"releasing the state lock s3://{settings.state_bucket}/{key}.tflock: {exc}") from exc
+    except ValueError:
+        pass
+    ddb = client(session, "dynamodb")
+    item_key = {"LockID": {"S": f"{settings.state_bucket}/{key}"}}
+    try:
+        item = ddb.get_item(TableName=settings.lock_table, Key=item_key, ConsistentRead=True).get("Item") or {}
+        info = (item.get("Info") or {}).get("S")
+        if info and str(json.loads(info).get("ID", "")) == lock_id:
+            ddb.delete_item(
+                TableName=settings.lock_table,
+                Key=item_key,
+                ConditionExpression="Info = :info",
+                ExpressionAttributeValues={":info": {"S": info}},
+            )
+            removed.append(f"DynamoDB {settings.lock_table} item {item_key['LockID']['S']}")
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            raise ExternalError(f"releasing the state lock in DynamoDB table {settings.lock_table}: {exc}") from exc
+    except ValueError:
+        pass
+    return removed
 
 
 def unlock_command(environment: str) -> str:
@@ -108,8 +135,7 @@ def release_lock(
             "--older-than 0"
         )
     with ws.locked():
-        ws.prepare()
-        ws.terraform.force_unlock(lock.id)
+        remove_lock(session, ws.settings, release.environment, lock.id)
     return lock
 
 

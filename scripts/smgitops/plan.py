@@ -106,6 +106,7 @@ class Workspace:
         extra = backend_endpoint_settings(emulator) if emulator is not None else ""
         tf = Terraform(copy.root, env=terraform_env(emulator, env), runner=runner)
         tf.lock_probe = _lock_probe(release, settings)
+        tf.lock_release = _lock_release(release, settings)
         tf.unlock_hint = f"smgitops unlock {release.environment} (refuses a lock younger than the job timeout)"
         return cls(release, settings, tf, copy, directory, override, extra)
 
@@ -183,6 +184,18 @@ def _lock_probe(release: Release, settings: Settings) -> Callable[[], LockInfo |
             raise
 
     return probe
+
+
+def _lock_release(release: Release, settings: Settings) -> Callable[[LockInfo], None]:
+    """Release a lock of the environment's state by its ID (both halves, each only if it carries that ID)."""
+
+    def release_it(lock: LockInfo) -> None:
+        from .aws import make_session
+        from .locks import remove_lock
+
+        remove_lock(make_session(release.region), settings, release.environment, lock.id)
+
+    return release_it
 
 
 def workspace_for(

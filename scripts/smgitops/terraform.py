@@ -18,14 +18,17 @@ import fcntl
 import hashlib
 import json
 import os
+import pwd
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -165,6 +168,39 @@ class LockInfo:
         return f"held by {who} since {since} ({op}, lock ID {self.id})"
 
 
+_FRACTION = re.compile(r"(\.\d+)")
+
+
+def lock_created(lock: LockInfo) -> datetime | None:
+    """When the lock was taken: Terraform writes RFC 3339 (``2026-11-30T15:40:01.123456789Z``) in the lock, and
+    Go's default layout (``2026-11-30 15:40:01.123456789 +0000 UTC``) in its messages."""
+    text = _FRACTION.sub(lambda m: m.group(1)[:7], lock.created.strip())  # Python parses at most microseconds
+    text = text.removesuffix(" UTC").replace("Z", "+00:00")
+    for fmt in ("%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S.%f %z", "%Y-%m-%d %H:%M:%S %z"):
+        try:
+            return datetime.strptime(text, fmt).astimezone(UTC)
+        except ValueError:
+            continue
+    return None
+
+
+def local_lock_owner() -> str:
+    """The ``Who`` Terraform writes into a lock it takes from this process: ``user@hostname``."""
+    try:
+        user = pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        user = os.environ.get("USER", "")
+    return f"{user}@{socket.gethostname()}"
+
+
+def _own_lost_lock(lock: LockInfo, began: datetime) -> bool:
+    """A lock this host and user took after ``began`` (the command's start, the lock then free): the command's own.
+    The state is also serialised per checkout by the workspace's file lock, so no other run of this checkout took it.
+    """
+    created = lock_created(lock)
+    return lock.who == local_lock_owner() and created is not None and created >= began - timedelta(seconds=1)
+
+
 _LOCK_ERROR = re.compile(r"Error acquiring the state lock", re.IGNORECASE)
 _LOCK_FIELD = re.compile(r"^\s*(ID|Path|Operation|Who|Version|Created|Info):[ \t]*(.*?)\s*$", re.MULTILINE)
 
@@ -248,6 +284,9 @@ class Terraform:
     lock_timeout: str = field(default_factory=lambda: lock_timeout_from_env())
     # Asked before a command that takes the state lock: who holds it now (None when free). Set by the workspace.
     lock_probe: Callable[[], LockInfo | None] | None = None
+    # Releases a lock by its ID (set by the workspace: both the S3 lock file and the DynamoDB item, each if it
+    # carries that ID); without one, ``terraform force-unlock``.
+    lock_release: Callable[[LockInfo], None] | None = None
     # The command that releases a lock left behind by a dead run, named in the lock error.
     unlock_hint: str = "terraform force-unlock LOCK_ID (in the working copy)"
     # Where waiting for a held lock is announced (stderr by default).
@@ -255,13 +294,16 @@ class Terraform:
 
     # -- plumbing -----------------------------------------------------------------------------------------------
 
-    def run(self, command: str, *args: str, ok_codes: tuple[int, ...] = (0,)) -> Completed:
+    def run(self, command: str, *args: str, ok_codes: tuple[int, ...] = (0,), _again: bool = False) -> Completed:
         argv = (TERRAFORM_BIN, command, *args)
         locking = command in _LOCKING and "-lock=false" not in args
+        free_before = True
         if locking and self.lock_probe is not None:
             holder = self.lock_probe()
+            free_before = holder is None
             if holder is not None:
                 self.notify(f"waiting up to {self.lock_timeout} for the Terraform state lock, {holder.describe()}")
+        began = datetime.now(UTC)
         started = self.clock()
         result = self.runner(argv, cwd=self.workdir, env=self.env)
         self.calls.append(Call(command, tuple(args), self.workdir, result.returncode, self.clock() - started))
@@ -273,6 +315,19 @@ class Terraform:
                 raise fault
             if locking and _LOCK_ERROR.search(result.stderr + result.stdout):
                 lock = lock_info_from_error(result.stderr + result.stdout)
+                if not _again and free_before and lock is not None and _own_lost_lock(lock, began):
+                    # The lock request reached AWS but its answer was lost; the SDK's retry then found the lock
+                    # this very command had taken, and Terraform waited for itself. Nobody else holds it.
+                    self.notify(
+                        f"terraform {command} took the state lock itself (lock ID {lock.id}, {lock.created}) and then "
+                        "waited for it: the answer to its lock request was lost and the retry found the lock taken; "
+                        f"released it and ran terraform {command} again"
+                    )
+                    if self.lock_release is not None:
+                        self.lock_release(lock)
+                    else:
+                        self.force_unlock(lock.id)
+                    return self.run(command, *args, ok_codes=ok_codes, _again=True)
                 raise StateLocked(
                     lock, self.lock_timeout, self.unlock_hint.replace("LOCK_ID", lock.id if lock else "LOCK_ID")
                 )

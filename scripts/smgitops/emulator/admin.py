@@ -77,6 +77,12 @@ class AdminClient:
         """The next UpdateEndpoint of ``endpoint`` ends ``InService`` on the old configuration with this reason."""
         self._call("POST", "fail-next-update", {"endpoint": endpoint, "reason": reason})
 
+    def drop_next_response(self, request: str) -> None:
+        """Serve the next request matching ``request`` and then cut the connection without an answer: the change
+        is made, the client sees a lost response and retries. ``request`` is a JSON API target
+        (``DynamoDB_20120810.PutItem``) or an S3 method and key suffix (``s3:PUT .tflock``)."""
+        self._call("POST", "drop-next-response", {"request": request})
+
     def set_update_delay(self, seconds: float) -> None:
         """How long endpoints stay ``Creating``/``Updating`` (emulator-clock seconds)."""
         self._call("PUT", "update-delay", {"seconds": seconds})

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import socket
 import urllib.parse
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -81,8 +82,11 @@ class EmulatorApp:
         facts = policy.RequestFacts(
             secure_transport=environ.get("wsgi.url_scheme") == "https", headers=request_headers(environ)
         )
+        dropped = self._take_dropped(environ)
         try:
             with extensions.request_facts(facts):
+                if dropped:
+                    return self._serve_then_cut(environ)
                 response: Iterable[bytes] = self.moto_app(environ, start_response)
                 return response
         except policy.UnsupportedCondition as exc:
@@ -96,6 +100,45 @@ class EmulatorApp:
                 [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))],
             )
             return [body]
+
+    # -- lost responses ---------------------------------------------------------------------------------------
+
+    def _take_dropped(self, environ: dict[str, Any]) -> bool:
+        """Whether this request is the next one whose answer is to be lost (and forget it if so)."""
+        if not self.state.drop_next_response:
+            return False
+        target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+        method, path = str(environ.get("REQUEST_METHOD", "")), str(environ.get("PATH_INFO", ""))
+
+        def matches(wanted: str) -> bool:
+            if not wanted.startswith("s3:"):
+                return wanted == target
+            wanted_method, _, suffix = wanted[3:].partition(" ")
+            return not target and method == wanted_method and path.endswith(suffix)
+
+        with self.state.lock:
+            for i, wanted in enumerate(self.state.drop_next_response):
+                if matches(wanted):
+                    del self.state.drop_next_response[i]
+                    return True
+        return False
+
+    def _serve_then_cut(self, environ: dict[str, Any]) -> Iterable[bytes]:
+        """Let moto handle the request (its change is made), discard the answer and cut the connection."""
+
+        def discard(status: str, headers: Any, exc_info: Any = None) -> Callable[[bytes], object]:
+            return lambda _data: None
+
+        for _chunk in self.moto_app(environ, discard):
+            pass
+        conn = environ.get("werkzeug.socket")
+        if conn is not None:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        log.info("answer of %s %s dropped on purpose", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
+        raise ConnectionResetError("response dropped on purpose (admin drop-next-response)")
 
     # -- the IAM request log ----------------------------------------------------------------------------------
 
@@ -155,6 +198,7 @@ class EmulatorApp:
                 "artifact_loads": loads,
                 "aws_requests": self.aws_requests,
                 "pending_transitions": pending,
+                "responses_to_drop": len(state.drop_next_response),
                 "transition_delay": state.transition_delay,
                 "seed": state.seed,
             }
@@ -187,6 +231,13 @@ class EmulatorApp:
             with state.lock:
                 state.fail_next_update[str(body["endpoint"])] = str(body["reason"])
             return {"fail_next_update": dict(state.fail_next_update)}
+        if route == "drop-next-response" and method == "POST":
+            request = str(body["request"])
+            if not request or (request.startswith("s3:") and " " not in request):
+                raise ValueError("request must be a JSON API target or 's3:METHOD key-suffix'")
+            with state.lock:
+                state.drop_next_response.append(request)
+            return {"drop_next_response": list(state.drop_next_response)}
         if route == "update-delay" and method == "PUT":
             seconds = float(body["seconds"])
             if seconds < 0:

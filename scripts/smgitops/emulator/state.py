@@ -49,6 +49,9 @@ class ExtensionState:
     transitions: dict[tuple[str, str, str], Transition] = field(default_factory=dict)
     fail_next_update: dict[str, str] = field(default_factory=dict)  # endpoint name -> failure reason
     faults: dict[tuple[str, str], Fault] = field(default_factory=dict)  # (endpoint, variant) -> fault
+    # Requests ("DynamoDB_20120810.PutItem", "s3:PUT <key suffix>") whose next occurrence is served and then left
+    # without an answer (the connection is cut): how a lost response looks to a client that retries.
+    drop_next_response: list[str] = field(default_factory=list)
     # (account, region, endpoint) -> {variant: model name} of the configuration the endpoint serves
     variant_models: dict[tuple[str, str, str], dict[str, str]] = field(default_factory=dict)
     seed: int = 0
@@ -74,6 +77,7 @@ class ExtensionState:
             self.transitions.clear()
             self.fail_next_update.clear()
             self.faults.clear()
+            self.drop_next_response.clear()
             self.variant_models.clear()
             self.seed = 0
             self.rng = random.Random(0)
