@@ -2,14 +2,17 @@
 
 A change to ``releases/<env>.yaml`` concerns that environment; a change to anything every environment is built
 from (``terraform/``, ``scripts/``, ``data/``, ``policies/``) concerns all of them. A deleted release file is not
-planned or deployed (nothing is left to apply; the evening teardown removes its endpoint). Without a usable base
+planned or deployed: it retires its environment (:mod:`smgitops.retire`), listed apart (``retired``) so that the pull
+request plans the destroy of its resources and the merge destroys them. Without a usable base
 revision (the first push of a branch: GitHub sends forty zeros) every release is included. A base that is not in
 the repository (after a force-push GitHub's ``before`` is a commit nobody fetched) is replaced, per release, by its
 last good tag (``smgitops/good/<env>/<sha>``, the newest one reachable from ``head``); a release without one is
 included. Either way stderr says which comparison was made.
 
 Output: a JSON list of ``{"release": "releases/dev.yaml", "environment": "dev"}`` on stdout; with
-``--github-output`` also ``matrix=<that JSON>`` and ``any=true|false`` appended to ``$GITHUB_OUTPUT``.
+``--github-output`` also ``matrix=<that JSON>`` and ``any=true|false`` appended to ``$GITHUB_OUTPUT``, and the
+release files the change deletes as ``retired=<JSON list of the same rows>`` and ``any_retired=true|false``. A
+deletion is seen only against a base in the repository (not on a first push, nor after a force-push).
 """
 
 from __future__ import annotations
@@ -107,6 +110,28 @@ def changed_releases(
     return selected
 
 
+def deleted_releases(repo: Path, base: str | None, head: str = "HEAD", *, runner: Runner = subprocess.run) -> list[str]:
+    """Release files present at ``base`` and deleted by ``head`` (their environments retire), sorted."""
+    if not base or base == _NULL_SHA:
+        return []
+    if not subprocess_ok(repo, ["git", "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}"], runner):
+        return []
+    diff = _git(
+        repo, "diff", "--name-only", "--no-renames", "--diff-filter=D", f"{base}...{head}", "--", RELEASE_DIR,
+        runner=runner,
+    )  # fmt: skip
+    present = set(release_files(repo, head, runner=runner)) if _has_release_dir(repo, head, runner) else set()
+    return sorted(p for p in (line.strip() for line in diff.splitlines()) if _is_release(p) and p not in present)
+
+
+def _is_release(path: str) -> bool:
+    return path.startswith(f"{RELEASE_DIR}/") and path.endswith(".yaml") and path.count("/") == 1
+
+
+def _has_release_dir(repo: Path, rev: str, runner: Runner) -> bool:
+    return subprocess_ok(repo, ["git", "cat-file", "-e", f"{rev}:{RELEASE_DIR}"], runner)
+
+
 def subprocess_ok(repo: Path, cmd: Sequence[str], runner: Runner) -> bool:
     return runner(list(cmd), cwd=repo, capture_output=True, text=True, check=False).returncode == 0
 
@@ -123,9 +148,24 @@ def configure_changed_releases(parser: argparse.ArgumentParser) -> None:
 
 
 def run_changed_releases(args: argparse.Namespace) -> int:
-    rows = matrix(changed_releases(args.repo, args.base, args.head))
+    present = _has_release_dir(args.repo, args.head, subprocess.run)  # the last release file deleted: none left
+    rows = matrix(changed_releases(args.repo, args.base, args.head)) if present else []
+    retired = matrix(deleted_releases(args.repo, args.base, args.head))
     text = json.dumps(rows, separators=(",", ":"))
     print(text)
+    for row in retired:
+        print(
+            f"changed-releases: {row['release']} deleted: environment {row['environment']} retires "
+            f"(smgitops retire {row['environment']})",
+            file=sys.stderr,
+        )
     if args.github_output:
-        append_github_output({"matrix": text, "any": "true" if rows else "false"})
+        append_github_output(
+            {
+                "matrix": text,
+                "any": "true" if rows else "false",
+                "retired": json.dumps(retired, separators=(",", ":")),
+                "any_retired": "true" if retired else "false",
+            }
+        )
     return 0

@@ -43,6 +43,7 @@ COMMANDS: dict[str, Command] = {
     "rollback": Command("rollout", "apply the release file as it was at a git revision (no training)"),
     "deploy": Command("rollout", "apply, verify, smoke, canary; roll back to the last good release on failure"),
     "teardown": Command("teardown", "delete managed endpoints alive past their release's teardown time"),
+    "retire": Command("retire", "destroy what an environment whose release file was deleted still has (--plan-only)"),
     "unlock": Command("locks", "release the state lock a cancelled or lost run left behind (refuses a young lock)"),
     "emulator": Command("emulator.server", "run the local AWS emulator in the foreground"),
     "demo": Command("demo", "the whole story on the emulator, in a scratch git repository"),
