@@ -1823,6 +1823,7 @@ def test_a_pull_request_without_oidc_or_role_skips_the_plan_green(tmp_path: Path
     assert {job: [r.result for r in runs] for job, runs in results.items()} == {
         "changes": ["success"],
         "plan": ["success"],
+        "retire-plan": ["skipped"],  # no release file deleted
         "comment": ["success"],
     }, explain(results)
     plan = only(results, "plan")
