@@ -57,7 +57,11 @@ def test_changed_releases_refuses_a_misnamed_file(
 
 @pytest.mark.parametrize("name", ["dev.yml", "Dev.yaml", "dev.yaml.bak"])
 def test_validate_refuses_a_misnamed_release_file(
-    name: str, git_identity: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    name: str,
+    git_identity: dict[str, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     repo = make_scratch_repo(tmp_path / "repo")
     good = repo / "releases" / "dev.yaml"
@@ -70,3 +74,7 @@ def test_validate_refuses_a_misnamed_release_file(
     err = capsys.readouterr().err
     assert f"{misnamed}: (document): not a release file name" in err and RULE in err
     assert "does not match the file name" not in err  # one problem about the name, not two
+
+    monkeypatch.chdir(repo / "releases")  # named from inside releases/: the same rule
+    assert cli.main(["validate", name]) == 2
+    assert f"{name}: (document): not a release file name" in capsys.readouterr().err

@@ -1176,7 +1176,7 @@ def validate_path(path: Path | str, *, digest_optional: bool = False) -> Validat
     if not stat.S_ISREG(st.st_mode):
         rep.add(0, 0, (), "not a regular file")
         return ValidationResult(label, rep.problems, [], None)
-    if p.parent.name == RELEASE_DIR and (misnamed := release_file_problem(p.name)) is not None:
+    if p.absolute().parent.name == RELEASE_DIR and (misnamed := release_file_problem(p.name)) is not None:
         rep.add(0, 0, (), misnamed)  # reported with the content's problems: the file is not planned or deployed
     if st.st_size > MAX_FILE_BYTES:
         rep.add(1, 1, (), f"the file is {st.st_size} bytes, over the {MAX_FILE_BYTES}-byte (1 MiB) limit of a release")
