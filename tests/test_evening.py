@@ -180,3 +180,30 @@ def test_teardown_during_a_deploy_is_not_undone_by_its_rollback(
     again = deploy(j.path, traffic=20, cutoff_now=at(NEXT_MORNING), **baking())
     assert again.ok, again.summary()
     assert _endpoints() == [ENDPOINT] and again.plan_after_apply_empty and _lock(j) is None
+
+
+def test_an_apply_that_ends_after_the_cutoff_leaves_no_endpoint(journey: Journey) -> None:
+    """The deploy checks the cut-off before it applies (under the environment's lock) and again when the apply ends:
+    an apply that began before the cut-off and ended after it deletes its endpoint, as the teardown would. With both
+    checks, the teardown and a deploy need no shared lock: in any interleaving no endpoint is left for the night."""
+    from smgitops.plan import plan_release
+    from smgitops.release import load_release
+    from smgitops.rollout import deploy
+    from smgitops.teardown import AfterCutoff
+
+    asked: list[str] = []
+
+    def evening_arrives_during_the_apply() -> datetime:  # 19:29 until the endpoint exists, then 19:45
+        exists = ENDPOINT in _endpoints()
+        asked.append("after" if exists else "before")
+        return datetime.fromisoformat(AFTER if exists else BEFORE)
+
+    with pytest.raises(AfterCutoff) as stopped:
+        deploy(journey.path, traffic=20, cutoff_now=evening_arrives_during_the_apply, **baking())
+    message = str(stopped.value)
+    assert "the apply ended after the cut-off: endpoint smgitops-dev deleted, as the evening teardown does" in message
+    assert asked[0] == "before" and asked[-1] == "after"
+    assert _endpoints() == []
+    assert _revert_branches(journey) == [] and _lock(journey) is None
+    changes = plan_release(load_release(journey.path)).summary["resources"]["changes"]
+    assert changes == [{"address": "aws_sagemaker_endpoint.this", "actions": ["create"]}]

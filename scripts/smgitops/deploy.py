@@ -371,6 +371,8 @@ def apply_plan(
                     f"{planfile}: stale plan, not applied: the Terraform state changed since the plan was made "
                     f"(another apply ran). Run smgitops plan {release.path} again and review it."
                 ) from exc
+            if guard is not None:  # an apply the evening teardown overtook: what it left is the teardown's
+                hand_over_to_teardown(release, session, guard)
             failure = recovery.endpoint_failure(release, session)
             if failure:  # Terraform cannot show why an update failed: SageMaker's FailureReason says it
                 raise ExternalError(f"{exc}\n{failure}") from exc
@@ -379,6 +381,8 @@ def apply_plan(
         # The plan has been applied: it must never be applied again.
         meta["applied"] = True
         meta_path(planfile).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        if guard is not None:  # the apply began before the cut-off; if it ended after, the endpoint does not stay
+            hand_over_to_teardown(release, session, guard)
 
         t0 = clock()
         expected = expected_config_name(release, ws.settings)
@@ -412,6 +416,25 @@ def apply_plan(
         drift=drift,
         endpoint_config=verified.config_name,
         seconds=seconds,
+    )
+
+
+def hand_over_to_teardown(release: Release, session: Any, guard: CutoffGuard) -> None:
+    """After an apply that ended past the release's teardown cut-off (it began before): delete the endpoint, as the
+    evening teardown does (configuration and models stay), and raise :class:`AfterCutoff`. So an apply and the
+    teardown need no shared lock: whichever way they interleave, no endpoint is left after the cut-off."""
+    from .aws import make_session
+    from .teardown import AfterCutoff, SageMakerEndpoints
+
+    reason = guard.passed()
+    if reason is None:
+        return
+    name = release.endpoint.name
+    deleted = SageMakerEndpoints(session or make_session(release.region)).delete_endpoint(name)
+    raise AfterCutoff(
+        f"{reason}; the apply ended after the cut-off: endpoint {name} "
+        f"{'deleted' if deleted else 'already gone'}, as the evening teardown does (its configuration and models "
+        "stay); not verified, nothing rolled back"
     )
 
 
