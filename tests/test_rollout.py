@@ -343,6 +343,14 @@ def test_canary_breach_rolls_back_and_writes_the_revert_branch(journey: Journey)
     assert v1_weights == {"primary": 100.0} and first.plan_after_apply_empty
     v1 = sh(j.repo, "rev-parse", "HEAD")
     assert first.recorded_good == f"smgitops/good/dev/{v1}"
+    # the canary's evidence is kept beside the good tag: what RP005 reads when prod is promoted to this digest
+    from smgitops.record import read_evidence
+
+    (evidence,) = read_evidence(Git(j.repo), "dev")
+    assert evidence["revision"] == v1 and evidence["verdict"] == "pass"
+    (served,) = evidence["variants"]
+    assert served["digest"] == yaml.safe_load(j.path.read_text())["models"][served["model"]]["artifact_sha256"]
+    assert served["invocations"] == first.canary["variants"][0]["invocations"] > 0
 
     def add_candidate(doc: dict[str, Any]) -> None:
         base_id = next(iter(doc["models"]))
