@@ -6,7 +6,7 @@ emulator on a free port, with real Terraform and the real pipeline functions -- 
 1. bootstrap: ``bootstrap/`` applied to the emulator (state bucket, lock table, artifact bucket, KMS, roles);
 2. release v1 (one variant): train, commit, plan (read-only: no state lock, nothing published), release policy;
    the merge publishes and deploys (apply of the reviewed plan → verify → smoke → traffic → canary), recorded good;
-3. canary PR: a second model at 10 % -- trained, its digest written into the release as a user would, plan
+3. canary PR: a second model at 10 %, added without a digest -- ``train --write`` trains it and pins its digest, plan
    summary shown (the candidate's archive "published at merge"), published and deployed, the canary passes;
 4. promotion: the weights shift to 0/100, deployed and analysed;
 5. bad canary: a commit shifting 30 % back to the first variant while the emulator injects errors into it;
@@ -265,16 +265,17 @@ class Demo:
             s.expect(bool(settings.artifact_bucket and settings.state_bucket), "bootstrap outputs the bucket names")
 
     def train(self, s: StepRecord, model_ids: list[str]) -> None:
-        """What a user does for a new model: train, write the printed digest into the release (the pull request
-        publishes nothing: its credentials are read-only; the merge publishes)."""
-        from .training import train_release
+        """What a user does for a new model: ``smgitops train RELEASE --write``, which trains and writes each
+        digest into the release (the pull request publishes nothing: its credentials are read-only; the merge
+        publishes)."""
+        from .training import train_and_write
 
-        results = train_release(self.release(), model_ids, self.repo / "out" / "artifacts")
-        doc = self.doc()
-        for r in results:
-            doc["models"][r.model_id]["artifact_sha256"] = r.digest
-        self.write(doc, "release file of the dev environment (written by smgitops demo)")
+        results, written = train_and_write(self.release_path, model_ids, self.repo / "out" / "artifacts")
         s.detail = ", ".join(f"{r.model_id} sha256={r.digest[:12]}…" for r in results)
+        if written:
+            s.detail += "; written: " + ", ".join(f"{p.model_id} (line {p.line})" for p in written)
+        pinned = {m: spec.artifact_sha256 for m, spec in self.release().models.items()}
+        s.expect(all(pinned[r.model_id] == r.digest for r in results), "train --write pins every digest it trained")
 
     def publish(self, s: StepRecord) -> None:
         """The merge's publish step, before its deploy: uploads what is new, finds the rest, overwrites nothing."""
@@ -436,7 +437,7 @@ class Demo:
             doc = self.doc()
             candidate = json.loads(json.dumps(doc["models"][PRIMARY_MODEL]))
             candidate["params"] = {**candidate.get("params", {}), "C": 0.3}
-            candidate["artifact_sha256"] = "0" * 64
+            del candidate["artifact_sha256"]  # a new model has no digest: train --write pins it
             doc["models"][CANDIDATE_MODEL] = candidate
             doc["variants"] = [
                 {"name": "primary", "model": PRIMARY_MODEL, "weight": 90},
