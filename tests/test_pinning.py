@@ -101,6 +101,25 @@ def test_the_same_digest_changes_nothing() -> None:
     assert after == before and not pinned.changed
 
 
+@pytest.mark.parametrize(
+    ("written", "rest"),
+    [("", ""), ("   # train --write fills it", "   # train --write fills it"), (" ~", ""), (' ""', "")],
+    ids=["empty", "empty-with-comment", "tilde", "empty-string"],
+)
+def test_an_empty_digest_is_filled_in_place(written: str, rest: str) -> None:
+    shipped = (ROOT / "releases" / "dev.yaml").read_text(encoding="utf-8")
+    old_digest = yaml.safe_load(shipped)["models"]["cancer-logreg"]["artifact_sha256"]
+    before = shipped.replace(f' "{old_digest}"', written)
+    [problem] = validate_text(before, ROOT / "releases" / "dev.yaml")
+    assert (problem.field, problem.line) == ("models.cancer-logreg.artifact_sha256", 35)
+    assert "`smgitops train" in problem.reason and "--write` trains the model and writes it" in problem.reason
+
+    after, [pinned] = pinning.pin_text(before, {"cancer-logreg": NEW})
+    assert after == before.replace(f"    artifact_sha256:{written}\n", f'    artifact_sha256: "{NEW}"{rest}\n')
+    assert pinned.line == 35 and pinned.changed
+    assert validate_text(after, ROOT / "releases" / "dev.yaml") == []
+
+
 def test_crlf_line_endings_and_a_last_line_without_a_break_are_kept() -> None:
     before = "environment: dev\r\nmodels:\r\n  m:\r\n    seed: 1  # s\r\n    params: {}"
     after, _ = pinning.pin_text(before, {"m": NEW})

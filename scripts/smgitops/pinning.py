@@ -9,6 +9,7 @@ and end of every value, and:
 
 * a model that pins a digest has the text of that one value replaced; its quoting is kept (``"…"``, ``'…'``, or
   plain, unless a plain digest would read as a number: then it is double-quoted);
+* an empty ``artifact_sha256:`` (or ``~``) gets ``"<digest>"``;
 * a model without ``artifact_sha256`` gets one line, ``artifact_sha256: "<digest>"``, indented like the model's
   other keys, right after the line that ends the model's last value (a flow mapping, ``{…}``, gets
   ``, artifact_sha256: "<digest>"`` before its closing brace).
@@ -37,6 +38,7 @@ FIELD = "artifact_sha256"
 _UTF8_BOM = b"\xef\xbb\xbf"
 # A plain scalar of hex digits that YAML 1.1 or 1.2 tools would read as a number (digits, or digits e digits).
 _NUMERIC_HEX = re.compile(r"[0-9]+(?:e[0-9]+)?")
+_NULLS = ("", "~", "null", "Null", "NULL")
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,10 @@ def _edit_for(text: str, label: str, model_id: str, model: Any, digest: str) -> 
             raise UserError(f"{where}: write the digest as a quoted string on one line, then run this again")
         if value.value == digest:
             return None
-        return _Edit(value.start_mark.index, value.end_mark.index, _quoted(digest, value.style), model_id, value.value)
+        start, end = value.start_mark.index, value.end_mark.index
+        if value.style is None and value.value in _NULLS:  # `artifact_sha256:` left empty (or ~) for this command
+            return _Edit(start, end, f'{" " if start == end else ""}"{digest}"', model_id, None)
+        return _Edit(start, end, _quoted(digest, value.style), model_id, value.value)
     entry = f'{FIELD}: "{digest}"'
     if model.flow_style:  # {data: ..., seed: 7}: before the closing brace
         close = model.end_mark.index - 1
