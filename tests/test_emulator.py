@@ -110,6 +110,40 @@ def test_reset_forgets_moto_and_extension_state(emulator: Emulator, emulator_adm
     assert (stats["transition_delay"], stats["seed"], stats["pending_transitions"]) == (0.0, 0, 0)
 
 
+def test_snapshot_restore_puts_the_whole_aws_state_back_any_number_of_times(
+    emulator: Emulator, emulator_admin: AdminClient
+) -> None:
+    """A suite bootstraps once and restores the bootstrapped state before each test: restoring must drop what was
+    created since (buckets, objects, items, endpoints, faults), bring back what was changed or deleted, and leave the
+    snapshot intact for the next restore."""
+    s3, ddb, sm = _client("s3"), _client("dynamodb"), _client("sagemaker")
+    s3.create_bucket(Bucket="kept-bucket")
+    s3.put_object(Bucket="kept-bucket", Key="state", Body=b"v1")
+    ddb.create_table(
+        TableName="locks",
+        KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    emulator_admin.snapshot("base")
+    for _ in range(2):
+        s3.put_object(Bucket="kept-bucket", Key="state", Body=b"v2")
+        s3.put_object(Bucket="kept-bucket", Key="extra", Body=b"x")
+        s3.create_bucket(Bucket="new-bucket")
+        ddb.put_item(TableName="locks", Item={"LockID": {"S": "held"}})
+        sm.create_model(ModelName="m", ExecutionRoleArn=ROLE, PrimaryContainer={"Image": IMAGE})
+        emulator_admin.inject_fault("ep", "primary", error_rate=1.0)
+        emulator_admin.restore("base")
+        assert s3.get_object(Bucket="kept-bucket", Key="state")["Body"].read() == b"v1"
+        assert [o["Key"] for o in s3.list_objects_v2(Bucket="kept-bucket")["Contents"]] == ["state"]
+        assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["kept-bucket"]
+        assert ddb.scan(TableName="locks")["Items"] == []
+        assert sm.list_models()["Models"] == []
+        assert emulator_admin.faults() == []
+    with pytest.raises(AdminError, match="no snapshot named 'other'"):
+        emulator_admin.restore("other")
+
+
 def test_admin_rejects_bad_input(emulator_admin: AdminClient) -> None:
     """Admin calls validate their arguments (an error rate is a fraction) and name unknown routes."""
     with pytest.raises(AdminError, match="HTTP 400"):

@@ -77,6 +77,14 @@ class AdminClient:
         """The next UpdateEndpoint of ``endpoint`` ends ``InService`` on the old configuration with this reason."""
         self._call("POST", "fail-next-update", {"endpoint": endpoint, "reason": reason})
 
+    def snapshot(self, name: str) -> None:
+        """Keep a copy of the emulator's whole AWS state under ``name`` (see ``restore``)."""
+        self._call("POST", "snapshot", {"name": name})
+
+    def restore(self, name: str) -> None:
+        """Put back the state of snapshot ``name``: everything created since is gone, faults and delays reset."""
+        self._call("POST", "restore", {"name": name})
+
     def drop_next_response(self, request: str) -> None:
         """Serve the next request matching ``request`` and then cut the connection without an answer: the change
         is made, the client sees a lost response and retries. ``request`` is a JSON API target

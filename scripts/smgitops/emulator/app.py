@@ -17,7 +17,7 @@ import urllib.parse
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from smgitops.emulator import extensions, iamlog, policy
+from smgitops.emulator import extensions, iamlog, policy, snapshot
 from smgitops.emulator.state import ExtensionState, Fault
 
 ADMIN_PREFIX = "/_smgitops/"
@@ -65,6 +65,7 @@ class EmulatorApp:
         self.aws_requests = 0  # AWS API requests served since start (admin calls excluded); never reset
         self.recorder = iamlog.Recorder()
         self._world: iamlog.MotoWorld | None = None
+        self.snapshots = snapshot.Snapshots()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -231,6 +232,18 @@ class EmulatorApp:
             with state.lock:
                 state.fail_next_update[str(body["endpoint"])] = str(body["reason"])
             return {"fail_next_update": dict(state.fail_next_update)}
+        if route == "snapshot" and method == "POST":
+            self.snapshots.take(str(body["name"]), state)
+            return {"snapshots": self.snapshots.names()}
+        if route == "restore" and method == "POST":
+            name = str(body["name"])
+            if name not in self.snapshots.names():
+                raise ValueError(f"no snapshot named {name!r} (taken: {', '.join(self.snapshots.names()) or 'none'})")
+            self.snapshots.restore(name, state)
+            self.recorder.reset()
+            if self.invoker is not None:
+                self.invoker.reset()
+            return {"restored": name}
         if route == "drop-next-response" and method == "POST":
             request = str(body["request"])
             if not request or (request.startswith("s3:") and " " not in request):
