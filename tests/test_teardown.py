@@ -377,7 +377,13 @@ def test_teardown_over_the_emulator_pages_through_150_endpoints_and_deletes_a_cr
     dry = teardown(clients, ["us-east-1"], [BERLIN], clock=lambda: AFTER, dry_run=True)
     assert dry.count(Outcome.WOULD_DELETE) == 151 and len(live_names()) == 152
 
+    before = emulator_admin.stats()["aws_requests"]
     report = teardown(clients, ["us-east-1"], [BERLIN], clock=lambda: AFTER)
+    requests = emulator_admin.stats()["aws_requests"] - before
     assert report.ok and report.count(Outcome.DELETED) == 151 and report.unmanaged == 1
     assert live_names() == {"not-ours"}
+    # one ListTags per listed endpoint, one DeleteEndpoint per due one, and a few listing pages (the sweep, then
+    # the check that all went): at most 3 requests per endpoint, as the teardown promises
+    assert 152 + 151 < requests <= 152 + 151 + 4 <= 3 * 152, requests
+    assert [e.endpoint for e in report.entries] == sorted(managed) + ["smgitops-dev-late"]  # listing order kept
     assert teardown(clients, ["us-east-1"], [BERLIN], clock=lambda: AFTER).entries == []

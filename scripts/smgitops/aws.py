@@ -32,6 +32,17 @@ PREFLIGHT_CONFIG = RETRY_CONFIG.merge(Config(retries={"total_max_attempts": 2, "
 INVOKE_CONFIG = RETRY_CONFIG.merge(Config(retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=70))
 
 
+# Teardown's sweep: bounded concurrency (TEARDOWN_WORKERS requests in flight, a pooled connection each) and
+# botocore's adaptive mode, which also slows the client down when SageMaker throttles (client-side rate limiting).
+TEARDOWN_WORKERS = 8
+TEARDOWN_CONFIG = RETRY_CONFIG.merge(
+    Config(
+        retries={"total_max_attempts": 5, "mode": "adaptive"},
+        max_pool_connections=TEARDOWN_WORKERS,
+    )
+)
+
+
 def make_session(region: str) -> boto3.session.Session:
     return boto3.session.Session(region_name=region)
 

@@ -44,6 +44,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
@@ -51,6 +52,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .aws import TEARDOWN_WORKERS
 from .clock import Clock, cutoff_clock, utc_now
 from .errors import CheckFailed, SmgitopsError, UserError
 from .naming import MANAGED_BY_TAG, MANAGED_BY_VALUE, RELEASE_TAG
@@ -86,9 +88,10 @@ class SageMakerEndpoints:
 
     def __init__(self, session: boto3.session.Session, client: SageMakerClient | None = None) -> None:
         if client is None:
+            from .aws import TEARDOWN_CONFIG
             from .aws import client as make_client
 
-            client = cast("SageMakerClient", make_client(session, "sagemaker"))
+            client = cast("SageMakerClient", make_client(session, "sagemaker", TEARDOWN_CONFIG))
         self._client = client
         self.region: str = client.meta.region_name
 
@@ -378,6 +381,7 @@ def teardown(
     dry_run: bool = False,
     max_deletions: int | None = None,
     warnings: Iterable[str] = (),
+    workers: int = TEARDOWN_WORKERS,
 ) -> TeardownReport:
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -386,11 +390,16 @@ def teardown(
         now=now, dry_run=dry_run, max_deletions=max_deletions, regions=list(regions), warnings=list(warnings)
     )
     due: dict[tuple[str, str], Entry] = {}
-    deletions = 0
+    planned = 0
     for region in report.regions:
         sm = clients(region)
-        for ep in list(sm.list_endpoints()):
-            tags = sm.tags(ep.arn)
+        listed = list(sm.list_endpoints())
+        # One ListTags per endpoint, then one DeleteEndpoint per due one: each phase with a bounded number of
+        # requests in flight (a sweep of 1,000 endpoints is 2,000 calls plus the listing pages).
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            all_tags = list(pool.map(sm.tags, [ep.arn for ep in listed]))
+        deletes: list[tuple[LiveEndpoint, Entry, str]] = []
+        for ep, tags in zip(listed, all_tags, strict=True):
             if tags is None:  # deleted between listing and tagging: nothing left to do
                 continue
             if tags.get(MANAGED_BY_TAG) != MANAGED_BY_VALUE:
@@ -421,20 +430,27 @@ def teardown(
             if dry_run:
                 entry.outcome, entry.reason = Outcome.WOULD_DELETE, f"{passed} (dry run)"
                 continue
-            if max_deletions is not None and deletions >= max_deletions:
+            if max_deletions is not None and planned >= max_deletions:  # in listing order, as a person would
                 entry.outcome, entry.reason = Outcome.CAPPED, f"{passed}; cap reached (--max {max_deletions})"
                 continue
+            planned += 1
+            deletes.append((ep, entry, passed))
+
+        def delete(item: tuple[LiveEndpoint, Entry, str], sm: SageMakerEndpoints = sm) -> None:
+            ep, entry, passed = item
             try:
                 deleted = sm.delete_endpoint(ep.name)
             except (ClientError, BotoCoreError) as exc:  # reported, and the run fails (exit 1)
                 entry.outcome, entry.reason = Outcome.FAILED, f"{passed}; delete failed: {exc}"
-                continue
-            deletions += 1 if deleted else 0
+                return
             in_flight = f" (was {ep.status})" if ep.status not in ("InService",) else ""
             if deleted:
                 entry.outcome, entry.reason = Outcome.DELETED, f"{passed}{in_flight}"
             else:
                 entry.outcome, entry.reason = Outcome.GONE, f"{passed}; already deleted by someone else"
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(delete, deletes))
     if not dry_run and due:
         # Trust, but look: anything due that is still listed (and not Deleting) is alive after the run.
         for region in report.regions:
