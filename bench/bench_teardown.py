@@ -31,7 +31,7 @@ AFTER_CUTOFF = datetime(2026, 11, 25, 20, 0, tzinfo=UTC)  # 21:00 in Berlin, pas
 
 
 def _sagemaker(server: Emulator) -> Any:
-    return boto3.session.Session(region_name="us-east-1").client(  # type: ignore[call-overload]
+    return boto3.session.Session(region_name="us-east-1").client(
         "sagemaker", endpoint_url=server.url, verify=str(server.ca_bundle)
     )
 
