@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,27 @@ pytest_plugins = [
 ]
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+# What `make setup` provides and the suite runs for real. A missing one stops the run before the first test
+# (exit 2) instead of skipping the tests that need it: a green run always means everything ran.
+REQUIRED_TOOLS = {
+    "terraform (>= 1.10) on PATH": lambda: shutil.which("terraform") is not None,
+    "the Terraform provider mirror (.cache/terraform/terraformrc)": lambda: (
+        ROOT / ".cache" / "terraform" / "terraformrc"
+    ).exists(),
+    "checkov (.venv-tools/bin/checkov)": lambda: (ROOT / ".venv-tools" / "bin" / "checkov").exists(),
+    "zizmor (.venv-tools/bin/zizmor)": lambda: (ROOT / ".venv-tools" / "bin" / "zizmor").exists(),
+    "actionlint (.venv-tools/bin/actionlint)": lambda: (ROOT / ".venv-tools" / "bin" / "actionlint").exists(),
+    "node on PATH": lambda: shutil.which("node") is not None,
+    "the IAM simulator (tests/iam/node_modules)": lambda: (ROOT / "tests" / "iam" / "node_modules").is_dir(),
+}
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    missing = [name for name, present in REQUIRED_TOOLS.items() if not present()]
+    if missing:
+        pytest.exit(f"set-up incomplete, missing: {'; '.join(missing)}. Run `make setup` (make test does).", 2)
 
 
 @pytest.fixture(scope="session")

@@ -5,8 +5,9 @@
 * ``edit_release(path, mutate)``: change a release file through its parsed mapping.
 * ``CountingRunner``: a Terraform process runner that records every call (``.commands``), for asserting how
   many ``init``/``plan``/``apply`` a flow costs.
-* ``local_stack(tmp)``: a private emulator (set-up delays off, so each apply takes seconds), the process
-  environment pointed at it, and ``bootstrap/`` applied to it; yields a :class:`LocalStack`.
+* ``local_stack(tmp)``: an emulator with ``bootstrap/`` applied (set-up delays off, so each apply takes seconds)
+  and the process environment pointed at it; yields a :class:`LocalStack`. The process's emulator is bootstrapped
+  once and restored to that snapshot for each stack (``private=True`` for an emulator of the test's own).
 * ``scratch_repo`` (function): a scratch repository in ``tmp_path``.
 """
 
@@ -111,22 +112,72 @@ class LocalStack:
         return values
 
 
+# One emulator per test process with bootstrap/ applied once (real Terraform), kept as the snapshot "bootstrapped";
+# each local_stack restores that snapshot and a copy of the bootstrap's local state instead of bootstrapping again.
+_SHARED: dict[str, Any] = {}
+BOOTSTRAPPED = "bootstrapped"
+
+
+def _point_at(mp: pytest.MonkeyPatch, server: Any, local_dir: Path) -> dict[str, str]:
+    env = server.env()
+    for key, value in env.items():
+        mp.setenv(key, value)
+    for var in ENV_VARS.values():
+        mp.delenv(var, raising=False)
+    mp.setenv("SMGITOPS_LOCAL_DIR", str(local_dir))  # bootstrap state beside the test, not in .cache
+    return dict(env)
+
+
+def _bootstrapped_emulator() -> tuple[Any, Path]:
+    """This process's shared emulator and the local directory of its bootstrap, started on first use."""
+    if "server" not in _SHARED:
+        import atexit
+        import tempfile
+
+        from smgitops.emulator.server import Emulator
+        from smgitops.localmode import ensure_bootstrap
+
+        server = Emulator(tls=True)
+        server.start()
+        atexit.register(server.stop)
+        base = Path(tempfile.mkdtemp(prefix="smgitops-bootstrapped-"))
+        atexit.register(shutil.rmtree, base, True)
+        with pytest.MonkeyPatch.context() as mp:
+            _point_at(mp, server, base / "local")
+            server.admin.set_update_delay(0)
+            ensure_bootstrap(region="us-east-1", repo_root=ROOT)
+        server.admin.snapshot(BOOTSTRAPPED)
+        _SHARED.update(server=server, local=base / "local")
+    return _SHARED["server"], _SHARED["local"]
+
+
 @contextmanager
-def local_stack(tmp: Path, repo_root: Path = ROOT, *, runner: Any = subprocess_runner) -> Iterator[LocalStack]:
-    """A private emulator with ``bootstrap/`` applied, and this process's environment pointed at it."""
+def local_stack(
+    tmp: Path, repo_root: Path = ROOT, *, runner: Any = subprocess_runner, private: bool = False
+) -> Iterator[LocalStack]:
+    """An emulator with ``bootstrap/`` applied, and this process's environment pointed at it.
+
+    By default the process's shared emulator, restored to its bootstrapped snapshot (everything an earlier test
+    created is gone) with a fresh copy of the bootstrap's local state in ``tmp``: what a private emulator would
+    be, without a bootstrap apply per test. ``private=True`` (or a runner other than the real one, to count the
+    bootstrap's Terraform calls) starts a private emulator and applies ``bootstrap/`` to it."""
     from fixtures_emulator import start_emulator
     from smgitops.localmode import ensure_bootstrap
 
-    with start_emulator() as server, pytest.MonkeyPatch.context() as mp:
-        env = server.env()
-        for key, value in env.items():
-            mp.setenv(key, value)
-        for var in ENV_VARS.values():
-            mp.delenv(var, raising=False)
-        # Terraform's provider polls a Creating/Updating endpoint every 30 s: make transitions complete at once.
-        server.admin.set_update_delay(0)
-        local_dir = tmp / "local"
-        mp.setenv("SMGITOPS_LOCAL_DIR", str(local_dir))  # bootstrap state beside the test, not in .cache
+    local_dir = tmp / "local"
+    if private or runner is not subprocess_runner:
+        with start_emulator() as server, pytest.MonkeyPatch.context() as mp:
+            _point_at(mp, server, local_dir)
+            # Terraform's provider polls a Creating/Updating endpoint every 30 s: make transitions complete at once.
+            server.admin.set_update_delay(0)
+            settings = ensure_bootstrap(region="us-east-1", repo_root=repo_root, runner=runner)
+            yield LocalStack(server, settings, dict(os.environ), local_dir)
+        return
+    server, bootstrapped_local = _bootstrapped_emulator()
+    server.admin.restore(BOOTSTRAPPED)  # update delay 0, no faults, no endpoints
+    shutil.copytree(bootstrapped_local, local_dir, symlinks=True)
+    with pytest.MonkeyPatch.context() as mp:
+        _point_at(mp, server, local_dir)
         settings = ensure_bootstrap(region="us-east-1", repo_root=repo_root, runner=runner)
         yield LocalStack(server, settings, dict(os.environ), local_dir)
 

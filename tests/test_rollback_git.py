@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -29,7 +28,6 @@ def _two_instances(repo: Path) -> str:
 
 
 @pytest.mark.terraform
-@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not on PATH")
 def test_rollback_writes_the_revert_branch_and_landing_it_makes_git_equal_live(
     tmp_path: Path, git_identity: dict[str, str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
