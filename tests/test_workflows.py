@@ -591,6 +591,7 @@ def test_pull_request_plans_checks_and_comments_once(story: Story) -> None:
         f"policy in the PR run: {ck['passed']} passed, {ck['failed']} failed, {len(ck['skipped'])} skipped, "
         f"{ck['seconds']} s; custom checks evaluated: {ck['custom_checks']}"
     )
+    assert ck["failed"] == 0 and ck["passed"] >= 1, ck  # what the comment's "✅ passed" stands on
     assert story.endpoint_config() == story.configs["v1"]  # a pull request changes nothing live
     story.done.add("pull-request")
 
@@ -722,6 +723,8 @@ def test_every_aws_call_of_the_story_is_allowed_by_its_role(story: Story) -> Non
         calls, requests, allowed = counts["calls"], counts["requests"], counts["allowed"]
         print(f"IAM: {role}: {calls} recorded calls ({requests} requests), {allowed} allowed")
     print(f"IAM: {summary['recorded_calls']} recorded calls, {summary['allowed']} allowed ({summary['simulator']})")
+    refused = {role: counts for role, counts in summary["per_role"].items() if counts["allowed"] != counts["calls"]}
+    assert not refused, refused  # every recorded call of every role allowed, whatever part of the story ran
     out = ROOT / "out" / "iam-simulation"
     out.mkdir(parents=True, exist_ok=True)
     (out / "recorded.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
