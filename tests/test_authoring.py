@@ -102,7 +102,7 @@ def test_a_new_model_is_pinned_by_train_write_and_a_stale_digest_stops_publish_a
         ok(smgitops(repo, "train", REL, "--check"))
         published = json.loads(ok(smgitops(repo, "publish", REL, "--json")).stdout)
         assert (published["published"], published["already_present"]) == (2, 0)
-        plan = json.loads(ok(smgitops(repo, "plan", REL, "--json", "-")).stdout)
+        plan = json.loads(ok(smgitops(repo, "plan", REL, "--json")).stdout)
         added = {m["id"]: m["digest"] for m in plan["models_added"]}
         assert added == {"cancer-logreg": digests["cancer-logreg"], CANDIDATE: digests[CANDIDATE]}
         assert [(v["name"], v["weight_after"]) for v in plan["variants"]] == [("primary", 90), ("canary", 10)]
@@ -128,5 +128,5 @@ def test_a_new_model_is_pinned_by_train_write_and_a_stale_digest_stops_publish_a
         ok(smgitops(repo, "train", REL, "--write"))
         ok(smgitops(repo, "train", REL, "--check"))
         assert json.loads(ok(smgitops(repo, "publish", REL, "--json")).stdout)["published"] == 1
-        plan = json.loads(ok(smgitops(repo, "plan", REL, "--json", "-")).stdout)
+        plan = json.loads(ok(smgitops(repo, "plan", REL, "--json")).stdout)
         assert {m["id"]: m["digest"] for m in plan["models_added"]}[CANDIDATE] == fresh

@@ -274,7 +274,7 @@ def test_a_promotion_pr_shows_the_candidate_s_dev_canary(promo: PromotionRepo, t
     prod = pr / "releases" / "prod.yaml"
     edit(prod, lambda doc: add_canary(doc, tested))
     policy_json = tmp_path / "policy.json"
-    assert main(["policy", str(prod), "--release-only", "--base-rev", "HEAD", "--json", str(policy_json)]) == 0
+    assert main(["policy", str(prod), "--release-only", "--base-rev", "HEAD", "--report", str(policy_json)]) == 0
     body = _comment(prod, tmp_path, "--policy", str(policy_json))
     assert "#### Promotion evidence (from dev)" in body
     (row,) = [line for line in body.splitlines() if line.startswith(f"| `{CANARY_ID}` | `{tested[:12]}`")]
@@ -297,7 +297,7 @@ def test_an_untested_digest_fails_rp005_and_an_override_shows_its_reason(promo: 
     untested = "e" * 64
     edit(promo.prod, lambda doc: add_canary(doc, untested))
     policy_json = tmp_path / "policy.json"
-    args = ["policy", str(promo.prod), "--release-only", "--base-rev", "HEAD", "--json", str(policy_json)]
+    args = ["policy", str(promo.prod), "--release-only", "--base-rev", "HEAD", "--report", str(policy_json)]
     assert main(args) == 1
     body = _comment(promo.prod, tmp_path, "--policy", str(policy_json))
     assert "❌ no passed dev canary on record: release policy RP005 fails" in body
@@ -437,7 +437,9 @@ def _write(tmp_path: Path, name: str, data: Any) -> Path:
     return p
 
 
-def test_post_creates_then_updates_one_comment(tmp_path: Path, pr_env: FakeGitHub) -> None:
+def test_post_creates_then_updates_one_comment(
+    tmp_path: Path, pr_env: FakeGitHub, capsys: pytest.CaptureFixture[str]
+) -> None:
     fake = pr_env
     # other people's comments, some mentioning smgitops, across several pages
     fake.add(7, "LGTM")
@@ -453,7 +455,7 @@ def test_post_creates_then_updates_one_comment(tmp_path: Path, pr_env: FakeGitHu
         str(policy),
         "--post",
         "--summary",
-        "--json",
+        "--report",
         str(out),
         "--now",
         "2026-11-25T14:30:00Z",
@@ -474,6 +476,12 @@ def test_post_creates_then_updates_one_comment(tmp_path: Path, pr_env: FakeGitHu
     assert any("page=2" in p for _, p in fake.requests)  # followed the Link header
     # the job summary got the same Markdown, once per run
     assert (tmp_path / "summary.md").read_text().count("<!-- smgitops:dev -->") == 2
+    # --json: what was posted, on stdout and alone there (the "comment updated" line goes to stderr)
+    capsys.readouterr()
+    assert main(["comment", str(summary), "--policy", str(policy), "--post", "--json"]) == 0
+    printed = capsys.readouterr()
+    assert json.loads(printed.out)["posted"] == second
+    assert "comment updated" in printed.err
 
 
 def test_post_errors_are_reported(

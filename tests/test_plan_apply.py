@@ -116,7 +116,7 @@ def test_release_journey(journey: Journey, capsys: pytest.CaptureFixture[str]) -
     assert config_v1 == j.expected_config(v1)
 
     capsys.readouterr()
-    assert cli.main(["plan", str(j.release_path), "--json", "-"]) == 0
+    assert cli.main(["plan", str(j.release_path), "--json"]) == 0
     again = json.loads(capsys.readouterr().out)
     assert again["no_changes"] and again["resources"]["changes"] == []
     assert again["endpoint_config"] == {"before": config_v1, "after": config_v1}
@@ -140,7 +140,7 @@ def test_release_journey(journey: Journey, capsys: pytest.CaptureFixture[str]) -
     assert (published["published"], published["already_present"]) == (1, 1)
 
     summary_file, markdown_file = j.repo / "out" / "plan.json", j.repo / "out" / "plan.md"
-    assert cli.main(["plan", str(j.release_path), "--json", str(summary_file), "--markdown", str(markdown_file)]) == 0
+    assert cli.main(["plan", str(j.release_path), "--report", str(summary_file), "--markdown", str(markdown_file)]) == 0
     canary = j.release()
     s = json.loads(summary_file.read_text())
     assert s["endpoint_config"] == {"before": config_v1, "after": j.expected_config(canary)}

@@ -145,7 +145,7 @@ def test_custom_check_fails_and_passes_its_fixtures(fixture_scan: policy.Checkov
 @pytest.mark.checkov
 def test_real_roots_have_no_findings_and_every_skip_has_a_reason(tmp_path: Path) -> None:
     out = tmp_path / "policy.json"
-    code = main(["policy", "--root", str(ROOT), "--json", str(out)])
+    code = main(["policy", "--root", str(ROOT), "--report", str(out)])
     report = json.loads(out.read_text())
     assert report["findings"] == [], report["findings"]
     assert code == 0
@@ -509,19 +509,23 @@ def _add_canary(path: Path, weight: int) -> None:
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
 
 
-def test_base_rev_from_git_and_the_json_report(repo: Path, tmp_path: Path) -> None:
+def test_base_rev_from_git_and_the_json_report(repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rel = repo / "releases" / "dev.yaml"
     _add_canary(rel, 30)
     out = tmp_path / "p.json"
-    code = main(["policy", str(rel), "--release-only", "--base-rev", "HEAD", "--json", str(out)])
+    code = main(["policy", str(rel), "--release-only", "--base-rev", "HEAD", "--report", str(out)])
     report = json.loads(out.read_text())
     assert code == 1 and report["ok"] is False
+    assert "RP001" in capsys.readouterr().out  # --report keeps the table on stdout
+    # --json: the same report on stdout, and nothing else there
+    assert main(["policy", str(rel), "--release-only", "--base-rev", "HEAD", "--json"]) == 1
+    assert json.loads(capsys.readouterr().out) == report
     assert [f["check_id"] for f in report["findings"]] == ["RP001"]
     assert report["base"] == f"HEAD:{rel}"
     doc = yaml.safe_load(rel.read_text())
     doc["variants"][0]["weight"], doc["variants"][1]["weight"] = 90, 10
     rel.write_text(yaml.safe_dump(doc, sort_keys=False))
-    assert main(["policy", str(rel), "--release-only", "--base-rev", "HEAD", "--json", str(out)]) == 0
+    assert main(["policy", str(rel), "--release-only", "--base-rev", "HEAD", "--report", str(out)]) == 0
     assert json.loads(out.read_text())["ok"] is True
 
 
@@ -532,7 +536,7 @@ def test_a_release_file_new_at_the_base_revision_is_exempt(repo: Path, tmp_path:
     doc["endpoint"]["name"] = "smgitops-stage"
     stage.write_text(yaml.safe_dump(doc, sort_keys=False))
     out = tmp_path / "p.json"
-    assert main(["policy", str(stage), "--release-only", "--base-rev", "HEAD", "--json", str(out)]) == 0
+    assert main(["policy", str(stage), "--release-only", "--base-rev", "HEAD", "--report", str(out)]) == 0
     assert "absent: new release" in json.loads(out.read_text())["base"]
     # ... from RP001, not from RP005: a first prod release serves only digests that passed dev's canary
     prod = repo / "releases" / "prod.yaml"
@@ -541,7 +545,7 @@ def test_a_release_file_new_at_the_base_revision_is_exempt(repo: Path, tmp_path:
             dict(doc, environment="prod", endpoint=dict(doc["endpoint"], name="smgitops-prod")), sort_keys=False
         )
     )
-    assert main(["policy", str(prod), "--release-only", "--base-rev", "HEAD", "--json", str(out)]) == 1
+    assert main(["policy", str(prod), "--release-only", "--base-rev", "HEAD", "--report", str(out)]) == 1
     assert [f["check_id"] for f in json.loads(out.read_text())["findings"]] == ["RP005"]
 
 
@@ -567,7 +571,7 @@ def promo(tmp_path: Path, git_identity: dict[str, str]) -> PromotionRepo:
 
 
 def _policy(release: Path, out: Path, *extra: str) -> tuple[int, dict[str, Any]]:
-    code = main(["policy", str(release), "--release-only", "--base-rev", "HEAD", "--json", str(out), *extra])
+    code = main(["policy", str(release), "--release-only", "--base-rev", "HEAD", "--report", str(out), *extra])
     return code, json.loads(out.read_text())
 
 

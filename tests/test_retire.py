@@ -68,7 +68,7 @@ def test_deleting_a_release_file_plans_then_destroys_its_environment(
 
     # its plan: the destroy of everything in dev's state, read-only (no lock taken), nothing changed
     plan_json, plan_md = tmp_path / "retire.json", tmp_path / "comment" / "dev.md"
-    assert cli.main(["retire", "dev", "--plan-only", "--json", str(plan_json), "--markdown", str(plan_md)]) == 0
+    assert cli.main(["retire", "dev", "--plan-only", "--report", str(plan_json), "--markdown", str(plan_md)]) == 0
     out = capsys.readouterr().out
     n = len(in_state)
     planned = json.loads(plan_json.read_text())

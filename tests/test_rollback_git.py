@@ -64,7 +64,7 @@ def test_rollback_writes_the_revert_branch_and_landing_it_makes_git_equal_live(
 
         # the printed command, run as printed: Git equals live, the plan of HEAD is empty
         subprocess.run(out["git"]["commands"][1], shell=True, cwd=repo, check=True, capture_output=True)
-        assert cli.main(["plan", REL, "--json", "-"]) == 0
+        assert cli.main(["plan", REL, "--json"]) == 0
         assert json.loads(capsys.readouterr().out)["no_changes"] is True
 
         # rolling back to what HEAD already holds: nothing to write, and the output says so

@@ -807,7 +807,10 @@ def configure_comment(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--markdown", type=Path, default=None, metavar="F", help="also write the Markdown to F")
     parser.add_argument("--post", action="store_true", help="create or update the pull request's comment")
     parser.add_argument("--summary", action="store_true", help="append the Markdown to $GITHUB_STEP_SUMMARY")
-    parser.add_argument("--json", type=Path, default=None, metavar="F", help="write what was posted as JSON to F")
+    parser.add_argument(
+        "--json", action="store_true", help="print what was posted as JSON on stdout (instead of the Markdown)"
+    )
+    parser.add_argument("--report", type=Path, default=None, metavar="F", help="write what was posted as JSON to F")
 
 
 _MARKER = re.compile(r"^<!-- smgitops:([a-z0-9][a-z0-9-]{0,62}) -->$")
@@ -903,9 +906,13 @@ def run_comment(args: argparse.Namespace) -> int:
     result: dict[str, Any] = {"environment": summary["environment"], "posted": None}
     if args.post:
         result["posted"] = post(body, str(summary["environment"]), env=os.environ)
-        print(f"comment {result['posted']['action']}: {result['posted']['url'] or result['posted']['id']}")
-    if args.json is not None:
-        args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    if not (args.post or args.summary or args.markdown):
+        posted = result["posted"]
+        print(f"comment {posted['action']}: {posted['url'] or posted['id']}", file=sys.stderr if args.json else None)
+    if args.report is not None:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    if args.json:
+        print(json.dumps(result, indent=2))
+    elif not (args.post or args.summary or args.markdown):
         sys.stdout.write(body)
     return 0

@@ -332,7 +332,9 @@ class Demo:
         out = self.workdir / "policy.json"
         rel = str(self.release_path)
         try:
-            code = cli.main(["policy", rel, "--plan-json", str(plan_json), "--base-rev", "HEAD~1", "--json", str(out)])
+            code = cli.main(
+                ["policy", rel, "--plan-json", str(plan_json), "--base-rev", "HEAD~1", "--report", str(out)]
+            )
         except Exception as exc:  # reported as a failed expectation, not lost in a thread
             self.policy_note = f"smgitops policy failed: {exc}"
             return

@@ -618,9 +618,8 @@ def configure_plan(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("release", type=Path, help="release file, e.g. releases/dev.yaml")
     parser.add_argument("--out", type=Path, default=None, help="plan file (default .smgitops/work/<env>/<env>.tfplan)")
     parser.add_argument("--markdown", type=Path, default=None, metavar="F", help="write the PR-comment Markdown to F")
-    parser.add_argument(
-        "--json", type=Path, default=None, metavar="F", help="write the summary as JSON to F ('-': stdout, no table)"
-    )
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout (no table)")
+    parser.add_argument("--report", type=Path, default=None, metavar="F", help="write the summary as JSON to F")
     parser.add_argument(
         "--lock",
         choices=("true", "false"),
@@ -641,10 +640,10 @@ def run_plan(args: argparse.Namespace) -> int:
     summary = result.summary
     if args.markdown is not None:
         write_text(args.markdown, render_markdown(summary, release, utc_now()))
-    if args.json is not None and str(args.json) == "-":
+    if args.report is not None:
+        write_text(args.report, json.dumps(summary, indent=2) + "\n")
+    if args.json:
         print(json.dumps(summary, indent=2))
         return 0
-    if args.json is not None:
-        write_text(args.json, json.dumps(summary, indent=2) + "\n")
     print_summary(summary)
     return 0

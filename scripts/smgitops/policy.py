@@ -694,7 +694,8 @@ def configure_policy(parser: argparse.ArgumentParser) -> None:
         "else the current directory)",
     )
     parser.add_argument("--release-only", action="store_true", help="only the release policy; no checkov")
-    parser.add_argument("--json", type=Path, default=None, metavar="F", help="write the report as JSON to F")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON on stdout (no table)")
+    parser.add_argument("--report", type=Path, default=None, metavar="F", help="write the report as JSON to F")
 
 
 def run_policy(args: argparse.Namespace) -> int:
@@ -742,8 +743,11 @@ def run_policy(args: argparse.Namespace) -> int:
         promoted = promotion(release, base, evidence)
 
     report = build_report(str(args.release) if args.release else None, checkov_result, findings, base_label, promoted)
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print_report(report)
+    if args.report is not None:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_report(report)
     return 0 if report["ok"] else 1

@@ -256,7 +256,8 @@ def configure_retire(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="plan the destroy without the state lock (read-only credentials: a pull request); destroy nothing",
     )
-    parser.add_argument("--json", type=Path, default=None, metavar="F", help="write the result as JSON to F")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout (no listing)")
+    parser.add_argument("--report", type=Path, default=None, metavar="F", help="write the result as JSON to F")
     parser.add_argument("--markdown", type=Path, default=None, metavar="F", help="write the PR-comment Markdown to F")
     parser.add_argument("--summary", action="store_true", help="append the Markdown to $GITHUB_STEP_SUMMARY")
 
@@ -268,20 +269,23 @@ def run_retire(args: argparse.Namespace) -> int:
     markdown = render_markdown(result)
     if args.markdown is not None:
         write_text(args.markdown, markdown)
-    if args.json is not None:
-        write_text(args.json, json.dumps(result.as_dict(), indent=2) + "\n")
+    if args.report is not None:
+        write_text(args.report, json.dumps(result.as_dict(), indent=2) + "\n")
     if args.summary:
         step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if not step_summary:
             raise UserError("--summary needs GITHUB_STEP_SUMMARY in the environment (set by GitHub Actions)")
         with open(step_summary, "a", encoding="utf-8") as handle:
             handle.write(markdown)
-    verb = "to destroy" if result.plan_only else "destroyed"
-    for d in result.destroy:
-        print(f"  {verb:>10}  {d['address']}  {d['name']}")
-    for name in result.pruned:
-        print(f"  {'deleted':>10}  {name} (outside the state, tagged release={result.environment})")
-    print(result.headline(), file=sys.stdout)
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=2))
+    else:
+        verb = "to destroy" if result.plan_only else "destroyed"
+        for d in result.destroy:
+            print(f"  {verb:>10}  {d['address']}  {d['name']}")
+        for name in result.pruned:
+            print(f"  {'deleted':>10}  {name} (outside the state, tagged release={result.environment})")
+        print(result.headline(), file=sys.stdout)
     if result.left:
         print(f"retire {result.environment}: still live: " + "; ".join(result.left), file=sys.stderr)
         return CheckFailed.exit_code
