@@ -5,10 +5,8 @@ from __future__ import annotations
 import copy
 import json
 import re
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ import pytest
 from smgitops import comment, pricing
 from smgitops.cli import main
 from smgitops.release import load_release, release_from_mapping
+from support.fake_github import FakeGitHub, serve
 from support.promotion import CANARY_ID, PromotionRepo, add_canary, edit, make_promotion_repo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -319,100 +318,12 @@ def test_an_untested_digest_fails_rp005_and_an_override_shows_its_reason(promo: 
 # ---------------------------------------------------------------------------------------------------------------
 
 
-class FakeGitHub:
-    """Issue comments of one repository, served like api.github.com (pagination by Link header)."""
-
-    def __init__(self, repository: str, token: str, page_size: int = 2) -> None:
-        self.repository, self.token, self.page_size = repository, token, page_size
-        self.comments: dict[int, list[dict[str, Any]]] = {}
-        self.requests: list[tuple[str, str]] = []
-        self.next_id = 1000
-        self.lock = threading.Lock()
-
-    def add(self, number: int, body: str, user_type: str = "User") -> dict[str, Any]:
-        with self.lock:
-            self.next_id += 1
-            c = {
-                "id": self.next_id,
-                "body": body,
-                "user": {"login": "someone", "type": user_type},
-                "html_url": f"https://github.invalid/{self.repository}/pull/{number}#issuecomment-{self.next_id}",
-            }
-            self.comments.setdefault(number, []).append(c)
-            return c
-
-    def handler(self) -> type[BaseHTTPRequestHandler]:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _send(self, code: int, data: Any, headers: dict[str, str] | None = None) -> None:
-                raw = json.dumps(data).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def _route(self, method: str) -> None:
-                fake.requests.append((method, self.path))
-                if self.headers.get("Authorization") != f"Bearer {fake.token}":
-                    return self._send(401, {"message": "Bad credentials"})
-                prefix = f"/repos/{fake.repository}/issues/"
-                path, _, query = self.path.partition("?")
-                if not path.startswith(prefix):
-                    return self._send(404, {"message": "Not Found"})
-                rest = path[len(prefix) :].split("/")
-                body = None
-                if method in ("POST", "PATCH"):
-                    body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                if method == "GET" and len(rest) == 2 and rest[1] == "comments":
-                    items = fake.comments.get(int(rest[0]), [])
-                    params = dict(p.split("=") for p in query.split("&") if p)
-                    page = int(params.get("page", "1"))
-                    chunk = items[(page - 1) * fake.page_size : page * fake.page_size]
-                    headers = {}
-                    if page * fake.page_size < len(items):
-                        nxt = f"http://{self.headers['Host']}{path}?per_page=100&page={page + 1}"
-                        headers["Link"] = f'<{nxt}>; rel="next"'
-                    return self._send(200, chunk, headers)
-                if method == "POST" and len(rest) == 2 and rest[1] == "comments":
-                    return self._send(201, fake.add(int(rest[0]), body["body"], user_type="Bot"))
-                if method == "PATCH" and rest[0] == "comments":
-                    for items in fake.comments.values():
-                        for c in items:
-                            if c["id"] == int(rest[1]):
-                                c["body"] = body["body"]
-                                return self._send(200, c)
-                return self._send(404, {"message": "Not Found"})
-
-            def do_GET(self) -> None:  # noqa: N802
-                self._route("GET")
-
-            def do_POST(self) -> None:  # noqa: N802
-                self._route("POST")
-
-            def do_PATCH(self) -> None:  # noqa: N802
-                self._route("PATCH")
-
-        return Handler
-
-
 @pytest.fixture()
 def github() -> Iterator[tuple[FakeGitHub, str]]:
     fake = FakeGitHub("octo/models", "t0ken")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), fake.handler())
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield fake, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    fake.comment_page_size = 2  # a handful of comments spans pages
+    with serve(fake) as url:
+        yield fake, url
 
 
 @pytest.fixture()
@@ -442,9 +353,9 @@ def test_post_creates_then_updates_one_comment(
 ) -> None:
     fake = pr_env
     # other people's comments, some mentioning smgitops, across several pages
-    fake.add(7, "LGTM")
-    fake.add(7, "what does <!-- smgitops:dev --> mean?")  # not at the start: not ours
-    fake.add(7, "<!-- smgitops:prod -->\nthe prod comment")
+    fake.add_comment(7, "LGTM")
+    fake.add_comment(7, "what does <!-- smgitops:dev --> mean?")  # not at the start: not ours
+    fake.add_comment(7, "<!-- smgitops:prod -->\nthe prod comment")
     summary = _write(tmp_path, "plan.json", canary_summary())
     policy = _write(tmp_path, "policy.json", POLICY_OK)
     out = tmp_path / "posted.json"
@@ -472,8 +383,9 @@ def test_post_creates_then_updates_one_comment(
     assert "```text\nvariant" in ours[0]["body"]
     assert "Today: 4.0 h until the 19:30 Europe/Berlin teardown" in ours[0]["body"]  # 15:30 in Berlin
     assert fake.comments[7][2]["body"] == "<!-- smgitops:prod -->\nthe prod comment"  # untouched
-    assert [m for m, _ in fake.requests].count("POST") == 1 and [m for m, _ in fake.requests].count("PATCH") == 1
-    assert any("page=2" in p for _, p in fake.requests)  # followed the Link header
+    methods = [method for method, _, _ in fake.calls]
+    assert methods.count("POST") == 1 and methods.count("PATCH") == 1
+    assert any("page=2" in target for _, target, _ in fake.calls)  # followed the Link header
     # the job summary got the same Markdown, once per run
     assert (tmp_path / "summary.md").read_text().count("<!-- smgitops:dev -->") == 2
     # --json: what was posted, on stdout and alone there (the "comment updated" line goes to stderr)

@@ -13,16 +13,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import itertools
 import json
 import re
 import shlex
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +43,7 @@ from support.actions_runner import (
     only,
     run_git,
 )
+from support.fake_github import FakeGitHub, serve
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -182,90 +180,6 @@ def test_every_cli_call_parses_with_the_real_cli(path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# A fake of the GitHub REST API: issue comments and pull requests of one repository
-# ---------------------------------------------------------------------------------------------------------------
-
-
-class FakeGitHub:
-    def __init__(self, repository: str, token: str) -> None:
-        self.repository, self.token = repository, token
-        self.tokens = {token: "github-actions[bot]"}  # token -> who it acts as (an App's installation token too)
-        self.comments: dict[int, list[dict[str, Any]]] = {}
-        self.pulls: list[dict[str, Any]] = []
-        self.next_id = 5000
-        self.lock = threading.Lock()
-
-    def handler(self) -> type[BaseHTTPRequestHandler]:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _send(self, code: int, data: Any) -> None:
-                raw = json.dumps(data).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def _body(self) -> Any:
-                return json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
-
-            def _handle(self, method: str) -> None:
-                auth = str(self.headers.get("Authorization"))
-                user = fake.tokens.get(auth.removeprefix("Bearer ")) if auth.startswith("Bearer ") else None
-                if user is None:
-                    return self._send(401, {"message": "Bad credentials"})
-                path = self.path.split("?")[0]
-                prefix = f"/repos/{fake.repository}/"
-                if not path.startswith(prefix):
-                    return self._send(404, {"message": "Not Found"})
-                rest = path[len(prefix) :].split("/")
-                with fake.lock:
-                    if method == "GET" and rest[0] == "issues" and rest[2:] == ["comments"]:
-                        return self._send(200, fake.comments.get(int(rest[1]), []))
-                    if method == "POST" and rest[0] == "issues" and rest[2:] == ["comments"]:
-                        fake.next_id += 1
-                        c = {
-                            "id": fake.next_id,
-                            "body": self._body()["body"],
-                            "user": {"type": "Bot"},
-                            "html_url": f"https://github.invalid/c/{fake.next_id}",
-                        }
-                        fake.comments.setdefault(int(rest[1]), []).append(c)
-                        return self._send(201, c)
-                    if method == "PATCH" and rest[:2] == ["issues", "comments"]:
-                        for c in itertools.chain.from_iterable(fake.comments.values()):
-                            if c["id"] == int(rest[2]):
-                                c["body"] = self._body()["body"]
-                                return self._send(200, c)
-                    if method == "POST" and rest == ["pulls"]:
-                        fake.next_id += 1
-                        pr = {
-                            **self._body(),
-                            "user": {"login": user},
-                            "number": fake.next_id,
-                            "html_url": f"https://github.invalid/pull/{fake.next_id}",
-                        }
-                        fake.pulls.append(pr)
-                        return self._send(201, pr)
-                return self._send(404, {"message": "Not Found"})
-
-            def do_GET(self) -> None:  # noqa: N802
-                self._handle("GET")
-
-            def do_POST(self) -> None:  # noqa: N802
-                self._handle("POST")
-
-            def do_PATCH(self) -> None:  # noqa: N802
-                self._handle("PATCH")
-
-        return Handler
-
-
-# ---------------------------------------------------------------------------------------------------------------
 # zizmor
 # ---------------------------------------------------------------------------------------------------------------
 
@@ -396,59 +310,53 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
     run_git(seed, "fetch", "-q", "origin")
 
     github = FakeGitHub(REPOSITORY, TOKEN)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), github.handler())
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        with local_stack(tmp) as stack:
-            aws_env = {**stack.emulator.env(), "SMGITOPS_LOCAL_DIR": str(stack.local_dir)}
-            # The story's day: deploys judge the teardown cut-off at the suite's daytime instant, whatever the wall
-            # clock says (conftest.SUITE_NOW); the teardown event moves the releases' cut-off before it.
-            aws_env["SMGITOPS_NOW"] = SUITE_NOW
-            # The roles are the ones bootstrap made on the emulator: every call a step makes is judged against them.
-            (outputs_file,) = stack.local_dir.glob("*/outputs.json")
-            outputs = json.loads(outputs_file.read_text())
-            roles = AccountPolicies.role_arns(outputs)
-            role_vars = {var: roles[label] for var, label in ROLE_VARIABLES.items()}
-            # as github-setup sets them: every environment's execution role in one repository variable (a pull
-            # request's plan job names no environment), the apply role per environment
-            settings = {k: v for k, v in stack.settings_env().items() if k != "SMGITOPS_EXECUTION_ROLE_ARN"}
-            execution_roles = {env: stack.settings.execution_role_for(env) for env in ("dev", "prod")}
-            variables = {
-                **settings,
-                **role_vars,
-                "SMGITOPS_EXECUTION_ROLE_ARNS": json.dumps(execution_roles),
-                "SMGITOPS_AWS_REGION": "us-east-1",
-                "SMGITOPS_APP_CLIENT_ID": "",  # no GitHub App: the revert pull request is opened with GITHUB_TOKEN
+    with serve(github) as api_url, local_stack(tmp) as stack:
+        aws_env = {**stack.emulator.env(), "SMGITOPS_LOCAL_DIR": str(stack.local_dir)}
+        # The story's day: deploys judge the teardown cut-off at the suite's daytime instant, whatever the wall
+        # clock says (conftest.SUITE_NOW); the teardown event moves the releases' cut-off before it.
+        aws_env["SMGITOPS_NOW"] = SUITE_NOW
+        # The roles are the ones bootstrap made on the emulator: every call a step makes is judged against them.
+        (outputs_file,) = stack.local_dir.glob("*/outputs.json")
+        outputs = json.loads(outputs_file.read_text())
+        roles = AccountPolicies.role_arns(outputs)
+        role_vars = {var: roles[label] for var, label in ROLE_VARIABLES.items()}
+        # as github-setup sets them: every environment's execution role in one repository variable (a pull
+        # request's plan job names no environment), the apply role per environment
+        settings = {k: v for k, v in stack.settings_env().items() if k != "SMGITOPS_EXECUTION_ROLE_ARN"}
+        execution_roles = {env: stack.settings.execution_role_for(env) for env in ("dev", "prod")}
+        variables = {
+            **settings,
+            **role_vars,
+            "SMGITOPS_EXECUTION_ROLE_ARNS": json.dumps(execution_roles),
+            "SMGITOPS_AWS_REGION": "us-east-1",
+            "SMGITOPS_APP_CLIENT_ID": "",  # no GitHub App: the revert pull request is opened with GITHUB_TOKEN
+        }
+        per_env = {
+            env: {
+                "SMGITOPS_APPLY_ROLE_ARN": roles[f"apply-{env}"],
+                "SMGITOPS_SYNTHETIC_TRAFFIC": "800",
             }
-            per_env = {
-                env: {
-                    "SMGITOPS_APPLY_ROLE_ARN": roles[f"apply-{env}"],
-                    "SMGITOPS_SYNTHETIC_TRAFFIC": "800",
-                }
-                for env in ("dev", "prod")
-            }
-            runner = Runner(
-                origin=origin,
-                tmp=tmp / "runs",
-                aws_env=aws_env,
-                variables=variables,
-                environment_variables=per_env,
-                api_url=f"http://127.0.0.1:{server.server_address[1]}",
-                repository=REPOSITORY,
-                token=TOKEN,
-                iam_log=stack.admin,
-                secrets={"SMGITOPS_APP_PRIVATE_KEY": ""},
-            )
-            stack.admin.start_iam_log()
-            # nothing is published beforehand: the merge workflow publishes (the first push included)
-            s = Story(runner, github, seed, origin)
-            s.admin = stack.admin
-            s.roles, s.bootstrap_outputs = roles, outputs
-            s.artifact_bucket = stack.settings.artifact_bucket
-            yield s
-    finally:
-        server.shutdown()
-        server.server_close()
+            for env in ("dev", "prod")
+        }
+        runner = Runner(
+            origin=origin,
+            tmp=tmp / "runs",
+            aws_env=aws_env,
+            variables=variables,
+            environment_variables=per_env,
+            api_url=api_url,
+            repository=REPOSITORY,
+            token=TOKEN,
+            iam_log=stack.admin,
+            secrets={"SMGITOPS_APP_PRIVATE_KEY": ""},
+        )
+        stack.admin.start_iam_log()
+        # nothing is published beforehand: the merge workflow publishes (the first push included)
+        s = Story(runner, github, seed, origin)
+        s.admin = stack.admin
+        s.roles, s.bootstrap_outputs = roles, outputs
+        s.artifact_bucket = stack.settings.artifact_bucket
+        yield s
 
 
 def test_first_push_deploys_every_release(story: Story) -> None:
@@ -647,7 +555,7 @@ def test_failed_canary_rolls_back_and_opens_a_revert_pull_request(story: Story) 
     assert story.endpoint_config() == story.configs["v1"]  # rolled back to the last good release
     branch = only_branch(story)
     (pr,) = story.github.pulls
-    assert pr["head"] == branch and pr["base"] == "main" and "releases/dev.yaml" in pr["title"]
+    assert pr["head"]["ref"] == branch and pr["base"]["ref"] == "main" and "releases/dev.yaml" in pr["title"]
     # opened with GITHUB_TOKEN (no App configured), so GitHub starts no check for it: the body says how to
     assert pr["user"]["login"] == "github-actions[bot]"
     assert "The checks have not run" in pr["body"] and "closing and reopening this pull request" in pr["body"]

@@ -1,8 +1,9 @@
-"""A fake of GitHub's REST API for repository settings, served over HTTP on a free local port.
+"""A fake of GitHub's REST API for one repository, served over HTTP on a free local port.
 
-It implements exactly the endpoints ``smgitops github-setup`` and ``github-check`` use, with the status codes and
-bodies GitHub's REST reference documents (API version 2022-11-28), and keeps the repository's state so a test can
-read it, change it behind the command's back, and see every call made:
+It implements exactly the endpoints the pipeline uses (``smgitops github-setup`` and ``github-check``; the pull
+request comment of ``post-comment``; the revert pull request of ``record``, and ``gh pr create`` in the workflows),
+with the status codes and bodies GitHub's REST reference documents (API version 2022-11-28), and keeps the
+repository's state so a test can read it, change it behind the command's back, and see every call made:
 
 * ``GET /repos/{o}/{r}``; ``GET /users/{user}``; ``GET /orgs/{org}/teams/{slug}``
 * repository variables: ``GET|PATCH .../actions/variables/{name}`` (200 | 204, 404), ``POST .../actions/variables``
@@ -17,10 +18,14 @@ read it, change it behind the command's back, and see every call made:
 * ``GET|PUT .../actions/permissions/workflow`` (PUT: 204; 409 when the organization forbids it; 422 malformed)
 * ``POST .../pulls`` (201; 422 without base, head and title, or when a pull request of that head is open): the
   pull request keeps who opened it (``user.login``: the login of the token, see ``tokens``)
+* issue comments: ``GET .../issues/{n}/comments`` (200; ``per_page`` up to 100, default 30, and a ``Link`` header
+  with ``rel="next"`` while pages remain; ``comment_page_size`` caps a page so a test sees pagination with a few
+  comments), ``POST .../issues/{n}/comments`` (201; 422 without a string ``body``),
+  ``PATCH .../issues/comments/{id}`` (200, 404); ``comments`` holds them by issue number
 
 A request without ``Authorization: Bearer <token>`` (``token``, or one of ``tokens``: token -> login, e.g. a
-GitHub App's installation token) gets 401; ``forbid`` makes chosen calls answer 403.
-tests/test_workflows.py has its own smaller fake (issue comments and pull requests): to be merged into this one.
+GitHub App's installation token) gets 401; ``forbid`` makes chosen calls answer 403. ``calls`` records each request
+as (method, path with its query string, body).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -70,6 +76,9 @@ ROUTES: list[tuple[str, str, str]] = [
     ("GET", r"/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/actions/permissions/workflow", "get_workflow_permissions"),
     ("PUT", r"/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/actions/permissions/workflow", "put_workflow_permissions"),
     ("POST", r"/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/pulls", "create_pull"),
+    ("GET", r"/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/issues/(?P<number>\d+)/comments", "list_comments"),
+    ("POST", r"/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/issues/(?P<number>\d+)/comments", "create_comment"),
+    ("PATCH", r"/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/issues/comments/(?P<id>\d+)", "update_comment"),
 ]
 _COMPILED = [(m, re.compile(p + "$"), h) for m, p, h in ROUTES]
 
@@ -115,12 +124,16 @@ class FakeGitHub:
         self.calls: list[tuple[str, str, Any]] = []
         self.tokens: dict[str, str] = {token: "github-actions[bot]"}  # token -> the login it acts as
         self.pulls: list[dict[str, Any]] = []
+        self.comments: dict[int, list[dict[str, Any]]] = {}  # issue (pull request) number -> its comments
+        self.comment_page_size = 100  # the most comments one page holds, whatever per_page asks
         self._login = ""  # the login of the request being handled
+        self._query: dict[str, str] = {}  # the query string of the request being handled
+        self._link: str | None = None  # the Link header of the answer: the next page's path and query
         self.forbid: set[tuple[str, str]] = set()  # (method, path) answered 403
         self.admin = True  # the token's user is an admin of the repository
         self.org_locks_workflow_permissions = False  # the owning organization forbids changing them: PUT is 409
         self.next_id = 1000
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
 
     # -- helpers for tests ------------------------------------------------------------------------------------------
 
@@ -134,14 +147,23 @@ class FakeGitHub:
         self.teams[(org, slug)] = self.next_id
         return self.next_id
 
+    def add_comment(self, number: int, body: str, *, login: str = "someone") -> dict[str, Any]:
+        """A comment on issue (pull request) ``number`` by ``login``, as if made outside the test."""
+        with self.lock:
+            return self._comment(number, body, login)
+
     def writes(self) -> list[tuple[str, str, Any]]:
         return [c for c in self.calls if c[0] != "GET"]
 
     # -- dispatch ---------------------------------------------------------------------------------------------------
 
-    def handle(self, method: str, path: str, auth: str | None, body: Any) -> tuple[int, Any]:
+    def handle(self, method: str, target: str, auth: str | None, body: Any) -> tuple[int, Any]:
+        """Answer one request (``target``: the path with its query string) with (status, JSON document)."""
         with self.lock:
-            self.calls.append((method, path, body))
+            self.calls.append((method, target, body))
+            path, _, query = target.partition("?")
+            self._query = dict(urllib.parse.parse_qsl(query))
+            self._link = None
             login = self.tokens.get(auth.removeprefix("Bearer ")) if auth and auth.startswith("Bearer ") else None
             if login is None:
                 return 401, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}
@@ -160,6 +182,12 @@ class FakeGitHub:
                         return answer.status, answer.body
                     return result
             return 404, {"message": "Not Found"}
+
+    def respond(self, method: str, target: str, auth: str | None, body: Any) -> tuple[int, Any, str | None]:
+        """:meth:`handle`, and the path and query of the next page when the answer is a page with more after it."""
+        with self.lock:
+            status, doc = self.handle(method, target, auth, body)
+            return status, doc, self._link
 
     # -- endpoints --------------------------------------------------------------------------------------------------
 
@@ -374,6 +402,45 @@ class FakeGitHub:
         self.pulls.append(pull)
         return 201, pull
 
+    def _comment(self, number: int, body: str, login: str) -> dict[str, Any]:
+        self.next_id += 1
+        comment = {
+            "id": self.next_id,
+            "body": body,
+            "user": {"login": login, "type": "Bot" if login.endswith("[bot]") else "User"},
+            "html_url": f"https://github.com/{self.repository}/pull/{number}#issuecomment-{self.next_id}",
+        }
+        self.comments.setdefault(number, []).append(comment)
+        return comment
+
+    def list_comments(self, *, body: Any, o: str, r: str, number: str) -> tuple[int, Any]:
+        items = self.comments.get(int(number), [])
+        try:
+            per_page = min(int(self._query.get("per_page", "30")), 100, self.comment_page_size)
+            page = int(self._query.get("page", "1"))
+        except ValueError:
+            raise unprocessable("per_page and page are integers") from None
+        if per_page < 1 or page < 1:
+            raise unprocessable("per_page and page are at least 1")
+        if page * per_page < len(items):
+            query = urllib.parse.urlencode({**self._query, "page": page + 1})
+            self._link = f"/repos/{o}/{r}/issues/{number}/comments?{query}"
+        return 200, items[(page - 1) * per_page : page * per_page]
+
+    def create_comment(self, *, body: Any, o: str, r: str, number: str) -> tuple[int, Any]:
+        if not isinstance(body, dict) or not isinstance(body.get("body"), str):
+            raise unprocessable("body is a required string")
+        return 201, self._comment(int(number), body["body"], self._login)
+
+    def update_comment(self, *, body: Any, o: str, r: str, id: str) -> tuple[int, Any]:
+        if not isinstance(body, dict) or not isinstance(body.get("body"), str):
+            raise unprocessable("body is a required string")
+        for comment in (c for comments in self.comments.values() for c in comments):
+            if comment["id"] == int(id):
+                comment["body"] = body["body"]
+                return 200, comment
+        raise not_found()
+
     # -- HTTP -------------------------------------------------------------------------------------------------------
 
     def handler(self) -> type[BaseHTTPRequestHandler]:
@@ -389,14 +456,16 @@ class FakeGitHub:
                 try:
                     body = json.loads(raw) if raw else None
                 except json.JSONDecodeError:
-                    status, doc = 400, {"message": "Problems parsing JSON"}
+                    status, doc, link = 400, {"message": "Problems parsing JSON"}, None
                 else:
-                    path = self.path.split("?")[0]
-                    status, doc = fake.handle(self.command, path, self.headers.get("Authorization"), body)
+                    auth = self.headers.get("Authorization")
+                    status, doc, link = fake.respond(self.command, self.path, auth, body)
                 data = b"" if doc is None else json.dumps(doc).encode()
                 self.send_response(status)
                 if status == 303:
                     self.send_header("Location", f"http://{self.headers.get('Host')}{self.path}/{doc['id']}")
+                if link is not None:
+                    self.send_header("Link", f'<http://{self.headers.get("Host")}{link}>; rel="next"')
                 if data:
                     self.send_header("Content-Type", "application/json; charset=utf-8")
                 self.send_header("Content-Length", str(len(data)))
