@@ -129,8 +129,27 @@ def python_content(release: Release, kms_key_arn: str) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-def test_shipped_releases_exist() -> None:
-    assert {p.name for p in SHIPPED} >= {"dev.yaml", "prod.yaml"}
+def test_the_shipped_releases_load_and_never_share_a_name() -> None:
+    """dev and prod are shipped (the Terraform comparison below runs for each), each loads through the strict loader
+    and its checks, is the environment its file name says, and owns its names: no endpoint, endpoint
+    configuration or SageMaker model name of one environment is another's (model names are account-wide)."""
+    releases = {path.stem: load_release(path) for path in SHIPPED}
+    assert set(releases) >= {"dev", "prod"}
+    configs: dict[str, str] = {}
+    models: dict[str, set[str]] = {}
+    for env, release in releases.items():
+        assert release.environment == env and release.endpoint.name == f"smgitops-{env}"
+        served = release.served_models()
+        assert served, f"{env}: serves no model"
+        models[env] = set()
+        for mid, m in served.items():
+            name = naming.model_name(mid, env, m.artifact_sha256)
+            assert naming.split_model_name(name) == (mid, env, m.artifact_sha256[:12])
+            models[env].add(name)
+        configs[env] = naming.endpoint_config_name(release, artifact_bucket=BUCKET, kms_key_arn=KMS_KEY)
+    assert len(set(configs.values())) == len(configs), configs
+    assert len({r.endpoint.name for r in releases.values()}) == len(releases)
+    assert sum(len(names) for names in models.values()) == len(set().union(*models.values())), models
 
 
 @pytest.mark.parametrize("release_file", SHIPPED, ids=[p.name for p in SHIPPED])
