@@ -50,7 +50,7 @@ fi
 "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' \
   || die "Python 3.11 or newer is needed ($PYTHON is $("$PYTHON" -V 2>&1)); set PYTHON=/path/to/python3.11"
 
-make_venv() {  # make_venv DIR REQUIREMENTS [editable]
+make_venv() {  # make_venv DIR REQUIREMENTS [editable: the package spec, e.g. ".[local]"]
   local dir="$1" req="$2" editable="${3:-}"
   local want; want="$(inputs_hash "$req" pyproject.toml)-$("$PYTHON" -V 2>&1)"
   if stamp_ok "$dir/.smgitops-stamp" "$want"; then
@@ -65,11 +65,13 @@ make_venv() {  # make_venv DIR REQUIREMENTS [editable]
   # every file is checked against its sha256 in the requirements file (a changed upload on the index cannot land)
   pip_quiet "$dir/bin/python" -m pip install --quiet --disable-pip-version-check --require-hashes -r "$req"
   if [ -n "$editable" ]; then
-    pip_quiet "$dir/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+    # --no-deps: every dependency, the extra's too, came hash-checked from the requirements file above
+    pip_quiet "$dir/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e "$editable"
   fi
   echo "$want" > "$dir/.smgitops-stamp"
 }
-make_venv "$ROOT/.venv" requirements/dev.txt editable
+# the package with its `local` extra (moto and the emulator's other libraries): set-up is for local use and tests
+make_venv "$ROOT/.venv" requirements/dev.txt ".[local]"
 make_venv "$ROOT/.venv-tools" requirements/tools.txt
 
 # --- Terraform provider mirror ---------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
 from smgitops import paths
+from smgitops.emulator import require_local_extra
 
 if TYPE_CHECKING:
     from smgitops.emulator.admin import AdminClient
@@ -127,6 +128,7 @@ class Emulator:
     def start(self, timeout: float = START_TIMEOUT) -> Emulator:
         if self._proc is not None:
             return self
+        require_local_extra("cannot start the local emulator")
         if self.tls:
             from smgitops.emulator.tls import ensure_certificate
 
@@ -211,6 +213,7 @@ def configure_emulator(parser: argparse.ArgumentParser) -> None:
 def run_emulator(args: argparse.Namespace) -> int:
     from smgitops.errors import UserError
 
+    require_local_extra("cannot run the local emulator")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     tls_dir = args.tls_dir or paths.emulator_tls_dir()
     try:

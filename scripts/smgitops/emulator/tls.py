@@ -20,6 +20,9 @@ def ensure_certificate(directory: Path) -> tuple[Path, Path]:
     cert_path, key_path = directory / "cert.pem", directory / "key.pem"
     if cert_path.exists() and key_path.exists():
         return cert_path, key_path
+    from smgitops.emulator import require_local_extra
+
+    require_local_extra("cannot make the emulator's TLS certificate")
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -57,4 +60,9 @@ def ensure_certificate(directory: Path) -> tuple[Path, Path]:
 if __name__ == "__main__":  # pragma: no cover - exercised by scripts/setup.sh
     if len(sys.argv) != 2:
         sys.exit("usage: python -m smgitops.emulator.tls DIR")
-    ensure_certificate(Path(sys.argv[1]))
+    from smgitops.errors import UserError
+
+    try:
+        ensure_certificate(Path(sys.argv[1]))
+    except UserError as exc:
+        sys.exit(f"smgitops.emulator.tls: {exc}")
