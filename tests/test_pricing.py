@@ -20,6 +20,7 @@ def make_release(
     count: int = 1,
     itype: str = "ml.t2.large",
     region: str = "us-east-1",
+    schedule: dict[str, Any] | None = None,
 ) -> Release:
     doc: dict[str, Any] = {
         "environment": "dev",
@@ -44,6 +45,8 @@ def make_release(
         "variants": [{"name": f"v{i}", "model": "m", "weight": w} for i, w in enumerate(weights)],
         "canary": {"bake_minutes": 10, "min_invocations": 50, "max_error_rate": 0.01, "max_p99_latency_ms": 300},
     }
+    if schedule is not None:
+        doc["schedule"] = schedule
     return release_from_mapping(doc, Path("releases/dev.yaml"))
 
 
@@ -162,12 +165,24 @@ def test_a_canary_doubles_the_daily_cost_at_any_hour_of_the_day() -> None:
 
 
 def test_the_service_day_follows_schedule_up_and_its_days() -> None:
-    release = make_release(weights=(100,), count=2)
-    release.raw["schedule"] = {"up": "07:00", "days": ["mon", "tue", "wed", "thu", "fri", "sat"]}
+    release = make_release(weights=(100,), count=2, schedule={"up": "07:00", "days": ["sat", "mon", "tue", "wed"]})
     cost = pricing.running_cost(release)
-    assert cost["day"]["hours"] == 12.5 and cost["day"]["days_per_week"] == 6 and not cost["day"]["assumed"]
+    assert cost["day"]["up"] == "07:00" and cost["day"]["hours"] == 12.5 and not cost["day"]["assumed"]
+    assert cost["day"]["days_per_week"] == 4 and cost["days_per_month"] == 4 * 52 / 12
     assert cost["instances"] == 2 and cost["usd_per_day"] == round(12.5 * 2 * PRICE, 2)
-    assert cost["days_per_month"] == 26.0
+    # schedule.up without days: Monday to Friday, the schema's default
+    weekdays = pricing.running_cost(make_release(schedule={"up": "09:30"}))["day"]
+    assert weekdays == {
+        "up": "09:30",
+        "down": "19:30",
+        "timezone": "Europe/Berlin",
+        "hours": 10.0,
+        "days_per_week": 5,
+        "assumed": False,
+    }
+    # no schedule.up: 08:00 stands in, and the comment says it was assumed
+    assumed = pricing.running_cost(make_release())["day"]
+    assert assumed["up"] == "08:00" and assumed["hours"] == 11.5 and assumed["assumed"]
 
 
 def test_without_a_base_or_a_price_the_change_is_unknown_not_zero() -> None:

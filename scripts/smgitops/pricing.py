@@ -15,8 +15,9 @@ which the clocks change is as long as it really is.
 What a change costs does not depend on the hour a pull request is opened, so :func:`running_cost` states it per
 day and per month: a service day runs from the release's ``schedule.up`` (when it has one) to ``teardown.at``; a
 release without ``schedule.up`` comes up with its deploy, so a working day from :data:`DEFAULT_DAY_START` is
-assumed and said so. A month is the service days of the week (``schedule.days``, else Monday to Friday) times
-52/12 weeks. :func:`compare_cost` sets a release against its base (the release on the target branch).
+assumed and said so (``assumed``). A month is the service days of the week (``schedule.days``, which default
+to Monday to Friday) times 52/12 weeks. :func:`compare_cost` sets a release against its base (the release on the
+target branch).
 
 Prices come from the committed table ``smgitops/data/prices.json`` (date, source and confidence stated there).
 """
@@ -120,13 +121,11 @@ def _hhmm_minutes(text: str) -> int | None:
 def service_day(release: Release) -> dict[str, Any]:
     """The daily service window of ``release``: ``up``, ``down`` ("HH:MM" local), ``hours``, ``days_per_week`` and
     ``assumed`` (True when the release sets no ``schedule.up`` and :data:`DEFAULT_DAY_START` stands in)."""
-    schedule = release.raw.get("schedule") if isinstance(release.raw.get("schedule"), dict) else None
-    up = schedule.get("up") if schedule else None
-    days = schedule.get("days") if schedule else None
-    assumed = not isinstance(up, str) or _hhmm_minutes(up) is None
-    start = DEFAULT_DAY_START if assumed else str(up)
+    schedule = release.schedule
+    assumed = schedule is None
+    start = DEFAULT_DAY_START if schedule is None else schedule.up
     begin, end = _hhmm_minutes(start) or 0, _hhmm_minutes(release.teardown.at) or 0
-    per_week = len(set(days)) if isinstance(days, list) and days else DEFAULT_DAYS_PER_WEEK
+    per_week = DEFAULT_DAYS_PER_WEEK if schedule is None else len(schedule.days)
     return {
         "up": start,
         "down": release.teardown.at,

@@ -104,6 +104,18 @@ class Teardown:
     timezone: str  # IANA name, e.g. Europe/Berlin
 
 
+WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # datetime.weekday() order
+DEFAULT_DAYS: tuple[str, ...] = WEEKDAYS[:5]
+
+
+@dataclass(frozen=True)
+class ServiceSchedule:
+    """``schedule``: working hours. The scheduled bring-up re-creates the endpoint at ``up`` on ``days``."""
+
+    up: str  # "HH:MM", local time in the teardown's zone, before teardown.at
+    days: tuple[str, ...] = DEFAULT_DAYS  # WEEKDAYS names, in the teardown's zone
+
+
 @dataclass(frozen=True)
 class Canary:
     bake_minutes: int
@@ -125,6 +137,7 @@ class Release:
     variants: list[Variant]
     canary: Canary
     raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+    schedule: ServiceSchedule | None = None  # None: the endpoint comes back only with the next deploy
 
     @property
     def repo_root(self) -> Path:
@@ -140,6 +153,7 @@ def release_from_mapping(doc: dict[str, Any], path: Path) -> Release:
     ep = doc["endpoint"]
     dc = ep.get("data_capture", {})
     canary = doc["canary"]
+    schedule = doc.get("schedule")
     return Release(
         path=path,
         environment=doc["environment"],
@@ -175,6 +189,12 @@ def release_from_mapping(doc: dict[str, Any], path: Path) -> Release:
             max_initial_weight=int(canary.get("max_initial_weight", 10)),
         ),
         raw=doc,
+        schedule=None
+        if not isinstance(schedule, dict)
+        else ServiceSchedule(
+            up=schedule["up"],
+            days=tuple(d for d in WEEKDAYS if d in (schedule.get("days") or DEFAULT_DAYS)),
+        ),
     )
 
 
@@ -765,6 +785,12 @@ def _schema_problems(doc: Any, rep: _Reporter) -> None:
             reason = f"has {len(value)} entries, {bound} {err.validator_value} allowed"
         elif kind == "minProperties":
             reason = f"must define at least {err.validator_value} entry"
+        elif kind == "enum":
+            choices = [str(c) for c in err.validator_value]
+            hint = _did_you_mean(str(value), choices, rep) if isinstance(value, str) else ""
+            reason = f"{value!r} is not one of {', '.join(choices)}{hint}"
+        elif kind == "uniqueItems":
+            reason = "lists an entry more than once"
         else:
             reason = err.message
         rep.at(path, reason)
@@ -859,6 +885,15 @@ def _semantic_problems(doc: dict[str, Any], rep: _Reporter, release_path: Path, 
         rep.at(("teardown", "timezone"), "no time zone database on this machine: install tzdata (OS or pip package)")
     elif isinstance(tz, str) and tz not in _iana_zones() and not rep.flagged(("teardown", "timezone")):
         rep.at(("teardown", "timezone"), f"{tz!r} is not an IANA time zone{_did_you_mean(tz, _iana_zones(), rep)}")
+
+    up, down = _get(doc, "schedule", "up"), _get(doc, "teardown", "at")
+    if isinstance(up, str) and isinstance(down, str) and not rep.flagged(("schedule", "up")):
+        if not rep.flagged(("teardown", "at")) and up >= down:  # both "HH:MM": text order is time order
+            rep.at(
+                ("schedule", "up"),
+                f"{up!r} must be before teardown.at {down!r} (the same day, in teardown.timezone): the endpoint "
+                "comes up at schedule.up and the evening teardown deletes it at teardown.at",
+            )
 
     _image_problems(doc.get("image"), rep)
     models = doc.get("models")
