@@ -43,6 +43,7 @@ COMMANDS: dict[str, Command] = {
     "rollback": Command("rollout", "apply the release file as it was at a git revision (no training)"),
     "deploy": Command("rollout", "apply, verify, smoke, canary; roll back to the last good release on failure"),
     "teardown": Command("teardown", "delete managed endpoints alive past their release's teardown time"),
+    "bring-up": Command("bringup", "re-create endpoints whose schedule.up has come (working hours; no training)"),
     "retire": Command("retire", "destroy what an environment whose release file was deleted still has (--plan-only)"),
     "unlock": Command("locks", "release the state lock a cancelled or lost run left behind (refuses a young lock)"),
     "emulator": Command("emulator.server", "run the local AWS emulator in the foreground"),
