@@ -231,11 +231,13 @@ def render_markdown(result: RetireResult) -> str:
         if result.plan_only
         else "by this run"
     )
+    n = len(result.destroy)
+    count = f"retire: {n} resource{'s' if n != 1 else ''}"
     lines = [
         marker(result.environment),
         f"### `{result.release}` deleted: retire `{result.environment}`",
         "",
-        f"**{result.headline()}** {when}; endpoint `{result.endpoint}` stops serving (planned with the release file "
+        f"**{count} destroyed** {when}; endpoint `{result.endpoint}` stops serving (planned with the release file "
         f"of `{result.retired_from[:8]}`).",
         "",
         "| resource | name |",
