@@ -15,7 +15,7 @@ TEST_JOBS ?= 2
 help:
 	@echo "make demo    the whole story on the local emulator with real Terraform (does its own set-up)"
 	@echo "make test    the test suite (does its own set-up)"
-	@echo "make lint    ruff, mypy --strict, terraform fmt, zizmor, actionlint (with shellcheck)"
+	@echo "make lint    ruff, mypy --strict, import contracts, terraform fmt, zizmor, actionlint (with shellcheck)"
 	@echo "make bench   benchmarks (print numbers)"
 	@echo "make setup   virtual environments, Terraform provider mirror, emulator certificate"
 
@@ -32,6 +32,7 @@ lint: setup
 	$(BIN)/ruff check scripts tests bench
 	$(BIN)/ruff format --check scripts tests bench
 	$(BIN)/mypy
+	PYTHONPATH=scripts $(TOOLS)/lint-imports --no-cache --config .importlinter
 	terraform fmt -check -recursive bootstrap terraform
 	$(TOOLS)/zizmor --offline --persona=auditor .github/workflows
 	$(TOOLS)/actionlint -shellcheck=$(TOOLS)/shellcheck
