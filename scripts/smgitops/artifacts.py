@@ -382,8 +382,9 @@ def configure_publish(parser: argparse.ArgumentParser) -> None:
 
 
 def _print_report(report: PublishReport) -> None:
-    from rich.console import Console
     from rich.table import Table
+
+    from .console import make_console
 
     table = Table(title=f"artifacts in s3://{report.bucket}")
     for col in ("model", "digest", "status", "detail"):
@@ -391,7 +392,7 @@ def _print_report(report: PublishReport) -> None:
     style = {"published": "green", "already_present": "cyan", "refused": "bold red"}
     for o in report.outcomes:
         table.add_row(o.model, o.digest[:12], f"[{style[o.status]}]{o.status.replace('_', ' ')}[/]", o.detail)
-    console = Console(soft_wrap=True)
+    console = make_console()
     console.print(table)
     d = report.as_dict()
     console.print(f"{d['published']} published, {d['already_present']} already present, {d['refused']} refused")

@@ -31,7 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -362,9 +362,12 @@ def analyse(
     poll_seconds: float = DEFAULT_POLL_SECONDS,
     since: datetime | None = None,
     since_from: str | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> CanaryReport:
     """Analyse now; with ``wait``, poll until the verdict is no longer inconclusive (a breach ends it at once; a
-    pass needs the whole bake window since ``since``) or the timeout passes."""
+    pass needs the whole bake window since ``since``) or the timeout passes. ``progress`` hears after every poll
+    that goes on waiting what was seen so far and how long is left (:func:`heartbeat`), in the injected clock's
+    time."""
     started = clock()
     polls = 0
     while True:
@@ -380,6 +383,8 @@ def analyse(
         to_bake = release.canary.bake_minutes * 60 - report.observed_seconds
         if to_bake > 0:  # wake up exactly when the window first spans the whole bake time
             pause = min(pause, to_bake)
+        if progress is not None:
+            progress(heartbeat(report, polls, timeout_seconds - elapsed, pause))
         sleep(pause)
     return CanaryReport(
         environment=report.environment,
@@ -391,6 +396,30 @@ def analyse(
         polls=polls,
         since_from=since_from,
     )
+
+
+def heartbeat(report: CanaryReport, polls: int, left_seconds: float, next_poll_seconds: float) -> str:
+    """One line on a canary still waiting: invocations per serving variant so far (with the minimum), how much of
+    the bake window is observed, when the next poll comes and how long the wait may still last."""
+    t = report.thresholds
+    seen = ", ".join(
+        f"{v.name} {v.invocations} invocation{'s' if v.invocations != 1 else ''}"
+        + (f" ({v.errors} error{'s' if v.errors != 1 else ''})" if v.errors else "")
+        for v in report.variants
+        if v.verdict is not Verdict.NOT_SERVING
+    )
+    return (
+        f"poll {polls}: {seen or 'no serving variant'} (min {t.min_invocations} each); "
+        f"{report.observed_seconds / 60:.1f} of {t.bake_minutes} bake min observed; "
+        f"next poll in {next_poll_seconds:.0f} s, {_duration(left_seconds)} left before giving up"
+    )
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(seconds, 0.0)
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min"
 
 
 def live_since(release: Release, session: boto3.session.Session) -> datetime:
@@ -436,8 +465,9 @@ def render(report: CanaryReport, console: Any = None) -> None:
 
 def render_doc(doc: Mapping[str, Any], console: Any = None) -> None:
     """The table of a report in its JSON form (what ``deploy --json`` and the demo keep)."""
-    from rich.console import Console
     from rich.table import Table
+
+    from .console import make_console
 
     t, w = doc["thresholds"], doc["window"]
     start, end = datetime.fromisoformat(w["start"]), datetime.fromisoformat(w["end"])
@@ -464,7 +494,7 @@ def render_doc(doc: Mapping[str, Any], console: Any = None) -> None:
             f"{v['p99_latency_ms']:.1f}" if v["p99_latency_ms"] is not None else "-",
             f"[{_STYLE[verdict]}]{verdict}[/]",
         )
-    console = console or Console()
+    console = console or make_console()
     console.print(table)
     for v in doc["variants"]:
         if Verdict(v["verdict"]) is not Verdict.NOT_SERVING:
@@ -490,6 +520,7 @@ def configure_canary(parser: argparse.ArgumentParser) -> None:
 
 def run_canary(args: argparse.Namespace) -> int:
     from .aws import make_session
+    from .console import progress
     from .errors import UserError
 
     if args.now and args.wait:
@@ -511,17 +542,19 @@ def run_canary(args: argparse.Namespace) -> int:
     else:
         since = live_since(release, session)
         since_from = f"the endpoint's last update ({since.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC, LastModifiedTime)"
-    report = analyse(
-        release,
-        CloudWatchMetrics(session),
-        clock=clock,
-        sleep=sleep,
-        wait=args.wait,
-        timeout_seconds=args.timeout,
-        poll_seconds=args.poll,
-        since=since,
-        since_from=since_from,
-    )
+    with progress("canary") as beat:
+        report = analyse(
+            release,
+            CloudWatchMetrics(session),
+            clock=clock,
+            sleep=sleep,
+            wait=args.wait,
+            timeout_seconds=args.timeout,
+            poll_seconds=args.poll,
+            since=since,
+            since_from=since_from,
+            progress=beat,
+        )
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:

@@ -290,13 +290,15 @@ class Demo:
         s.detail += f"{'; ' if s.detail else ''}publish: {doc['published']} new, {doc['already_present']} present"
 
     def plan_and_policy(self, s: StepRecord) -> Any:
+        from .console import percent
         from .plan import plan_release, print_summary
 
         planned = plan_release(self.release(), session=self.session, lock=False)  # as a pull request plans
         summary = planned.summary
         print_summary(summary, file=self.console.file)
         changes = ", ".join(
-            f"{v['name']} {v.get('weight_before')}→{v.get('weight_after')}" for v in summary.get("variants", [])
+            f"{v['name']} {percent(v.get('weight_before'))} → {percent(v.get('weight_after'))}"
+            for v in summary.get("variants", [])
         )
         added = ", ".join(m["id"] for m in summary.get("models_added", [])) or "none"
         s.detail = f"plan: {changes}; models added: {added}; {_resources(summary)}; {self.policy()}"
@@ -520,7 +522,8 @@ class Demo:
 
             self.git("merge", "-q", "--ff-only", self.rollback_branch)
             verified = verify_release(self.release(), session=self.session, settings=settings)
-            s.detail = f"verify after the merge: {'live = release file' if verified.ok else verified.problems}"
+            held = "live = release file" if verified.ok else "; ".join(verified.problems)
+            s.detail = f"verify after the merge: {held}"
             s.expect(verified.ok, "after the merge the live endpoint equals the release file: Git matches reality")
         s.expect(s.endpoint_config == self.configs["promote"], "live configuration unchanged by the merge")
 
@@ -696,10 +699,13 @@ def configure_demo(parser: argparse.ArgumentParser) -> None:
 def run_demo(args: argparse.Namespace) -> int:
     import sys
 
-    from rich.console import Console
+    from .console import PROGRESS_ENV, make_console
 
     out = sys.stderr if args.json else sys.stdout
-    console = Console(file=out, width=None if out.isatty() else 150)
+    console = make_console(out)
+    # The demo tells its story one line per step; Terraform's output and the canary's heartbeats of its dozen
+    # applies would bury it (SMGITOPS_PROGRESS=stream shows them).
+    os.environ.setdefault(PROGRESS_ENV, "quiet")
     report = run_story(console, keep=args.keep, checkov=args.checkov)
     doc = report.as_dict()
     if args.report is not None:

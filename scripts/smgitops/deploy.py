@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -38,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from . import naming
 from .artifacts import ArtifactStore, require_servable, verify_artifacts
 from .clock import Sleep, real_sleep
+from .console import Heartbeat, human, progress
 from .errors import CheckFailed, ExternalError, UserError
 from .plan import (
     PlanResult,
@@ -193,7 +193,7 @@ def _compare(release: Release, live: list[dict[str, Any]], sm: SageMaker, artifa
 
 def _fmt(weight: float | None) -> str:
     if weight is None:
-        return "none"
+        return "—"
     return str(int(weight)) if float(weight).is_integer() else str(weight)
 
 
@@ -227,11 +227,16 @@ def verify_release(
 
     started = clock()
     endpoint = sm.describe_endpoint(name)
-    while endpoint is not None and endpoint.get("EndpointStatus") in WAIT_STATUSES:
-        if clock() - started >= timeout:
-            break
-        sleep(interval)
-        endpoint = sm.describe_endpoint(name)
+    with progress("verify") as beat:
+        beats = Heartbeat(beat, clock)
+        while endpoint is not None and endpoint.get("EndpointStatus") in WAIT_STATUSES:
+            waited = clock() - started
+            if waited >= timeout:
+                break
+            status = endpoint.get("EndpointStatus")
+            beats(f"endpoint {name} is {status}: waited {waited:.0f} s, {timeout - waited:.0f} s left")
+            sleep(interval)
+            endpoint = sm.describe_endpoint(name)
     result.waited_seconds = round(clock() - started, 3)
     if endpoint is None:
         result.problems.append(f"endpoint {name} does not exist")
@@ -463,7 +468,7 @@ def apply_release(
         # What a cancelled or killed run left: an update still in flight is waited for; a configuration or model
         # that exists but is not in the state is adopted; what the plan would delete is forgotten, pruned below.
         ws.prepare()
-        recovery.wait_settled(release, session, sleep, verify_timeout)
+        recovery.wait_settled(release, session, sleep, verify_timeout, clock)
         adopted = recovery.adopt(ws, session)
         planned = plan_release(release, session=session, workspace=ws)
         applied = apply_plan(
@@ -485,10 +490,11 @@ def apply_release(
 
 
 def print_verify(result: VerifyResult, file: Any = None) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(file=file or sys.stdout, soft_wrap=True)
+    from .console import make_console
+
+    console = make_console(file)
     console.print(
         f"endpoint [bold]{result.endpoint}[/]: {result.status or 'missing'}, "
         f"configuration {result.config_name or '—'} (release: {result.expected_config_name})"
@@ -499,7 +505,11 @@ def print_verify(result: VerifyResult, file: Any = None) -> None:
             table.add_column(col)
         for v in result.variants:
             table.add_row(
-                v["name"], str(v["model_name"]), _fmt(v["weight"]), str(v["instance_type"]), str(v["instance_count"])
+                v["name"],
+                human(v["model_name"]),
+                _fmt(v["weight"]),
+                human(v["instance_type"]),
+                human(v["instance_count"]),
             )
         console.print(table)
     if result.ok:

@@ -38,7 +38,6 @@ import importlib
 import json
 import os
 import re
-import sys
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -509,14 +508,17 @@ def plan_release(
 
 
 def _fmt_weight(value: Any) -> str:
-    return "—" if value is None else f"{value}"
+    from .console import percent
+
+    return percent(value)
 
 
 def print_summary(summary: Mapping[str, Any], file: Any = None) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(file=file or sys.stdout, soft_wrap=True)
+    from .console import make_console
+
+    console = make_console(file)
     cfg = summary["endpoint_config"]
     console.print(
         f"[bold]{summary['release']}[/] → endpoint [bold]{summary['endpoint']}[/] "

@@ -52,7 +52,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -633,10 +632,11 @@ def build_report(
 
 
 def print_report(report: Mapping[str, Any], file: Any = None) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(file=file or sys.stdout, width=160)
+    from .console import make_console
+
+    console = make_console(file)
     ck = report.get("checkov")
     if ck:
         console.print(

@@ -158,21 +158,38 @@ def _existing(sm: Any, kind: str, name: str) -> str | None:
         raise
 
 
-def wait_settled(release: Release, session: Any, sleep: Callable[[float], None], timeout: float) -> None:
+def wait_settled(
+    release: Release,
+    session: Any,
+    sleep: Callable[[float], None],
+    timeout: float,
+    clock: Callable[[], float] | None = None,
+) -> None:
     """Wait while the endpoint is Creating/Updating (a killed run's update still in flight): Terraform cannot
-    update an endpoint in progress."""
+    update an endpoint in progress. A heartbeat says so every :data:`smgitops.console.HEARTBEAT_SECONDS` of
+    ``clock`` (default: the monotonic clock)."""
     import time
 
+    from .console import Heartbeat, progress
     from .deploy import WAIT_STATUSES, SageMaker
 
+    now = clock or time.monotonic
     sm = SageMaker(session)
-    started = time.monotonic()
-    endpoint = sm.describe_endpoint(release.endpoint.name)
-    while endpoint is not None and endpoint.get("EndpointStatus") in WAIT_STATUSES:
-        if time.monotonic() - started >= timeout:
-            return
-        sleep(1.0)
-        endpoint = sm.describe_endpoint(release.endpoint.name)
+    name = release.endpoint.name
+    started = now()
+    endpoint = sm.describe_endpoint(name)
+    with progress("recovery") as beat:
+        beats = Heartbeat(beat, now)
+        while endpoint is not None and endpoint.get("EndpointStatus") in WAIT_STATUSES:
+            waited = now() - started
+            if waited >= timeout:
+                return
+            beats(
+                f"endpoint {name} is {endpoint.get('EndpointStatus')} (an update still in flight): Terraform waits "
+                f"for it; waited {waited:.0f} s, {timeout - waited:.0f} s left"
+            )
+            sleep(1.0)
+            endpoint = sm.describe_endpoint(name)
 
 
 def adopt(ws: Workspace, session: Any, notify: Callable[[str], None] | None = None) -> Adoption:

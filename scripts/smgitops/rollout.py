@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .clock import Clock, Sleep, announce, bake_clock, cutoff_clock, real_sleep, utc_now
+from .console import human, weights_text
 from .errors import CheckFailed, ExternalError, SmgitopsError, UserError
 from .recovery import Cancelled
 
@@ -699,17 +700,21 @@ def deploy(
         return res.describe()
 
     def do_canary() -> str:
-        report: CanaryReport = analyse(
-            release,
-            CloudWatchMetrics(session),
-            clock=clock,
-            sleep=canary_sleep or sleep,
-            wait=True,
-            timeout_seconds=canary_timeout,
-            poll_seconds=canary_poll,
-            since=applied_at[0] if applied_at else None,
-            since_from="the end of the apply" if applied_at else None,
-        )
+        from .console import progress
+
+        with progress("canary") as beat:
+            report: CanaryReport = analyse(
+                release,
+                CloudWatchMetrics(session),
+                clock=clock,
+                sleep=canary_sleep or sleep,
+                wait=True,
+                timeout_seconds=canary_timeout,
+                poll_seconds=canary_poll,
+                since=applied_at[0] if applied_at else None,
+                since_from="the end of the apply" if applied_at else None,
+                progress=beat,
+            )
         result.canary = report.to_dict()
         if not report.ok:
             raise _StepFailed(report.summary())
@@ -802,16 +807,21 @@ def run_rollback(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({**result.as_dict(), "git": git_state}, indent=2))
     else:
-        state = "rolled back" if result.ok else "ROLLBACK DID NOT VERIFY"
-        print(f"{state}: {result.release} as of {result.revision} ({result.sha[:8]})")
-        print(f"live configuration {result.endpoint_config}, weights {result.weights}")
-        print(f"plan after apply empty: {result.plan_after_apply_empty}; {result.seconds:.1f} s")
-        for p in result.problems:
-            print(f"  problem: {p}")
-        for n in result.notes:
-            print(f"  note: {n}")
-        _print_git_state(result, git_state)
+        print_rollback(result, git_state)
     return 0 if result.ok else 1
+
+
+def print_rollback(result: RollbackResult, git_state: dict[str, Any] | None) -> None:
+    """What ``smgitops rollback`` prints for a person: weights in percent, yes/no, never a Python value."""
+    state = "rolled back" if result.ok else "ROLLBACK DID NOT VERIFY"
+    print(f"{state}: {result.release} as of {result.revision} ({result.sha[:8]})")
+    print(f"live configuration {human(result.endpoint_config)}, weights {weights_text(result.weights)}")
+    print(f"plan after apply empty: {human(result.plan_after_apply_empty)}; {result.seconds:.1f} s")
+    for p in result.problems:
+        print(f"  problem: {p}")
+    for n in result.notes:
+        print(f"  note: {n}")
+    _print_git_state(result, git_state)
 
 
 def _print_git_state(result: RollbackResult, git_state: dict[str, Any] | None) -> None:
@@ -920,7 +930,9 @@ def run_deploy(args: argparse.Namespace) -> int:
 
 
 def _print_step(s: Step) -> None:
-    from rich.console import Console
+    from rich.markup import escape
 
-    mark = "[green]ok[/]" if s.ok else "[bold red]FAILED[/]"
-    Console().print(f"{s.name:<14} {mark} {s.seconds:6.1f} s  {s.detail}", highlight=False)
+    from .console import make_console
+
+    mark = "[green]ok    [/]" if s.ok else "[bold red]FAILED[/]"
+    make_console().print(f"{s.name:<14} {mark} {s.seconds:6.1f} s  {escape(s.detail)}", highlight=False)

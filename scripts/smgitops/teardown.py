@@ -481,10 +481,11 @@ _STYLE = {
 
 
 def render(report: TeardownReport, console: Any = None) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = console or Console()
+    from .console import make_console
+
+    console = console or make_console()
     table = Table(
         title=f"teardown{' (dry run)' if report.dry_run else ''} at {report.now:%Y-%m-%d %H:%M} UTC",
         caption=f"regions: {', '.join(report.regions)}; unmanaged endpoints ignored: {report.unmanaged}",

@@ -1,7 +1,9 @@
 """A small typed runner for the Terraform CLI.
 
-Every Terraform call of the pipeline goes through :class:`Terraform`: one subprocess per call, output captured,
-a failure raised as :class:`~smgitops.errors.ExternalError` carrying Terraform's own error text. The process
+Every Terraform call of the pipeline goes through :class:`Terraform`: one subprocess per call, output captured
+and, for the slow sub-commands (init, plan, apply, ...), echoed line by line on stderr as it comes (``[apply] ...``;
+``SMGITOPS_PROGRESS=quiet`` turns that off; stdout stays free for JSON), a failure raised as
+:class:`~smgitops.errors.ExternalError` carrying Terraform's own error text. The process
 runner is injected (``runner=``) so tests can count or fake calls; :attr:`Terraform.calls` records every
 sub-command with its duration.
 
@@ -74,12 +76,54 @@ class Interrupted(SmgitopsError):
 _FORWARDED = (signal.SIGINT, signal.SIGTERM)
 
 
-def subprocess_runner(args: Sequence[str], *, cwd: Path, env: Mapping[str, str]) -> Completed:
-    """Run a process to completion, capturing stdout and stderr as text.
+# Sub-commands whose output is streamed while they run: the slow ones, whose output a person follows. ``show -json``
+# and ``output -json`` are data, parsed afterwards, and never echoed.
+STREAMED = frozenset({"init", "plan", "apply", "import", "destroy", "refresh"})
+
+
+def stderr_echo(args: Sequence[str]) -> Callable[[str], None] | None:
+    """Where a call's output is echoed as it comes: stderr, each line under the sub-command's name
+    (``[apply] aws_sagemaker_endpoint.this: Modifying...``); None for data sub-commands or when
+    ``SMGITOPS_PROGRESS=quiet``. stdout stays free for a command's JSON."""
+    from .console import quiet, say
+
+    command = args[1] if len(args) > 1 else ""
+    if command not in STREAMED or quiet():
+        return None
+    return lambda line: say(line, label=command)
+
+
+def _pump(stream: Any, into: list[str], echo: Callable[[str], None] | None) -> None:
+    """Read ``stream`` to its end line by line, keeping every line and echoing it at once."""
+    try:
+        for line in stream:
+            into.append(line)
+            if echo is not None:
+                text = _ANSI.sub("", line.rstrip("\r\n"))
+                with contextlib.suppress(Exception):  # a closed stderr must not lose Terraform's result
+                    echo(text)
+    finally:
+        stream.close()
+
+
+_DEFAULT_ECHO: Any = object()
+
+
+def subprocess_runner(
+    args: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    echo: Callable[[str], None] | None = _DEFAULT_ECHO,
+) -> Completed:
+    """Run a process to completion, capturing stdout and stderr as text, and echoing each line as it comes
+    (``echo``; by default :func:`stderr_echo`: stderr, under the sub-command's name).
 
     SIGINT and SIGTERM received meanwhile are passed to the process (its own session, so a terminal's Ctrl-C
     reaches it once, from here) and waited for; then :class:`Interrupted` is raised. Terraform interrupted this
     way finishes what it is doing, writes its state and releases the state lock instead of being orphaned."""
+    if echo is _DEFAULT_ECHO:
+        echo = stderr_echo(args)
     try:
         proc = subprocess.Popen(
             list(args),
@@ -104,14 +148,24 @@ def subprocess_runner(args: Sequence[str], *, cwd: Path, env: Mapping[str, str])
     if threading.current_thread() is threading.main_thread():
         for sig in _FORWARDED:
             previous[sig] = signal.signal(sig, forward)
+    out: list[str] = []
+    err: list[str] = []
+    readers = [
+        threading.Thread(target=_pump, args=(proc.stdout, out, echo), daemon=True),
+        threading.Thread(target=_pump, args=(proc.stderr, err, echo), daemon=True),
+    ]
     try:
-        stdout, stderr = proc.communicate()
+        for reader in readers:
+            reader.start()
+        proc.wait()  # signals arriving meanwhile run ``forward`` (here, in the main thread) and the wait goes on
+        for reader in readers:
+            reader.join()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if received:
         raise Interrupted(args[1] if len(args) > 1 else args[0], received[0], proc.returncode, len(received))
-    return Completed(tuple(args), proc.returncode, stdout, stderr)
+    return Completed(tuple(args), proc.returncode, "".join(out), "".join(err))
 
 
 @dataclass(frozen=True)

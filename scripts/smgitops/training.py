@@ -622,8 +622,9 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def _print_results(results: list[TrainResult]) -> None:
-    if sys.stdout.isatty():
-        from rich.console import Console
+    from .console import is_interactive, make_console
+
+    if is_interactive():
         from rich.table import Table
 
         table = Table(title="smgitops train")
@@ -639,7 +640,7 @@ def _print_results(results: list[TrainResult]) -> None:
                 _fmt(r.metrics.get("roc_auc")),
                 str(r.path),
             )
-        Console().print(table)
+        make_console().print(table)
         return
     for r in results:
         metrics = " ".join(f"{k}={_fmt(v)}" for k, v in r.metrics.items())
