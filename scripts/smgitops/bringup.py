@@ -13,6 +13,9 @@ environment's apply role. For each release:
 * **skipped**, with the reason, otherwise: no ``schedule.up``, not a listed day, before ``up``, past the cut-off.
 
 ``--now`` (else ``SMGITOPS_NOW``, else the real clock: :func:`smgitops.clock.cutoff_clock`) is the instant judged.
+``--due`` decides only (no AWS call): the releases due now, one line each; with ``--github-output`` also
+``matrix=[{"release", "environment"}]`` and ``any=true|false``, so the workflow starts an environment's job (and asks
+its reviewers) only when that environment's release is due.
 
 :func:`scheduled_down` is what ``smgitops verify`` (the drift workflow) asks: is an absent endpoint down on schedule
 (outside its working hours), so "down until HH:MM (schedule)" and not drift?
@@ -244,14 +247,42 @@ def configure_bring_up(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--timeout", type=float, default=None, help="seconds verify waits for InService")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument(
+        "--due", action="store_true", help="only say which releases are due now (no AWS call, nothing applied)"
+    )
+    parser.add_argument(
+        "--github-output", action="store_true", help="with --due: append matrix= and any= to $GITHUB_OUTPUT"
+    )
+
+
+def run_due(files: list[Path], releases: list[Release], now: datetime, github_output: bool) -> int:
+    from .changes import matrix
+
+    due: list[str] = []
+    for path, release in zip(files, releases, strict=True):
+        ok, why = decide(release, now)
+        print(f"{path}: {'due' if ok else 'not due'}: {why}", file=sys.stderr)
+        if ok:
+            due.append(str(path))
+    text = json.dumps(matrix(due), separators=(",", ":"))
+    print(text)
+    if github_output:
+        from .ghoutput import append_github_output
+
+        append_github_output({"matrix": text, "any": "true" if due else "false"})
+    return 0
 
 
 def run_bring_up(args: argparse.Namespace) -> int:
     from .release import load_release
 
+    if args.github_output and not args.due:
+        raise UserError("--github-output goes with --due (the workflow's matrix of releases due now)")
     files = release_files(list(args.release), args.releases)
     now = cutoff_clock(args.now)
     releases = [load_release(path) for path in files]  # every file valid before anything changes (exit 2)
+    if args.due:
+        return run_due(files, releases, now(), args.github_output)
     entries = [bring_up(release, now, timeout=args.timeout) for release in releases]
     code = max((e.exit_code for e in entries), default=0)
     if args.json:

@@ -31,6 +31,7 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -114,6 +115,8 @@ class VerifyResult:
     problems: list[str] = field(default_factory=list)
     waited_seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    missing: bool = False  # the endpoint does not exist
+    down_until: str | None = None  # missing on schedule (working hours, `smgitops verify`): not drift
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -239,6 +242,7 @@ def verify_release(
             endpoint = sm.describe_endpoint(name)
     result.waited_seconds = round(clock() - started, 3)
     if endpoint is None:
+        result.missing = True
         result.problems.append(f"endpoint {name} does not exist")
         return result
 
@@ -495,10 +499,13 @@ def print_verify(result: VerifyResult, file: Any = None) -> None:
     from .console import make_console
 
     console = make_console(file)
-    console.print(
-        f"endpoint [bold]{result.endpoint}[/]: {result.status or 'missing'}, "
-        f"configuration {result.config_name or '—'} (release: {result.expected_config_name})"
-    )
+    if result.down_until:
+        console.print(f"endpoint [bold]{result.endpoint}[/]: {result.down_until}", highlight=False)
+    else:
+        console.print(
+            f"endpoint [bold]{result.endpoint}[/]: {result.status or 'missing'}, "
+            f"configuration {result.config_name or '—'} (release: {result.expected_config_name})"
+        )
     if result.variants:
         table = Table()
         for col in ("variant", "model name", "weight", "instance type", "count"):
@@ -512,7 +519,9 @@ def print_verify(result: VerifyResult, file: Any = None) -> None:
                 human(v["instance_count"]),
             )
         console.print(table)
-    if result.ok:
+    if result.ok and result.down_until:
+        console.print("[green]down on schedule: not drift[/]")
+    elif result.ok:
         console.print("[green]live endpoint matches the release[/]")
     for problem in result.problems:
         console.print(f"[bold red]drift:[/] {problem}")
@@ -529,14 +538,33 @@ def configure_verify(parser: argparse.ArgumentParser) -> None:
         help="compare the endpoint only; by default the Terraform state must also match AWS (refresh-only plan)",
     )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument(
+        "--now",
+        default=None,
+        metavar="ISO-8601",
+        help="the instant to judge working hours at (schedule.up to teardown.at; with offset; default: "
+        "$SMGITOPS_NOW, else now): outside them an absent endpoint is down on schedule, not drift",
+    )
 
 
-def run_verify(args: argparse.Namespace) -> int:
+ENDPOINT_ADDRESS = "aws_sagemaker_endpoint.this"
+
+
+def verify_live(
+    release: Release, now: datetime, *, timeout: float = DEFAULT_TIMEOUT, plan: bool = True
+) -> VerifyResult:
+    """What ``smgitops verify`` (the drift workflow) reports: :func:`verify_release` against the release's store,
+    and with ``plan`` a refresh-only plan (state == live). An absent endpoint of a release with ``schedule.up``,
+    outside its working hours, is down on schedule (``down_until``), not drift; everything else still counts."""
     from .artifacts import store_for
+    from .bringup import scheduled_down
 
-    release = load_release(args.release)
-    result = verify_release(release, timeout=args.timeout, store=store_for(release))
-    if not args.no_plan:
+    result = verify_release(release, timeout=timeout, store=store_for(release))
+    down = scheduled_down(release, now) if result.missing else None
+    if down is not None:
+        result.down_until = down
+        result.problems = [p for p in result.problems if p != f"endpoint {release.endpoint.name} does not exist"]
+    if plan:
         # State == live too: an endpoint a killed run moved onto a configuration the state does not know looks
         # right but breaks the next apply. Read-only: a refresh-only plan without the state lock.
         from .recovery import plan_drift
@@ -544,8 +572,18 @@ def run_verify(args: argparse.Namespace) -> int:
         result.problems += [
             f"the Terraform state does not match AWS: {d['address']} ({'/'.join(d['actions'])} outside Terraform)"
             for d in plan_drift(release)
+            # the endpoint the evening teardown deleted is gone from AWS, not from the state, until the bring-up
+            if not (down is not None and d["address"] == ENDPOINT_ADDRESS and d["actions"] == ["delete"])
         ]
-        result.ok = not result.problems
+    result.ok = not result.problems
+    return result
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from .clock import cutoff_clock
+
+    release = load_release(args.release)
+    result = verify_live(release, cutoff_clock(args.now)(), timeout=args.timeout, plan=not args.no_plan)
     if args.json:
         print(json.dumps(result.as_dict(), indent=2))
     else:

@@ -1,0 +1,291 @@
+"""Working hours: ``schedule.up`` in the release, ``smgitops bring-up`` and drift that knows the schedule.
+
+The decisions (due, skipped and why, "down until") are judged on injected instants; the journey runs real Terraform
+on the emulator: the evening teardown deletes the endpoint, the morning drift run says "down until 08:00", the
+bring-up at 08:00 re-creates it on the very configuration it had, with no training, and drift passes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from smgitops.bringup import decide, next_up, scheduled_down
+from smgitops.release import ServiceSchedule, load_release
+from test_pricing import make_release
+from test_validate import assert_reported, line_of, make_repo, problem_lines, run_cli
+
+WEEKDAYS = ["mon", "tue", "wed", "thu", "fri"]
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the release format
+# ---------------------------------------------------------------------------------------------------------------
+
+TEARDOWN_BLOCK = "  timezone: Europe/Berlin     # IANA time zone of `at`\n"
+
+
+def with_schedule(release: Path, block: str) -> str:
+    text = release.read_text(encoding="utf-8")
+    assert text.count(TEARDOWN_BLOCK) == 1, "fixture drift: the shipped release's teardown block changed"
+    text = text.replace(TEARDOWN_BLOCK, TEARDOWN_BLOCK + "\nschedule:\n" + block, 1)
+    release.write_text(text, encoding="utf-8")
+    return text
+
+
+@pytest.fixture()
+def release(tmp_path: Path) -> Path:
+    return make_repo(tmp_path / "repo")
+
+
+def test_schedule_is_typed_and_days_default_to_weekdays(release: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with_schedule(release, '  up: "08:00"\n  days: [sun, mon, sat]\n')
+    assert run_cli(capsys, str(release))[0] == 0
+    assert load_release(release).schedule == ServiceSchedule(up="08:00", days=("mon", "sat", "sun"))
+    with_schedule(make_repo(release.parents[2] / "other"), '  up: "07:45"\n')
+    other = load_release(release.parents[2] / "other" / "releases" / "dev.yaml")
+    assert other.schedule == ServiceSchedule(up="07:45", days=("mon", "tue", "wed", "thu", "fri"))
+    assert load_release(Path(__file__).parents[1] / "releases" / "dev.yaml").schedule is None
+
+
+@pytest.mark.parametrize(
+    ("block", "anchor", "field", "reason"),
+    [
+        ('  up: "20:00"\n', 'up: "20:00"', "schedule.up", "must be before teardown.at '19:30'"),
+        ('  up: "19:30"\n', 'up: "19:30"', "schedule.up", "must be before teardown.at"),
+        ('  up: "8:00"\n', 'up: "8:00"', "schedule.up", '24-hour time "HH:MM"'),
+        ("  up: 9:30\n", "up: 9:30", "schedule.up", "YAML 1.1"),
+        ('  up: "08:00"\n  days: [monday]\n', "days: [monday]", "schedule.days[0]", "did you mean 'mon'"),
+        ('  up: "08:00"\n  days: [mon, mon]\n', "days: [mon, mon]", "schedule.days", "more than once"),
+        ('  up: "08:00"\n  days: []\n', "days: []", "schedule.days", "at least 1"),
+        ('  at: "08:00"\n', 'at: "08:00"', "schedule.at", "unknown field 'at'"),
+    ],
+    ids=["after-teardown", "at-teardown", "no-leading-zero", "unquoted", "day-name", "twice", "no-days", "no-up"],
+)
+def test_a_bad_schedule_is_refused_with_file_line_and_field(
+    release: Path, capsys: pytest.CaptureFixture[str], block: str, anchor: str, field: str, reason: str
+) -> None:
+    text = with_schedule(release, block)
+    code, _out, err = run_cli(capsys, str(release))
+    assert code == 2
+    assert_reported(err, str(release), line_of(text, anchor), field, reason)
+    if field == "schedule.at":
+        assert_reported(err, str(release), line_of(text, "schedule:"), "schedule.up", "required field missing")
+    assert len(problem_lines(err, str(release))) == (2 if field == "schedule.at" else 1)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the decisions, on injected instants (2026-11-25 is a Wednesday; Berlin is UTC+1 in November)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def scheduled(days: list[str] = WEEKDAYS, up: str = "08:00") -> Any:
+    return make_release(schedule={"up": up, "days": days})
+
+
+def test_bring_up_is_due_from_up_until_the_cutoff_on_a_listed_day() -> None:
+    release = scheduled()
+    assert decide(release, at("2026-11-25T08:00:00+01:00")) == (
+        True,
+        "up at 08:00 Europe/Berlin, now 08:00, teardown at 19:30",
+    )
+    assert decide(release, at("2026-11-25T18:29:00Z"))[0]  # 19:29 Berlin
+    assert decide(release, at("2026-11-25T07:59:00+01:00")) == (
+        False,
+        "not yet: up at 08:00 Europe/Berlin, now 07:59",
+    )
+    assert decide(release, at("2026-11-25T19:30:00+01:00")) == (
+        False,
+        "past today's teardown cut-off 19:30 Europe/Berlin (now 19:30); next bring-up Thu 08:00 Europe/Berlin",
+    )
+    assert decide(release, at("2026-11-28T10:00:00+01:00")) == (
+        False,
+        "sat is not a working day (schedule.days: mon-fri); next bring-up Mon 08:00 Europe/Berlin",
+    )
+    assert decide(scheduled(["sat"]), at("2026-11-28T10:00:00+01:00"))[0]
+    assert decide(make_release(), at("2026-11-25T10:00:00+01:00")) == (
+        False,
+        "no schedule.up: the endpoint comes back with its next deploy",
+    )
+
+
+def test_the_day_and_time_are_the_teardown_zones() -> None:
+    # 23:30 UTC on Friday is already Saturday 00:30 in Berlin: not a working day there
+    assert decide(scheduled(up="00:15"), at("2026-11-27T23:30:00Z"))[1].startswith("sat is not a working day")
+    # clocks go forward in Berlin on Sunday 2026-03-29: Monday's 08:00 is 06:00 UTC, not 07:00
+    assert next_up(scheduled(), at("2026-03-27T20:00:00+01:00")) == at("2026-03-30T08:00:00+02:00")
+    assert decide(scheduled(), at("2026-03-30T06:00:00Z"))[0]
+    assert not decide(scheduled(), at("2026-03-30T05:59:00Z"))[0]
+
+
+def test_down_until_names_the_next_bring_up_outside_working_hours_only() -> None:
+    release = scheduled()
+    morning = scheduled_down(release, at("2026-11-26T06:41:00Z"))  # 07:41 Berlin, Thursday
+    assert morning == (
+        "down until 08:00 (schedule): torn down at 19:30, brought up at 08:00 mon-fri, Europe/Berlin; now 07:41"
+    )
+    evening = scheduled_down(release, at("2026-11-27T20:00:00+01:00"))  # Friday evening: Monday
+    assert evening is not None and evening.startswith("down until Mon 08:00 (schedule)")
+    assert scheduled_down(release, at("2026-11-26T09:00:00+01:00")) is None  # working hours: absent is drift
+    assert scheduled_down(make_release(), at("2026-11-26T07:00:00+01:00")) is None  # no schedule: drift
+    assert scheduled_down(make_release(), at("2026-11-26T21:00:00+01:00")) is None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the journey: real Terraform on the emulator
+# ---------------------------------------------------------------------------------------------------------------
+
+WED_MORNING = "2026-11-25T08:05:00+01:00"
+WED_EVENING = "2026-11-25T19:45:00+01:00"
+THU_EARLY = "2026-11-26T07:41:00+01:00"
+THU_UP = "2026-11-26T08:00:00+01:00"
+THU_WORK = "2026-11-26T09:00:00+01:00"
+SAT = "2026-11-28T10:00:00+01:00"
+
+
+@pytest.fixture()
+def journey(tmp_path: Path, git_identity: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """v1 of the release with working hours (08:00 Monday to Friday), trained, published and committed."""
+    from fixtures_terraform import local_stack, make_scratch_repo
+    from smgitops import training
+    from test_rollout import Journey
+
+    repo = make_scratch_repo(tmp_path / "repo")
+    trainings: list[str] = []
+    original = training.build_artifact
+
+    def counting(release: Any, model_id: str) -> Any:
+        trainings.append(model_id)
+        return original(release, model_id)
+
+    monkeypatch.setattr(training, "build_artifact", counting)
+    with local_stack(tmp_path, repo_root=repo) as stack:
+        stack.admin.seed(11)
+        j = Journey(repo, stack, trainings)
+        j.edit(lambda doc: doc.update(schedule={"up": "08:00", "days": WEEKDAYS}))
+        j.commit_v1()
+        monkeypatch.chdir(repo)
+        yield j
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    """Exit code and standard output (Terraform's progress goes to standard error)."""
+    from smgitops.cli import main
+
+    code = main(list(args))
+    return code, capsys.readouterr().out
+
+
+def bring_up(capsys: pytest.CaptureFixture[str], now: str) -> tuple[int, dict[str, Any]]:
+    """``bring-up`` of every release in ./releases: dev's entry (prod has no schedule.up: skipped)."""
+    code, out = cli(capsys, "bring-up", "--now", now, "--json")
+    entries = {e["release"]: e for e in json.loads(out)["releases"]}
+    assert entries.keys() == {"releases/dev.yaml", "releases/prod.yaml"}
+    prod = entries["releases/prod.yaml"]
+    assert (prod["action"], prod["reason"]) == (
+        "skipped",
+        "no schedule.up: the endpoint comes back with its next deploy",
+    )
+    return code, entries["releases/dev.yaml"]
+
+
+@pytest.mark.terraform
+def test_teardown_then_down_until_then_bring_up_with_no_training(
+    journey: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    j = journey
+    trained = len(j.trainings)
+
+    code, first = bring_up(capsys, WED_MORNING)  # nothing deployed yet: the bring-up creates it
+    assert code == 0 and first["action"] == "brought up" and first["plan_after_apply_empty"], first
+    config, weights = j.live()
+    assert first["endpoint_config"] == config and weights == {"primary": 100.0}
+    code, again = bring_up(capsys, WED_MORNING)
+    assert (code, again["action"], again["endpoint_config"]) == (0, "already up", config), again
+
+    code, out = cli(capsys, "teardown", "--now", WED_EVENING)
+    assert code == 0 and "smgitops-dev" in out
+    assert _endpoints() == []
+
+    code, out = cli(capsys, "verify", "releases/dev.yaml", "--now", THU_EARLY)
+    assert code == 0, out
+    assert "smgitops-dev: down until 08:00 (schedule)" in out and "drift:" not in out
+    code, out = cli(capsys, "verify", "releases/dev.yaml", "--now", THU_WORK, "--json")
+    doc = json.loads(out)
+    assert code == 1 and doc["missing"] and doc["down_until"] is None
+    assert "endpoint smgitops-dev does not exist" in doc["problems"]  # in working hours, absent is drift
+
+    code, early = bring_up(capsys, THU_EARLY)
+    assert (code, early["action"]) == (0, "skipped") and early["reason"].startswith("not yet: up at 08:00")
+    assert _endpoints() == []
+
+    code, morning = bring_up(capsys, THU_UP)
+    assert code == 0 and morning["action"] == "brought up", morning
+    assert morning["endpoint_config"] == config and morning["plan_after_apply_empty"]
+    assert j.live() == (config, {"primary": 100.0})
+    assert len(j.trainings) == trained  # the published digests, no training
+
+    code, out = cli(capsys, "verify", "releases/dev.yaml", "--now", THU_WORK)
+    assert code == 0 and "live endpoint matches the release" in out, out
+
+    code, weekend = bring_up(capsys, SAT)
+    assert (code, weekend["action"]) == (0, "skipped") and weekend["reason"].startswith("sat is not a working day")
+
+
+@pytest.mark.terraform
+def test_bring_up_refuses_an_unpublished_digest_and_changes_nothing(
+    journey: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = "ab" * 32
+    journey.edit(lambda d: [m.update(artifact_sha256=missing) for m in d["models"].values()])
+    journey.commit("a digest nobody published")
+    journey.trainings.clear()
+
+    code, entry = bring_up(capsys, WED_MORNING)
+    assert code == 1 and entry["action"] == "failed" and not entry["ok"], entry
+    (problem,) = entry["problems"]
+    assert "not brought up" in problem and f"sha256={missing} missing" in problem and "never trains" in problem
+    assert _endpoints() == [] and journey.trainings == []
+
+
+def _endpoints() -> list[str]:
+    import boto3
+
+    sm = boto3.client("sagemaker", region_name="us-east-1")
+    return sorted(e["EndpointName"] for e in sm.list_endpoints()["Endpoints"])
+
+
+def test_due_starts_only_the_environments_due_now(
+    release: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The workflow's gate (no AWS call): a matrix of the releases due now, for the jobs with the apply role."""
+    from smgitops.cli import main
+
+    with_schedule(release, '  up: "08:00"\n')
+    monkeypatch.chdir(release.parents[1])
+    output = tmp_path / "github_output"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(output))
+    assert main(["bring-up", "--due", "--github-output", "--now", "2026-11-25T08:30:00+01:00"]) == 0
+    out, err = capsys.readouterr()
+    assert out == '[{"release":"releases/dev.yaml","environment":"dev"}]\n'
+    assert err == "releases/dev.yaml: due: up at 08:00 Europe/Berlin, now 08:30, teardown at 19:30\n"
+    assert main(["bring-up", "--due", "--github-output", "--now", "2026-11-25T07:30:00+01:00"]) == 0
+    out, err = capsys.readouterr()
+    assert out == "[]\n" and "releases/dev.yaml: not due: not yet: up at 08:00" in err
+    assert output.read_text().splitlines() == [
+        'matrix=[{"release":"releases/dev.yaml","environment":"dev"}]',
+        "any=true",
+        "matrix=[]",
+        "any=false",
+    ]
+    assert main(["bring-up", "--github-output"]) == 2
+    assert "--github-output goes with --due" in capsys.readouterr().err
