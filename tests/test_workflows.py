@@ -631,12 +631,12 @@ def test_every_aws_call_of_the_story_is_allowed_by_its_role(story: Story) -> Non
         calls, requests, allowed = counts["calls"], counts["requests"], counts["allowed"]
         print(f"IAM: {role}: {calls} recorded calls ({requests} requests), {allowed} allowed")
     print(f"IAM: {summary['recorded_calls']} recorded calls, {summary['allowed']} allowed ({summary['simulator']})")
-    refused = {role: counts for role, counts in summary["per_role"].items() if counts["allowed"] != counts["calls"]}
-    assert not refused, refused  # every recorded call of every role allowed, whatever part of the story ran
     out = ROOT / "out" / "iam-simulation"
     out.mkdir(parents=True, exist_ok=True)
     (out / "recorded.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     assert not verdict.problems, "\n".join(verdict.problems[:40])
+    refused = {role: counts for role, counts in summary["per_role"].items() if counts["allowed"] != counts["calls"]}
+    assert not refused, refused  # every recorded call of every role allowed, whatever part of the story ran
     story.require("pull-request", "merge", "revert", "rollback", "schedule")
     for label in ("plan", "apply-dev", "apply-prod", "drift", "teardown"):
         assert summary["per_role"].get(label, {}).get("calls", 0) > 0, f"{label} made no recorded call"
