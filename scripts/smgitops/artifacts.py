@@ -31,18 +31,10 @@ from typing import Any, Literal
 
 from . import naming
 from .errors import CheckFailed, UserError
+from .files import CHUNK, sha256_file
 from .release import Release, load_release
 
 Status = Literal["published", "already_present", "refused"]
-CHUNK = 1 << 20
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _b64(hex_digest: str) -> str:

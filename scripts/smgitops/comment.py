@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ExternalError, UserError
+from .files import write_atomic
 
 MAX_BODY = 65_000  # GitHub refuses comment bodies over 65,536 characters
 
@@ -895,8 +896,7 @@ def run_comment(args: argparse.Namespace) -> int:
 
     body = render_markdown(summary, policy=policy, cost=cost, review=review, env=os.environ)
     if args.markdown is not None:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(body, encoding="utf-8")
+        write_atomic(args.markdown, body)
     if args.summary:
         step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if not step_summary:
@@ -909,8 +909,7 @@ def run_comment(args: argparse.Namespace) -> int:
         posted = result["posted"]
         print(f"comment {posted['action']}: {posted['url'] or posted['id']}", file=sys.stderr if args.json else None)
     if args.report is not None:
-        args.report.parent.mkdir(parents=True, exist_ok=True)
-        args.report.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        write_atomic(args.report, json.dumps(result, indent=2) + "\n")
     if args.json:
         print(json.dumps(result, indent=2))
     elif not (args.post or args.summary or args.markdown):

@@ -709,8 +709,9 @@ def run_demo(args: argparse.Namespace) -> int:
     report = run_story(console, keep=args.keep, checkov=args.checkov)
     doc = report.as_dict()
     if args.report is not None:
-        args.report.parent.mkdir(parents=True, exist_ok=True)
-        args.report.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+        from .files import write_atomic
+
+        write_atomic(args.report, json.dumps(doc, indent=2) + "\n")
     if args.json:
         print(json.dumps(doc, indent=2))
     else:

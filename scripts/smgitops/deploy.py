@@ -40,6 +40,7 @@ from .artifacts import ArtifactStore, require_servable, verify_artifacts
 from .clock import Sleep, real_sleep
 from .console import Heartbeat, human, progress
 from .errors import CheckFailed, ExternalError, UserError
+from .files import sha256_file
 from .plan import (
     PlanResult,
     Workspace,
@@ -47,7 +48,6 @@ from .plan import (
     meta_path,
     plan_release,
     release_label,
-    sha256_file,
     workspace_for,
 )
 from .release import Release, load_release

@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 
 from . import paths
 from .errors import ExternalError, UserError
+from .files import write_atomic
 from .settings import Settings, settings_from_outputs
 from .terraform import (
     ProcessRunner,
@@ -296,7 +297,5 @@ def ensure_bootstrap(
         outputs = tf.output_json()
         settings = settings_from_outputs(outputs, region)
         for path, doc in ((outputs_file, outputs), (applied_file, applied)):
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-            tmp.replace(path)
+            write_atomic(path, json.dumps(doc, indent=2, sort_keys=True) + "\n")
         return settings

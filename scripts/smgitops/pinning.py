@@ -20,10 +20,8 @@ the new digests, or nothing is written. The file is replaced atomically, keeping
 
 from __future__ import annotations
 
-import os
 import re
 import stat
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +30,7 @@ from typing import Any
 import yaml
 
 from .errors import UserError
+from .files import write_atomic
 from .yamlbounds import BoundedLoader
 
 FIELD = "artifact_sha256"
@@ -226,15 +225,5 @@ def pin_file(path: Path, digests: Mapping[str, str], *, expected_bytes: bytes | 
         return pinned
     encoded = (_UTF8_BOM if data.startswith(_UTF8_BOM) else b"") + new.encode("utf-8")
     mode = stat.S_IMODE(target.stat().st_mode)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(encoded)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(target, encoded, mode=mode)
     return pinned

@@ -33,10 +33,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import importlib
 import json
-import os
 import re
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
@@ -47,6 +45,7 @@ from typing import Any
 
 from . import naming
 from .clock import Clock, utc_now
+from .files import sha256_file, write_atomic
 from .release import Release, load_release
 from .settings import Settings, is_local_mode, resolve_settings
 from .terraform import LockInfo, ProcessRunner, Terraform, WorkingCopy, file_lock, subprocess_runner
@@ -59,10 +58,6 @@ _ARTIFACT_URL = re.compile(r"/models/(?P<id>[^/]+)/sha256=(?P<digest>[0-9a-f]{64
 
 
 # -- the per-environment workspace -------------------------------------------------------------------------------
-
-
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def release_label(release: Release) -> str:
@@ -606,13 +601,6 @@ def render_markdown(summary: Mapping[str, Any], release: Release, now: datetime)
     return str(comment.render_markdown(dict(summary), policy=None, cost=cost))
 
 
-def write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
 # -- CLI ---------------------------------------------------------------------------------------------------------
 
 
@@ -641,9 +629,9 @@ def run_plan(args: argparse.Namespace) -> int:
     result = plan_release(release, out=args.out, lock=args.lock == "true")
     summary = result.summary
     if args.markdown is not None:
-        write_text(args.markdown, render_markdown(summary, release, utc_now()))
+        write_atomic(args.markdown, render_markdown(summary, release, utc_now()))
     if args.report is not None:
-        write_text(args.report, json.dumps(summary, indent=2) + "\n")
+        write_atomic(args.report, json.dumps(summary, indent=2) + "\n")
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0

@@ -63,6 +63,7 @@ import yaml
 
 from . import paths
 from .errors import ExternalError, InvalidRelease, UserError
+from .files import write_atomic
 
 CUSTOM_PREFIXES = ("CKV_SMG_", "CKV2_SMG_")
 PROMOTED_FROM = {"prod": "dev"}  # environment -> the environment whose canary its digests must have passed
@@ -744,8 +745,7 @@ def run_policy(args: argparse.Namespace) -> int:
 
     report = build_report(str(args.release) if args.release else None, checkov_result, findings, base_label, promoted)
     if args.report is not None:
-        args.report.parent.mkdir(parents=True, exist_ok=True)
-        args.report.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        write_atomic(args.report, json.dumps(report, indent=2) + "\n")
     if args.json:
         print(json.dumps(report, indent=2))
     else:

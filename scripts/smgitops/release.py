@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import difflib
-import hashlib
 import json
 import math
 import os
@@ -49,6 +48,7 @@ from typing import Any
 import yaml
 
 from .errors import ExternalError, InvalidRelease, Problem
+from .files import sha256_file
 from .naming import RELEASE_DIR, release_file_problem
 from .paths import PACKAGE_DIR, repo_root_for
 from .yamlbounds import MAX_DEPTH, BoundedLoader, LimitExceeded, prescan
@@ -813,11 +813,7 @@ class _DigestCache:
         st = path.stat()
         key = (path, st.st_size, st.st_mtime_ns)
         if key not in self._cache:
-            h = hashlib.sha256()
-            with path.open("rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(chunk)
-            self._cache[key] = h.hexdigest()
+            self._cache[key] = sha256_file(path)
         return self._cache[key]
 
 

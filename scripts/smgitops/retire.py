@@ -265,14 +265,14 @@ def configure_retire(parser: argparse.ArgumentParser) -> None:
 
 
 def run_retire(args: argparse.Namespace) -> int:
-    from .plan import write_text
+    from .files import write_atomic
 
     result = retire(args.environment, plan_only=args.plan_only)
     markdown = render_markdown(result)
     if args.markdown is not None:
-        write_text(args.markdown, markdown)
+        write_atomic(args.markdown, markdown)
     if args.report is not None:
-        write_text(args.report, json.dumps(result.as_dict(), indent=2) + "\n")
+        write_atomic(args.report, json.dumps(result.as_dict(), indent=2) + "\n")
     if args.summary:
         step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if not step_summary:

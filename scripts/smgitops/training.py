@@ -39,7 +39,6 @@ import pickle
 import re
 import sys
 import tarfile
-import tempfile
 import warnings
 import zlib
 from collections.abc import Iterator, Sequence
@@ -52,6 +51,7 @@ import yaml
 
 from . import estimators
 from .errors import ExternalError, UserError
+from .files import write_atomic
 from .release import Release, load_release
 
 if TYPE_CHECKING:
@@ -350,23 +350,6 @@ def pack(files: dict[str, bytes]) -> bytes:
     return out.getvalue()
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError) and exc.filename is None:
-            exc.filename = str(path)  # a failed write() names no file; the user needs to know which (disk full)
-        raise
-
-
 def library_versions() -> dict[str, str]:
     import joblib
     import numpy
@@ -488,7 +471,7 @@ def train_model(release: Release, model_id: str, out_dir: Path | None = None) ->
     """Train and package one model; write ``artifact_path(out_dir, model_id)`` atomically."""
     artifact = build_artifact(release, model_id)
     path = artifact_path(out_dir if out_dir is not None else default_out_dir(release), model_id)
-    write_atomically(path, artifact.archive)
+    write_atomic(path, artifact.archive, mode=FILE_MODE)
     return TrainResult(
         model_id=model_id,
         digest=sha256_bytes(artifact.archive),

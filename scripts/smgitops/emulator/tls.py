@@ -14,6 +14,8 @@ import ipaddress
 import sys
 from pathlib import Path
 
+from smgitops.files import write_atomic
+
 
 def ensure_certificate(directory: Path) -> tuple[Path, Path]:
     """Create ``cert.pem`` / ``key.pem`` in ``directory`` if missing; return their paths."""
@@ -47,13 +49,9 @@ def ensure_certificate(directory: Path) -> tuple[Path, Path]:
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
-    tmp_key = key_path.with_suffix(".tmp")
-    tmp_key.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    tmp_key.chmod(0o600)
-    tmp_key.replace(key_path)
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    write_atomic(key_path, pem, mode=0o600)  # the key is never readable by others, not even while written
+    write_atomic(cert_path, cert.public_bytes(serialization.Encoding.PEM), mode=0o644)
     return cert_path, key_path
 
 
