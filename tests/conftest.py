@@ -101,3 +101,11 @@ LONG_FILES_FIRST = (
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     rank = {name: i for i, name in enumerate(LONG_FILES_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+    # `make test` runs `--dist loadgroup`: a test that uses a module-scoped fixture (the workflow story, a module's
+    # Terraform stack) stays with the other tests of its file, on one worker and in order; every other test is
+    # handed to whichever worker is free, so one long file does not leave the other worker idle.
+    for item in items:
+        fixturedefs = getattr(item, "_fixtureinfo", None)
+        defs = fixturedefs.name2fixturedefs.values() if fixturedefs is not None else []
+        if any(d.scope == "module" for group in defs for d in group):
+            item.add_marker(pytest.mark.xdist_group(item.path.name))
