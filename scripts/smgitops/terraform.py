@@ -1,9 +1,9 @@
 """A small typed runner for the Terraform CLI.
 
 Every Terraform call of the pipeline goes through :class:`Terraform`: one subprocess per call, output captured
-and, for the slow sub-commands (init, plan, apply, ...), echoed line by line on stderr as it comes (``[apply] ...``;
-``SMGITOPS_PROGRESS=quiet`` turns that off; stdout stays free for JSON), a failure raised as
-:class:`~smgitops.errors.ExternalError` carrying Terraform's own error text. The process
+and, for the long sub-commands (plan, apply, ...), Terraform's progress (its stdout) echoed line by line on stderr as
+it comes (``[apply] ...``; ``SMGITOPS_PROGRESS=quiet`` turns that off; stdout stays free for JSON), a failure raised
+as :class:`~smgitops.errors.ExternalError` carrying Terraform's own error text. The process
 runner is injected (``runner=``) so tests can count or fake calls; :attr:`Terraform.calls` records every
 sub-command with its duration.
 
@@ -76,13 +76,15 @@ class Interrupted(SmgitopsError):
 _FORWARDED = (signal.SIGINT, signal.SIGTERM)
 
 
-# Sub-commands whose output is streamed while they run: the slow ones, whose output a person follows. ``show -json``
-# and ``output -json`` are data, parsed afterwards, and never echoed.
-STREAMED = frozenset({"init", "plan", "apply", "import", "destroy", "refresh"})
+# Sub-commands whose progress is streamed while they run: the long ones, whose output a person follows. ``init`` says
+# only that it initialised; ``show -json`` and ``output -json`` are data, parsed afterwards. Only stdout is echoed:
+# Terraform writes its diagnostics to stderr, and a failure reports them once, translated where it can be (an
+# environment fault is one line, see :mod:`smgitops.envfaults`).
+STREAMED = frozenset({"plan", "apply", "import", "destroy", "refresh"})
 
 
 def stderr_echo(args: Sequence[str]) -> Callable[[str], None] | None:
-    """Where a call's output is echoed as it comes: stderr, each line under the sub-command's name
+    """Where a call's progress is echoed as it comes: stderr, each line under the sub-command's name
     (``[apply] aws_sagemaker_endpoint.this: Modifying...``); None for data sub-commands or when
     ``SMGITOPS_PROGRESS=quiet``. stdout stays free for a command's JSON."""
     from .console import quiet, say
@@ -116,8 +118,8 @@ def subprocess_runner(
     env: Mapping[str, str],
     echo: Callable[[str], None] | None = _DEFAULT_ECHO,
 ) -> Completed:
-    """Run a process to completion, capturing stdout and stderr as text, and echoing each line as it comes
-    (``echo``; by default :func:`stderr_echo`: stderr, under the sub-command's name).
+    """Run a process to completion, capturing stdout and stderr as text, and echoing each line of its stdout as it
+    comes (``echo``; by default :func:`stderr_echo`: stderr, under the sub-command's name).
 
     SIGINT and SIGTERM received meanwhile are passed to the process (its own session, so a terminal's Ctrl-C
     reaches it once, from here) and waited for; then :class:`Interrupted` is raised. Terraform interrupted this
@@ -152,7 +154,7 @@ def subprocess_runner(
     err: list[str] = []
     readers = [
         threading.Thread(target=_pump, args=(proc.stdout, out, echo), daemon=True),
-        threading.Thread(target=_pump, args=(proc.stderr, err, echo), daemon=True),
+        threading.Thread(target=_pump, args=(proc.stderr, err, None), daemon=True),
     ]
     try:
         for reader in readers:
