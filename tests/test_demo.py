@@ -63,6 +63,9 @@ def test_the_story_in_order_with_live_state(demo: tuple[int, dict[str, Any], str
         "merge the rollback PR: Git = live",
         "git revert promotion → deploy",
         "evening teardown (--now after cut-off)",
+        "morning drift before up",
+        "bring-up at up (no training)",
+        "morning drift after bring-up",
     ]
     assert "smgitops policy: exit 0, checkov" in s["v1: plan + policy (pull request)"]["detail"]
     assert s["v1: deploy (merge)"]["weights"] == {"primary": 100.0}
@@ -70,7 +73,7 @@ def test_the_story_in_order_with_live_state(demo: tuple[int, dict[str, Any], str
     assert s["promote: plan + deploy"]["weights"] == {"primary": 0.0, "candidate": 100.0}
     # every apply re-planned empty
     applied = [x for x in doc["steps"] if x["plan_after_apply_empty"] is not None]
-    assert len(applied) == 5 and all(x["plan_after_apply_empty"] is True for x in applied)
+    assert len(applied) == 6 and all(x["plan_after_apply_empty"] is True for x in applied)
 
 
 def test_rollback_and_revert_train_nothing_and_land_on_configurations_served_before(
@@ -98,6 +101,23 @@ def test_nothing_is_left_after_the_evening_teardown(demo: tuple[int, dict[str, A
     assert teardown["endpoint_config"] is None and teardown["weights"] == {}
     assert "deleted: smgitops-dev" in teardown["detail"]
     assert not Path(doc["scratch_repository"]).exists()  # removed without --keep
+
+
+def test_the_next_morning_drift_says_down_until_and_the_bring_up_trains_nothing(
+    demo: tuple[int, dict[str, Any], str],
+) -> None:
+    _, doc, _ = demo
+    s = steps(doc)
+    early, up, later = (s[n] for n in ("morning drift before up", "bring-up at up (no training)",
+                                       "morning drift after bring-up"))  # fmt: skip
+    assert early["ok"] and early["endpoint_config"] is None  # nothing up before 08:00, and that is not drift
+    assert "down until 08:00 (schedule)" in early["detail"]
+    assert up["ok"] and up["trainings"] == 0 and up["plan_after_apply_empty"] is True
+    assert "brought up" in up["detail"]
+    # the configuration served before the evening teardown, with its weights
+    assert up["endpoint_config"] == s["git revert promotion → deploy"]["endpoint_config"]
+    assert up["weights"] == {"primary": 90.0, "candidate": 10.0}
+    assert later["ok"] and "live = release file" in later["detail"]
 
 
 class _FailingSageMaker:

@@ -13,7 +13,10 @@ emulator on a free port, with real Terraform and the real pipeline functions -- 
    ``deploy`` fails the canary, rolls back to the last good release (no training) and writes a revert branch;
 6. the rollback pull request is merged: Git matches what is live, the plan is empty;
 7. ``git revert`` of the promotion: applied with zero trainings, back on the configuration name served in step 3;
-8. the evening teardown with ``--now`` after the cut-off: nothing deleted a minute before, no endpoint left after.
+8. the evening teardown with ``--now`` after the cut-off: nothing deleted a minute before, no endpoint left after;
+9. the next working morning (the release has working hours, ``schedule.up`` 08:00 Monday to Friday): drift before
+   08:00 says "down until 08:00 (schedule)" and passes, the bring-up at 08:00 re-creates the endpoint on the
+   configuration it had, from the published digests (no training), and drift passes.
 
 Every step states its expectations and checks them against live state (the endpoint's configuration and weights
 as SageMaker describes them, the plan after each apply, the number of real calls of the training function); the
@@ -50,6 +53,8 @@ ENVIRONMENT = "dev"
 PRIMARY_MODEL = "cancer-logreg"
 CANDIDATE_MODEL = "cancer-logreg-c03"
 DEMO_MIN_INVOCATIONS = 10
+SCHEDULE_UP = "08:00"
+WORKING_DAYS = ("mon", "tue", "wed", "thu", "fri")
 FAULT_ERROR_RATE = 0.5
 REPO_DIRS = ("releases", "data", "terraform", "bootstrap", "policies")
 IDENTITY = {
@@ -150,6 +155,7 @@ class Demo:
         self.commits: dict[str, str] = {}
         self.last_policy_findings: list[str] = []
         self.rollback_branch = ""
+        self.evening_cutoff = utc_now()
 
     # -- plumbing ------------------------------------------------------------------------------------------------
 
@@ -415,6 +421,7 @@ class Demo:
             doc["models"] = {PRIMARY_MODEL: primary}
             doc["variants"] = [{"name": "primary", "model": PRIMARY_MODEL, "weight": 100}]
             doc["canary"] = {**doc["canary"], "min_invocations": DEMO_MIN_INVOCATIONS}
+            doc["schedule"] = {"up": SCHEDULE_UP, "days": list(WORKING_DAYS)}  # working hours: step 9
             self.write(doc, "release file of the dev environment (written by smgitops demo)")
             self.train(s, [PRIMARY_MODEL])
             self.commit("Release v1: one variant serving cancer-logreg", "v1")
@@ -544,7 +551,40 @@ class Demo:
         self.report.endpoints_alive_after_teardown = self.endpoint_count()
         s.expect(self.report.endpoints_alive_after_teardown == 0, "no endpoint left after the teardown")
         s.expect(s.endpoint_config is None, "the dev endpoint is gone")
+
+        # -- 9. the next working morning -------------------------------------------------------------------------
+        self.morning(self.evening_cutoff + timedelta(minutes=1))
         return self.report
+
+    def morning(self, evening: datetime) -> None:
+        """Drift before schedule.up passes ("down until"), the bring-up at up re-creates the endpoint with no
+        training, drift passes."""
+        from .bringup import bring_up, next_up
+        from .deploy import verify_live
+
+        release = self.release()
+        up = next_up(release, evening)
+        assert up is not None  # the demo's release has working hours
+        with self.step("morning drift before up") as s:
+            early = verify_live(release, up - timedelta(minutes=20), timeout=60)
+            s.detail = f"drift at {up - timedelta(minutes=20):%a %H:%M %Z}: {early.down_until or early.problems}"
+            s.expect(early.ok, "before schedule.up an endpoint torn down on schedule is not drift")
+            s.expect(
+                (early.down_until or "").startswith(f"down until {SCHEDULE_UP} (schedule)"),
+                f'drift says "down until {SCHEDULE_UP} (schedule)"',
+            )
+        with self.step("bring-up at up (no training)") as s:
+            entry = bring_up(release, lambda: up, session=self.session, timeout=60)
+            s.plan_after_apply_empty = entry.plan_after_apply_empty
+            s.detail = f"bring-up at {up:%a %H:%M %Z}: {entry.action}: {entry.reason}; {entry.problems or 'verified'}"
+            s.expect(entry.action == "brought up" and entry.ok, "the bring-up re-creates the endpoint and verifies it")
+        s.expect(s.endpoint_config == self.configs["canary"], "on the configuration it had before the teardown")
+        s.expect(s.trainings == 0, "a bring-up trains nothing")
+        s.expect(s.plan_after_apply_empty is True, "plan after apply is empty")
+        with self.step("morning drift after bring-up") as s:
+            later = verify_live(release, up + timedelta(minutes=30), timeout=60)
+            s.detail = f"drift at {up + timedelta(minutes=30):%a %H:%M %Z}: {later.problems or 'live = release file'}"
+            s.expect(later.ok and later.down_until is None, "in working hours the live endpoint equals the release")
 
     def evening_teardown(self, s: StepRecord) -> None:
         from .teardown import SageMakerEndpoints, load_schedules, regions_for, teardown
@@ -552,6 +592,7 @@ class Demo:
         schedules, warnings = load_schedules(self.repo / "releases")
         dev = next(x for x in schedules if x.environment == ENVIRONMENT)
         cutoff = dev.cutoff(utc_now())
+        self.evening_cutoff = cutoff
 
         def clients(region: str) -> SageMakerEndpoints:
             return SageMakerEndpoints(self.session)
