@@ -308,7 +308,8 @@ def test_missing_settings_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_one_repository_variable_names_every_environments_execution_role() -> None:
     """A pull request's plan job runs in no GitHub environment but plans dev and prod: each release must get its own
     environment's execution role from SMGITOPS_EXECUTION_ROLE_ARNS (bootstrap's execution_role_arns)."""
-    from smgitops.settings import resolve_settings, settings_from_env
+    from smgitops.localmode import resolve_settings
+    from smgitops.settings import settings_from_env
 
     roles = {env: f"arn:aws:iam::123456789012:role/smgitops-sagemaker-execution-{env}" for env in ("dev", "prod")}
     base = {

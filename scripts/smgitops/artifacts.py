@@ -356,7 +356,7 @@ def missing_artifacts(release: Release, store: ArtifactStore) -> list[tuple[str,
 def store_for(release: Release, session: Any = None) -> ArtifactStore:
     """The artifact store of a release's account: bootstrap outputs in local mode, else the env settings."""
     from .aws import make_session
-    from .settings import artifact_bucket
+    from .localmode import artifact_bucket
 
     bucket = artifact_bucket(release.region, release.repo_root)
     return ArtifactStore(session or make_session(release.region), bucket)

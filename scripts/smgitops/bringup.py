@@ -161,9 +161,9 @@ def bring_up(release: Release, now: Clock, *, session: Any = None, timeout: floa
     from .artifacts import ArtifactStore, require_servable
     from .aws import make_session
     from .deploy import DEFAULT_TIMEOUT, SageMaker, apply_release, verify_release
+    from .localmode import resolve_settings
     from .plan import release_label
     from .recovery import Cancelled
-    from .settings import resolve_settings
     from .teardown import CutoffGuard
 
     label = release_label(release)

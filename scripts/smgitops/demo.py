@@ -258,7 +258,7 @@ class Demo:
 
     def bootstrap(self) -> None:
         from .aws import make_session
-        from .settings import resolve_settings
+        from .localmode import resolve_settings
 
         with self.step("bootstrap (terraform apply bootstrap/)", live=False) as s:
             # scikit-learn's import (about a second) overlaps Terraform's wait for the emulator
@@ -409,8 +409,8 @@ class Demo:
         return result
 
     def run(self) -> DemoReport:
+        from .localmode import resolve_settings
         from .plan import expected_config_name
-        from .settings import resolve_settings
 
         self.bootstrap()
 

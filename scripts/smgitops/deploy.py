@@ -217,7 +217,7 @@ def verify_release(
     served archives' stored bytes are checked too (:func:`smgitops.artifacts.verify_artifacts`): other bytes under
     a served key are drift."""
     from .aws import make_session
-    from .settings import resolve_settings
+    from .localmode import resolve_settings
 
     resolved = settings
     if expected_config is None:

@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 from . import paths
 from .errors import ExternalError, UserError
 from .files import write_atomic
-from .settings import Settings, settings_from_outputs
+from .settings import ENV_VARS, Settings, has_explicit_settings, is_local_mode, settings_from_env, settings_from_outputs
 from .terraform import (
     ProcessRunner,
     Terraform,
@@ -299,3 +299,27 @@ def ensure_bootstrap(
         for path, doc in ((outputs_file, outputs), (applied_file, applied)):
             write_atomic(path, json.dumps(doc, indent=2, sort_keys=True) + "\n")
         return settings
+
+
+def resolve_settings(region: str, repo_root: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Settings for a run: the ``SMGITOPS_*`` variables; in local mode, when they are not all set, the outputs of
+    ``bootstrap/`` applied to the emulator (bootstrapping it on first use)."""
+    environ = os.environ if env is None else env
+    if is_local_mode(env) and not has_explicit_settings(environ):
+        return ensure_bootstrap(region=region, repo_root=repo_root, env=env)
+    return settings_from_env(region, env)
+
+
+def artifact_bucket(region: str, repo_root: Path | None = None, env: Mapping[str, str] | None = None) -> str:
+    """Only the artifact bucket (``publish`` needs nothing else): ``SMGITOPS_ARTIFACT_BUCKET``, or in local mode
+    the bootstrap output when that variable is not set."""
+    environ = os.environ if env is None else env
+    value = environ.get(ENV_VARS["artifact_bucket"], "").strip()
+    if not value and is_local_mode(env):
+        return resolve_settings(region, repo_root, env).artifact_bucket
+    if not value:
+        raise UserError(
+            f"missing setting: {ENV_VARS['artifact_bucket']} (the bootstrap/ output artifact_bucket; "
+            "a GitHub repository variable in CI; or set AWS_ENDPOINT_URL to use the local emulator)"
+        )
+    return value

@@ -46,8 +46,9 @@ from typing import Any
 from . import naming
 from .clock import Clock, utc_now
 from .files import sha256_file, write_atomic
+from .localmode import resolve_settings
 from .release import Release, load_release
-from .settings import Settings, is_local_mode, resolve_settings
+from .settings import Settings, is_local_mode
 from .terraform import LockInfo, ProcessRunner, Terraform, WorkingCopy, file_lock, subprocess_runner
 
 WORK_DIR = Path(".smgitops") / "work"

@@ -17,8 +17,8 @@ bootstrap/ creates one SageMaker execution role per environment. In GitHub they 
 because a pull request's plan job runs in no GitHub environment yet plans every environment the change concerns;
 each release takes its own environment's role from it. ``SMGITOPS_EXECUTION_ROLE_ARN`` (one ARN) is accepted instead
 for a job that only ever touches one environment. None of them is a secret. In local mode (``AWS_ENDPOINT_URL`` set)
-they come from the outputs of ``bootstrap/`` applied to the emulator instead (see :mod:`smgitops.localmode`), unless
-all of them are set explicitly (explicit settings always win).
+they come from the outputs of ``bootstrap/`` applied to the emulator instead, unless all of them are set explicitly
+(explicit settings always win): :func:`smgitops.localmode.resolve_settings` decides, above this module.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 from .errors import UserError
@@ -128,7 +127,7 @@ def settings_from_env(region: str, env: Mapping[str, str] | None = None) -> Sett
     return _settings(values, region, None if values.get("execution_role_arn") else roles)
 
 
-def _has_explicit_settings(environ: Mapping[str, str]) -> bool:
+def has_explicit_settings(environ: Mapping[str, str]) -> bool:
     return all(
         environ.get(var, "").strip()
         or (field == "execution_role_arn" and environ.get(EXECUTION_ROLE_MAP_VAR, "").strip())
@@ -175,29 +174,3 @@ def is_local_mode(env: Mapping[str, str] | None = None) -> bool:
     """Local mode: every AWS call goes to the emulator named by ``AWS_ENDPOINT_URL``."""
     environ = os.environ if env is None else env
     return bool(environ.get("AWS_ENDPOINT_URL", "").strip())
-
-
-def resolve_settings(region: str, repo_root: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
-    """Settings for a run: the ``SMGITOPS_*`` variables; in local mode, when they are not all set, the outputs of
-    ``bootstrap/`` applied to the emulator (bootstrapping it on first use)."""
-    environ = os.environ if env is None else env
-    if is_local_mode(env) and not _has_explicit_settings(environ):
-        from .localmode import ensure_bootstrap
-
-        return ensure_bootstrap(region=region, repo_root=repo_root, env=env)
-    return settings_from_env(region, env)
-
-
-def artifact_bucket(region: str, repo_root: Path | None = None, env: Mapping[str, str] | None = None) -> str:
-    """Only the artifact bucket (``publish`` needs nothing else): ``SMGITOPS_ARTIFACT_BUCKET``, or in local mode
-    the bootstrap output when that variable is not set."""
-    environ = os.environ if env is None else env
-    value = environ.get(ENV_VARS["artifact_bucket"], "").strip()
-    if not value and is_local_mode(env):
-        return resolve_settings(region, repo_root, env).artifact_bucket
-    if not value:
-        raise UserError(
-            f"missing setting: {ENV_VARS['artifact_bucket']} (the bootstrap/ output artifact_bucket; "
-            "a GitHub repository variable in CI; or set AWS_ENDPOINT_URL to use the local emulator)"
-        )
-    return value
