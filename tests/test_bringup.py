@@ -8,6 +8,7 @@ bring-up at 08:00 re-creates it on the very configuration it had, with no traini
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -289,3 +290,93 @@ def test_due_starts_only_the_environments_due_now(
     ]
     assert main(["bring-up", "--github-output"]) == 2
     assert "--github-output goes with --due" in capsys.readouterr().err
+
+
+@pytest.mark.terraform
+def test_the_scheduled_deploy_workflow_brings_up_only_the_due_environment(tmp_path: Path) -> None:
+    """deploy.yml on a schedule event, run step by step on the emulator: the push jobs are skipped, the due job
+    (no AWS credentials) picks dev (working hours all day) and not prod (no schedule.up), and dev's job brings the
+    endpoint up with dev's apply role and no training."""
+    from datetime import UTC, datetime
+
+    from conftest import SUITE_NOW
+    from fixtures_terraform import local_stack
+    from iam_judge import AccountPolicies
+    from smgitops.artifacts import publish_release, store_for
+    from smgitops.training import train_release
+    from support.actions_runner import Event, Runner, explain, only, run_git
+    from test_workflows import _IGNORE, IDENTITY, REPOSITORY, ROLE_VARIABLES, SEED_DIRS, SEED_FILES, TOKEN, _edit
+
+    # the due job reads the runner's real clock (only steps with credentials get SMGITOPS_NOW): dev is in its
+    # working hours all day but the minute from its 23:59 UTC cut-off to midnight
+    if datetime.now(UTC).strftime("%H:%M") == "23:59":
+        pytest.skip("the one minute of the day outside dev's working hours")
+    root = Path(__file__).resolve().parents[1]
+    seed = tmp_path / "seed"
+    for name in SEED_DIRS:
+        shutil.copytree(root / name, seed / name, ignore=_IGNORE)
+    for name in SEED_FILES:
+        (seed / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(root / name, seed / name)
+    (seed / ".gitignore").write_text("/.venv\n/.venv-tools\n/.smgitops/\n/out/\n")
+    _edit(
+        seed / "releases" / "dev.yaml",
+        lambda d: d.update(
+            teardown={"at": "23:59", "timezone": "UTC"}, schedule={"up": "00:00", "days": [*WEEKDAYS, "sat", "sun"]}
+        ),
+    )
+    run_git(seed, "init", "-q", "-b", "main")
+    run_git(seed, "add", ".")
+    run_git(seed, "commit", "-q", "-m", "dev: working hours", env=IDENTITY)
+    origin = tmp_path / "origin.git"
+    run_git(tmp_path, "clone", "-q", "--bare", str(seed), str(origin))
+    head = run_git(seed, "rev-parse", "HEAD")
+
+    with local_stack(tmp_path, repo_root=seed) as stack:
+        dev = load_release(seed / "releases" / "dev.yaml")
+        built = train_release(dev, list(dev.served_models()), tmp_path / "out")  # as deploy.yml published them
+        assert publish_release(dev, store_for(dev), artifact_dir=tmp_path / "out").ok and built
+        (outputs_file,) = stack.local_dir.glob("*/outputs.json")
+        roles = AccountPolicies.role_arns(json.loads(outputs_file.read_text()))
+        settings = {k: v for k, v in stack.settings_env().items() if k != "SMGITOPS_EXECUTION_ROLE_ARN"}
+        runner = Runner(
+            origin=origin,
+            tmp=tmp_path / "runs",
+            aws_env={
+                **stack.emulator.env(),
+                "SMGITOPS_LOCAL_DIR": str(stack.local_dir),
+                "SMGITOPS_NOW": SUITE_NOW,
+            },
+            variables={
+                **settings,
+                **{var: roles[label] for var, label in ROLE_VARIABLES.items()},
+                "SMGITOPS_EXECUTION_ROLE_ARNS": json.dumps(
+                    {env: stack.settings.execution_role_for(env) for env in ("dev", "prod")}
+                ),
+                "SMGITOPS_AWS_REGION": "us-east-1",
+                "SMGITOPS_APP_CLIENT_ID": "",
+            },
+            environment_variables={env: {"SMGITOPS_APPLY_ROLE_ARN": roles[f"apply-{env}"]} for env in ("dev", "prod")},
+            api_url="http://127.0.0.1:9",  # no GitHub API call: nothing is recorded
+            repository=REPOSITORY,
+            token=TOKEN,
+        )
+        results = runner.run("deploy.yml", Event("schedule", {"schedule": "23,53 4-9 * * *"}, head, "refs/heads/main"))
+
+    assert {job: [r.result for r in runs] for job, runs in results.items()} == {
+        "changes": ["skipped"],
+        "deploy": ["skipped"],
+        "retire": ["skipped"],
+        "record": ["skipped"],
+        "due": ["success"],
+        "bringup": ["success"],
+    }, explain(results)
+    due = only(results, "due")
+    assert due.roles == [] and json.loads(due.outputs["matrix"]) == [
+        {"release": "releases/dev.yaml", "environment": "dev"}
+    ]
+    assert "releases/prod.yaml: not due: no schedule.up" in due.steps[-1].output
+    up = only(results, "bringup")
+    assert up.environment == "dev" and up.roles == [roles["apply-dev"]]
+    last = up.steps[-1].output
+    assert "releases/dev.yaml: brought up (ok): endpoint smgitops-dev" in last and "no training" in last, last
