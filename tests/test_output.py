@@ -220,6 +220,29 @@ def test_the_canary_wait_beats_every_poll_with_invocations_and_time_left() -> No
     assert beats[1].startswith("poll 2: a 60 invocations, b 60 invocations") and "14.5 min left" in beats[1]
 
 
+def test_canary_wait_on_the_command_line_beats_on_stderr_and_keeps_stdout_json(
+    emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``smgitops canary --wait --json`` in local mode: the bake clock is virtual, and the beats say so in its time."""
+    from smgitops import cli
+    from test_canary import _valid_release_file
+
+    variants = [{"name": "primary", "model": "m1", "weight": 100}]
+    path = _valid_release_file(tmp_path, variants, _release(variants, min_invocations=5).raw["canary"])
+    since = datetime.now(UTC).isoformat()
+    code = cli.main(["canary", str(path), "--json", "--wait", "--timeout", "60", "--poll", "30", "--since", since])
+    captured = capsys.readouterr()
+    assert code == 1 and json.loads(captured.out)["polls"] == 3  # at 0, 30 and 60 s (virtual): nothing arrived
+    beats = [ln for ln in captured.err.splitlines() if ln.startswith("[canary] ")]
+    assert [b.split(";")[0] for b in beats] == [
+        "[canary] poll 1: primary 0 invocations (min 5 each)",
+        "[canary] poll 2: primary 0 invocations (min 5 each)",
+    ]
+    assert beats[0].endswith("next poll in 30 s, 60 s left before giving up") and beats[1].endswith(
+        "30 s left before giving up"
+    )
+
+
 class _Updating:
     """DescribeEndpoint answers: ``Updating`` ``n`` times, then ``InService``."""
 
