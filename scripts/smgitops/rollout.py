@@ -451,9 +451,9 @@ def _judge_smoke(variant: str, model_id: str, inv: Invocation, labels: Sequence[
     except (ValueError, KeyError, TypeError):
         return f"not a prediction response: {inv.body[:200]}"
     if model != model_id:
-        return f"served by model {model!r}, the release gives {model_id!r}"
+        return f"served by model '{human(model)}', the release gives '{model_id}'"
     if len(predictions) != len(labels) or any(p not in classes for p in predictions):
-        return f"{len(predictions)} predictions for {len(labels)} rows, or a label outside {classes}"
+        return f"{len(predictions)} predictions for {len(labels)} rows, or a label outside the classes {human(classes)}"
     agreement = sum(1 for p, y in zip(predictions, labels, strict=True) if p == y) / len(labels)
     if agreement < SMOKE_MIN_AGREEMENT:
         return f"only {agreement:.0%} of {len(labels)} held-out rows predicted correctly"
