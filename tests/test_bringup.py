@@ -301,7 +301,7 @@ def test_the_scheduled_deploy_workflow_brings_up_only_the_due_environment(tmp_pa
 
     from conftest import SUITE_NOW
     from fixtures_terraform import local_stack
-    from iam_judge import AccountPolicies
+    from iam_judge import AccountPolicies, judge_recorded
     from smgitops.artifacts import publish_release, store_for
     from smgitops.training import train_release
     from support.actions_runner import Event, Runner, explain, only, run_git
@@ -337,7 +337,8 @@ def test_the_scheduled_deploy_workflow_brings_up_only_the_due_environment(tmp_pa
         built = train_release(dev, list(dev.served_models()), tmp_path / "out")  # as deploy.yml published them
         assert publish_release(dev, store_for(dev), artifact_dir=tmp_path / "out").ok and built
         (outputs_file,) = stack.local_dir.glob("*/outputs.json")
-        roles = AccountPolicies.role_arns(json.loads(outputs_file.read_text()))
+        outputs = json.loads(outputs_file.read_text())
+        roles = AccountPolicies.role_arns(outputs)
         settings = {k: v for k, v in stack.settings_env().items() if k != "SMGITOPS_EXECUTION_ROLE_ARN"}
         runner = Runner(
             origin=origin,
@@ -360,8 +361,18 @@ def test_the_scheduled_deploy_workflow_brings_up_only_the_due_environment(tmp_pa
             api_url="http://127.0.0.1:9",  # no GitHub API call: nothing is recorded
             repository=REPOSITORY,
             token=TOKEN,
+            iam_log=stack.admin,
         )
+        stack.admin.start_iam_log()
         results = runner.run("deploy.yml", Event("schedule", {"schedule": "23,53 4-9 * * *"}, head, "refs/heads/main"))
+        # every AWS call of the bring-up, judged against the policy of dev's apply role (tests/iam_judge.py)
+        import boto3
+
+        verdict = judge_recorded(
+            AccountPolicies.read(boto3.session.Session(region_name="us-east-1"), outputs),
+            runner.iam_records,
+            runner.role_keys,
+        )
 
     assert {job: [r.result for r in runs] for job, runs in results.items()} == {
         "changes": ["skipped"],
@@ -380,3 +391,7 @@ def test_the_scheduled_deploy_workflow_brings_up_only_the_due_environment(tmp_pa
     assert up.environment == "dev" and up.roles == [roles["apply-dev"]]
     last = up.steps[-1].output
     assert "releases/dev.yaml: brought up (ok): endpoint smgitops-dev" in last and "no training" in last, last
+    assert not verdict.problems, "\n".join(verdict.problems[:20])
+    per_role = verdict.summary()["per_role"]
+    assert set(per_role) == {"apply-dev"} and per_role["apply-dev"]["calls"] > 0
+    assert per_role["apply-dev"]["allowed"] == per_role["apply-dev"]["calls"], per_role
