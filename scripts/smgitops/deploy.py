@@ -168,17 +168,17 @@ def _compare(release: Release, live: list[dict[str, Any]], sm: SageMaker, artifa
             problems.append(f"variant {variant.name}: missing (release serves {want_model} at {variant.weight} %)")
             continue
         if row["model_name"] != want_model:
-            problems.append(f"variant {variant.name}: model {row['model_name']}, release says {want_model}")
+            problems.append(f"variant {variant.name}: model {human(row['model_name'])}, release says {want_model}")
         if row["weight"] is None or row["weight"] != float(variant.weight):
             problems.append(f"variant {variant.name}: weight {_fmt(row['weight'])}, release says {variant.weight}")
         if row["instance_type"] != release.endpoint.instance_type:
             problems.append(
-                f"variant {variant.name}: instance type {row['instance_type']}, "
+                f"variant {variant.name}: instance type {human(row['instance_type'])}, "
                 f"release says {release.endpoint.instance_type}"
             )
         if row["instance_count"] != release.endpoint.instance_count:
             problems.append(
-                f"variant {variant.name}: instance count {row['instance_count']}, "
+                f"variant {variant.name}: instance count {human(row['instance_count'])}, "
                 f"release says {release.endpoint.instance_count}"
             )
         if row["model_name"] == want_model:
@@ -190,7 +190,9 @@ def _compare(release: Release, live: list[dict[str, Any]], sm: SageMaker, artifa
             elif not url.endswith("/" + key) or (artifact_bucket and url != f"s3://{artifact_bucket}/{key}"):
                 problems.append(f"variant {variant.name}: model {want_model} serves {url}, release says .../{key}")
     for name, row in by_name.items():
-        problems.append(f"variant {name}: not in the release (serves {row['model_name']} at {_fmt(row['weight'])})")
+        problems.append(
+            f"variant {name}: not in the release (serves {human(row['model_name'])} at {_fmt(row['weight'])})"
+        )
     return problems
 
 
