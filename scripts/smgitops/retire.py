@@ -26,6 +26,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from .rollout import Git
 
 RELEASE_DIR = "releases"
+ALARMS = ("5xx-rate", "p99-latency")  # terraform/alarms.tf: <endpoint>/<variant>/<kind>
 
 
 @dataclass
@@ -113,7 +115,9 @@ def _destroyed(plan_json: dict[str, Any]) -> list[dict[str, str]]:
     return out
 
 
-def _live_leftovers(release: Release, session: Any, state_names: set[str], delete: bool) -> tuple[list[str], list[str]]:
+def _live_leftovers(
+    release: Release, session: Any, state_names: set[str], delete: bool, alarm_names: Iterable[str] = ()
+) -> tuple[list[str], list[str]]:
     """What of this environment is still live after the destroy: (deleted now, still left). Configurations and models
     tagged for this environment that the state does not hold (a cancelled run's) are deleted when ``delete``."""
     from .aws import client
@@ -129,7 +133,7 @@ def _live_leftovers(release: Release, session: Any, state_names: set[str], delet
     for page in sm.get_paginator("list_endpoint_configs").paginate(NameContains=f"{endpoint}-"):
         for item in page.get("EndpointConfigs", []):
             name = str(item["EndpointConfigName"])
-            if not _ours(_tags(sm, str(item["EndpointConfigArn"])), env):
+            if not name.startswith(f"{endpoint}-") or not _ours(_tags(sm, str(item["EndpointConfigArn"])), env):
                 continue
             if delete and name not in state_names:
                 sm.delete_endpoint_config(EndpointConfigName=name)
@@ -139,16 +143,19 @@ def _live_leftovers(release: Release, session: Any, state_names: set[str], delet
     for page in sm.get_paginator("list_models").paginate(NameContains=f"-{env}-"):
         for item in page.get("Models", []):
             name = str(item["ModelName"])
-            if not _ours(_tags(sm, str(item["ModelArn"])), env):
+            if f"-{env}-" not in name or not _ours(_tags(sm, str(item["ModelArn"])), env):
                 continue
             if delete and name not in state_names:
                 sm.delete_model(ModelName=name)
                 pruned.append(name)
             else:
                 left.append(f"model {name}")
+    # By name, as Terraform reads them: the environment's role may describe its own alarms, not list everyone's.
+    alarms = sorted(set(alarm_names) | {f"{endpoint}/{v.name}/{kind}" for v in release.variants for kind in ALARMS})
     cw = client(session, "cloudwatch")
-    for page in cw.get_paginator("describe_alarms").paginate(AlarmNamePrefix=f"{endpoint}/"):
-        left += [f"alarm {a['AlarmName']}" for a in page.get("MetricAlarms", [])]
+    for start in range(0, len(alarms), 100):  # DescribeAlarms takes at most 100 names
+        found = cw.describe_alarms(AlarmNames=alarms[start : start + 100]).get("MetricAlarms", [])
+        left += [f"alarm {a['AlarmName']}" for a in found]
     return pruned, left
 
 
@@ -215,7 +222,8 @@ def retire(environment: str, *, repo: Path | None = None, plan_only: bool = Fals
         names = {str((r.get("values") or {}).get("name")) for r in _resources(state)}
     if names:
         result.left += [f"in the Terraform state: {name}" for name in sorted(names)]
-    pruned, left = _live_leftovers(release, session or make_session(release.region), names, delete=True)
+    alarms = [d["name"] for d in result.destroy if d["type"] == "aws_cloudwatch_metric_alarm"]
+    pruned, left = _live_leftovers(release, session or make_session(release.region), names, True, alarms)
     result.pruned, result.left = pruned, result.left + left
     return result
 
