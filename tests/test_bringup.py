@@ -258,6 +258,31 @@ def test_bring_up_refuses_an_unpublished_digest_and_changes_nothing(
     assert _endpoints() == [] and journey.trainings == []
 
 
+@pytest.mark.terraform
+def test_bring_up_serves_the_last_good_revision_not_one_that_never_passed_a_canary(
+    journey: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A release whose canary failed stays on the branch until its revert is merged: the morning must bring back
+    the revision that last passed, not the failed one."""
+    from test_rollout import sh
+
+    j = journey
+    v1 = sh(j.repo, "rev-parse", "HEAD")
+    sh(j.repo, "tag", f"smgitops/good/dev/{v1}")  # what a passed canary records
+    code, first = bring_up(capsys, WED_MORNING)
+    assert code == 0 and first["action"] == "brought up" and "serving" not in first["reason"], first
+    good_config = j.live()[0]
+    assert cli(capsys, "teardown", "--now", WED_EVENING)[0] == 0 and _endpoints() == []
+
+    j.edit(lambda d: d["endpoint"].update(instance_count=2))  # merged; its deploy's canary failed (no good tag)
+    failed = j.commit("two instances")
+    code, morning = bring_up(capsys, THU_UP)
+    assert code == 0 and morning["action"] == "brought up" and morning["plan_after_apply_empty"], morning
+    assert f"releases/dev.yaml at {failed[:8]} has not passed a canary in dev" in morning["reason"]
+    assert f"serving its last good revision {v1[:8]}" in morning["reason"]
+    assert j.live()[0] == good_config == morning["endpoint_config"]
+
+
 def _endpoints() -> list[str]:
     import boto3
 

@@ -140,6 +140,38 @@ def decide(release: Release, now: datetime) -> tuple[bool, str]:
 # -- the bring-up ---------------------------------------------------------------------------------------------------
 
 
+def serving_release(release: Release) -> tuple[Release, str]:
+    """What a bring-up serves: the release file as of its environment's newest revision recorded good (the tag a
+    passed canary leaves), with a note when that is not the file on the branch. A release whose latest revision
+    failed its canary (its revert pull request still open) must not come back in the morning; one that never
+    passed a canary is not brought up in its place either. Without any good revision (or outside a git
+    repository) the file is served as it is, and the note says so."""
+    from .plan import release_label
+    from .rollout import GOOD_TAG_PREFIX, Git, release_at
+
+    env = release.environment
+    try:
+        git = Git.for_path(release.path)
+        relpath = git.relpath(release.path)
+        head = git.head()
+        good = {sha: tag for tag, sha in git.tags(f"{GOOD_TAG_PREFIX}/{env}/").items()}
+        current = git.blob_id(head, relpath) if git.is_clean(relpath) else None
+        for sha in [head, *git.ancestors(head)]:
+            blob = git.blob_id(sha, relpath) if sha in good else None
+            if blob is None:
+                continue
+            if blob == current:
+                return release, ""
+            note = (
+                f"{relpath} at {head[:8]} has not passed a canary in {env}: serving its last good revision "
+                f"{sha[:8]} (tag {good[sha]}); a deploy of the branch tries the newer one"
+            )
+            return release_at(git, release.path, sha), note
+    except SmgitopsError:
+        pass
+    return release, f"no revision of {release_label(release)} is recorded good in {env}: serving the file as it is"
+
+
 @dataclass
 class Entry:
     release: str
@@ -192,6 +224,9 @@ def bring_up(release: Release, now: Clock, *, session: Any = None, timeout: floa
             return entry
         guard = CutoffGuard.for_release(release, now, "bring-up")
         guard.check("not brought up, nothing was changed")
+        release, note = serving_release(release)  # the schedule and cut-off above are the branch's
+        if note:
+            entry.reason += f"; {note}"
         settings = resolve_settings(release.region, release.repo_root)
         require_servable(
             release,
