@@ -612,6 +612,64 @@ def test_schedule_drift_and_evening_teardown(story: Story) -> None:
     story.done.add("schedule")
 
 
+def _live_of(prefix: str, env: str) -> list[str]:
+    """The endpoint, configurations, models and alarms an environment's Terraform root makes, as live now."""
+    import boto3
+
+    sm = boto3.client("sagemaker", region_name="us-east-1")
+    cw = boto3.client("cloudwatch", region_name="us-east-1")
+    names = (
+        [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]]
+        + [c["EndpointConfigName"] for c in sm.list_endpoint_configs()["EndpointConfigs"]]
+        + [a["AlarmName"] for a in cw.describe_alarms()["MetricAlarms"]]
+    )
+    models = [m["ModelName"] for m in sm.list_models()["Models"]]
+    return sorted([n for n in names if n.startswith(prefix)] + [m for m in models if f"-{env}-" in m])
+
+
+def test_deleting_a_release_file_retires_its_environment(story: Story) -> None:
+    """A pull request that deletes releases/dev.yaml plans the destroy of dev (plan role: read-only) and comments
+    "retire: N resources destroyed"; merging it destroys them with dev's apply role in the environment dev; prod
+    stays as it is."""
+    story.require("schedule")
+    left = _live_of("smgitops-dev", "dev")  # the evening teardown took the endpoint; the rest is still there
+    prod = _live_of("smgitops-prod", "prod")
+    assert left and prod
+    base = story.git("rev-parse", "HEAD")
+    story.git("checkout", "-q", "-b", "retire-dev")
+    story.git("rm", "-q", "releases/dev.yaml")
+    story.git("commit", "-q", "-m", "retire dev")
+    head = story.git("rev-parse", "HEAD")
+    story.push("retire-dev")
+    pull = {"number": 8, "base": {"sha": base, "ref": "main"}, "head": {"sha": head, "ref": "retire-dev"}}
+    event = Event("pull_request", {"action": "opened", "number": 8, "pull_request": pull}, head, "refs/pull/8/merge")
+    results = story.runner.run("pr.yml", event)
+    changes = only(results, "changes")
+    assert json.loads(changes.outputs["matrix"]) == [], explain(results)
+    assert json.loads(changes.outputs["retired"]) == [{"release": "releases/dev.yaml", "environment": "dev"}]
+    assert only(results, "plan").result == "skipped"
+    plan = only(results, "retire-plan")
+    assert plan.result == "success" and plan.roles == [story.roles["plan"]], explain(results)
+    assert only(results, "comment").result == "success", explain(results)
+    (comment,) = [c for c in story.github.comments.get(8, []) if c["body"].startswith("<!-- smgitops:dev -->")]
+    planned = re.search(r"retire: (\d+) resources destroyed", comment["body"])
+    assert planned and int(planned.group(1)) == len(left), comment["body"]
+    assert _live_of("smgitops-dev", "dev") == left  # a pull request destroys nothing
+
+    story.git("checkout", "-q", "main")
+    story.git("merge", "-q", "--ff-only", "retire-dev")
+    story.push()
+    results = story.runner.run("deploy.yml", story.push_event(base, head))
+    assert only(results, "deploy").result == "skipped"
+    run = only(results, "retire")
+    assert run.result == "success" and run.environment == "dev", explain(results)
+    assert run.roles == [story.roles["apply-dev"]]
+    output = run.step("Retire (destroy what the environment's state holds; nothing of it left live)").output
+    assert f"retire: {len(left)} resources destroyed" in output, output
+    assert _live_of("smgitops-dev", "dev") == [] and _live_of("smgitops-prod", "prod") == prod
+    story.done.add("retire")
+
+
 def test_every_aws_call_of_the_story_is_allowed_by_its_role(story: Story) -> None:
     """Each AWS call a workflow step made, judged against the policy of the role that step assumed.
 
