@@ -98,6 +98,7 @@ LONG_FILES_FIRST = (
 )
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist turns the xdist_group marks into its node ids
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     rank = {name: i for i, name in enumerate(LONG_FILES_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))

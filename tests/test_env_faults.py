@@ -333,23 +333,25 @@ def test_disk_full_in_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The same through ``main()`` where no mount namespace is available: the archive's temporary file is
-    ``/dev/full``, so the kernel's ENOSPC reaches the writer as it would on a full disk."""
-    import tempfile
-
-    from smgitops import training
+    ``/dev/full``, so the kernel's ENOSPC reaches the writer (smgitops.files.write_atomic) as on a full disk."""
     from smgitops.cli import main
 
-    def full_device(**kwargs: Any) -> tuple[int, str]:
-        return os.open("/dev/full", os.O_WRONLY), str(Path(kwargs["dir"]) / "partial.tmp")
-
-    monkeypatch.setattr(training.tempfile, "mkstemp", full_device)
     out = tmp_path / "out"
+    real_open = os.open
+
+    def full_device(path: Any, flags: int, mode: int = 0o777, **kwargs: Any) -> int:
+        if str(path).startswith(str(out)) and str(path).endswith(".tmp"):
+            return real_open("/dev/full", os.O_WRONLY)
+        return real_open(path, flags, mode, **kwargs)
+
+    monkeypatch.setattr(os, "open", full_device)
     assert main(["train", str(RELEASE), "--out", str(out)]) == 2
+    monkeypatch.undo()
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(err) == 1 and "no space left on the device" in err[0], err
     assert str(out / "cancer-logreg" / "model.tar.gz") in err[0]
     assert not (out / "cancer-logreg" / "model.tar.gz").exists()  # nothing partial left behind
-    monkeypatch.setattr(training.tempfile, "mkstemp", tempfile.mkstemp)
+    assert not list(out.rglob("*.tmp"))
 
 
 # -- bootstrap resources missing ----------------------------------------------------------------------------------

@@ -267,7 +267,8 @@ def test_json_output_shape(scratch_repo: Path) -> None:
     result = run_train(scratch_repo / "releases" / "dev.yaml", "--json", cwd=scratch_repo)
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
-    assert set(doc) == {"release", "check", "ok", "models"}
+    assert set(doc) == {"release", "check", "write", "written", "ok", "models"}
+    assert doc["write"] is False and doc["written"] == []
     assert doc["check"] is False and doc["ok"] is True
     (model,) = doc["models"]
     assert set(model) == {"model", "digest", "expected", "matches", "path", "size", "metrics", "warnings"}
