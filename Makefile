@@ -5,9 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 TOOLS := .venv-tools/bin
 PYTEST_ARGS ?=
-# Tests run on this many xdist workers. Tests that share a module-scoped fixture (the workflow story, a module's
-# Terraform stack) stay together on one worker (tests/conftest.py marks them xdist_group); the others go to whichever
-# worker is free. Two workers keep the 2-core machine answering Terraform in time.
+# Test files run on this many xdist workers, a file per worker (module fixtures such as the workflow story's emulator
+# stay in one process), the long Terraform files first (tests/conftest.py). Two workers keep the 2-core machine
+# answering Terraform in time.
 TEST_JOBS ?= 2
 
 .PHONY: help setup test demo lint bench clean
@@ -23,7 +23,7 @@ setup:
 	@scripts/setup.sh
 
 test: setup
-	$(BIN)/pytest -n $(TEST_JOBS) --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_JOBS) --dist loadfile $(PYTEST_ARGS)
 
 demo: setup
 	$(BIN)/smgitops demo --report out/demo-report.json

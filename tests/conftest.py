@@ -84,29 +84,28 @@ def _daytime(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SMGITOPS_NOW", SUITE_NOW)
 
 
-# Files whose tests run real Terraform for minutes. `make test` spreads files over xdist workers (--dist loadfile)
-# in collection order; starting these first keeps one long file from running alone at the end. Order inside a file
-# is kept (the workflow story's tests build on each other).
+# Files whose tests run real Terraform for minutes, longest first. `make test` spreads files over xdist workers
+# (--dist loadfile: a file's tests share its module fixtures, such as the workflow story's emulator, and run in
+# order) in collection order; starting these first keeps one long file from running alone at the end.
+# (--dist loadgroup would let the short tests of a file go to any worker, but pytest-xdist 3.8 does not group under
+# pytest 9: the group never reaches the test's node id.)
 LONG_FILES_FIRST = (
     "test_workflows.py",
+    "test_demo.py",
     "test_recovery.py",
     "test_rollout.py",
+    "test_evening.py",
+    "test_bringup.py",
     "test_plan_apply.py",
-    "test_demo.py",
     "test_env_faults.py",
     "test_terraform_roots.py",
+    "test_authoring.py",
+    "test_rollback_git.py",
+    "test_retire.py",
+    "test_output.py",
 )
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist turns the xdist_group marks into its node ids
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     rank = {name: i for i, name in enumerate(LONG_FILES_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
-    # `make test` runs `--dist loadgroup`: a test that uses a module-scoped fixture (the workflow story, a module's
-    # Terraform stack) stays with the other tests of its file, on one worker and in order; every other test is
-    # handed to whichever worker is free, so one long file does not leave the other worker idle.
-    for item in items:
-        fixturedefs = getattr(item, "_fixtureinfo", None)
-        defs = fixturedefs.name2fixturedefs.values() if fixturedefs is not None else []
-        if any(d.scope == "module" for group in defs for d in group):
-            item.add_marker(pytest.mark.xdist_group(item.path.name))
