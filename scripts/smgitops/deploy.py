@@ -100,6 +100,36 @@ class SageMaker:
         return self._describe("describe_model", ModelName=name)
 
 
+def wait_out_transition(
+    sm: Any,
+    name: str,
+    *,
+    timeout: float,
+    interval: float,
+    sleep: Sleep,
+    clock: Monotonic,
+    label: str,
+    why: str = ":",
+) -> tuple[dict[str, Any] | None, float]:
+    """Describe endpoint ``name`` through ``sm`` (a :class:`SageMaker`, or anything with its ``describe_endpoint``)
+    until it leaves :data:`WAIT_STATUSES` or ``timeout`` seconds of ``clock`` pass, with a heartbeat under
+    ``label``; ``why`` follows the status, ending in its punctuation. Returns the last description (None: no such
+    endpoint) and the seconds waited; verify and recovery both wait this way."""
+    started = clock()
+    endpoint = sm.describe_endpoint(name)
+    with progress(label) as beat:
+        beats = Heartbeat(beat, clock)
+        while endpoint is not None and endpoint.get("EndpointStatus") in WAIT_STATUSES:
+            waited = clock() - started
+            if waited >= timeout:
+                break
+            status = endpoint.get("EndpointStatus")
+            beats(f"endpoint {name} is {status}{why} waited {waited:.0f} s, {timeout - waited:.0f} s left")
+            sleep(interval)
+            endpoint = sm.describe_endpoint(name)
+    return endpoint, clock() - started
+
+
 # -- verify ------------------------------------------------------------------------------------------------------
 
 
@@ -230,19 +260,10 @@ def verify_release(
     name = release.endpoint.name
     result = VerifyResult(name, False, None, None, None, expected_config)
 
-    started = clock()
-    endpoint = sm.describe_endpoint(name)
-    with progress("verify") as beat:
-        beats = Heartbeat(beat, clock)
-        while endpoint is not None and endpoint.get("EndpointStatus") in WAIT_STATUSES:
-            waited = clock() - started
-            if waited >= timeout:
-                break
-            status = endpoint.get("EndpointStatus")
-            beats(f"endpoint {name} is {status}: waited {waited:.0f} s, {timeout - waited:.0f} s left")
-            sleep(interval)
-            endpoint = sm.describe_endpoint(name)
-    result.waited_seconds = round(clock() - started, 3)
+    endpoint, waited = wait_out_transition(
+        sm, name, timeout=timeout, interval=interval, sleep=sleep, clock=clock, label="verify"
+    )
+    result.waited_seconds = round(waited, 3)
     if endpoint is None:
         result.missing = True
         result.problems.append(f"endpoint {name} does not exist")

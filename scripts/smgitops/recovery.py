@@ -170,26 +170,18 @@ def wait_settled(
     ``clock`` (default: the monotonic clock)."""
     import time
 
-    from .console import Heartbeat, progress
-    from .deploy import WAIT_STATUSES, SageMaker
+    from . import deploy
 
-    now = clock or time.monotonic
-    sm = SageMaker(session)
-    name = release.endpoint.name
-    started = now()
-    endpoint = sm.describe_endpoint(name)
-    with progress("recovery") as beat:
-        beats = Heartbeat(beat, now)
-        while endpoint is not None and endpoint.get("EndpointStatus") in WAIT_STATUSES:
-            waited = now() - started
-            if waited >= timeout:
-                return
-            beats(
-                f"endpoint {name} is {endpoint.get('EndpointStatus')} (an update still in flight): Terraform waits "
-                f"for it; waited {waited:.0f} s, {timeout - waited:.0f} s left"
-            )
-            sleep(1.0)
-            endpoint = sm.describe_endpoint(name)
+    deploy.wait_out_transition(
+        deploy.SageMaker(session),
+        release.endpoint.name,
+        timeout=timeout,
+        interval=1.0,
+        sleep=sleep,
+        clock=clock or time.monotonic,
+        label="recovery",
+        why=" (an update still in flight): Terraform waits for it;",
+    )
 
 
 def adopt(ws: Workspace, session: Any, notify: Callable[[str], None] | None = None) -> Adoption:
