@@ -147,26 +147,23 @@ def serving_release(release: Release) -> tuple[Release, str]:
     passed a canary is not brought up in its place either. Without any good revision (or outside a git
     repository) the file is served as it is, and the note says so."""
     from .plan import release_label
-    from .rollout import GOOD_TAG_PREFIX, Git, release_at
+    from .rollout import Git, recorded_good, release_at
 
     env = release.environment
     try:
         git = Git.for_path(release.path)
         relpath = git.relpath(release.path)
         head = git.head()
-        good = {sha: tag for tag, sha in git.tags(f"{GOOD_TAG_PREFIX}/{env}/").items()}
-        current = git.blob_id(head, relpath) if git.is_clean(relpath) else None
-        for sha in [head, *git.ancestors(head)]:
-            blob = git.blob_id(sha, relpath) if sha in good else None
-            if blob is None:
-                continue
-            if blob == current:
+        good = recorded_good(git, env, relpath, [head, *git.ancestors(head)])
+        if good is not None:
+            current = git.blob_id(head, relpath) if git.is_clean(relpath) else None
+            if git.blob_id(good.sha, relpath) == current:
                 return release, ""
             note = (
                 f"{relpath} at {head[:8]} has not passed a canary in {env}: serving its last good revision "
-                f"{sha[:8]} (tag {good[sha]}); a deploy of the branch tries the newer one"
+                f"{good.sha[:8]}, {good.how}; a deploy of the branch tries the newer one"
             )
-            return release_at(git, release.path, sha), note
+            return release_at(git, release.path, good.sha), note
     except SmgitopsError:
         pass
     return release, f"no revision of {release_label(release)} is recorded good in {env}: serving the file as it is"

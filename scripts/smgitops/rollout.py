@@ -35,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -163,14 +163,22 @@ class GoodRevision:
     how: str  # "recorded good (tag ...)" or the fallback's description
 
 
+def recorded_good(git: Git, environment: str, relpath: str, shas: Iterable[str]) -> GoodRevision | None:
+    """The first of ``shas`` tagged good for ``environment`` that holds the release file, or ``None``."""
+    good = {sha: tag for tag, sha in git.tags(f"{GOOD_TAG_PREFIX}/{environment}/").items()}
+    for sha in shas:
+        if sha in good and git.blob_id(sha, relpath) is not None:
+            return GoodRevision(sha, f"last recorded good (tag {good[sha]})")
+    return None
+
+
 def last_good_revision(git: Git, environment: str, relpath: str, deployed: str) -> GoodRevision | None:
     """The newest ancestor of ``deployed`` recorded good for ``environment``; else the previous revision of the
     release file (content differing from ``deployed``'s); ``None`` when there is neither."""
-    good = {sha: tag for tag, sha in git.tags(f"{GOOD_TAG_PREFIX}/{environment}/").items()}
     history = git.ancestors(deployed)
-    for sha in history:
-        if sha in good and git.blob_id(sha, relpath) is not None:
-            return GoodRevision(sha, f"last recorded good (tag {good[sha]})")
+    recorded = recorded_good(git, environment, relpath, history)
+    if recorded is not None:
+        return recorded
     current = git.blob_id(deployed, relpath)
     for sha in history:
         blob = git.blob_id(sha, relpath)
