@@ -156,25 +156,13 @@ SAT = "2026-11-28T10:00:00+01:00"
 @pytest.fixture()
 def journey(tmp_path: Path, git_identity: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """v1 of the release with working hours (08:00 Monday to Friday), trained, published and committed."""
-    from fixtures_terraform import local_stack, make_scratch_repo
-    from smgitops import training
-    from test_rollout import Journey
+    from test_rollout import journey_at
 
-    repo = make_scratch_repo(tmp_path / "repo")
-    trainings: list[str] = []
-    original = training.build_artifact
-
-    def counting(release: Any, model_id: str) -> Any:
-        trainings.append(model_id)
-        return original(release, model_id)
-
-    monkeypatch.setattr(training, "build_artifact", counting)
-    with local_stack(tmp_path, repo_root=repo) as stack:
-        stack.admin.seed(11)
-        j = Journey(repo, stack, trainings)
+    def working_hours(j: Any) -> None:
         j.edit(lambda doc: doc.update(schedule={"up": "08:00", "days": WEEKDAYS}))
-        j.commit_v1()
-        monkeypatch.chdir(repo)
+
+    with journey_at(tmp_path, monkeypatch, before_v1=working_hours) as j:
+        monkeypatch.chdir(j.repo)
         yield j
 
 

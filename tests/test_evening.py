@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from test_recovery import _configs, _lock
-from test_rollout import Journey, baking, sh, terraform_needed
+from test_rollout import Journey, baking, journey_at, sh, terraform_needed
 
 pytestmark = [terraform_needed, pytest.mark.terraform]
 
@@ -28,15 +28,9 @@ NEXT_MORNING = "2026-11-26T08:00:00+01:00"
 
 
 @pytest.fixture()
-def journey(tmp_path: Path, git_identity: dict[str, str]) -> Iterator[Journey]:
+def journey(tmp_path: Path, git_identity: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Journey]:
     """v1 (one model at 100 %) trained, published and committed; nothing deployed yet."""
-    from fixtures_terraform import local_stack, make_scratch_repo
-
-    repo = make_scratch_repo(tmp_path / "repo")
-    with local_stack(tmp_path, repo_root=repo) as stack:
-        stack.admin.seed(11)
-        j = Journey(repo, stack, [])
-        j.commit_v1()
+    with journey_at(tmp_path, monkeypatch) as j:
         yield j
 
 

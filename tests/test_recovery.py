@@ -23,7 +23,7 @@ import yaml
 
 from smgitops.locks import DEFAULT_OLDER_THAN_MINUTES, LockInfo, lock_created
 from smgitops.terraform import lock_info_from_error
-from test_rollout import Journey, baking, sh, terraform_needed
+from test_rollout import Journey, baking, journey_at, sh, terraform_needed
 
 pytestmark = [terraform_needed, pytest.mark.terraform]
 
@@ -31,17 +31,12 @@ ENDPOINT = "smgitops-dev"
 
 
 @pytest.fixture()
-def journey(tmp_path: Path, git_identity: dict[str, str]) -> Iterator[Journey]:
+def journey(tmp_path: Path, git_identity: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Journey]:
     """v1 (one model at 100 %) trained, published, committed and deployed; the plan is empty."""
-    from fixtures_terraform import local_stack, make_scratch_repo
     from smgitops.deploy import apply_release
     from smgitops.release import load_release
 
-    repo = make_scratch_repo(tmp_path / "repo")
-    with local_stack(tmp_path, repo_root=repo) as stack:
-        stack.admin.seed(11)
-        j = Journey(repo, stack, [])
-        j.commit_v1()
+    with journey_at(tmp_path, monkeypatch) as j:
         _, applied = apply_release(load_release(j.path))
         assert applied.ok and applied.plan_after_apply_empty
         yield j

@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -311,8 +312,12 @@ class Journey:
         return ep["EndpointConfigName"], {v["VariantName"]: v["CurrentWeight"] for v in ep["ProductionVariants"]}
 
 
-@pytest.fixture()
-def journey(tmp_path: Path, git_identity: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Journey]:
+@contextmanager
+def journey_at(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, before_v1: Callable[[Journey], None] | None = None
+) -> Iterator[Journey]:
+    """A scratch repository on the bootstrapped emulator with v1 committed (``before_v1`` edits the release first),
+    every training counted in ``Journey.trainings``. The journey fixtures of the end-to-end files start here."""
     from fixtures_terraform import local_stack, make_scratch_repo
     from smgitops import training
 
@@ -328,7 +333,15 @@ def journey(tmp_path: Path, git_identity: dict[str, str], monkeypatch: pytest.Mo
     with local_stack(tmp_path, repo_root=repo) as stack:
         stack.admin.seed(11)
         j = Journey(repo, stack, trainings)
+        if before_v1 is not None:
+            before_v1(j)
         j.commit_v1()
+        yield j
+
+
+@pytest.fixture()
+def journey(tmp_path: Path, git_identity: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Journey]:
+    with journey_at(tmp_path, monkeypatch) as j:
         yield j
 
 

@@ -701,18 +701,23 @@ def test_every_aws_call_of_the_story_is_allowed_by_its_role(story: Story) -> Non
     assert summary["recorded_calls"] == summary["allowed"] > 0
 
 
-def test_the_runner_fails_on_typos(tmp_path: Path) -> None:
-    """What makes the event tests meaningful: a wrong expression or a failing command fails the run."""
-    runner = Runner(
-        origin=tmp_path,
+def _offline_runner(origin: Path, tmp_path: Path, **settings: Any) -> Runner:
+    """A runner whose GitHub API answers nothing (127.0.0.1:9): for workflows that must not call it. ``settings``
+    (variables, environment_variables, secrets, app) override the empty defaults."""
+    config: dict[str, Any] = {"aws_env": {}, "variables": {}, "environment_variables": {}, **settings}
+    return Runner(
+        origin=origin,
         tmp=tmp_path / "runs",
-        aws_env={},
-        variables={"SMGITOPS_AWS_REGION": "x"},
-        environment_variables={},
         api_url="http://127.0.0.1:9",
         repository=REPOSITORY,
         token=TOKEN,
+        **config,
     )
+
+
+def test_the_runner_fails_on_typos(tmp_path: Path) -> None:
+    """What makes the event tests meaningful: a wrong expression or a failing command fails the run."""
+    runner = _offline_runner(tmp_path, tmp_path, variables={"SMGITOPS_AWS_REGION": "x"})
     event = Event("pull_request", {"pull_request": {"number": 1, "base": {"sha": "abc"}}}, "abc", "refs/pull/1/merge")
     flow = tmp_path / "flow.yml"
 
@@ -775,16 +780,7 @@ def test_dispatch_inputs_take_their_defaults(tmp_path: Path) -> None:
         },
     }
     flow.write_text(yaml.safe_dump(doc))
-    runner = Runner(
-        origin=tmp_path,
-        tmp=tmp_path / "runs",
-        aws_env={},
-        variables={},
-        environment_variables={},
-        api_url="http://127.0.0.1:9",
-        repository=REPOSITORY,
-        token=TOKEN,
-    )
+    runner = _offline_runner(tmp_path, tmp_path)
 
     def summary(event: Event) -> str:
         return only(runner.run(flow, event), "j").summary.strip()
@@ -812,16 +808,7 @@ def test_setup_python_is_a_bare_python(tmp_path: Path) -> None:
         "jobs": {"j": {"runs-on": "ubuntu-24.04", "permissions": {"contents": "read"}, "steps": steps}},
     }
     flow.write_text(yaml.safe_dump(doc))
-    runner = Runner(
-        origin=tmp_path,
-        tmp=tmp_path / "runs",
-        aws_env={},
-        variables={},
-        environment_variables={},
-        api_url="http://127.0.0.1:9",
-        repository=REPOSITORY,
-        token=TOKEN,
-    )
+    runner = _offline_runner(tmp_path, tmp_path)
     job = only(runner.run(flow, Event("push", {}, "abc", "refs/heads/main")), "j")
     assert [s.outcome for s in job.steps] == ["success", "success", "failure"], explain({"j": [job]})
     assert "No module named 'yaml'" in job.step("yaml").output
@@ -863,17 +850,13 @@ def test_a_set_up_failure_before_deploy_fails_the_job_cleanly(tmp_path: Path, ap
     variables = {k: "arn:aws:iam::123456789012:role/x" if k.endswith("_ARN") else "x" for k in used}
     variables["SMGITOPS_APP_CLIENT_ID"] = APP.client_id if app != "none" else ""
     key = {"none": "", "app": APP.private_key, "app-wrong-key": "-----BEGIN RSA PRIVATE KEY-----\nother"}[app]
-    runner = Runner(
-        origin=origin,
-        tmp=tmp_path / "runs",
-        aws_env={},
+    runner = _offline_runner(  # nothing may be called: no record, so no pull request
+        origin,
+        tmp_path,
         variables=variables,
         environment_variables={
             env: {"SMGITOPS_APPLY_ROLE_ARN": f"arn:aws:iam::123456789012:role/apply-{env}"} for env in ("dev", "prod")
         },
-        api_url="http://127.0.0.1:9",  # nothing may be called: no record, so no pull request
-        repository=REPOSITORY,
-        token=TOKEN,
         secrets={"SMGITOPS_APP_PRIVATE_KEY": key},
         app=APP,
     )
@@ -964,16 +947,7 @@ def test_a_pull_request_without_oidc_or_role_skips_the_plan_green(tmp_path: Path
     variables = {k: "arn:aws:iam::123456789012:role/x" if k.endswith("_ARN") else "x" for k in used}
     if not fork:
         variables["SMGITOPS_PLAN_ROLE_ARN"] = ""  # the repository was never set up (github-setup)
-    runner = Runner(
-        origin=origin,
-        tmp=tmp_path / "runs",
-        aws_env={},
-        variables=variables,
-        environment_variables={},
-        api_url="http://127.0.0.1:9",  # nothing may be called: no plan, so no comment to post
-        repository=REPOSITORY,
-        token=TOKEN,
-    )
+    runner = _offline_runner(origin, tmp_path, variables=variables)  # no plan, so no comment to post
     pr = {"number": 9, "base": {"sha": base, "ref": "main"}, "head": {"sha": head, "ref": "contrib"}}
     results = runner.run("pr.yml", Event("pull_request", {"pull_request": pr}, head, "refs/pull/9/merge", fork=fork))
     assert {job: [r.result for r in runs] for job, runs in results.items()} == {
