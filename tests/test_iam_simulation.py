@@ -27,6 +27,8 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from iam_judge import DENIED, ROOT, AccountPolicies, Case, require_simulator, simulate, trust_allows
 from smgitops import naming
@@ -211,6 +213,27 @@ def test_the_log_is_off_until_started(emulator: Any) -> None:
     emulator.admin.stop_iam_log()
     _session().client("sts").get_caller_identity()
     assert [e["calls"][0]["action"] for e in emulator.admin.iam_log()] == ["sts:GetCallerIdentity"]
+
+
+def test_a_read_of_a_deleted_object_in_a_versioned_bucket_is_logged_and_answered_404(emulator: Any) -> None:
+    """Terraform's lock file lives in a versioned bucket: once released, its latest version is a delete marker.
+
+    Reading it must answer 404 (what a lock release and Terraform's own lock check expect) while the log records.
+    """
+    s3 = _session().client("s3", config=Config(retries={"max_attempts": 1}))
+    s3.create_bucket(Bucket="probe-state")
+    s3.put_bucket_versioning(Bucket="probe-state", VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket="probe-state", Key="dev.tfstate.tflock", Body=b"{}")
+    s3.delete_object(Bucket="probe-state", Key="dev.tfstate.tflock")
+    emulator.admin.start_iam_log()
+    with pytest.raises(ClientError) as caught:
+        s3.get_object(Bucket="probe-state", Key="dev.tfstate.tflock")
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    calls = _calls(emulator.admin.iam_log())
+    assert [c[:2] for c in calls] == [
+        ("s3:GetObject", "arn:aws:s3:::probe-state/dev.tfstate.tflock"),
+        ("s3:ListBucket", "arn:aws:s3:::probe-state"),
+    ]
 
 
 class _NoWorld:
