@@ -54,13 +54,17 @@ def test_the_hook_really_hides_the_extra(without_local_extra: dict[str, str]) ->
 def test_every_non_local_command_imports_and_validate_runs_without_the_extra(
     without_local_extra: dict[str, str],
 ) -> None:
-    # every command module the CLI can load, except the two that are the emulator
+    # every command module the CLI can load (its arguments too) and every stage module, except the emulator's
     script = (
-        "import importlib, sys\n"
-        "from smgitops.cli import COMMANDS\n"
-        "for name, cmd in COMMANDS.items():\n"
+        "import argparse, importlib, pkgutil, sys\n"
+        "import smgitops\n"
+        "from smgitops.commands import COMMANDS, load\n"
+        "for name in COMMANDS:\n"
         "    if name not in ('emulator', 'demo'):\n"
-        "        importlib.import_module('smgitops.' + cmd.module)\n"
+        "        load(name).configure(argparse.ArgumentParser())\n"
+        "for m in pkgutil.iter_modules(smgitops.__path__):\n"
+        "    if m.name != 'demo':\n"
+        "        importlib.import_module('smgitops.' + m.name)\n"
         f"print(sorted(m for m in sys.modules if m.partition('.')[0] in {LOCAL_ONLY!r}))\n"
     )
     done = _run(without_local_extra, sys.executable, "-c", script)

@@ -12,7 +12,6 @@ dry run, teardown).
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import re
 import shlex
@@ -28,8 +27,8 @@ import yaml
 
 from conftest import SUITE_NOW
 from iam_judge import AccountPolicies, judge_recorded
-from smgitops import naming
-from smgitops.cli import COMMANDS
+from smgitops import commands, naming
+from smgitops.commands import COMMANDS
 from support.actions_runner import (
     Evaluator,
     Event,
@@ -169,10 +168,8 @@ def test_every_cli_call_parses_with_the_real_cli(path: Path) -> None:
         for argv in _smgitops_calls(str(step.get("run", ""))):
             calls += 1
             assert argv and argv[0] in COMMANDS, f"unknown command in {argv}"
-            command = COMMANDS[argv[0]]
-            module = importlib.import_module(f"smgitops.{command.module}")
             parser = argparse.ArgumentParser(prog=f"smgitops {argv[0]}", exit_on_error=False)
-            getattr(module, f"configure_{argv[0].replace('-', '_')}")(parser)
+            commands.load(argv[0]).configure(parser)
             # shell variables become "1": a valid path, revision, count or file name alike
             args = [re.sub(r"\$\{[^}]*\}|\$\w+", "1", a) for a in argv[1:] if a != "$@"]
             parser.parse_args(args)  # argparse.ArgumentError on an unknown option

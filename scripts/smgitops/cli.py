@@ -1,8 +1,8 @@
 """The ``smgitops`` console script.
 
-Every workflow step is one call of this CLI. Sub-commands live in the module of the pipeline stage that owns
-them; a module is imported only when its command runs, so ``smgitops validate`` never pays for scikit-learn,
-boto3 or moto. Each owning module defines ``configure_<command>(parser)`` and ``run_<command>(args) -> int``.
+Every workflow step is one call of this CLI. Each command is a module of :mod:`smgitops.commands` named after
+it, with its help line ``HELP``, ``configure(parser)`` and ``run(args) -> int``; the stages it calls are imported
+only when it runs, so ``smgitops validate`` never pays for scikit-learn, boto3 or moto.
 
 Exit codes: 0 ok, 1 a check failed (canary breach, policy finding, drift), 2 bad input or usage.
 A failure of the environment (AWS unreachable or silent, credentials missing, expired or denied, throttling, a
@@ -14,48 +14,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import signal
 import sys
 import threading
 import traceback
-from collections.abc import Callable, Iterator, Sequence
-from typing import NamedTuple
+from collections.abc import Iterator, Sequence
 
 from . import __version__
+from .commands import COMMANDS, load
 from .errors import InvalidRelease, SmgitopsError
-
-
-class Command(NamedTuple):
-    module: str
-    help: str
-
-
-COMMANDS: dict[str, Command] = {
-    "validate": Command("release", "check release files: schema and semantics, before any AWS call"),
-    "train": Command("training", "train deterministically and package byte-identical model.tar.gz artifacts"),
-    "publish": Command("artifacts", "upload artifacts not yet in the content-addressed store (never overwrite)"),
-    "plan": Command("plan", "terraform plan of a release, summarised (variants, weights, cost)"),
-    "policy": Command("policy", "checkov, custom checks and the release policy"),
-    "apply": Command("deploy", "apply the reviewed plan, then verify"),
-    "verify": Command("deploy", "check that the live endpoint equals the release"),
-    "canary": Command("canary", "analyse per-variant CloudWatch metrics over the bake window"),
-    "rollback": Command("rollout", "apply the release file as it was at a git revision (no training)"),
-    "deploy": Command("rollout", "apply, verify, smoke, canary; roll back to the last good release on failure"),
-    "teardown": Command("teardown", "delete managed endpoints alive past their release's teardown time"),
-    "bring-up": Command("bringup", "re-create endpoints whose schedule.up has come (working hours; no training)"),
-    "retire": Command("retire", "destroy what an environment whose release file was deleted still has (--plan-only)"),
-    "unlock": Command("locks", "release the state lock a cancelled or lost run left behind (refuses a young lock)"),
-    "emulator": Command("emulator.server", "run the local AWS emulator in the foreground"),
-    "demo": Command("demo", "the whole story on the emulator, in a scratch git repository"),
-    "comment": Command("comment", "render (and post) the pull-request comment: plan, traffic, policy, cost"),
-    "post-comment": Command("comment", "post rendered pull-request comments (a job without AWS credentials)"),
-    "record": Command("record", "push a deploy's good tag and revert branch, open the revert PR (no AWS credentials)"),
-    "changed-releases": Command("changes", "release files a git change concerns, as a workflow job matrix"),
-    "oidc-check": Command("oidc", "can the job assume its role (OIDC token, role variable)? else say why, skip"),
-    "github-setup": Command("github_setup", "configure the GitHub repository from bootstrap/'s outputs (REST API)"),
-    "github-check": Command("github_setup", "read the repository's GitHub configuration back: ok, missing or wrong"),
-}
 
 
 def _top_level_help() -> str:
@@ -67,7 +34,7 @@ def _top_level_help() -> str:
         "",
         "commands:",
     ]
-    lines += [f"  {name.ljust(width)}  {cmd.help}" for name, cmd in COMMANDS.items()]
+    lines += [f"  {name.ljust(width)}  {load(name).HELP}" for name in COMMANDS]
     lines += [
         "",
         "Run 'smgitops COMMAND --help' for a command's options; add --debug for the traceback of an error.",
@@ -113,21 +80,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"smgitops {__version__}")
         return 0
     name, rest = args[0], args[1:]
-    command = COMMANDS.get(name)
-    if command is None:
+    if name not in COMMANDS:
         print(_top_level_help(), file=sys.stderr)
         print(f"\nsmgitops: error: unknown command {name!r}", file=sys.stderr)
         return 2
-    module = importlib.import_module(f"smgitops.{command.module}")
-    attr = name.replace("-", "_")
-    configure: Callable[[argparse.ArgumentParser], None] = getattr(module, f"configure_{attr}")
-    run: Callable[[argparse.Namespace], int] = getattr(module, f"run_{attr}")
-    parser = argparse.ArgumentParser(prog=f"smgitops {name}", description=command.help)
-    configure(parser)
+    command = load(name)
+    parser = argparse.ArgumentParser(prog=f"smgitops {name}", description=command.HELP)
+    command.configure(parser)
     ns = parser.parse_args(rest)
     try:
         with _sigterm_interrupts():
-            return run(ns)
+            return command.run(ns)
     except InvalidRelease as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)

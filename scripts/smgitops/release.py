@@ -1,4 +1,4 @@
-"""Release files: strict loading, validation (``smgitops validate``) and the typed model the pipeline reads.
+"""Release files: strict loading, validation (for ``smgitops validate``) and the typed model the pipeline reads.
 
 A release file is small, hand-edited YAML that decides what runs in an AWS account, so it is read strictly:
 
@@ -30,7 +30,6 @@ parameters, through :mod:`smgitops.estimators`.
 
 from __future__ import annotations
 
-import argparse
 import datetime as _dt
 import difflib
 import json
@@ -38,8 +37,7 @@ import math
 import os
 import re
 import stat
-import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
@@ -1259,38 +1257,3 @@ def load_release_text(text: str, path: Path | str) -> Release:
     if result.document is None:
         raise InvalidRelease(result.problems)
     return release_from_mapping(result.document, Path(path))
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# smgitops validate
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def configure_validate(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("releases", nargs="+", metavar="RELEASE", help="release files, e.g. releases/*.yaml")
-    parser.add_argument("--json", action="store_true", help="print a JSON list of per-file results on stdout")
-    parser.epilog = (
-        f"Instance types allowed: {', '.join(DEFAULT_ALLOWED_INSTANCE_TYPES)} (override with {INSTANCE_TYPES_ENV}, "
-        f"comma-separated); regions: {', '.join(ALLOWED_REGIONS)}. Exit codes: 0 all valid, 2 any problem."
-    )
-
-
-def run_validate(args: argparse.Namespace) -> int:
-    results = [validate_path(p) for p in _unique(args.releases)]
-    if args.json:
-        json.dump([r.to_json() for r in results], sys.stdout, indent=2)
-        sys.stdout.write("\n")
-        return 0 if all(r.ok for r in results) else 2
-    for r in results:
-        for note in r.notes:
-            print(f"{r.file}: note: {note}")
-        if r.ok:
-            print(f"{r.file}: ok")
-    problems = [p for r in results for p in r.problems]
-    if problems:
-        raise InvalidRelease(problems)
-    return 0
-
-
-def _unique(items: Sequence[str]) -> list[str]:
-    return list(dict.fromkeys(items))

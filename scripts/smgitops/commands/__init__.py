@@ -1,0 +1,109 @@
+"""The commands of the ``smgitops`` console script: one module per command, named after it (dashes become
+underscores: ``bring-up`` is :mod:`smgitops.commands.bring_up`).
+
+A command module holds what makes the command a command: its help line ``HELP``, its arguments
+(``configure(parser)``) and ``run(args) -> int``, which reads the arguments, builds what the stages need, prints
+and chooses the exit code. The work is done by the stage modules it calls (release, training, artifacts, plan,
+deploy, rollout, ...). A command module imports its stages inside ``configure`` and ``run``: ``smgitops --help``
+reads every ``HELP`` without loading a stage (boto3, scikit-learn and moto stay unloaded), and a command loads only
+the stages it uses. Command modules do not import each other (an import contract in ``.importlinter``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from typing import Protocol, cast
+
+# In the order of ``smgitops --help``.
+COMMANDS: tuple[str, ...] = (
+    "validate",
+    "train",
+    "publish",
+    "plan",
+    "policy",
+    "apply",
+    "verify",
+    "canary",
+    "rollback",
+    "deploy",
+    "teardown",
+    "bring-up",
+    "retire",
+    "unlock",
+    "emulator",
+    "demo",
+    "comment",
+    "post-comment",
+    "record",
+    "changed-releases",
+    "oidc-check",
+    "github-setup",
+    "github-check",
+)
+
+
+class Command(Protocol):
+    """What :mod:`smgitops.cli` reads from a command module."""
+
+    HELP: str
+
+    def configure(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def run(self, args: argparse.Namespace) -> int: ...
+
+
+def module_name(command: str) -> str:
+    """The module of ``command``: ``smgitops.commands.bring_up`` for ``bring-up``."""
+    return f"{__name__}.{command.replace('-', '_')}"
+
+
+def load(command: str) -> Command:
+    """Import the module of ``command`` (one of :data:`COMMANDS`)."""
+    if command in _IN_STAGE:
+        return _StageCommand(command, *_IN_STAGE[command])
+    return cast(Command, importlib.import_module(module_name(command)))
+
+
+# Commands whose code is still in their stage module (``configure_<cmd>``, ``run_<cmd>``): a temporary state while
+# they move here, one family at a time.
+_IN_STAGE: dict[str, tuple[str, str]] = {
+    "train": ("training", "train deterministically and package byte-identical model.tar.gz artifacts"),
+    "publish": ("artifacts", "upload artifacts not yet in the content-addressed store (never overwrite)"),
+    "plan": ("plan", "terraform plan of a release, summarised (variants, weights, cost)"),
+    "policy": ("policy", "checkov, custom checks and the release policy"),
+    "apply": ("deploy", "apply the reviewed plan, then verify"),
+    "verify": ("deploy", "check that the live endpoint equals the release"),
+    "canary": ("canary", "analyse per-variant CloudWatch metrics over the bake window"),
+    "rollback": ("rollout", "apply the release file as it was at a git revision (no training)"),
+    "deploy": ("rollout", "apply, verify, smoke, canary; roll back to the last good release on failure"),
+    "teardown": ("teardown", "delete managed endpoints alive past their release's teardown time"),
+    "bring-up": ("bringup", "re-create endpoints whose schedule.up has come (working hours; no training)"),
+    "retire": ("retire", "destroy what an environment whose release file was deleted still has (--plan-only)"),
+    "unlock": ("locks", "release the state lock a cancelled or lost run left behind (refuses a young lock)"),
+    "emulator": ("emulator.server", "run the local AWS emulator in the foreground"),
+    "demo": ("demo", "the whole story on the emulator, in a scratch git repository"),
+    "comment": ("comment", "render (and post) the pull-request comment: plan, traffic, policy, cost"),
+    "post-comment": ("comment", "post rendered pull-request comments (a job without AWS credentials)"),
+    "record": ("record", "push a deploy's good tag and revert branch, open the revert PR (no AWS credentials)"),
+    "changed-releases": ("changes", "release files a git change concerns, as a workflow job matrix"),
+    "oidc-check": ("oidc", "can the job assume its role (OIDC token, role variable)? else say why, skip"),
+    "github-setup": ("github_setup", "configure the GitHub repository from bootstrap/'s outputs (REST API)"),
+    "github-check": ("github_setup", "read the repository's GitHub configuration back: ok, missing or wrong"),
+}
+
+
+class _StageCommand:
+    def __init__(self, command: str, module: str, help_line: str) -> None:
+        self.HELP = help_line
+        self._module = f"smgitops.{module}"
+        self._attr = command.replace("-", "_")
+
+    def configure(self, parser: argparse.ArgumentParser) -> None:
+        module = importlib.import_module(self._module)
+        getattr(module, f"configure_{self._attr}")(parser)
+
+    def run(self, args: argparse.Namespace) -> int:
+        module = importlib.import_module(self._module)
+        code: int = getattr(module, f"run_{self._attr}")(args)
+        return code
