@@ -68,7 +68,6 @@ def load(command: str) -> Command:
 # Commands whose code is still in their stage module (``configure_<cmd>``, ``run_<cmd>``): a temporary state while
 # they move here, one family at a time.
 _IN_STAGE: dict[str, tuple[str, str]] = {
-    "train": ("training", "train deterministically and package byte-identical model.tar.gz artifacts"),
     "publish": ("artifacts", "upload artifacts not yet in the content-addressed store (never overwrite)"),
     "plan": ("plan", "terraform plan of a release, summarised (variants, weights, cost)"),
     "policy": ("policy", "checkov, custom checks and the release policy"),
