@@ -19,12 +19,9 @@ Exit codes: 0 everything published or already present; 1 something was refused; 
 
 from __future__ import annotations
 
-import argparse
 import base64
 import hashlib
 import importlib
-import json
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -32,7 +29,7 @@ from typing import Any, Literal
 from . import naming
 from .errors import CheckFailed, UserError
 from .files import CHUNK, sha256_file
-from .release import Release, load_release
+from .release import Release
 
 Status = Literal["published", "already_present", "refused"]
 
@@ -360,42 +357,3 @@ def store_for(release: Release, session: Any = None) -> ArtifactStore:
 
     bucket = artifact_bucket(release.region, release.repo_root)
     return ArtifactStore(session or make_session(release.region), bucket)
-
-
-# -- CLI ---------------------------------------------------------------------------------------------------------
-
-
-def configure_publish(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("release", type=Path, help="release file, e.g. releases/dev.yaml")
-    parser.add_argument(
-        "--from", dest="from_dir", type=Path, default=None, help="trained artifacts directory (default out/artifacts)"
-    )
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
-
-
-def _print_report(report: PublishReport) -> None:
-    from rich.table import Table
-
-    from .console import make_console
-
-    table = Table(title=f"artifacts in s3://{report.bucket}")
-    for col in ("model", "digest", "status", "detail"):
-        table.add_column(col)
-    style = {"published": "green", "already_present": "cyan", "refused": "bold red"}
-    for o in report.outcomes:
-        table.add_row(o.model, o.digest[:12], f"[{style[o.status]}]{o.status.replace('_', ' ')}[/]", o.detail)
-    console = make_console()
-    console.print(table)
-    d = report.as_dict()
-    console.print(f"{d['published']} published, {d['already_present']} already present, {d['refused']} refused")
-
-
-def run_publish(args: argparse.Namespace) -> int:
-    release = load_release(args.release)
-    report = publish_release(release, store_for(release), artifact_dir=args.from_dir)
-    if args.json:
-        json.dump(report.as_dict(), sys.stdout, indent=2)
-        print()
-    else:
-        _print_report(report)
-    return 0 if report.ok else 1

@@ -17,8 +17,6 @@ deletion is seen only against a base in the repository (not on a first push, nor
 
 from __future__ import annotations
 
-import argparse
-import json
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -26,7 +24,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .errors import UserError
-from .ghoutput import append_github_output
 from .naming import RELEASE_SCHEMA_FILE, release_file_problem
 
 RELEASE_DIR = "releases"
@@ -120,7 +117,7 @@ def deleted_releases(repo: Path, base: str | None, head: str = "HEAD", *, runner
         repo, "diff", "--name-only", "--no-renames", "--diff-filter=D", f"{base}...{head}", "--", RELEASE_DIR,
         runner=runner,
     )  # fmt: skip
-    present = set(release_files(repo, head, runner=runner)) if _has_release_dir(repo, head, runner) else set()
+    present = set(release_files(repo, head, runner=runner)) if has_release_dir(repo, head, runner) else set()
     return sorted(p for p in (line.strip() for line in diff.splitlines()) if _is_release(p) and p not in present)
 
 
@@ -128,7 +125,8 @@ def _is_release(path: str) -> bool:
     return path.startswith(f"{RELEASE_DIR}/") and path.endswith(".yaml") and path.count("/") == 1
 
 
-def _has_release_dir(repo: Path, rev: str, runner: Runner) -> bool:
+def has_release_dir(repo: Path, rev: str, runner: Runner) -> bool:
+    """Whether ``rev`` has a ``releases/`` directory (git keeps none once its last release file is deleted)."""
     return subprocess_ok(repo, ["git", "cat-file", "-e", f"{rev}:{RELEASE_DIR}"], runner)
 
 
@@ -138,34 +136,3 @@ def subprocess_ok(repo: Path, cmd: Sequence[str], runner: Runner) -> bool:
 
 def matrix(paths: Sequence[str]) -> list[dict[str, Any]]:
     return [{"release": p, "environment": Path(p).stem} for p in paths]
-
-
-def configure_changed_releases(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--base", default=None, help="base revision (a PR's base SHA; a push's `before`)")
-    parser.add_argument("--head", default="HEAD", help="head revision (default HEAD)")
-    parser.add_argument("--repo", type=Path, default=Path("."), help="repository (default: current directory)")
-    parser.add_argument("--github-output", action="store_true", help="append matrix= and any= to $GITHUB_OUTPUT")
-
-
-def run_changed_releases(args: argparse.Namespace) -> int:
-    present = _has_release_dir(args.repo, args.head, subprocess.run)  # the last release file deleted: none left
-    rows = matrix(changed_releases(args.repo, args.base, args.head)) if present else []
-    retired = matrix(deleted_releases(args.repo, args.base, args.head))
-    text = json.dumps(rows, separators=(",", ":"))
-    print(text)
-    for row in retired:
-        print(
-            f"changed-releases: {row['release']} deleted: environment {row['environment']} retires "
-            f"(smgitops retire {row['environment']})",
-            file=sys.stderr,
-        )
-    if args.github_output:
-        append_github_output(
-            {
-                "matrix": text,
-                "any": "true" if rows else "false",
-                "retired": json.dumps(retired, separators=(",", ":")),
-                "any_retired": "true" if retired else "false",
-            }
-        )
-    return 0

@@ -68,7 +68,6 @@ def load(command: str) -> Command:
 # Commands whose code is still in their stage module (``configure_<cmd>``, ``run_<cmd>``): a temporary state while
 # they move here, one family at a time.
 _IN_STAGE: dict[str, tuple[str, str]] = {
-    "publish": ("artifacts", "upload artifacts not yet in the content-addressed store (never overwrite)"),
     "plan": ("plan", "terraform plan of a release, summarised (variants, weights, cost)"),
     "policy": ("policy", "checkov, custom checks and the release policy"),
     "apply": ("deploy", "apply the reviewed plan, then verify"),
@@ -79,14 +78,11 @@ _IN_STAGE: dict[str, tuple[str, str]] = {
     "teardown": ("teardown", "delete managed endpoints alive past their release's teardown time"),
     "bring-up": ("bringup", "re-create endpoints whose schedule.up has come (working hours; no training)"),
     "retire": ("retire", "destroy what an environment whose release file was deleted still has (--plan-only)"),
-    "unlock": ("locks", "release the state lock a cancelled or lost run left behind (refuses a young lock)"),
     "emulator": ("emulator.server", "run the local AWS emulator in the foreground"),
     "demo": ("demo", "the whole story on the emulator, in a scratch git repository"),
     "comment": ("comment", "render (and post) the pull-request comment: plan, traffic, policy, cost"),
     "post-comment": ("comment", "post rendered pull-request comments (a job without AWS credentials)"),
     "record": ("record", "push a deploy's good tag and revert branch, open the revert PR (no AWS credentials)"),
-    "changed-releases": ("changes", "release files a git change concerns, as a workflow job matrix"),
-    "oidc-check": ("oidc", "can the job assume its role (OIDC token, role variable)? else say why, skip"),
     "github-setup": ("github_setup", "configure the GitHub repository from bootstrap/'s outputs (REST API)"),
     "github-check": ("github_setup", "read the repository's GitHub configuration back: ok, missing or wrong"),
 }
