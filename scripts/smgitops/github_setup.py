@@ -29,17 +29,14 @@ GitHub refused a call (401, 403, 404: the message names the call and what to do)
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import re
 import subprocess
-import sys
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -616,8 +613,11 @@ def resolve_repository(flag: str | None, env: Mapping[str, str]) -> str:
     return repository
 
 
-def _api(args: argparse.Namespace, env: Mapping[str, str], bootstrap: Bootstrap, *, need_token: bool) -> GitHubApi:
-    repository = resolve_repository(args.repo, env)
+def api_for(repo: str | None, env: Mapping[str, str], bootstrap: Bootstrap, *, need_token: bool) -> GitHubApi:
+    """The API of ``repo`` (default: ``GITHUB_REPOSITORY``, else the origin remote), which must be the repository
+    bootstrap/'s roles trust, with the token of ``GH_TOKEN`` or ``GITHUB_TOKEN`` (required unless ``need_token``
+    is false: a dry run)."""
+    repository = resolve_repository(repo, env)
     if bootstrap.trusted_repository and bootstrap.trusted_repository != repository:
         raise UserError(
             f"bootstrap/'s roles trust the repository {bootstrap.trusted_repository}, not {repository}: apply "
@@ -632,41 +632,7 @@ def _api(args: argparse.Namespace, env: Mapping[str, str], bootstrap: Bootstrap,
     return GitHubApi(env.get("GITHUB_API_URL") or DEFAULT_API_URL, repository, token)
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# The commands: arguments and output
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--repo", help="OWNER/NAME (default: GITHUB_REPOSITORY, else the origin remote)")
-    parser.add_argument(
-        "--outputs", metavar="FILE", help="bootstrap/'s outputs saved with `terraform output -json > FILE`"
-    )
-    parser.add_argument(
-        "--bootstrap-dir",
-        default="bootstrap",
-        help="bootstrap root to run `terraform output -json` in (default bootstrap)",
-    )
-    parser.add_argument(
-        "--prod-reviewers",
-        action="append",
-        metavar="USER,ORG/TEAM",
-        help="required reviewers of prod (up to 6 users or teams, comma-separated); without it setup keeps prod's "
-        "and check accepts any",
-    )
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
-
-
-def configure_github_setup(parser: argparse.ArgumentParser) -> None:
-    _common(parser)
-    parser.add_argument("--dry-run", action="store_true", help="print every call and make none (no token needed)")
-
-
-def configure_github_check(parser: argparse.ArgumentParser) -> None:
-    _common(parser)
-
-
-def _print_items(items: Sequence[Item], out: TextIO, *, written: bool = False) -> None:
+def print_items(items: Sequence[Item], out: TextIO, *, written: bool = False) -> None:
     """One line per item: ``ok``, or (check) its state, what is wrong and the fix; (setup) ``set`` and what was."""
     width = max(len(i.name) for i in items)
     for i in items:
@@ -677,58 +643,3 @@ def _print_items(items: Sequence[Item], out: TextIO, *, written: bool = False) -
         else:
             line = f"{i.state:<8} {i.name.ljust(width)}  {i.detail}; fix: {i.fix}"
         print(line, file=out)
-
-
-def run_github_setup(args: argparse.Namespace, env: Mapping[str, str] | None = None, out: TextIO | None = None) -> int:
-    environ = os.environ if env is None else env
-    out = out or sys.stdout
-    bootstrap = load_outputs(args.outputs, args.bootstrap_dir)
-    api = _api(args, environ, bootstrap, need_token=not args.dry_run)
-    plan = Plan(api, bootstrap, parse_reviewers(args.prod_reviewers))
-    if args.dry_run:
-        calls = dry_run_calls(plan)
-        if args.json:
-            print(json.dumps({"repository": api.repository, "dry_run": True, "calls": [asdict(c) for c in calls]}))
-            return 0
-        print(f"dry run: {len(calls)} calls to {api.api} for {api.repository}; none made", file=out)
-        for call in calls:
-            print(call, file=out)
-        print(
-            "(github-setup reads each item first and writes only what differs; a variable that exists is updated "
-            "with PATCH .../variables/NAME)",
-            file=out,
-        )
-        return 0
-    items = run_items(plan, write=True)
-    changed = sum(i.fixed for i in items)
-    if args.json:
-        doc = {"repository": api.repository, "items": [asdict(i) for i in items], "writes": len(api.writes)}
-        print(json.dumps(doc), file=out)
-    else:
-        _print_items(items, out, written=True)
-        print(
-            f"github-setup: {len(items)} items, {changed} changed, {len(api.writes)} writes to {api.repository}",
-            file=out,
-        )
-    if REVIEWED_ENVIRONMENT in bootstrap.environments and not plan.reviewers:
-        prod = next(i for i in items if i.name == f"environment {REVIEWED_ENVIRONMENT}: required reviewers")
-        if prod.state != "ok":
-            print(f"note: {prod.name}: {prod.detail}; fix: {prod.fix}", file=out)
-            return 1
-    return 0
-
-
-def run_github_check(args: argparse.Namespace, env: Mapping[str, str] | None = None, out: TextIO | None = None) -> int:
-    environ = os.environ if env is None else env
-    out = out or sys.stdout
-    bootstrap = load_outputs(args.outputs, args.bootstrap_dir)
-    api = _api(args, environ, bootstrap, need_token=True)
-    items = run_items(Plan(api, bootstrap, parse_reviewers(args.prod_reviewers)), write=False)
-    bad = [i for i in items if i.state != "ok"]
-    if args.json:
-        doc = {"repository": api.repository, "ok": not bad, "items": [asdict(i) for i in items]}
-        print(json.dumps(doc), file=out)
-    else:
-        _print_items(items, out)
-        print(f"github-check: {len(items) - len(bad)} of {len(items)} ok", file=out)
-    return 1 if bad else 0

@@ -83,8 +83,6 @@ _IN_STAGE: dict[str, tuple[str, str]] = {
     "comment": ("comment", "render (and post) the pull-request comment: plan, traffic, policy, cost"),
     "post-comment": ("comment", "post rendered pull-request comments (a job without AWS credentials)"),
     "record": ("record", "push a deploy's good tag and revert branch, open the revert PR (no AWS credentials)"),
-    "github-setup": ("github_setup", "configure the GitHub repository from bootstrap/'s outputs (REST API)"),
-    "github-check": ("github_setup", "read the repository's GitHub configuration back: ok, missing or wrong"),
 }
 
 
