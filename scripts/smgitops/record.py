@@ -37,12 +37,10 @@ GitHub failed.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
 import os
 import re
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -353,33 +351,3 @@ def record(
         if not refs:
             done.append(f"{rec.environment}: nothing to record (deploy {'ok' if rec.ok else 'failed'})")
     return done
-
-
-def _repository() -> Git:
-    proc = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise UserError(f"{Path.cwd()}: not inside a git repository")
-    return Git(Path(proc.stdout.strip()))
-
-
-# -- CLI ---------------------------------------------------------------------------------------------------------
-
-
-def configure_record(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("directory", type=Path, metavar="DIR", help="the records `smgitops deploy --record` wrote")
-    parser.add_argument("--remote", default="origin", help="remote to push to (default origin)")
-    parser.add_argument("--base", default="main", help="base branch of the revert pull requests (default main)")
-    parser.add_argument(
-        "--app-slug",
-        default="",
-        metavar="SLUG",
-        help="the GitHub App whose installation token GH_TOKEN is (its pull requests run the checks); "
-        "empty: GITHUB_TOKEN, and the pull request says how to start them",
-    )
-
-
-def run_record(args: argparse.Namespace) -> int:
-    done = record(args.directory, _repository(), remote=args.remote, base=args.base, app=args.app_slug)
-    for line in done or [f"{args.directory}: no deploy records (no deploy got far enough to write one)"]:
-        print(line)
-    return 0

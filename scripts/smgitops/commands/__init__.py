@@ -77,12 +77,10 @@ _IN_STAGE: dict[str, tuple[str, str]] = {
     "deploy": ("rollout", "apply, verify, smoke, canary; roll back to the last good release on failure"),
     "teardown": ("teardown", "delete managed endpoints alive past their release's teardown time"),
     "bring-up": ("bringup", "re-create endpoints whose schedule.up has come (working hours; no training)"),
-    "retire": ("retire", "destroy what an environment whose release file was deleted still has (--plan-only)"),
     "emulator": ("emulator.server", "run the local AWS emulator in the foreground"),
     "demo": ("demo", "the whole story on the emulator, in a scratch git repository"),
     "comment": ("comment", "render (and post) the pull-request comment: plan, traffic, policy, cost"),
     "post-comment": ("comment", "post rendered pull-request comments (a job without AWS credentials)"),
-    "record": ("record", "push a deploy's good tag and revert branch, open the revert PR (no AWS credentials)"),
 }
 
 
