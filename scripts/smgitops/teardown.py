@@ -41,8 +41,6 @@ Decisions documented here and in the README:
 
 from __future__ import annotations
 
-import argparse
-import json
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -53,8 +51,8 @@ from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .aws import TEARDOWN_WORKERS
-from .clock import Clock, cutoff_clock, utc_now
-from .errors import CheckFailed, SmgitopsError, UserError
+from .clock import Clock, utc_now
+from .errors import CheckFailed, SmgitopsError
 from .naming import MANAGED_BY_TAG, MANAGED_BY_VALUE, RELEASE_TAG
 
 if TYPE_CHECKING:
@@ -509,44 +507,3 @@ def render(report: TeardownReport, console: Any = None) -> None:
     console.print(f"summary: {counts or 'no managed endpoints'}")
     if report.alive_after_run:
         console.print(f"[bold red]still alive after the run:[/] {', '.join(report.alive_after_run)}")
-
-
-def configure_teardown(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dry-run", action="store_true", help="list what would be deleted; delete nothing")
-    parser.add_argument("--max", type=int, default=None, metavar="N", help="delete at most N endpoints this run")
-    parser.add_argument(
-        "--now", help="the instant to judge cut-offs at (ISO-8601 with offset; default: $SMGITOPS_NOW, else now)"
-    )
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("--releases", default=None, help="directory of release files (default: ./releases)")
-    parser.add_argument(
-        "--region", action="append", default=[], help="also sweep this region (repeatable; default: the releases')"
-    )
-
-
-def run_teardown(args: argparse.Namespace) -> int:
-    from .aws import make_session
-
-    if args.max is not None and args.max < 0:
-        raise UserError("--max must be 0 or more")
-    if args.releases is not None and not Path(args.releases).is_dir():
-        raise UserError(f"--releases: {args.releases} is not a directory")
-    releases_dir = Path(args.releases) if args.releases is not None else Path("releases")
-    now = cutoff_clock(args.now)()
-    schedules, warnings = load_schedules(releases_dir)
-    if not schedules:
-        warnings.append(f"no release files in {releases_dir}: every managed endpoint gets the default cut-off")
-    report = teardown(
-        lambda region: SageMakerEndpoints(make_session(region)),
-        regions_for(schedules, args.region),
-        schedules,
-        clock=lambda: now,
-        dry_run=args.dry_run,
-        max_deletions=args.max,
-        warnings=warnings,
-    )
-    if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
-    else:
-        render(report)
-    return 0 if report.ok else 1

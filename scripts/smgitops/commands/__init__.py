@@ -75,8 +75,6 @@ _IN_STAGE: dict[str, tuple[str, str]] = {
     "canary": ("canary", "analyse per-variant CloudWatch metrics over the bake window"),
     "rollback": ("rollout", "apply the release file as it was at a git revision (no training)"),
     "deploy": ("rollout", "apply, verify, smoke, canary; roll back to the last good release on failure"),
-    "teardown": ("teardown", "delete managed endpoints alive past their release's teardown time"),
-    "bring-up": ("bringup", "re-create endpoints whose schedule.up has come (working hours; no training)"),
     "emulator": ("emulator.server", "run the local AWS emulator in the foreground"),
     "demo": ("demo", "the whole story on the emulator, in a scratch git repository"),
     "comment": ("comment", "render (and post) the pull-request comment: plan, traffic, policy, cost"),
