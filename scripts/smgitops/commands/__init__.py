@@ -72,7 +72,6 @@ _IN_STAGE: dict[str, tuple[str, str]] = {
     "policy": ("policy", "checkov, custom checks and the release policy"),
     "apply": ("deploy", "apply the reviewed plan, then verify"),
     "verify": ("deploy", "check that the live endpoint equals the release"),
-    "canary": ("canary", "analyse per-variant CloudWatch metrics over the bake window"),
     "rollback": ("rollout", "apply the release file as it was at a git revision (no training)"),
     "deploy": ("rollout", "apply, verify, smoke, canary; roll back to the last good release on failure"),
     "emulator": ("emulator.server", "run the local AWS emulator in the foreground"),
