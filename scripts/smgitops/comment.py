@@ -28,30 +28,29 @@ from the event file ``GITHUB_EVENT_PATH``. ``--summary`` appends the same Markdo
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import io
 import json
 import os
 import re
-import sys
 import tarfile
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from .errors import ExternalError, UserError
-from .files import write_atomic
 
 MAX_BODY = 65_000  # GitHub refuses comment bodies over 65,536 characters
 
 
 def marker(environment: str) -> str:
     return f"<!-- smgitops:{environment} -->"
+
+
+MARKER_LINE = re.compile(r"^<!-- smgitops:([a-z0-9][a-z0-9-]{0,62}) -->$")  # a marker line; group 1 the environment
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -753,165 +752,3 @@ def post(body: str, environment: str, *, env: Mapping[str, str], opener: Opener 
         done = gh.create(number, body)
         action = "created"
     return {"action": action, "id": done.get("id"), "url": done.get("html_url"), "pull_request": number}
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# CLI
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def _read_json(path: Path, what: str) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise UserError(f"{path}: no such {what} file") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: not JSON ({exc})") from exc
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: the {what} must be a JSON object")
-    return data
-
-
-_SUMMARY_KEYS = ("release", "environment", "endpoint", "endpoint_config", "variants", "resources", "no_changes")
-
-
-def configure_comment(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("plan_json", type=Path, metavar="PLAN_JSON", help="plan summary from `smgitops plan --json`")
-    parser.add_argument("--policy", type=Path, default=None, metavar="F", help="report from `smgitops policy --json`")
-    parser.add_argument(
-        "--release",
-        type=Path,
-        default=None,
-        help="release file for the cost estimate (default: the one the summary names)",
-    )
-    parser.add_argument("--now", default=None, help="ISO-8601 instant with offset for the cost estimate (default: now)")
-    parser.add_argument(
-        "--base-rev",
-        default=None,
-        metavar="REV",
-        help="git revision whose copy of the release is the base (the PR's base commit): traffic moved, metrics "
-        "beside the models it moves from, parameter changes and the cost change are against it",
-    )
-    parser.add_argument(
-        "--artifacts",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="where `smgitops train` wrote the archives whose manifests hold the held-out metrics "
-        "(default: out/artifacts in the release's repository)",
-    )
-    parser.add_argument(
-        "--store",
-        action="store_true",
-        help="also read archives not in DIR (e.g. the base's models) from the artifact store (read-only credentials)",
-    )
-    parser.add_argument("--markdown", type=Path, default=None, metavar="F", help="also write the Markdown to F")
-    parser.add_argument("--post", action="store_true", help="create or update the pull request's comment")
-    parser.add_argument("--summary", action="store_true", help="append the Markdown to $GITHUB_STEP_SUMMARY")
-    parser.add_argument(
-        "--json", action="store_true", help="print what was posted as JSON on stdout (instead of the Markdown)"
-    )
-    parser.add_argument("--report", type=Path, default=None, metavar="F", help="write what was posted as JSON to F")
-
-
-_MARKER = re.compile(r"^<!-- smgitops:([a-z0-9][a-z0-9-]{0,62}) -->$")
-
-
-def configure_post_comment(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "directory", type=Path, metavar="DIR", help="directory of comments rendered by `smgitops comment --markdown`"
-    )
-
-
-def run_post_comment(args: argparse.Namespace) -> int:
-    """Post every ``DIR/*.md`` (one per environment, each starting with its marker) to the pull request."""
-    files = sorted(args.directory.glob("*.md")) if args.directory.is_dir() else []
-    bodies: list[tuple[str, str]] = []
-    for path in files:
-        body = path.read_text(encoding="utf-8", errors="replace")
-        m = _MARKER.match(body.split("\n", 1)[0])
-        if m is None:
-            raise UserError(f"{path}:1: not a smgitops comment (the first line must be <!-- smgitops:ENV -->)")
-        if len(body) > MAX_BODY:
-            raise UserError(f"{path}: {len(body)} characters, more than a comment holds ({MAX_BODY})")
-        bodies.append((m.group(1), body))
-    if not bodies:
-        print(f"smgitops post-comment: no comment in {args.directory} (no plan got far enough to render one)")
-        return 0
-    for environment, body in bodies:
-        done = post(body, environment, env=os.environ)
-        print(f"comment {environment} {done['action']}: {done['url'] or done['id']}")
-    return 0
-
-
-def _own_evidence(release: Any) -> list[dict[str, Any]]:
-    """The canary evidence of the release's own environment (none outside a git repository)."""
-    from .record import read_evidence
-    from .rollout import Git
-
-    try:
-        git = Git.for_path(Path(release.path))
-    except UserError:
-        return []
-    return read_evidence(git, str(release.environment))
-
-
-def run_comment(args: argparse.Namespace) -> int:
-    from .clock import parse_instant, utc_now
-
-    summary = _read_json(args.plan_json, "plan summary")
-    missing = [k for k in _SUMMARY_KEYS if k not in summary]
-    if missing:
-        raise UserError(f"{args.plan_json}: not a plan summary (missing {', '.join(missing)})")
-    policy = _read_json(args.policy, "policy report") if args.policy is not None else None
-    now: datetime = parse_instant(args.now) if args.now else utc_now()
-
-    cost: dict[str, Any] | None = None
-    review: dict[str, Any] | None = None
-    release_path = args.release or Path(str(summary["release"]))
-    if release_path.is_file():
-        from .policy import base_from_rev, promotion_evidence
-        from .pricing import compare_cost
-        from .release import load_release
-
-        release = load_release(release_path)
-        base = base_from_rev(release_path, args.base_rev) if args.base_rev else None
-        sources = [local_manifests(args.artifacts or release.repo_root / "out" / "artifacts")]
-        if args.store:
-            sources.append(store_manifests(release))
-        review = build_review(
-            summary,
-            release,
-            base,
-            manifests=sources,
-            evidence=promotion_evidence(release),
-            own_evidence=_own_evidence(release),
-            base_label=f"base {args.base_rev[:8]}" if args.base_rev else "the base release",
-        )
-        cost = compare_cost(release, base, now)
-    elif args.release is not None:
-        raise UserError(f"{args.release}: no such release file")
-    else:
-        print(f"smgitops comment: {release_path} not found; no cost estimate or review", file=sys.stderr)
-
-    body = render_markdown(summary, policy=policy, cost=cost, review=review, env=os.environ)
-    if args.markdown is not None:
-        write_atomic(args.markdown, body)
-    if args.summary:
-        step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
-        if not step_summary:
-            raise UserError("--summary needs GITHUB_STEP_SUMMARY in the environment (set by GitHub Actions)")
-        with open(step_summary, "a", encoding="utf-8") as fh:
-            fh.write(body + "\n")
-    result: dict[str, Any] = {"environment": summary["environment"], "posted": None}
-    if args.post:
-        result["posted"] = post(body, str(summary["environment"]), env=os.environ)
-        posted = result["posted"]
-        print(f"comment {posted['action']}: {posted['url'] or posted['id']}", file=sys.stderr if args.json else None)
-    if args.report is not None:
-        write_atomic(args.report, json.dumps(result, indent=2) + "\n")
-    if args.json:
-        print(json.dumps(result, indent=2))
-    elif not (args.post or args.summary or args.markdown):
-        sys.stdout.write(body)
-    return 0

@@ -76,8 +76,6 @@ _IN_STAGE: dict[str, tuple[str, str]] = {
     "deploy": ("rollout", "apply, verify, smoke, canary; roll back to the last good release on failure"),
     "emulator": ("emulator.server", "run the local AWS emulator in the foreground"),
     "demo": ("demo", "the whole story on the emulator, in a scratch git repository"),
-    "comment": ("comment", "render (and post) the pull-request comment: plan, traffic, policy, cost"),
-    "post-comment": ("comment", "post rendered pull-request comments (a job without AWS credentials)"),
 }
 
 
