@@ -46,7 +46,6 @@ Exit codes: 0 clean, 1 findings (listed as a table, and in ``--json``), 2 bad in
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -63,7 +62,6 @@ import yaml
 
 from . import paths
 from .errors import ExternalError, InvalidRelease, UserError
-from .files import write_atomic
 
 CUSTOM_PREFIXES = ("CKV_SMG_", "CKV2_SMG_")
 PROMOTED_FROM = {"prod": "dev"}  # environment -> the environment whose canary its digests must have passed
@@ -658,70 +656,39 @@ def print_report(report: Mapping[str, Any], file: Any = None) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# CLI
+# The report of ``smgitops policy``
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def configure_policy(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("release", nargs="?", type=Path, help="release file (the release policy needs it)")
-    plan = parser.add_mutually_exclusive_group()
-    plan.add_argument(
-        "--plan-json",
-        type=Path,
-        default=None,
-        metavar="F",
-        help="`terraform show -json` of the release's plan, scanned with --framework terraform_plan",
-    )
-    plan.add_argument(
-        "--plan-file",
-        type=Path,
-        default=None,
-        metavar="F",
-        help="the saved plan `smgitops plan RELEASE` wrote (shown as JSON in its working copy, then scanned)",
-    )
-    base = parser.add_mutually_exclusive_group()
-    base.add_argument("--base-release", type=Path, default=None, metavar="F", help="the base release file")
-    base.add_argument(
-        "--base-rev",
-        default=None,
-        metavar="REV",
-        help="git revision whose copy of RELEASE is the base (e.g. the PR's base commit)",
-    )
-    parser.add_argument(
-        "--root",
-        type=Path,
-        default=None,
-        help="repository holding terraform/, bootstrap/ and policies/ (default: the release's, "
-        "else the current directory)",
-    )
-    parser.add_argument("--release-only", action="store_true", help="only the release policy; no checkov")
-    parser.add_argument("--json", action="store_true", help="print the report as JSON on stdout (no table)")
-    parser.add_argument("--report", type=Path, default=None, metavar="F", help="write the report as JSON to F")
-
-
-def run_policy(args: argparse.Namespace) -> int:
+def policy_report(
+    release_path: Path | None,
+    *,
+    root: Path | None = None,
+    plan_json: Path | None = None,
+    plan_file: Path | None = None,
+    base_release: Path | None = None,
+    base_rev: str | None = None,
+    release_only: bool = False,
+) -> dict[str, Any]:
+    """The report of ``smgitops policy`` (:func:`build_report`): checkov on the roots under ``root`` (default: the
+    release's repository, else the working directory) and on the plan (``plan_json``, or the saved ``plan_file``
+    shown as JSON), unless ``release_only``; then, with a release, the release policy against its base (the file
+    ``base_release``, or the release's copy at ``base_rev``) and the promotion evidence."""
     from .release import load_release
 
-    if args.release is None and (args.base_release or args.base_rev):
-        raise UserError("--base-release/--base-rev need a RELEASE")
-    if args.release_only and args.release is None:
-        raise UserError("--release-only needs a RELEASE")
-    if args.plan_file is not None and args.release is None:
-        raise UserError("--plan-file needs the RELEASE it was planned from")
-    release = load_release(args.release) if args.release is not None else None
-    root = (args.root or (release.repo_root if release is not None else Path.cwd())).resolve()
+    release = load_release(release_path) if release_path is not None else None
+    root = (root or (release.repo_root if release is not None else Path.cwd())).resolve()
 
     findings: list[Finding] = []
     checkov_result: CheckovResult | None = None
-    if not args.release_only:
+    if not release_only:
         policies_dir = root / "policies"
         if not policies_dir.is_dir():
             raise UserError(f"{policies_dir}: no policies/ directory in the repository root")
         with tempfile.TemporaryDirectory(prefix="smgitops-plan-") as tmp:
-            plan_json = args.plan_json
-            if args.plan_file is not None:
+            if plan_file is not None:
                 plan_json = Path(tmp) / "plan.json"
-                plan_json.write_text(json.dumps(show_saved_plan(release, args.plan_file)), encoding="utf-8")
+                plan_json.write_text(json.dumps(show_saved_plan(release, plan_file)), encoding="utf-8")
             checkov_result = run_checkov(
                 {name: root / name for name in ROOTS}, plan_json=plan_json, policies_dir=policies_dir
             )
@@ -729,25 +696,18 @@ def run_policy(args: argparse.Namespace) -> int:
 
     base_label: str | None = None
     promoted: list[dict[str, Any]] = []
-    if release is not None:
+    if release_path is not None and release is not None:
         base: Any | None = None
-        if args.base_release is not None:
-            if not args.base_release.is_file():
-                raise UserError(f"{args.base_release}: no such base release file")
-            base = _lenient_release(args.base_release.read_text(encoding="utf-8"), args.base_release)
-            base_label = str(args.base_release)
-        elif args.base_rev is not None:
-            base = base_from_rev(args.release, args.base_rev)
-            base_label = f"{args.base_rev}:{args.release}" + ("" if base is not None else " (absent: new release)")
+        if base_release is not None:
+            if not base_release.is_file():
+                raise UserError(f"{base_release}: no such base release file")
+            base = _lenient_release(base_release.read_text(encoding="utf-8"), base_release)
+            base_label = str(base_release)
+        elif base_rev is not None:
+            base = base_from_rev(release_path, base_rev)
+            base_label = f"{base_rev}:{release_path}" + ("" if base is not None else " (absent: new release)")
         evidence = promotion_evidence(release)
         findings += release_findings(release, base, evidence=evidence)
         promoted = promotion(release, base, evidence)
 
-    report = build_report(str(args.release) if args.release else None, checkov_result, findings, base_label, promoted)
-    if args.report is not None:
-        write_atomic(args.report, json.dumps(report, indent=2) + "\n")
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        print_report(report)
-    return 0 if report["ok"] else 1
+    return build_report(str(release_path) if release_path else None, checkov_result, findings, base_label, promoted)

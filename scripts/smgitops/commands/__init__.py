@@ -69,7 +69,6 @@ def load(command: str) -> Command:
 # they move here, one family at a time.
 _IN_STAGE: dict[str, tuple[str, str]] = {
     "plan": ("plan", "terraform plan of a release, summarised (variants, weights, cost)"),
-    "policy": ("policy", "checkov, custom checks and the release policy"),
     "apply": ("deploy", "apply the reviewed plan, then verify"),
     "verify": ("deploy", "check that the live endpoint equals the release"),
     "rollback": ("rollout", "apply the release file as it was at a git revision (no training)"),
