@@ -560,6 +560,31 @@ def test_default_params_validate_without_importing_scikit_learn(release: Path) -
     assert res.stdout.splitlines() == [f"{release}: ok", "SKLEARN False"]
 
 
+def test_parameters_that_passed_are_not_checked_again(release: Path) -> None:
+    """Every command loads its release: parameters scikit-learn accepted (same estimator, values, data shape and
+    installed numeric stack) are not checked again; changed values are, and a refusal is never kept."""
+    probe = (
+        "import sys\n"
+        "from smgitops.cli import main\n"
+        "code = main(['validate', sys.argv[1]])\n"
+        "print('SKLEARN', 'sklearn' in sys.modules)\n"
+        "sys.exit(code)\n"
+    )
+
+    def validate() -> tuple[int, list[str]]:
+        res = subprocess.run([sys.executable, "-c", probe, str(release)], capture_output=True, text=True, timeout=120)
+        return res.returncode, res.stdout.splitlines()
+
+    assert validate() == (0, [f"{release}: ok", "SKLEARN True"])
+    assert validate() == (0, [f"{release}: ok", "SKLEARN False"])
+    release.write_text(edit(release.read_text(encoding="utf-8"), "C: 1.0", "C: -1.0"), encoding="utf-8")
+    for _ in range(2):
+        code, out = validate()
+        assert (code, out[-1]) == (2, "SKLEARN True")
+    release.write_text(edit(release.read_text(encoding="utf-8"), "C: -1.0", "C: 0.5"), encoding="utf-8")
+    assert validate() == (0, [f"{release}: ok", "SKLEARN True"])
+
+
 @pytest.mark.parametrize(
     ("old", "new", "field"),
     [

@@ -16,8 +16,13 @@ Parameters a release may NOT set, although the estimators accept them (:data:`EX
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import importlib.util
+import json
+import os
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 # scikit-learn version training pins (requirements/dev.txt). A release's image must serve the same version:
@@ -124,3 +129,58 @@ def probe_fit(dotted: str, params: dict[str, Any], n_features: int, n_rows: int,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cls(**probe).fit(x, y)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Verdicts kept: parameters scikit-learn accepted need not be checked again by the same installation
+# --------------------------------------------------------------------------------------------------------------
+
+# Checking a model's parameters imports scikit-learn (about 1 s on the project's 2-core machine) and fits the probe.
+# Every command that loads a release checks them, so a workflow's validate, plan, apply and deploy would pay that
+# each. What scikit-learn accepted depends only on the estimator, the parameters, the data's shape and the installed
+# numeric stack, and is the same every time: a passing verdict is kept (an empty file named by the hash of all of
+# them) in the repository's ``.smgitops/validated/`` and found there next time. A refusal is never kept: its message
+# comes from scikit-learn, so it is checked afresh.
+VERDICT_DIR = Path(".smgitops") / "validated"
+_STACK = ("sklearn", "numpy", "scipy")
+
+
+@cache
+def _stack_identity() -> str:
+    """Which scikit-learn, numpy and scipy are installed (path, size and mtime of each package's ``__init__``),
+    found without importing them."""
+    parts = []
+    for name in _STACK:
+        spec = importlib.util.find_spec(name)
+        origin = spec.origin if spec is not None else None
+        if origin is None:
+            parts.append(f"{name}:absent")
+            continue
+        st = os.stat(origin)
+        parts.append(f"{name}:{origin}:{st.st_size}:{st.st_mtime_ns}")
+    return "\n".join(parts)
+
+
+def verdict_file(repo_root: Path, dotted: str, params: dict[str, Any], shape: tuple[int, ...] | None) -> Path | None:
+    """Where a passing verdict for these parameters (probe-fitted on ``shape``, or not fitted when None) is kept;
+    None when the parameters cannot be named reliably (a value JSON cannot hold)."""
+    try:
+        doc = json.dumps([dotted, params, list(shape) if shape else None, _stack_identity()], sort_keys=True)
+    except (TypeError, ValueError, OSError):
+        return None
+    return repo_root / VERDICT_DIR / hashlib.sha256(doc.encode()).hexdigest()
+
+
+def passed_before(path: Path | None) -> bool:
+    return path is not None and path.is_file()
+
+
+def remember_passed(path: Path | None) -> None:
+    """Keep a passing verdict; a repository that cannot be written to only loses the shortcut."""
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+    except OSError:
+        pass

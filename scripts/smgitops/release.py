@@ -278,6 +278,7 @@ class _Reporter:
         self._seen: set[tuple[int, int, str, str]] = set()
         self.suggestion_budget = SUGGESTION_BUDGET
         self.probe_fits = 0
+        self.passed: list[Path | None] = []  # parameter verdicts to keep once the file is checked
         self.digest_optional = False  # `train --write`: a model may lack artifact_sha256 (it is about to be written)
 
     def add(self, line: int, col: int, path: Iterable[str | int], reason: str) -> None:
@@ -991,6 +992,13 @@ def _model_problems(model_id: str, spec: dict[str, Any], rep: _Reporter, repo_ro
     params = spec.get("params")
     if not isinstance(params, dict) or not params:
         return  # {}: an allowlisted estimator's defaults always fit, and scikit-learn need not be imported
+    # The same parameters passed before on this installation and data shape: scikit-learn need not be asked again.
+    shape = _data_shape(data_file) if data_file is not None and rep.probe_fits < MAX_PROBE_FITS else None
+    kept = estimators.verdict_file(repo_root, estimator, params, shape)
+    if estimators.passed_before(kept):
+        _count_probe_fit(rep, data_file)
+        return
+    problems_before = len(rep.problems)
     accepted = sorted(estimators.accepted_params(estimator))
     excluded = estimators.EXCLUDED_PARAMS
     short = estimator.rsplit(".", 1)[-1]
@@ -1017,14 +1025,36 @@ def _model_problems(model_id: str, spec: dict[str, Any], rep: _Reporter, repo_ro
             )
             bad = True
     if not bad and all(v is not _INVALID for v in params.values()):
-        _param_value_problems(model_id, estimator, params, rep, data_file)
+        _param_value_problems(model_id, estimator, params, rep, data_file, shape)
+        if len(rep.problems) == problems_before:
+            rep.passed.append(kept)  # kept at the end: a model with the same parameters is still checked now
+
+
+def _count_probe_fit(rep: _Reporter, data_file: Path | None) -> bool:
+    """Count a model whose parameter values passed toward the probe budget; True if its fit is to be probed."""
+    if data_file is None:
+        return False
+    rep.probe_fits += 1
+    if rep.probe_fits > MAX_PROBE_FITS:
+        if rep.probe_fits == MAX_PROBE_FITS + 1:
+            rep.notes.append(
+                f"only the first {MAX_PROBE_FITS} models' parameters were test-fitted on a synthetic sample; "
+                "training checks the others'"
+            )
+        return False
+    return True
 
 
 _PARAM_IN_MESSAGE = re.compile(r"The '(\w+)' parameter")
 
 
 def _param_value_problems(
-    model_id: str, estimator: str, params: dict[str, Any], rep: _Reporter, data_file: Path | None = None
+    model_id: str,
+    estimator: str,
+    params: dict[str, Any],
+    rep: _Reporter,
+    data_file: Path | None = None,
+    shape: tuple[int, int, int] | None = None,
 ) -> None:
     """Let scikit-learn check the parameter values (types, ranges, choices) as ``fit`` would; then, with the
     model's data file at hand, fit the estimator on a synthetic sample of that data's shape
@@ -1044,17 +1074,8 @@ def _param_value_problems(
             where = (*where, m.group(1))
         rep.at(where, message)
         return
-    if data_file is None:
+    if not _count_probe_fit(rep, data_file):
         return
-    rep.probe_fits += 1
-    if rep.probe_fits > MAX_PROBE_FITS:
-        if rep.probe_fits == MAX_PROBE_FITS + 1:
-            rep.notes.append(
-                f"only the first {MAX_PROBE_FITS} models' parameters were test-fitted on a synthetic sample; "
-                "training checks the others'"
-            )
-        return
-    shape = _data_shape(data_file)
     if shape is None:
         return  # no readable data to take the shape from: training reports the data's problems
     try:
@@ -1184,6 +1205,11 @@ def _check_parsed(doc: Any, rep: _Reporter, release_path: Path) -> ValidationRes
     if isinstance(doc, dict):
         _schema_problems(doc, rep)
         _semantic_problems(doc, rep, release_path, repo_root_for(release_path))
+    if rep.passed:
+        from . import estimators
+
+        for kept in rep.passed:
+            estimators.remember_passed(kept)
     ok_doc = doc if isinstance(doc, dict) and not rep.problems else None
     return ValidationResult(rep.label, sorted(rep.problems), rep.notes, ok_doc)
 
