@@ -73,7 +73,6 @@ _IN_STAGE: dict[str, tuple[str, str]] = {
     "verify": ("deploy", "check that the live endpoint equals the release"),
     "rollback": ("rollout", "apply the release file as it was at a git revision (no training)"),
     "deploy": ("rollout", "apply, verify, smoke, canary; roll back to the last good release on failure"),
-    "emulator": ("emulator.server", "run the local AWS emulator in the foreground"),
     "demo": ("demo", "the whole story on the emulator, in a scratch git repository"),
 }
 

@@ -2,20 +2,18 @@
 
 Two ways to run it:
 
-* ``smgitops emulator [--port P] [--no-tls]``: in the foreground, printing the URL and the ``export`` lines that
-  point boto3 and Terraform at it; Ctrl-C stops it.
-* ``Emulator(...)``: a child process (``python -m smgitops.emulator.server``) for tests, the demo and scripts. A
-  child keeps moto's process-global backends apart from any ``mock_aws()`` in the caller's process.
+* ``smgitops emulator [--port P] [--no-tls]`` (:mod:`smgitops.commands.emulator`): in the foreground, printing the
+  URL and the ``export`` lines that point boto3 and Terraform at it; Ctrl-C stops it.
+* ``Emulator(...)``: a child process (``python -m smgitops.commands.emulator``, the same command) for tests, the
+  demo and scripts. A child keeps moto's process-global backends apart from any ``mock_aws()`` in the caller's
+  process.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import logging
 import os
 import select
-import signal
 import subprocess
 import sys
 import tempfile
@@ -136,7 +134,7 @@ class Emulator:
         began = time.monotonic()
         self._log_dir = tempfile.TemporaryDirectory(prefix="smgitops-emulator-")
         self._log = open(Path(self._log_dir.name) / "server.log", "w+b")  # noqa: SIM115 - closed in stop()
-        cmd = [sys.executable, "-m", "smgitops.emulator.server", "--host", self.host, "--port", str(self.port)]
+        cmd = [sys.executable, "-m", "smgitops.commands.emulator", "--host", self.host, "--port", str(self.port)]
         cmd += ["--tls-dir", str(self.tls_dir)] if self.tls else ["--no-tls"]
         cmd += ["--ready-json"]
         child_env = dict(os.environ)
@@ -194,76 +192,3 @@ class Emulator:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
-
-
-# -------------------------------------------------------------------------------------------------------------
-# CLI: `smgitops emulator` and `python -m smgitops.emulator.server`
-# -------------------------------------------------------------------------------------------------------------
-
-
-def configure_emulator(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=0, help="port to bind (default: a free one)")
-    parser.add_argument("--no-tls", dest="tls", action="store_false", help="serve plain HTTP (TLS-only policies deny)")
-    parser.add_argument("--tls-dir", type=Path, default=None, help="directory holding cert.pem/key.pem")
-    parser.add_argument("--json", action="store_true", help="print the endpoint and environment as one JSON line")
-    parser.add_argument("--ready-json", action="store_true", help=argparse.SUPPRESS)
-
-
-def run_emulator(args: argparse.Namespace) -> int:
-    from smgitops.errors import UserError
-
-    require_local_extra("cannot run the local emulator")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    tls_dir = args.tls_dir or paths.emulator_tls_dir()
-    try:
-        server = make_server(args.host, args.port, args.tls, tls_dir)
-    except (OSError, SystemExit) as exc:  # werkzeug reports a failed bind on stderr and exits
-        raise UserError(f"cannot listen on {args.host}:{args.port}: the address is in use or not available") from exc
-    host, port = server.server_address[:2]
-    url = f"{'https' if args.tls else 'http'}://{host}:{port}"
-    env = emulator_env(url, tls_dir / "cert.pem" if args.tls else None)
-    if args.ready_json or args.json:
-        sys.stdout.write(json.dumps({"url": url, "port": port, "env": env}) + "\n")
-    else:
-        sys.stdout.write(f"smgitops emulator listening on {url}\n\n")
-        for key, value in env.items():
-            sys.stdout.write(f"export {key}={value}\n")
-        if args.tls:
-            sys.stdout.write("# SSL_CERT_FILE makes Terraform trust the emulator (and nothing else in that shell).\n")
-        sys.stdout.write(f"\nadmin API: {url}/_smgitops/ (smgitops.emulator.admin.AdminClient). Ctrl-C stops it.\n")
-    sys.stdout.flush()
-    if args.ready_json:
-        # The parent reads only the ready line: anything printed later (an inference.py, say) goes to the log
-        # instead of filling a pipe nobody drains.
-        os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-
-    def _stop(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _stop)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    if not args.ready_json:
-        sys.stdout.write("emulator stopped\n")
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m smgitops.emulator.server", description=__doc__)
-    configure_emulator(parser)
-    from smgitops.errors import SmgitopsError
-
-    try:
-        return run_emulator(parser.parse_args(argv))
-    except SmgitopsError as exc:
-        sys.stderr.write(f"smgitops emulator: {exc}\n")
-        return exc.exit_code
-
-
-if __name__ == "__main__":
-    sys.exit(main())
