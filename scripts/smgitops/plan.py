@@ -31,7 +31,6 @@ Summary dict (the contract with the PR comment)::
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import importlib
 import json
@@ -45,9 +44,9 @@ from typing import Any
 
 from . import naming
 from .clock import Clock, utc_now
-from .files import sha256_file, write_atomic
+from .files import sha256_file
 from .localmode import resolve_settings
-from .release import Release, load_release
+from .release import Release
 from .settings import Settings, is_local_mode
 from .terraform import LockInfo, ProcessRunner, Terraform, WorkingCopy, file_lock, subprocess_runner
 
@@ -600,41 +599,3 @@ def render_markdown(summary: Mapping[str, Any], release: Release, now: datetime)
     if pricing is not None and hasattr(pricing, "compare_cost"):
         cost = pricing.compare_cost(release, None, now)  # no base here: `smgitops comment --base-rev` has one
     return str(comment.render_markdown(dict(summary), policy=None, cost=cost))
-
-
-# -- CLI ---------------------------------------------------------------------------------------------------------
-
-
-def configure_plan(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("release", type=Path, help="release file, e.g. releases/dev.yaml")
-    parser.add_argument("--out", type=Path, default=None, help="plan file (default .smgitops/work/<env>/<env>.tfplan)")
-    parser.add_argument("--markdown", type=Path, default=None, metavar="F", help="write the PR-comment Markdown to F")
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout (no table)")
-    parser.add_argument("--report", type=Path, default=None, metavar="F", help="write the summary as JSON to F")
-    parser.add_argument(
-        "--lock",
-        choices=("true", "false"),
-        default="true",
-        help="take the state lock (default); --lock=false reads the state without it, as read-only credentials "
-        "(pull requests) must",
-    )
-
-
-def run_plan(args: argparse.Namespace) -> int:
-    from .artifacts import default_artifact_dir, refuse_stale_archives
-
-    release = load_release(args.release)
-    # A trained archive that is not the release's: the plan would deploy the model the release pins, not the one
-    # just trained (a parameter changed and its digest was not written).
-    refuse_stale_archives(release, default_artifact_dir(release), "not planned")
-    result = plan_release(release, out=args.out, lock=args.lock == "true")
-    summary = result.summary
-    if args.markdown is not None:
-        write_atomic(args.markdown, render_markdown(summary, release, utc_now()))
-    if args.report is not None:
-        write_atomic(args.report, json.dumps(summary, indent=2) + "\n")
-    if args.json:
-        print(json.dumps(summary, indent=2))
-        return 0
-    print_summary(summary)
-    return 0

@@ -68,7 +68,6 @@ def load(command: str) -> Command:
 # Commands whose code is still in their stage module (``configure_<cmd>``, ``run_<cmd>``): a temporary state while
 # they move here, one family at a time.
 _IN_STAGE: dict[str, tuple[str, str]] = {
-    "plan": ("plan", "terraform plan of a release, summarised (variants, weights, cost)"),
     "apply": ("deploy", "apply the reviewed plan, then verify"),
     "verify": ("deploy", "check that the live endpoint equals the release"),
     "rollback": ("rollout", "apply the release file as it was at a git revision (no training)"),
