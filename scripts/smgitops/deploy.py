@@ -26,7 +26,6 @@ first"). ``verify`` reports the same as drift (exit 1): the endpoint may already
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -39,7 +38,7 @@ from . import naming
 from .artifacts import ArtifactStore, require_servable, verify_artifacts
 from .clock import Sleep, real_sleep
 from .console import Heartbeat, human, progress
-from .errors import CheckFailed, ExternalError, UserError
+from .errors import ExternalError, UserError
 from .files import sha256_file
 from .plan import (
     PlanResult,
@@ -50,7 +49,7 @@ from .plan import (
     release_label,
     workspace_for,
 )
-from .release import Release, load_release
+from .release import Release
 from .settings import Settings, is_local_mode
 from .terraform import ProcessRunner, TerraformError, subprocess_runner
 
@@ -552,24 +551,6 @@ def print_verify(result: VerifyResult, file: Any = None) -> None:
         console.print(f"note: {note}")
 
 
-def configure_verify(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("release", type=Path, help="release file, e.g. releases/dev.yaml")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds to wait for Creating/Updating")
-    parser.add_argument(
-        "--no-plan",
-        action="store_true",
-        help="compare the endpoint only; by default the Terraform state must also match AWS (refresh-only plan)",
-    )
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    parser.add_argument(
-        "--now",
-        default=None,
-        metavar="ISO-8601",
-        help="the instant to judge working hours at (schedule.up to teardown.at; with offset; default: "
-        "$SMGITOPS_NOW, else now): outside them an absent endpoint is down on schedule, not drift",
-    )
-
-
 ENDPOINT_ADDRESS = "aws_sagemaker_endpoint.this"
 
 
@@ -600,62 +581,3 @@ def verify_live(
         ]
     result.ok = not result.problems
     return result
-
-
-def run_verify(args: argparse.Namespace) -> int:
-    from .clock import cutoff_clock
-
-    release = load_release(args.release)
-    result = verify_live(release, cutoff_clock(args.now)(), timeout=args.timeout, plan=not args.no_plan)
-    if args.json:
-        print(json.dumps(result.as_dict(), indent=2))
-    else:
-        print_verify(result)
-    return 0 if result.ok else CheckFailed.exit_code
-
-
-def configure_apply(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("release", type=Path, help="release file, e.g. releases/dev.yaml")
-    parser.add_argument(
-        "--plan", type=Path, default=None, help="saved plan (default .smgitops/work/<env>/<env>.tfplan)"
-    )
-    parser.add_argument(
-        "--auto-approve",
-        "--no-saved-plan",
-        dest="auto_approve",
-        action="store_true",
-        help="plan and apply in one go, without a reviewed plan (rollbacks, local runs)",
-    )
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds verify waits for InService")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
-
-
-def run_apply(args: argparse.Namespace) -> int:
-    release = load_release(args.release)
-    if args.auto_approve and args.plan is not None:
-        raise UserError("--plan and --auto-approve exclude each other: apply a reviewed plan, or plan and apply")
-    planned: PlanResult | None = None
-    if args.auto_approve:
-        planned, result = apply_release(release, verify_timeout=args.timeout)
-    else:
-        result = apply_plan(release, plan_file=args.plan, verify_timeout=args.timeout)
-    if args.json:
-        doc = result.as_dict()
-        if planned is not None:
-            doc["plan"] = planned.summary
-        print(json.dumps(doc, indent=2))
-    else:
-        if planned is not None:
-            from .plan import print_summary
-
-            print_summary(planned.summary)
-        if result.verify is not None:
-            print_verify(result.verify)
-        if result.plan_after_apply_empty:
-            print("plan after apply is empty")
-        else:
-            print("plan after apply is NOT empty (drift):")
-            for d in result.drift:
-                print(f"  {'/'.join(d['actions']):>14}  {d['address']}")
-        print(", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items()))
-    return 0 if result.ok else CheckFailed.exit_code
