@@ -25,9 +25,11 @@ import pytest
 
 from smgitops import console as out
 from smgitops.canary import VariantMetrics, analyse, judge, render
+from smgitops.commands.deploy import print_step
+from smgitops.commands.rollback import print_rollback
 from smgitops.deploy import VerifyResult, print_verify, verify_release
 from smgitops.plan import print_summary
-from smgitops.rollout import DeployResult, RollbackResult, Step, _print_step, print_rollback
+from smgitops.rollout import DeployResult, RollbackResult, Step
 from smgitops.teardown import Entry, Outcome, TeardownReport
 from smgitops.teardown import render as render_teardown
 from smgitops.terraform import stderr_echo, subprocess_runner
@@ -166,8 +168,8 @@ def test_human_output_of_the_main_commands_has_no_python_values(capsys: pytest.C
     render(report)
 
     # deploy: steps, the summary line, a rollback
-    _print_step(Step("apply", True, 3.2, f"{LONG[:54]}-1a2b3c4d, plan after apply empty"))
-    _print_step(Step("canary", False, 0.4, report.summary()))
+    print_step(Step("apply", True, 3.2, f"{LONG[:54]}-1a2b3c4d, plan after apply empty"))
+    print_step(Step("canary", False, 0.4, report.summary()))
     deployed = DeployResult(release="releases/dev.yaml", environment="dev", revision="abc", ok=True)
     deployed.endpoint_config = f"{LONG[:54]}-1a2b3c4d"
     print(deployed.summary())

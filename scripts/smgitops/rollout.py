@@ -27,12 +27,10 @@ release file has uncommitted changes is never recorded as good (the content depl
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -41,8 +39,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .clock import Clock, Sleep, announce, bake_clock, cutoff_clock, real_sleep, utc_now
-from .console import human, weights_text
+from .clock import Clock, Sleep, cutoff_clock, real_sleep, utc_now
+from .console import human
 from .errors import CheckFailed, ExternalError, SmgitopsError, UserError
 from .recovery import Cancelled
 
@@ -787,160 +785,3 @@ def _auto_rollback(
         doc.update(branch=branch, commit=commit)
         record(Step("revert-branch", True, 0.0, f"{branch} ({commit[:8]})"))
     return doc
-
-
-# --------------------------------------------------------------------------------------------------------------
-# CLI
-# --------------------------------------------------------------------------------------------------------------
-
-
-_NOW_HELP = (
-    "the instant to judge the release's teardown cut-off at (ISO-8601 with offset; default: $SMGITOPS_NOW, else "
-    "now); after today's cut-off nothing is applied (exit 1). The canary's bake clock is separate"
-)
-
-
-def configure_rollback(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("release", type=Path, help="release file, e.g. releases/dev.yaml")
-    parser.add_argument("--to", required=True, metavar="REV", help="git revision whose release file to apply")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    parser.add_argument("--now", default=None, metavar="ISO-8601", help=_NOW_HELP)
-
-
-def run_rollback(args: argparse.Namespace) -> int:
-    if not args.release.is_file():
-        raise UserError(f"{args.release}: no such release file")
-    result = rollback(args.release, args.to, cutoff_now=cutoff_clock(args.now))
-    git_state = match_git_to_live(Git.for_path(args.release), result) if result.ok else None
-    if args.json:
-        print(json.dumps({**result.as_dict(), "git": git_state}, indent=2))
-    else:
-        print_rollback(result, git_state)
-    return 0 if result.ok else 1
-
-
-def print_rollback(result: RollbackResult, git_state: dict[str, Any] | None) -> None:
-    """What ``smgitops rollback`` prints for a person: weights in percent, yes/no, never a Python value."""
-    state = "rolled back" if result.ok else "ROLLBACK DID NOT VERIFY"
-    print(f"{state}: {result.release} as of {result.revision} ({result.sha[:8]})")
-    print(f"live configuration {human(result.endpoint_config)}, weights {weights_text(result.weights)}")
-    print(f"plan after apply empty: {human(result.plan_after_apply_empty)}; {result.seconds:.1f} s")
-    for p in result.problems:
-        print(f"  problem: {p}")
-    for n in result.notes:
-        print(f"  note: {n}")
-    _print_git_state(result, git_state)
-
-
-def _print_git_state(result: RollbackResult, git_state: dict[str, Any] | None) -> None:
-    if git_state is None:
-        return
-    if git_state["matches"]:
-        print(f"git matches live: {result.release} at HEAD is the file of {result.sha[:8]}")
-        return
-    print(f"git does not match live: {result.release} at HEAD is not the file of {result.sha[:8]} now served")
-    if "branch" in git_state:
-        print(f"revert commit {git_state['commit'][:8]} on branch {git_state['branch']}; to make git match live:")
-    else:
-        print(f"no revert branch written ({git_state['error']}); to make git match live:")
-    for command in git_state["commands"]:
-        print(f"  {command}")
-    if "branch" in git_state:
-        print("and open a pull request from the branch (or merge it as above)")
-
-
-def configure_deploy(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("release", type=Path, help="release file, e.g. releases/dev.yaml")
-    parser.add_argument(
-        "--traffic",
-        type=int,
-        default=0,
-        metavar="N",
-        help="send exactly N synthetic requests (held-out rows, routed by weight) before the canary; the step "
-        "says how many each variant answered",
-    )
-    parser.add_argument(
-        "--canary-timeout",
-        type=float,
-        default=DEFAULT_CANARY_TIMEOUT,
-        help="seconds to wait for enough invocations before the canary is inconclusive",
-    )
-    parser.add_argument("--canary-poll", type=float, default=DEFAULT_CANARY_POLL, help="seconds between polls")
-    parser.add_argument("--plan", type=Path, default=None, help="apply this reviewed plan (default: plan and apply)")
-    parser.add_argument("--now", default=None, metavar="ISO-8601", help=_NOW_HELP)
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    parser.add_argument(
-        "--github-output",
-        action="store_true",
-        help="append ok=, endpoint_config= and rollback_branch= (empty unless a revert branch was written) "
-        "to $GITHUB_OUTPUT",
-    )
-    parser.add_argument(
-        "--latest-ref",
-        default=None,
-        metavar="REF",
-        help="deploy only if the release file equals the one at REF (e.g. origin/main); else exit 1 and leave it "
-        "to the newer commit's deploy",
-    )
-    parser.add_argument(
-        "--record",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="write what Git must learn (good tag, revert branch as a git bundle) to DIR/<environment>.json for "
-        "`smgitops record`, which pushes it from a job without AWS credentials",
-    )
-
-
-def run_deploy(args: argparse.Namespace) -> int:
-    if not args.release.is_file():
-        raise UserError(f"{args.release}: no such release file")
-    if args.traffic < 0 or args.canary_timeout < 0 or args.canary_poll <= 0:
-        raise UserError("--traffic and --canary-timeout must be >= 0, --canary-poll > 0")
-    clock, canary_sleep, note = bake_clock()
-    announce(note, args.json)
-    result = deploy(
-        args.release,
-        traffic=args.traffic,
-        clock=clock,
-        canary_sleep=canary_sleep,
-        canary_timeout=args.canary_timeout,
-        canary_poll=args.canary_poll,
-        on_step=None if args.json else _print_step,
-        plan_file=args.plan,
-        latest_ref=args.latest_ref,
-        cutoff_now=cutoff_clock(args.now),
-    )
-    if args.record is not None:
-        from .record import write_record
-
-        write_record(Git.for_path(args.release), result, args.record)
-    if args.json:
-        print(json.dumps(result.as_dict(), indent=2, default=str))
-    else:
-        if result.canary is not None:
-            from .canary import render_doc
-
-            render_doc(result.canary)
-        print(result.summary(), file=sys.stdout if result.ok else sys.stderr)
-    if args.github_output:
-        from .ghoutput import append_github_output
-
-        rb = result.rollback or {}
-        append_github_output(
-            {
-                "ok": "true" if result.ok else "false",
-                "endpoint_config": result.endpoint_config or "",
-                "rollback_branch": str(rb.get("branch") or "") if rb.get("ok") else "",
-            }
-        )
-    return 0 if result.ok else 1
-
-
-def _print_step(s: Step) -> None:
-    from rich.markup import escape
-
-    from .console import make_console
-
-    mark = "[green]ok    [/]" if s.ok else "[bold red]FAILED[/]"
-    make_console().print(f"{s.name:<14} {mark} {s.seconds:6.1f} s  {escape(s.detail)}", highlight=False)

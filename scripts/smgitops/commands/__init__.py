@@ -68,8 +68,6 @@ def load(command: str) -> Command:
 # Commands whose code is still in their stage module (``configure_<cmd>``, ``run_<cmd>``): a temporary state while
 # they move here, one family at a time.
 _IN_STAGE: dict[str, tuple[str, str]] = {
-    "rollback": ("rollout", "apply the release file as it was at a git revision (no training)"),
-    "deploy": ("rollout", "apply, verify, smoke, canary; roll back to the last good release on failure"),
     "demo": ("demo", "the whole story on the emulator, in a scratch git repository"),
 }
 

@@ -24,3 +24,14 @@ def github_repository(parser: argparse.ArgumentParser) -> None:
         "and check accepts any",
     )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+_NOW_HELP = (
+    "the instant to judge the release's teardown cut-off at (ISO-8601 with offset; default: $SMGITOPS_NOW, else "
+    "now); after today's cut-off nothing is applied (exit 1). The canary's bake clock is separate"
+)
+
+
+def cutoff_now(parser: argparse.ArgumentParser) -> None:
+    """deploy's and rollback's ``--now``: the instant their teardown cut-off is judged at."""
+    parser.add_argument("--now", default=None, metavar="ISO-8601", help=_NOW_HELP)
