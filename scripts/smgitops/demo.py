@@ -25,7 +25,6 @@ report (``--report``) lists them, and the command exits 0 only if every one held
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import importlib
 import json
@@ -724,40 +723,3 @@ def render_timeline(report: DemoReport, console: Any) -> None:
     )
     if report.error:
         console.print(f"[bold red]error:[/] {report.error}", highlight=False)
-
-
-def configure_demo(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--report", type=Path, default=None, help="write the JSON report here")
-    parser.add_argument("--keep", action="store_true", help="keep the scratch repository (its path is printed)")
-    parser.add_argument("--json", action="store_true", help="print the JSON report instead of the timeline")
-    parser.add_argument(
-        "--no-checkov",
-        dest="checkov",
-        action="store_false",
-        help="skip checkov (the full policy gate runs once, on the first pull request); release policy still runs",
-    )
-
-
-def run_demo(args: argparse.Namespace) -> int:
-    import sys
-
-    from .console import PROGRESS_ENV, make_console
-
-    out = sys.stderr if args.json else sys.stdout
-    console = make_console(out)
-    # The demo tells its story one line per step; Terraform's output and the canary's heartbeats of its dozen
-    # applies would bury it (SMGITOPS_PROGRESS=stream shows them).
-    os.environ.setdefault(PROGRESS_ENV, "quiet")
-    report = run_story(console, keep=args.keep, checkov=args.checkov)
-    doc = report.as_dict()
-    if args.report is not None:
-        from .files import write_atomic
-
-        write_atomic(args.report, json.dumps(doc, indent=2) + "\n")
-    if args.json:
-        print(json.dumps(doc, indent=2))
-    else:
-        render_timeline(report, console)
-        if args.keep:
-            console.print(f"scratch repository kept: {report.scratch_repository}")
-    return 0 if report.ok else 1

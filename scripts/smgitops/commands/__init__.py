@@ -60,29 +60,4 @@ def module_name(command: str) -> str:
 
 def load(command: str) -> Command:
     """Import the module of ``command`` (one of :data:`COMMANDS`)."""
-    if command in _IN_STAGE:
-        return _StageCommand(command, *_IN_STAGE[command])
     return cast(Command, importlib.import_module(module_name(command)))
-
-
-# Commands whose code is still in their stage module (``configure_<cmd>``, ``run_<cmd>``): a temporary state while
-# they move here, one family at a time.
-_IN_STAGE: dict[str, tuple[str, str]] = {
-    "demo": ("demo", "the whole story on the emulator, in a scratch git repository"),
-}
-
-
-class _StageCommand:
-    def __init__(self, command: str, module: str, help_line: str) -> None:
-        self.HELP = help_line
-        self._module = f"smgitops.{module}"
-        self._attr = command.replace("-", "_")
-
-    def configure(self, parser: argparse.ArgumentParser) -> None:
-        module = importlib.import_module(self._module)
-        getattr(module, f"configure_{self._attr}")(parser)
-
-    def run(self, args: argparse.Namespace) -> int:
-        module = importlib.import_module(self._module)
-        code: int = getattr(module, f"run_{self._attr}")(args)
-        return code
