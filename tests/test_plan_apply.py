@@ -374,6 +374,46 @@ def test_runner_raises_terraform_error_text_and_pins_environment(tmp_path: Path)
     assert [c.command for c in tf.calls] == ["apply"]
 
 
+def test_the_plan_after_apply_check_runs_beside_smoke_and_canary_and_both_finish() -> None:
+    """deploy's smoke and canary run while the plan-after-apply check does (each waits here for the other to have
+    started, so run one after the other they would not finish); both have finished before an outcome is reported:
+    the work's failure if it failed, else the check's failure or its drift."""
+    import threading
+
+    from smgitops.deploy import run_beside
+
+    drift = [{"address": "aws_sagemaker_endpoint.this", "actions": ["update"]}]
+
+    def pair(check_fails: bool = False, work_fails: bool = False) -> tuple[Any, Any, threading.Event]:
+        check_started, work_started, check_done = threading.Event(), threading.Event(), threading.Event()
+
+        def check() -> list[dict[str, Any]]:
+            check_started.set()
+            assert work_started.wait(30), "the work did not run while the check did"
+            check_done.set()
+            if check_fails:
+                raise ExternalError("terraform plan failed")
+            return drift
+
+        def work() -> None:
+            work_started.set()
+            assert check_started.wait(30), "the check did not run while the work did"
+            if work_fails:
+                raise CheckFailed("canary breach")
+
+        return check, work, check_done
+
+    check, work, done = pair()
+    assert run_beside(check, work) == drift and done.is_set()
+    check, work, done = pair(check_fails=True)
+    with pytest.raises(ExternalError, match="terraform plan failed"):
+        run_beside(check, work)
+    check, work, done = pair(check_fails=True, work_fails=True)
+    with pytest.raises(CheckFailed, match="canary breach"):
+        run_beside(check, work)
+    assert done.is_set()
+
+
 def test_plan_exit_code_two_means_changes(tmp_path: Path) -> None:
     from smgitops.terraform import Terraform
 

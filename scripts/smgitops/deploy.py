@@ -27,6 +27,7 @@ first"). ``verify`` reports the same as drift (exit 1): the endpoint may already
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -373,9 +374,16 @@ def apply_plan(
     workspace: Workspace | None = None,
     verify_timeout: float = DEFAULT_TIMEOUT,
     guard: CutoffGuard | None = None,
+    alongside: Callable[[ApplyResult], None] | None = None,
 ) -> ApplyResult:
     """Apply the saved plan of ``release``, verify the live endpoint, and check that a fresh plan is empty. With
-    ``guard`` (deploy, rollback), nothing is applied after the release's teardown cut-off (:class:`AfterCutoff`)."""
+    ``guard`` (deploy, rollback), nothing is applied after the release's teardown cut-off (:class:`AfterCutoff`).
+
+    ``alongside`` (deploy: smoke, traffic and canary) is called once the endpoint verified, with the result so far
+    (``plan_after_apply_empty`` None), while the plan-after-apply check runs in a thread: the check's two Terraform
+    processes (about 2 s) then cost no wall time. Both finish, under the environment's lock, before this returns
+    (or re-raises what ``alongside`` raised); the result is the same as without it. A verify that failed skips
+    ``alongside``, and the check runs first, as without it."""
     from .aws import make_session
 
     ws = workspace or workspace_for(release, settings=settings, runner=runner, env=env)
@@ -429,25 +437,57 @@ def apply_plan(
         )
         seconds["verify"] = round(clock() - t0, 3)
 
-        t0 = clock()
-        check_file = ws.directory / f"{release.environment}.post-apply.tfplan"
-        changed = ws.terraform.plan(out=check_file, variables=ws.variables())
-        drift = _drift_entries(ws.terraform.show_json(check_file)) if changed else []
-        check_file.unlink(missing_ok=True)
-        seconds["plan_after_apply"] = round(clock() - t0, 3)
-    empty = not drift
-    return ApplyResult(
-        release=release_label(release),
-        environment=release.environment,
-        plan_file=str(planfile),
-        ok=verified.ok and empty,
-        applied_changes=not meta.get("no_changes", False),
-        verify=verified,
-        plan_after_apply_empty=empty,
-        drift=drift,
-        endpoint_config=verified.config_name,
-        seconds=seconds,
-    )
+        def plan_after_apply() -> list[dict[str, Any]]:
+            t0 = clock()
+            check_file = ws.directory / f"{release.environment}.post-apply.tfplan"
+            changed = ws.terraform.plan(out=check_file, variables=ws.variables())
+            found = _drift_entries(ws.terraform.show_json(check_file)) if changed else []
+            check_file.unlink(missing_ok=True)
+            seconds["plan_after_apply"] = round(clock() - t0, 3)
+            return found
+
+        def result(drift: list[dict[str, Any]], empty: bool | None) -> ApplyResult:
+            return ApplyResult(
+                release=release_label(release),
+                environment=release.environment,
+                plan_file=str(planfile),
+                ok=verified.ok and empty is not False,
+                applied_changes=not meta.get("no_changes", False),
+                verify=verified,
+                plan_after_apply_empty=empty,
+                drift=drift,
+                endpoint_config=verified.config_name,
+                seconds=seconds,
+            )
+
+        if alongside is None or not verified.ok:
+            drift = plan_after_apply()
+        else:
+            drift = run_beside(plan_after_apply, lambda: alongside(result([], None)))
+    return result(drift, not drift)
+
+
+def run_beside(check: Callable[[], list[dict[str, Any]]], work: Callable[[], None]) -> list[dict[str, Any]]:
+    """Run ``check`` in a thread while ``work`` runs here; wait for both. What ``work`` raised is raised (the
+    check finished first); otherwise what ``check`` raised."""
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["drift"] = check()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread below
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, name="plan-after-apply", daemon=True)
+    thread.start()
+    try:
+        work()
+    finally:
+        thread.join()
+    if "error" in box:
+        raise box["error"]
+    found: list[dict[str, Any]] = box["drift"]
+    return found
 
 
 def hand_over_to_teardown(release: Release, session: Any, guard: CutoffGuard) -> None:
@@ -480,9 +520,10 @@ def apply_release(
     env: Mapping[str, str] | None = None,
     verify_timeout: float = DEFAULT_TIMEOUT,
     guard: CutoffGuard | None = None,
+    alongside: Callable[[ApplyResult], None] | None = None,
 ) -> tuple[PlanResult, ApplyResult]:
-    """Plan and apply ``release`` in one go (no separate review): rollbacks and local runs. ``guard``: see
-    :func:`apply_plan`."""
+    """Plan and apply ``release`` in one go (no separate review): rollbacks and local runs. ``guard`` and
+    ``alongside``: see :func:`apply_plan`."""
     from . import recovery
     from .aws import make_session
 
@@ -506,6 +547,7 @@ def apply_release(
             workspace=ws,
             verify_timeout=verify_timeout,
             guard=guard,
+            alongside=alongside,
         )
         if applied.ok:  # the endpoint serves the release: what it served before may go now
             recovery.prune(ws, session, also=[name for _, name in adopted.forgotten])

@@ -46,6 +46,7 @@ from .recovery import Cancelled
 
 if TYPE_CHECKING:
     from .canary import CanaryReport
+    from .deploy import ApplyResult
     from .release import Release
     from .teardown import CutoffGuard
 
@@ -650,21 +651,39 @@ def deploy(
     )
     result = DeployResult(release=relpath, environment=release.environment, revision=revision)
 
+    # The apply step is recorded as soon as the endpoint verified: smoke, traffic and canary then run while its
+    # plan-after-apply check does (apply_plan's ``alongside``); the step learns the check's outcome afterwards.
+    early: dict[str, Step] = {}
+    pending: list[_StepFailed] = []  # a failure of smoke, traffic or canary, raised once the check has finished
+
     def step(name: str, fn: Callable[[], str]) -> None:
         t0 = time.monotonic()
         try:
             detail = fn()
         except _StepFailed as exc:
-            _record(Step(name, False, time.monotonic() - t0, exc.reason))
+            _finish(name, False, t0, exc.reason)
             raise
         except SmgitopsError as exc:
-            _record(Step(name, False, time.monotonic() - t0, str(exc)))
+            _finish(name, False, t0, str(exc))
             # Nothing to roll back: the apply refused before changing anything (state lock held, stale plan:
             # exit 2), or the job was cancelled and Terraform stopped cleanly (the message says what to run).
             if isinstance(exc, Cancelled | AfterCutoff) or (name == "apply" and isinstance(exc, UserError)):
                 raise
             raise _StepFailed(str(exc)) from exc
-        _record(Step(name, True, time.monotonic() - t0, detail))
+        _finish(name, True, t0, detail)
+
+    def _finish(name: str, ok: bool, t0: float, detail: str) -> None:
+        s = early.pop(name, None)
+        if s is None:
+            _record(Step(name, ok, time.monotonic() - t0, detail))
+            return
+        s.detail = detail
+        if not ok:  # the check that ran alongside failed: the apply failed, reported as when the check ran first
+            s.ok = False  # (unless smoke or canary failed meanwhile: the first failure is the one that matters)
+            if result.failed_step is None:
+                result.failed_step, result.reason = name, detail
+            if on_step is not None:
+                on_step(s)
 
     def _record(s: Step) -> None:
         s.seconds = round(s.seconds, 3)
@@ -676,12 +695,34 @@ def deploy(
 
     applied_at: list[datetime] = []
 
-    def do_apply() -> str:
-        if plan_file is not None:
-            applied = apply_plan(release, plan_file=plan_file, session=session, sleep=sleep, guard=guard)
-        else:
-            _, applied = apply_release(release, session=session, sleep=sleep, guard=guard)
+    def after_verify(applied: ApplyResult) -> None:
+        ran_alongside.append(True)
         applied_at.append(clock())
+        early["apply"] = Step(
+            "apply",
+            True,
+            time.monotonic() - started[0],
+            f"{applied.endpoint_config}, plan after apply checked alongside smoke and canary",
+        )
+        _record(early["apply"])
+        try:
+            the_rest()
+        except _StepFailed as exc:
+            pending.append(exc)
+
+    started: list[float] = []
+    ran_alongside: list[bool] = []
+
+    def do_apply() -> str:
+        started.append(time.monotonic())
+        if plan_file is not None:
+            applied = apply_plan(
+                release, plan_file=plan_file, session=session, sleep=sleep, guard=guard, alongside=after_verify
+            )
+        else:
+            _, applied = apply_release(release, session=session, sleep=sleep, guard=guard, alongside=after_verify)
+        if not applied_at:
+            applied_at.append(clock())
         result.endpoint_config = applied.endpoint_config
         result.weights = _live_weights(applied)
         result.plan_after_apply_empty = applied.plan_after_apply_empty
@@ -726,12 +767,18 @@ def deploy(
             raise _StepFailed(report.summary())
         return report.summary()
 
-    try:
-        step("apply", do_apply)
+    def the_rest() -> None:
         step("smoke", do_smoke)
         if traffic > 0:
             step("traffic", do_traffic)
         step("canary", do_canary)
+
+    try:
+        step("apply", do_apply)
+        if pending:
+            raise pending[0]
+        if not ran_alongside:
+            the_rest()
     except _StepFailed:
         result.rollback = _auto_rollback(
             git, release_path, relpath, release.environment, revision, result.reason, session, sleep, _record, guard
