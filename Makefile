@@ -10,11 +10,12 @@ PYTEST_ARGS ?=
 # answering Terraform in time.
 TEST_JOBS ?= 2
 
-.PHONY: help setup test demo lint bench clean
+.PHONY: help setup test test-fast demo lint bench clean
 
 help:
 	@echo "make demo    the whole story on the local emulator with real Terraform (does its own set-up)"
 	@echo "make test    the test suite (does its own set-up)"
+	@echo "make test-fast  the tests that run neither Terraform nor checkov (about a minute)"
 	@echo "make lint    ruff, mypy --strict, import contracts, terraform fmt, zizmor, actionlint (with shellcheck)"
 	@echo "make bench   benchmarks (print numbers)"
 	@echo "make setup   virtual environments, Terraform provider mirror, emulator certificate"
@@ -24,6 +25,10 @@ setup:
 
 test: setup
 	$(BIN)/pytest -n $(TEST_JOBS) --dist loadfile $(PYTEST_ARGS)
+
+# A test that runs Terraform without its marker fails here (tests/conftest.py puts a refusing terraform on PATH).
+test-fast: setup
+	$(BIN)/pytest -n $(TEST_JOBS) -m "not terraform and not checkov" $(PYTEST_ARGS)
 
 demo: setup
 	$(BIN)/smgitops demo --report out/demo-report.json

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,25 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     missing = [name for name, present in REQUIRED_TOOLS.items() if not present()]
     if missing:
         pytest.exit(f"set-up incomplete, missing: {'; '.join(missing)}. Run `make setup` (make test does).", 2)
+
+
+# A run whose -m leaves out the terraform marker (`make test-fast`) must not run Terraform all the same: a test that
+# does and lacks the marker fails, naming it, instead of slowing the fast suite down unnoticed. The guard is a
+# `terraform` first on PATH (every Terraform process, in-process or from a child smgitops, is found through PATH).
+NO_TERRAFORM = """#!/bin/sh
+echo "terraform run by a test without the terraform marker ($*): mark it @pytest.mark.terraform" >&2
+exit 97
+"""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    expression = str(config.getoption("markexpr", "") or "")
+    if "not terraform" not in expression:
+        return
+    guard = Path(tempfile.mkdtemp(prefix="smgitops-no-terraform-"))
+    (guard / "terraform").write_text(NO_TERRAFORM)
+    (guard / "terraform").chmod(0o755)
+    os.environ["PATH"] = f"{guard}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
 @pytest.fixture(scope="session")
@@ -106,6 +126,14 @@ LONG_FILES_FIRST = (
 )
 
 
+# Fixtures that run Terraform (a bootstrapped emulator, the workflow story, a root with local state): a test that
+# uses one runs Terraform and gets the marker from here.
+TERRAFORM_FIXTURES = frozenset({"story", "account", "console_root", "journey"})
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if TERRAFORM_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.terraform)
     rank = {name: i for i, name in enumerate(LONG_FILES_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))

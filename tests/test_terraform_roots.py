@@ -73,12 +73,14 @@ BOOTSTRAP_VARIABLES = {"github_repository": GITHUB_REPOSITORY, "environments": [
 # ---------------------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.terraform
 @pytest.mark.parametrize("root", ROOTS)
 def test_fmt_clean(root: str) -> None:
     proc = terraform(ROOT / root, "fmt", "-check", "-diff", "-recursive", "-no-color", ok=(0, 3))
     assert proc.returncode == 0, f"terraform fmt would change {root}/:\n{proc.stdout}"
 
 
+@pytest.mark.terraform
 @pytest.mark.parametrize("root", ROOTS)
 def test_validate_and_lock_file_unchanged_by_init(root: str, tmp_path: Path) -> None:
     workdir = copy_root(root, tmp_path / root)

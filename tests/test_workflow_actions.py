@@ -224,6 +224,7 @@ def test_the_provider_job_covers_both_roots_and_the_newest_majors() -> None:
         assert 'version = "= 3.39.0"' in (ROOT / root / "versions.tf").read_text(encoding="utf-8")
 
 
+@pytest.mark.terraform
 @pytest.mark.parametrize("root", ["terraform", "bootstrap"])
 def test_the_generated_override_replaces_the_pin(tmp_path: Path, root: str) -> None:
     """The job's own script, run here against the local mirror (3.39.0 only): '~> 3.0' validates, '~> 5.0' is
