@@ -226,6 +226,17 @@ class Story:
     artifact_bucket: str = ""
     done: set[str] = field(default_factory=set)
     configs: dict[str, str] = field(default_factory=dict)  # commit label -> live endpoint configuration
+    emulator_log: Path | None = None  # the emulator's server log, and its size when the story began
+    emulator_log_start: int = 0
+
+    def emulator_failures(self) -> list[str]:
+        """The emulator's own failures since the story began (ERROR records: werkzeug's tracebacks, our own)."""
+        if self.emulator_log is None:
+            return []
+        with self.emulator_log.open("rb") as log:
+            log.seek(self.emulator_log_start)
+            text = log.read().decode(errors="replace")
+        return re.findall(r"^\S+ \S+ \S+ ERROR .*?(?=^\d{4}-\d\d-\d\d |\Z)", text, flags=re.M | re.S)
 
     def git(self, *args: str) -> str:
         return run_git(self.seed, *args, env=IDENTITY)
@@ -353,6 +364,8 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
         s.admin = stack.admin
         s.roles, s.bootstrap_outputs = roles, outputs
         s.artifact_bucket = stack.settings.artifact_bucket
+        s.emulator_log = stack.emulator.log_path
+        s.emulator_log_start = s.emulator_log.stat().st_size if s.emulator_log is not None else 0
         yield s
 
 
@@ -710,6 +723,15 @@ def _offline_runner(origin: Path, tmp_path: Path, **settings: Any) -> Runner:
         token=TOKEN,
         **config,
     )
+
+
+def test_the_emulator_failed_no_request_of_the_story(story: Story) -> None:
+    """A request the emulator fails itself (a 500 from an exception, not an injected fault) is a bug of the
+    emulator, and one that shows up elsewhere as a flaky retry, a lost answer or a stranded lock."""
+    story.require("first-push")
+    assert story.emulator_log is not None
+    failures = story.emulator_failures()
+    assert not failures, "\n".join(failures[:5])
 
 
 def test_the_runner_fails_on_typos(tmp_path: Path) -> None:
