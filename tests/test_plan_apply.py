@@ -193,6 +193,10 @@ def test_bootstrap_is_reused(journey: Journey) -> None:
     settings = ensure_bootstrap(region="us-east-1", repo_root=journey.repo, runner=runner)
     assert settings == journey.stack.settings
     assert runner.commands == []
+    # checked once per process: the settings a command resolves again cost no AWS call
+    before = journey.stack.admin.stats()["aws_requests"]
+    assert ensure_bootstrap(region="us-east-1", repo_root=journey.repo, runner=runner) == settings
+    assert journey.stack.admin.stats()["aws_requests"] == before and runner.commands == []
 
 
 @pytest.mark.terraform

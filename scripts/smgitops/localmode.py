@@ -212,6 +212,19 @@ def _set_aside(state: Path, base: Path) -> Path | None:
     return kept
 
 
+def _applied_is(applied_file: Path, applied: dict[str, Any]) -> bool:
+    """Whether the last apply to this emulator (``applied.json``) was of these bootstrap files and variables."""
+    if not applied_file.exists():
+        return False
+    recorded: dict[str, Any] = json.loads(applied_file.read_text(encoding="utf-8"))
+    return recorded == applied
+
+
+# Bootstraps this process found complete (emulator, local directory, what was applied): a command resolves its
+# settings several times (plan, the artifact store, the lock probe) and each check costs four AWS calls and three
+# clients. A process checks once; the next command (a new process) checks again.
+_CHECKED: dict[tuple[str, str, str], Settings] = {}
+
 _ALREADY_EXISTS = re.compile(r"already exists|AlreadyExists|ResourceInUseException")
 
 
@@ -239,10 +252,6 @@ def ensure_bootstrap(
         raise UserError(f"{source}: no Terraform files; local mode applies bootstrap/ to the emulator")
     base = workdir or local_dir(emulator, env)
     base.mkdir(parents=True, exist_ok=True)
-    if session is None:
-        from .aws import make_session
-
-        session = make_session(region)
     outputs_file, applied_file = base / "outputs.json", base / "applied.json"
     variables = {
         "environments": json.dumps(_environments(root)),
@@ -252,6 +261,13 @@ def ensure_bootstrap(
     }
     # What was applied: the bootstrap root's files and the variables. A change to either is applied again.
     applied = {"bootstrap_sha256": WorkingCopy(source, source).fingerprint(), "variables": variables}
+    checked = (emulator.url, str(base.resolve()), json.dumps(applied, sort_keys=True))
+    if checked in _CHECKED and _applied_is(applied_file, applied):
+        return _CHECKED[checked]
+    if session is None:
+        from .aws import make_session
+
+        session = make_session(region)
     with file_lock(base / ".lock"):
         cached: Settings | None = None
         if outputs_file.exists():
@@ -261,9 +277,8 @@ def ensure_bootstrap(
                 pass  # outputs of an older bootstrap/ (its files changed too): applied again below
         if cached is not None:
             missing = _missing_resources(cached, session)
-            if not missing and (
-                applied_file.exists() and json.loads(applied_file.read_text(encoding="utf-8")) == applied
-            ):
+            if not missing and _applied_is(applied_file, applied):
+                _CHECKED[checked] = cached
                 return cached
             if len(missing) == 4:
                 # None of them is left (a new emulator on this port): the state describes another emulator's
@@ -298,6 +313,7 @@ def ensure_bootstrap(
         settings = settings_from_outputs(outputs, region)
         for path, doc in ((outputs_file, outputs), (applied_file, applied)):
             write_atomic(path, json.dumps(doc, indent=2, sort_keys=True) + "\n")
+        _CHECKED[checked] = settings
         return settings
 
 
