@@ -163,13 +163,17 @@ def _lock_probe(release: Release, settings: Settings) -> Callable[[], LockInfo |
     """Who holds the environment's state lock now; None when free or when the lock cannot be read (Terraform
     then reports what it finds itself)."""
 
+    sessions: list[Any] = []  # one per workspace: a command probes before each plan and apply
+
     def probe() -> LockInfo | None:
         from .aws import make_session
         from .errors import SmgitopsError
         from .locks import read_lock
 
         try:
-            return read_lock(make_session(release.region), settings, release.environment)
+            if not sessions:
+                sessions.append(make_session(release.region))
+            return read_lock(sessions[0], settings, release.environment)
         except (SmgitopsError, OSError, ImportError):
             return None
         except Exception as exc:  # botocore's connection and credential errors: not this probe's to report
