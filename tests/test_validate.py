@@ -560,14 +560,15 @@ def test_default_params_validate_without_importing_scikit_learn(release: Path) -
     assert res.stdout.splitlines() == [f"{release}: ok", "SKLEARN False"]
 
 
-def test_parameters_that_passed_are_not_checked_again(release: Path) -> None:
+def test_a_release_that_passed_is_not_checked_again_by_scikit_learn_or_the_schema(release: Path) -> None:
     """Every command loads its release: parameters scikit-learn accepted (same estimator, values, data shape and
-    installed numeric stack) are not checked again; changed values are, and a refusal is never kept."""
+    installed numeric stack) and a document the schema accepted are not checked again; changed values are, and a
+    refusal is never kept."""
     probe = (
         "import sys\n"
         "from smgitops.cli import main\n"
         "code = main(['validate', sys.argv[1]])\n"
-        "print('SKLEARN', 'sklearn' in sys.modules)\n"
+        "print('SKLEARN', 'sklearn' in sys.modules, 'JSONSCHEMA', 'jsonschema' in sys.modules)\n"
         "sys.exit(code)\n"
     )
 
@@ -575,14 +576,18 @@ def test_parameters_that_passed_are_not_checked_again(release: Path) -> None:
         res = subprocess.run([sys.executable, "-c", probe, str(release)], capture_output=True, text=True, timeout=120)
         return res.returncode, res.stdout.splitlines()
 
-    assert validate() == (0, [f"{release}: ok", "SKLEARN True"])
-    assert validate() == (0, [f"{release}: ok", "SKLEARN False"])
+    assert validate() == (0, [f"{release}: ok", "SKLEARN True JSONSCHEMA True"])
+    assert validate() == (0, [f"{release}: ok", "SKLEARN False JSONSCHEMA False"])
     release.write_text(edit(release.read_text(encoding="utf-8"), "C: 1.0", "C: -1.0"), encoding="utf-8")
-    for _ in range(2):
+    for _ in range(2):  # scikit-learn refuses C < 0, every time (the schema passed it: its verdict is kept)
         code, out = validate()
-        assert (code, out[-1]) == (2, "SKLEARN True")
+        assert code == 2 and out[-1].startswith("SKLEARN True")
     release.write_text(edit(release.read_text(encoding="utf-8"), "C: -1.0", "C: 0.5"), encoding="utf-8")
-    assert validate() == (0, [f"{release}: ok", "SKLEARN True"])
+    assert validate() == (0, [f"{release}: ok", "SKLEARN True JSONSCHEMA True"])
+    release.write_text(edit(release.read_text(encoding="utf-8"), "seed: 7", "seed: -7"), encoding="utf-8")
+    for _ in range(2):  # the schema refuses a negative seed, every time
+        code, out = validate()
+        assert code == 2 and "JSONSCHEMA True" in out[-1]
 
 
 @pytest.mark.parametrize(

@@ -149,16 +149,17 @@ _STACK = ("sklearn", "numpy", "scipy")
 def _stack_identity() -> str:
     """Which scikit-learn, numpy and scipy are installed (path, size and mtime of each package's ``__init__``),
     found without importing them."""
-    parts = []
-    for name in _STACK:
-        spec = importlib.util.find_spec(name)
-        origin = spec.origin if spec is not None else None
-        if origin is None:
-            parts.append(f"{name}:absent")
-            continue
-        st = os.stat(origin)
-        parts.append(f"{name}:{origin}:{st.st_size}:{st.st_mtime_ns}")
-    return "\n".join(parts)
+    return "\n".join(installed(name) for name in _STACK)
+
+
+def installed(package: str) -> str:
+    """Which ``package`` is installed (path, size and mtime of its ``__init__``), found without importing it."""
+    spec = importlib.util.find_spec(package)
+    origin = spec.origin if spec is not None else None
+    if origin is None:
+        return f"{package}:absent"
+    st = os.stat(origin)
+    return f"{package}:{origin}:{st.st_size}:{st.st_mtime_ns}"
 
 
 def verdict_file(repo_root: Path, dotted: str, params: dict[str, Any], shape: tuple[int, ...] | None) -> Path | None:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import difflib
+import hashlib
 import json
 import math
 import os
@@ -715,6 +716,34 @@ def _did_you_mean(word: str, choices: Iterable[str], rep: _Reporter) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
+def _checked_schema(doc: dict[str, Any], rep: _Reporter, repo_root: Path) -> None:
+    """The schema's problems; a document that passed before (same content, schema and jsonschema) is not checked
+    again: importing jsonschema and checking cost about 0.25 s of every command that loads the release. The
+    verdict is kept beside the parameters' (:data:`smgitops.estimators.VERDICT_DIR`); problems never are."""
+    from . import estimators
+
+    try:
+        doc_hash = hashlib.sha256(
+            "\n".join(
+                [
+                    repr(doc),
+                    repr(rep.digest_optional),
+                    SCHEMA_PATH.read_text(encoding="utf-8"),
+                    estimators.installed("jsonschema"),
+                ]
+            ).encode()
+        ).hexdigest()
+        kept: Path | None = repo_root / estimators.VERDICT_DIR / f"schema-{doc_hash}"
+    except (OSError, ValueError):
+        kept = None
+    if estimators.passed_before(kept):
+        return
+    before = len(rep.problems)
+    _schema_problems(doc, rep)
+    if len(rep.problems) == before:
+        rep.passed.append(kept)
+
+
 def _schema_problems(doc: Any, rep: _Reporter) -> None:
     for err in _validator().iter_errors(doc):
         path: FieldPath = tuple(err.absolute_path)
@@ -1203,8 +1232,9 @@ def _check_parsed(doc: Any, rep: _Reporter, release_path: Path) -> ValidationRes
     if doc is not _INVALID and not isinstance(doc, dict):
         rep.add(1, 1, (), f"the top level must be a mapping of release fields, got {describe(doc)}")
     if isinstance(doc, dict):
-        _schema_problems(doc, rep)
-        _semantic_problems(doc, rep, release_path, repo_root_for(release_path))
+        repo_root = repo_root_for(release_path)
+        _checked_schema(doc, rep, repo_root)
+        _semantic_problems(doc, rep, release_path, repo_root)
     if rep.passed:
         from . import estimators
 
