@@ -536,8 +536,12 @@ def apply_release(
         # that exists but is not in the state is adopted; what the plan would delete is forgotten, pruned below.
         ws.prepare()
         recovery.wait_settled(release, session, sleep, verify_timeout, clock)
-        adopted = recovery.adopt(ws, session)
+        # One plan serves both: adoption reads what it would create; only when adoption changed the state is the
+        # release planned again (the first plan is stale then).
         planned = plan_release(release, session=session, workspace=ws)
+        adopted = recovery.adopt(ws, session, planned.plan_json)
+        if adopted.imported or adopted.forgotten:
+            planned = plan_release(release, session=session, workspace=ws)
         applied = apply_plan(
             release,
             plan_file=planned.plan_file,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -184,9 +184,13 @@ def wait_settled(
     )
 
 
-def adopt(ws: Workspace, session: Any, notify: Callable[[str], None] | None = None) -> Adoption:
-    """Before an apply (workspace lock held, ``prepare`` done): import what the plan would create that exists
-    already (tagged for this environment), forgetting first what the address holds now. Returns what was done."""
+def adopt(
+    ws: Workspace, session: Any, plan_json: Mapping[str, Any], notify: Callable[[str], None] | None = None
+) -> Adoption:
+    """Before an apply (workspace lock held, ``prepare`` done): import what the release's plan (``plan_json``, its
+    ``show -json``, made under this lock) would create that exists already (tagged for this environment),
+    forgetting first what the address holds now. Returns what was done; when anything was imported or forgotten
+    the state changed and that plan is stale (the caller plans again)."""
     from .aws import client
 
     notify = notify or (lambda text: print(text, file=sys.stderr, flush=True))
@@ -194,13 +198,7 @@ def adopt(ws: Workspace, session: Any, notify: Callable[[str], None] | None = No
     tf = ws.terraform
     variables = ws.variables()
     result = Adoption()
-    probe = ws.directory / f"{ws.release.environment}.adopt.tfplan"
-    try:
-        changed = tf.plan(out=probe, variables=variables)
-        doc = tf.show_json(probe) if changed else {}
-    finally:
-        probe.unlink(missing_ok=True)
-    for rc in doc.get("resource_changes", []):
+    for rc in plan_json.get("resource_changes", []):
         if rc.get("type") not in (MODEL_TYPE, CONFIG_TYPE) or rc.get("mode") != "managed":
             continue
         change = rc.get("change") or {}
