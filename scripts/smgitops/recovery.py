@@ -242,11 +242,10 @@ def prune(
     notify = notify or (lambda text: print(text, file=sys.stderr, flush=True))
     sm = client(session, "sagemaker")
     release = ws.release
-    state = ws.terraform.show_json()
-    managed: set[str] = set()
-    for res in ((state.get("values") or {}).get("root_module") or {}).get("resources", []):
-        if res.get("type") in (MODEL_TYPE, CONFIG_TYPE):
-            managed.add(str((res.get("values") or {}).get("name")))
+    managed: set[str] = set()  # every object the state holds, deposed ones included
+    for res in ws.terraform.state_pull().get("resources", []):
+        if res.get("mode") == "managed" and res.get("type") in (MODEL_TYPE, CONFIG_TYPE):
+            managed.update(str((i.get("attributes") or {}).get("name")) for i in res.get("instances", []))
     endpoint = sm.describe_endpoint(EndpointName=release.endpoint.name)
     serving = str(endpoint.get("EndpointConfigName"))
     serving_config = sm.describe_endpoint_config(EndpointConfigName=serving)

@@ -183,7 +183,7 @@ class Call:
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # Sub-commands that take the state lock (``state`` covers ``state rm``/``mv``; ``state list`` does not lock but
-# a lock error cannot come from it either).
+# a lock error cannot come from it either; ``state pull``, which only reads, is not even asked who holds it).
 _LOCKING = frozenset({"plan", "apply", "import", "state", "refresh", "destroy"})
 _STALE = re.compile(r"Saved plan is stale", re.IGNORECASE)
 
@@ -352,7 +352,7 @@ class Terraform:
 
     def run(self, command: str, *args: str, ok_codes: tuple[int, ...] = (0,), _again: bool = False) -> Completed:
         argv = (TERRAFORM_BIN, command, *args)
-        locking = command in _LOCKING and "-lock=false" not in args
+        locking = command in _LOCKING and "-lock=false" not in args and (command, *args[:1]) != ("state", "pull")
         free_before = True
         if locking and self.lock_probe is not None:
             holder = self.lock_probe()
@@ -429,7 +429,7 @@ class Terraform:
         if planfile is not None:
             args.append(str(planfile))
         result = self.run("show", *args)
-        return _parse_json(result, "show")
+        return _parse_json(result, "show -json")
 
     def apply(self, planfile: Path | None = None, *, variables: Mapping[str, str] | None = None) -> Completed:
         """``apply`` of a saved plan; without one, ``-auto-approve`` with the given variables."""
@@ -454,13 +454,17 @@ class Terraform:
         """Forget ``addresses`` (the remote objects stay as they are)."""
         return self.run("state", "rm", f"-lock-timeout={self.lock_timeout}", *addresses)
 
+    def state_pull(self) -> dict[str, Any]:
+        """The raw state (``state pull``): read from the backend without starting a provider, unlike ``show -json``."""
+        return _parse_json(self.run("state", "pull"), "state pull")
+
     def force_unlock(self, lock_id: str) -> Completed:
         """``force-unlock -force`` of the lock with this ID (both the S3 lock file and the DynamoDB item)."""
         return self.run("force-unlock", "-force", lock_id)
 
     def output_json(self) -> dict[str, Any]:
         """``output -json``, unwrapped to ``{name: value}``."""
-        raw = _parse_json(self.run("output", "-no-color", "-json"), "output")
+        raw = _parse_json(self.run("output", "-no-color", "-json"), "output -json")
         return {name: item.get("value") if isinstance(item, dict) else item for name, item in raw.items()}
 
 
@@ -472,9 +476,9 @@ def _parse_json(result: Completed, command: str) -> dict[str, Any]:
     try:
         doc = json.loads(result.stdout)
     except json.JSONDecodeError as exc:
-        raise ExternalError(f"terraform {command} -json printed something that is not JSON: {exc}") from exc
+        raise ExternalError(f"terraform {command} printed something that is not JSON: {exc}") from exc
     if not isinstance(doc, dict):
-        raise ExternalError(f"terraform {command} -json printed {type(doc).__name__}, expected an object")
+        raise ExternalError(f"terraform {command} printed {type(doc).__name__}, expected an object")
     return doc
 
 
