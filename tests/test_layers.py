@@ -3,6 +3,7 @@ module breaks it: a copy of the package with one offending import added, checked
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import subprocess
@@ -46,6 +47,9 @@ VIOLATIONS = [
         "smgitops.emulator.state -> smgitops.plan",
     ),
     ("aws.py", "from smgitops import settings", "Layers", "smgitops.aws -> smgitops.settings"),
+    # the git adapter is an adapter: it knows nothing of the stages that run git through it, nor of aws
+    ("git.py", "def _f():\n    from smgitops import rollout", "Layers", "smgitops.git -> smgitops.rollout"),
+    ("git.py", "from smgitops import aws", "Layers", "smgitops.git -> smgitops.aws"),
     # the localmode <-> settings cycle is gone: settings reads the variables, localmode decides above it
     (
         "settings.py",
@@ -110,3 +114,56 @@ def test_a_broken_contract_fails_and_names_the_import(
     broken = [ln for ln in done.stdout.splitlines() if " BROKEN" in ln]  # "... BROKEN (1 ignored import)"
     assert len(broken) == 1 and broken[0].startswith(contract), broken
     assert named in done.stdout, done.stdout
+
+
+# -- git runs only in the adapter -------------------------------------------------------------------------------------
+
+_PROCESS_CALLS = {"run", "Popen", "check_output", "check_call", "call", "system", "which", "runner"}
+
+
+def git_outside_the_adapter(package: Path) -> list[str]:
+    """``path:line`` of every place in ``package`` but ``git.py`` that starts git itself: an argv literal whose first
+    word is ``"git"`` (``["git", ...]``, ``("git", ...)``), or a process call (``subprocess.run``, ``os.system``,
+    ``shutil.which``, a ``runner``) whose first argument is ``"git"`` or a command line beginning ``"git "``."""
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        rel = path.relative_to(package).as_posix()
+        if rel == "git.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=rel)):
+            first: ast.expr | None = None
+            if isinstance(node, ast.List | ast.Tuple) and node.elts:
+                first = node.elts[0]
+            elif isinstance(node, ast.Call) and node.args:
+                name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+                if name in _PROCESS_CALLS:
+                    first = node.args[0]
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                if first.value == "git" or (isinstance(node, ast.Call) and first.value.startswith("git ")):
+                    found.append(f"{rel}:{node.lineno}")
+    return found
+
+
+def test_only_the_git_adapter_runs_git() -> None:
+    assert git_outside_the_adapter(ROOT / "scripts" / "smgitops") == []
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        'subprocess.run(["git", "rev-parse", "HEAD"], check=True)',
+        'subprocess.check_output(("git", "status"))',
+        'os.system("git fetch origin")',
+        'runner(["git", *args], cwd=repo)',
+        'cmd = ["git", "show", f"{rev}:{path}"]',
+        'shutil.which("git")',
+    ],
+)
+def test_a_stage_running_git_itself_is_found(tmp_path: Path, line: str) -> None:
+    package = tmp_path / "smgitops"
+    (package / "commands").mkdir(parents=True)
+    body = f"def _f(args, repo, rev, path, runner):\n    {line}\n"
+    (package / "git.py").write_text(body)  # the adapter may
+    (package / "commands" / "stage.py").write_text(body)
+    (package / "quiet.py").write_text('HELP = "git show REV:PATH"\nKEYS = {"git": 1}\n')  # words, not processes
+    assert git_outside_the_adapter(package) == ["commands/stage.py:2"]

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
+from smgitops.git import Git
 from smgitops.rollout import (
-    Git,
     GoodRevision,
     Invocation,
     _judge_smoke,

@@ -142,8 +142,9 @@ def serving_release(release: Release) -> tuple[Release, str]:
     failed its canary (its revert pull request still open) must not come back in the morning; one that never
     passed a canary is not brought up in its place either. Without any good revision (or outside a git
     repository) the file is served as it is, and the note says so."""
+    from .git import Git
     from .plan import release_label
-    from .rollout import Git, recorded_good, release_at
+    from .rollout import recorded_good, release_at
 
     env = release.environment
     try:

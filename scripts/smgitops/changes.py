@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 from .errors import UserError
+from .git import Git, GitError, Runner
 from .naming import RELEASE_SCHEMA_FILE, release_file_problem
 
 RELEASE_DIR = "releases"
@@ -31,21 +32,20 @@ GOOD_TAG_PREFIX = "smgitops/good"  # rollout.GOOD_TAG_PREFIX; not imported: the 
 SHARED_PREFIXES = ("terraform/", "scripts/", "data/", "policies/")
 _NULL_SHA = "0" * 40
 
-Runner = Callable[..., "subprocess.CompletedProcess[str]"]
 
-
-def _git(repo: Path, *args: str, runner: Runner = subprocess.run) -> str:
-    proc = runner(["git", *args], cwd=repo, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise UserError(f"git {' '.join(args)}: {proc.stderr.strip() or 'failed'}")
-    return str(proc.stdout)
+def _git(git: Git, *args: str) -> str:
+    """stdout of ``git ARGS``; a failure is the user's (a revision or a repository given that is not one): exit 2."""
+    try:
+        return git.run(*args)
+    except GitError as exc:
+        raise UserError(str(exc)) from exc
 
 
 def release_files(repo: Path, rev: str = "HEAD", *, runner: Runner = subprocess.run) -> list[str]:
     """Release files present at ``rev`` (``releases/<environment>.yaml``), sorted. Any other entry of
     ``releases/`` but the schema (``dev.yml``, ``Dev.yaml``, ``dev.yaml.bak``) is a UserError naming it and the
     rule: it would otherwise never be planned or deployed, and nobody would be told."""
-    listing = _git(repo, "ls-tree", "-z", "--name-only", f"{rev}:{RELEASE_DIR}", runner=runner)
+    listing = _git(Git(repo, runner=runner), "ls-tree", "-z", "--name-only", f"{rev}:{RELEASE_DIR}")
     names = [n for n in listing.split("\0") if n]
     misnamed = [f"{RELEASE_DIR}/{n}: {why}" for n in names if (why := release_file_problem(n)) is not None]
     if misnamed:
@@ -53,8 +53,8 @@ def release_files(repo: Path, rev: str = "HEAD", *, runner: Runner = subprocess.
     return sorted(f"{RELEASE_DIR}/{n}" for n in names if n != RELEASE_SCHEMA_FILE)
 
 
-def _changed_paths(repo: Path, base: str, head: str, runner: Runner) -> set[str]:
-    diff = _git(repo, "diff", "--name-only", "--no-renames", f"{base}...{head}", runner=runner).split("\n")
+def _changed_paths(git: Git, base: str, head: str) -> set[str]:
+    diff = _git(git, "diff", "--name-only", "--no-renames", f"{base}...{head}").split("\n")
     return {line.strip() for line in diff if line.strip()}
 
 
@@ -64,15 +64,9 @@ def _concerns(path: str, changed: set[str]) -> bool:
 
 def last_good_tag(repo: Path, environment: str, head: str, *, runner: Runner = subprocess.run) -> str | None:
     """The newest ``smgitops/good/<environment>/*`` tag reachable from ``head``, or None."""
-    proc = runner(
-        ["git", "describe", "--tags", "--abbrev=0", "--match", f"{GOOD_TAG_PREFIX}/{environment}/*", head],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    tag = str(proc.stdout).strip() if proc.returncode == 0 else ""
-    return tag or None
+    git = Git(repo, runner=runner)
+    tag = git.try_run("describe", "--tags", "--abbrev=0", "--match", f"{GOOD_TAG_PREFIX}/{environment}/*", head)
+    return (tag or "").strip() or None
 
 
 def changed_releases(
@@ -87,8 +81,9 @@ def changed_releases(
     present = release_files(repo, head, runner=runner)
     if not base or base == _NULL_SHA:
         return present
-    if subprocess_ok(repo, ["git", "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}"], runner):
-        changed = _changed_paths(repo, base, head, runner)
+    git = Git(repo, runner=runner)
+    if git.is_commit(base):
+        changed = _changed_paths(git, base, head)
         return [p for p in present if _concerns(p, changed)]
     out = err if err is not None else sys.stderr
     print(f"changed-releases: base {base} is not in this repository (a force-push?);", file=out)
@@ -99,7 +94,7 @@ def changed_releases(
         if tag is None:
             print(f"  {path}: no good tag {GOOD_TAG_PREFIX}/{environment}/* before {head}: included", file=out)
             selected.append(path)
-        elif _concerns(path, _changed_paths(repo, tag, head, runner)):
+        elif _concerns(path, _changed_paths(git, tag, head)):
             print(f"  {path}: changed since its last good tag {tag}: included", file=out)
             selected.append(path)
         else:
@@ -111,13 +106,11 @@ def deleted_releases(repo: Path, base: str | None, head: str = "HEAD", *, runner
     """Release files present at ``base`` and deleted by ``head`` (their environments retire), sorted."""
     if not base or base == _NULL_SHA:
         return []
-    if not subprocess_ok(repo, ["git", "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}"], runner):
+    git = Git(repo, runner=runner)
+    if not git.is_commit(base):
         return []
-    diff = _git(
-        repo, "diff", "--name-only", "--no-renames", "--diff-filter=D", f"{base}...{head}", "--", RELEASE_DIR,
-        runner=runner,
-    )  # fmt: skip
-    present = set(release_files(repo, head, runner=runner)) if has_release_dir(repo, head, runner) else set()
+    diff = _git(git, "diff", "--name-only", "--no-renames", "--diff-filter=D", f"{base}...{head}", "--", RELEASE_DIR)
+    present = set(release_files(repo, head, runner=runner)) if has_release_dir(repo, head, runner=runner) else set()
     return sorted(p for p in (line.strip() for line in diff.splitlines()) if _is_release(p) and p not in present)
 
 
@@ -125,13 +118,9 @@ def _is_release(path: str) -> bool:
     return path.startswith(f"{RELEASE_DIR}/") and path.endswith(".yaml") and path.count("/") == 1
 
 
-def has_release_dir(repo: Path, rev: str, runner: Runner) -> bool:
+def has_release_dir(repo: Path, rev: str, *, runner: Runner = subprocess.run) -> bool:
     """Whether ``rev`` has a ``releases/`` directory (git keeps none once its last release file is deleted)."""
-    return subprocess_ok(repo, ["git", "cat-file", "-e", f"{rev}:{RELEASE_DIR}"], runner)
-
-
-def subprocess_ok(repo: Path, cmd: Sequence[str], runner: Runner) -> bool:
-    return runner(list(cmd), cwd=repo, capture_output=True, text=True, check=False).returncode == 0
+    return Git(repo, runner=runner).ok("cat-file", "-e", f"{rev}:{RELEASE_DIR}")
 
 
 def matrix(paths: Sequence[str]) -> list[dict[str, Any]]:

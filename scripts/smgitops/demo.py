@@ -30,7 +30,6 @@ import importlib
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 import threading
 import time
@@ -46,6 +45,7 @@ import yaml
 from . import paths
 from .clock import utc_now
 from .errors import SmgitopsError
+from .git import Git
 
 REGION = "us-east-1"
 ENVIRONMENT = "dev"
@@ -144,6 +144,7 @@ class Demo:
         self.policy_step: StepRecord | None = None
         self.workdir = workdir
         self.repo = workdir / "repo"
+        self.repo_git = Git(self.repo)  # the process's environment at each call: the story's git identity
         self.release_path = self.repo / "releases" / f"{ENVIRONMENT}.yaml"
         self.console = console
         self.emulator = emulator
@@ -159,10 +160,7 @@ class Demo:
     # -- plumbing ------------------------------------------------------------------------------------------------
 
     def git(self, *args: str) -> str:
-        proc = subprocess.run(["git", *args], cwd=self.repo, capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            raise SmgitopsError(f"git {' '.join(args)}: {proc.stderr.strip()}")
-        return proc.stdout.strip()
+        return self.repo_git.run(*args).strip()
 
     def commit(self, message: str, key: str) -> str:
         self.git("add", str(self.release_path.relative_to(self.repo)))

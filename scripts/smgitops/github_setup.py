@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -41,6 +40,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .errors import ExternalError, UserError
+from .git import Git, GitError
 
 DEFAULT_API_URL = "https://api.github.com"
 
@@ -595,10 +595,8 @@ def dry_run_calls(plan: Plan) -> list[Call]:
 def repository_from_git(cwd: Path | None = None) -> str | None:
     """OWNER/NAME of the ``origin`` remote (https or ssh form), or None."""
     try:
-        url = subprocess.run(
-            ["git", "remote", "get-url", "origin"], cwd=cwd, capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
+        url = (Git(cwd or Path.cwd()).try_run("remote", "get-url", "origin") or "").strip()
+    except GitError:  # git cannot be run here
         return None
     m = re.search(r"[:/](?P<owner>[A-Za-z0-9-]+)/(?P<name>[A-Za-z0-9._-]+?)(?:\.git)?/?$", url)
     return f"{m.group('owner')}/{m.group('name')}" if m else None

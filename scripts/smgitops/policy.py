@@ -62,6 +62,7 @@ import yaml
 
 from . import paths
 from .errors import ExternalError, InvalidRelease, UserError
+from .git import Git
 
 CUSTOM_PREFIXES = ("CKV_SMG_", "CKV2_SMG_")
 PROMOTED_FROM = {"prod": "dev"}  # environment -> the environment whose canary its digests must have passed
@@ -545,32 +546,19 @@ def _lenient_release(text: str, path: Path) -> Any:
 
 def base_from_rev(release_path: Path, rev: str, *, runner: Runner = subprocess.run) -> Any | None:
     """The release file as it is at git revision ``rev`` (None when the file does not exist there)."""
-    cwd = release_path.resolve().parent
-    top = runner(["git", "rev-parse", "--show-toplevel"], cwd=cwd, capture_output=True, text=True, check=False)
-    if top.returncode != 0:
-        raise UserError(f"{release_path}: not inside a git repository (needed for --base-rev)")
-    root = Path(top.stdout.strip())
-    rel = release_path.resolve().relative_to(root.resolve()).as_posix()
-    ok = runner(
-        ["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if ok.returncode != 0:
-        raise UserError(f"--base-rev {rev}: no such commit in {root}")
-    shown = runner(["git", "show", f"{rev}:{rel}"], cwd=root, capture_output=True, text=True, check=False)
-    if shown.returncode != 0:
+    git = Git.for_path(release_path, why="needed for --base-rev", runner=runner)
+    if not git.is_commit(rev):
+        raise UserError(f"--base-rev {rev}: no such commit in {git.repo}")
+    text = git.file_at(rev, git.relpath(release_path))
+    if text is None:
         return None  # a new release file: nothing to compare with
-    return _lenient_release(shown.stdout, release_path)
+    return _lenient_release(text, release_path)
 
 
 def promotion_evidence(release: Any) -> list[dict[str, Any]] | None:
     """The canary evidence of the environment ``release`` is promoted from, read from the release file's git
     repository (None when the environment is not promoted from another). Outside a git repository: exit 2."""
     from .record import read_evidence
-    from .rollout import Git
 
     source = PROMOTED_FROM.get(str(release.environment))
     if source is None:

@@ -47,7 +47,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ExternalError, UserError
-from .rollout import GOOD_TAG_PREFIX, ROLLBACK_BRANCH_PREFIX, Git, good_tag
+from .git import Git
+from .rollout import GOOD_TAG_PREFIX, ROLLBACK_BRANCH_PREFIX, good_tag
 
 if TYPE_CHECKING:
     from .comment import Opener

@@ -21,18 +21,17 @@ retiring deletes.
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import UserError
+from .git import Git
 
 if TYPE_CHECKING:
     from .plan import Workspace
     from .release import Release
-    from .rollout import Git
 
 RELEASE_DIR = "releases"
 ALARMS = ("5xx-rate", "p99-latency")  # terraform/alarms.tf: <endpoint>/<variant>/<kind>
@@ -66,18 +65,9 @@ class RetireResult:
 # -- the release file as it was -------------------------------------------------------------------------------------
 
 
-def _repo(start: Path) -> Path:
-    proc = subprocess.run(
-        ["git", "rev-parse", "--show-toplevel"], cwd=start, capture_output=True, text=True, check=False
-    )
-    if proc.returncode != 0:
-        raise UserError(f"{start}: not inside a git repository (retire reads the deleted release file from history)")
-    return Path(proc.stdout.strip())
-
-
 def retired_release(environment: str, repo: Path, git: Git | None = None) -> tuple[Release, str]:
     """The release file of ``environment`` as it was before the commit that deleted it, and that revision."""
-    from .rollout import Git, release_at
+    from .rollout import release_at
 
     git = git or Git(repo)
     relpath = f"{RELEASE_DIR}/{environment}.yaml"
@@ -188,7 +178,7 @@ def retire(environment: str, *, repo: Path | None = None, plan_only: bool = Fals
     from .aws import make_session
     from .plan import workspace_for
 
-    repo = repo or _repo(Path.cwd())
+    repo = repo or Git.containing(Path.cwd(), why="retire reads the deleted release file from history").repo
     release, before = retired_release(environment, repo)
     result = RetireResult(
         environment=environment,

@@ -29,11 +29,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -42,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from .clock import Clock, Sleep, cutoff_clock, real_sleep, utc_now
 from .console import human
 from .errors import CheckFailed, ExternalError, SmgitopsError, UserError
+from .git import Git
 from .recovery import Cancelled
 
 if TYPE_CHECKING:
@@ -57,99 +55,12 @@ SMOKE_ROWS = 8
 SMOKE_MIN_AGREEMENT = 0.75  # share of smoke rows whose prediction must equal the label
 DEFAULT_CANARY_TIMEOUT = 900.0
 DEFAULT_CANARY_POLL = 30.0
+GIT_NEEDED = "rollouts work on revisions of the release file"  # why outside a git repository is bad input
 
 
 # --------------------------------------------------------------------------------------------------------------
 # git
 # --------------------------------------------------------------------------------------------------------------
-
-
-class Git:
-    """The git plumbing rollouts need, run in one repository; never touches the working tree or the index."""
-
-    def __init__(self, repo: Path, env: Mapping[str, str] | None = None) -> None:
-        self.repo = repo
-        self._env = dict(os.environ if env is None else env)
-
-    def run(self, *args: str, input_text: str | None = None, extra_env: Mapping[str, str] | None = None) -> str:
-        env = {**self._env, **(extra_env or {})}
-        proc = subprocess.run(
-            ["git", *args], cwd=self.repo, env=env, input=input_text, capture_output=True, text=True, check=False
-        )
-        if proc.returncode != 0:
-            raise ExternalError(f"git {' '.join(args)}: {proc.stderr.strip() or proc.stdout.strip()}")
-        return proc.stdout
-
-    def ok(self, *args: str) -> bool:
-        proc = subprocess.run(["git", *args], cwd=self.repo, env=self._env, capture_output=True, check=False)
-        return proc.returncode == 0
-
-    @classmethod
-    def for_path(cls, path: Path, env: Mapping[str, str] | None = None) -> Git:
-        directory = path.resolve().parent
-        proc = subprocess.run(
-            ["git", "rev-parse", "--show-toplevel"], cwd=directory, capture_output=True, text=True, check=False
-        )
-        if proc.returncode != 0:
-            raise UserError(f"{path}: not inside a git repository (rollouts work on revisions of the release file)")
-        return cls(Path(proc.stdout.strip()), env)
-
-    def relpath(self, path: Path) -> str:
-        return path.resolve().relative_to(self.repo.resolve()).as_posix()
-
-    def rev_parse(self, rev: str) -> str:
-        if not self.ok("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"):
-            raise UserError(f"{rev!r} is not a commit in {self.repo}")
-        return self.run("rev-parse", "--verify", f"{rev}^{{commit}}").strip()
-
-    def short(self, sha: str) -> str:
-        return self.run("rev-parse", "--short=8", sha).strip()
-
-    def show(self, sha: str, relpath: str) -> str:
-        if not self.ok("cat-file", "-e", f"{sha}:{relpath}"):
-            raise UserError(f"{relpath} does not exist at revision {self.short(sha)}")
-        return self.run("show", f"{sha}:{relpath}")
-
-    def blob_id(self, sha: str, relpath: str) -> str | None:
-        if not self.ok("cat-file", "-e", f"{sha}:{relpath}"):
-            return None
-        return self.run("rev-parse", f"{sha}:{relpath}").strip()
-
-    def head(self) -> str:
-        return self.rev_parse("HEAD")
-
-    def is_clean(self, relpath: str) -> bool:
-        """The working-tree file equals HEAD's (nothing staged or modified)."""
-        return self.run("status", "--porcelain", "--", relpath).strip() == ""
-
-    def ancestors(self, sha: str, limit: int = 10_000) -> list[str]:
-        """Commits reachable from ``sha``, newest first, ``sha`` itself excluded."""
-        out = self.run("rev-list", f"--max-count={limit + 1}", sha).split()
-        return out[1:]
-
-    def tags(self, prefix: str) -> dict[str, str]:
-        """tag name -> commit for every tag under ``prefix``."""
-        out = self.run("for-each-ref", "--format=%(refname:strip=2) %(objectname)", f"refs/tags/{prefix}")
-        return dict(line.split(" ", 1) for line in out.splitlines() if line.strip())
-
-    def branch_exists(self, name: str) -> bool:
-        return self.ok("show-ref", "--verify", "--quiet", f"refs/heads/{name}")
-
-    def commit_file(self, base: str, relpath: str, content: str, message: str) -> str:
-        """A commit on top of ``base`` whose tree is ``base``'s with ``relpath`` replaced; returns its sha."""
-        blob = self.run("hash-object", "-w", "--stdin", input_text=content).strip()
-        with tempfile.TemporaryDirectory() as tmp:
-            index = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
-            self.run("read-tree", base, extra_env=index)
-            self.run("update-index", "--add", "--cacheinfo", f"100644,{blob},{relpath}", extra_env=index)
-            tree = self.run("write-tree", extra_env=index).strip()
-        return self.run("commit-tree", tree, "-p", base, "-F", "-", input_text=message).strip()
-
-    def create_branch(self, name: str, sha: str) -> None:
-        self.run("update-ref", f"refs/heads/{name}", sha, "")  # "" = the branch must not exist yet
-
-    def create_tag(self, name: str, sha: str) -> None:
-        self.run("update-ref", f"refs/tags/{name}", sha)
 
 
 def good_tag(environment: str, sha: str) -> str:
@@ -303,7 +214,7 @@ def rollback(
     from .teardown import CutoffGuard
 
     started = time.monotonic()
-    git = git or Git.for_path(release_path)
+    git = git or Git.for_path(release_path, why=GIT_NEEDED)
     sha = git.rev_parse(rev)
     relpath = git.relpath(release_path)
     label = f"{relpath}@{git.short(sha)}"
@@ -632,7 +543,7 @@ def deploy(
     from .release import load_release
     from .teardown import AfterCutoff, CutoffGuard
 
-    git = git or Git.for_path(release_path)
+    git = git or Git.for_path(release_path, why=GIT_NEEDED)
     relpath = git.relpath(release_path)
     release = load_release(release_path)
     guard = CutoffGuard.for_release(release, cutoff_now or cutoff_clock(), "deploy")

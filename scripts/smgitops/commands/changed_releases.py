@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -27,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from ..changes import changed_releases, deleted_releases, has_release_dir, matrix
     from ..ghoutput import append_github_output
 
-    present = has_release_dir(args.repo, args.head, subprocess.run)  # the last release file deleted: none left
+    present = has_release_dir(args.repo, args.head)  # the last release file deleted: none left
     rows = matrix(changed_releases(args.repo, args.base, args.head)) if present else []
     retired = matrix(deleted_releases(args.repo, args.base, args.head))
     text = json.dumps(rows, separators=(",", ":"))

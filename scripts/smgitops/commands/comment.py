@@ -78,8 +78,8 @@ _SUMMARY_KEYS = ("release", "environment", "endpoint", "endpoint_config", "varia
 
 def _own_evidence(release: Any) -> list[dict[str, Any]]:
     """The canary evidence of the release's own environment (none outside a git repository)."""
+    from ..git import Git
     from ..record import read_evidence
-    from ..rollout import Git
 
     try:
         git = Git.for_path(Path(release.path))

@@ -71,7 +71,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..clock import announce, bake_clock, cutoff_clock
-    from ..rollout import Git, deploy
+    from ..git import Git
+    from ..rollout import deploy
 
     if not args.release.is_file():
         raise UserError(f"{args.release}: no such release file")

@@ -8,26 +8,9 @@ bare Python (no set-up).
 from __future__ import annotations
 
 import argparse
-import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-from ..errors import UserError
-
-if TYPE_CHECKING:
-    from ..rollout import Git
 
 HELP = "push a deploy's good tag and revert branch, open the revert PR (no AWS credentials)"
-
-
-def _repository() -> Git:
-    """The git repository of the working directory."""
-    from ..rollout import Git
-
-    proc = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise UserError(f"{Path.cwd()}: not inside a git repository")
-    return Git(Path(proc.stdout.strip()))
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -44,9 +27,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..git import Git
     from ..record import record
 
-    done = record(args.directory, _repository(), remote=args.remote, base=args.base, app=args.app_slug)
+    repository = Git.containing(Path.cwd())  # the checkout of the push the workflow runs for
+    done = record(args.directory, repository, remote=args.remote, base=args.base, app=args.app_slug)
     for line in done or [f"{args.directory}: no deploy records (no deploy got far enough to write one)"]:
         print(line)
     return 0

@@ -30,7 +30,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..clock import cutoff_clock
-    from ..rollout import Git, match_git_to_live, rollback
+    from ..git import Git
+    from ..rollout import match_git_to_live, rollback
 
     if not args.release.is_file():
         raise UserError(f"{args.release}: no such release file")
