@@ -308,6 +308,10 @@ def base_env(extra: Mapping[str, str] | None = None, environ: Mapping[str, str] 
     env["TF_IN_AUTOMATION"] = "1"
     env["TF_INPUT"] = "0"
     env["CHECKPOINT_DISABLE"] = "1"  # no version check against HashiCorp's checkpoint service
+    # Terraform and the AWS provider are Go programs that start, build the provider's schemas and exit: collecting
+    # garbage four times less often saves about a tenth of their CPU (measured over a deploy journey) for a few tens
+    # of MB more memory. A GOGC the caller set is kept.
+    env.setdefault("GOGC", "400")
     if extra:
         env.update(extra)
     return env
