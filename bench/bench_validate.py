@@ -29,10 +29,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from smgitops import release as release_module  # noqa: E402
-from smgitops import yamlbounds  # noqa: E402
+from smgitops import yamlbounds, yamlload  # noqa: E402
 from smgitops.cli import main  # noqa: E402
-from smgitops.release import MAX_FILE_BYTES  # noqa: E402
+from smgitops.release_checks import MAX_FILE_BYTES  # noqa: E402
 from smgitops.yamlbounds import (  # noqa: E402
     MAX_DEPTH,
     MAX_LINE_CHARS,
@@ -159,7 +158,7 @@ def measure(release: Path, text: str, runs: int, prescan: bool = True) -> tuple[
 
     With ``prescan`` False the pre-scan is switched off, to measure what the bounds inside the scanner cost alone.
     """
-    release_module.prescan = yamlbounds.prescan if prescan else (lambda _text: None)
+    yamlload.prescan = yamlbounds.prescan if prescan else (lambda _text: None)
     data = text.encode("utf-8")
     if len(data) > MAX_FILE_BYTES:
         raise SystemExit(f"generated {len(data)} bytes, over the size limit")

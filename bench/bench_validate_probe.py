@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from smgitops import estimators  # noqa: E402
-from smgitops.release import _data_shape  # noqa: E402
+from smgitops.release_checks import _data_shape  # noqa: E402
 
 AT_BUDGET = {
     "sklearn.linear_model.LogisticRegression": {"max_iter": 10000},

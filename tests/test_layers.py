@@ -63,6 +63,8 @@ VIOLATIONS = [
         "Only the demo imports the emulator's server side",
         "smgitops.plan -> smgitops.emulator.server",
     ),
+    # the strict YAML loader is core: it knows nothing of the release checks it serves
+    ("yamlload.py", "from smgitops import release_checks", "Layers", "smgitops.yamlload -> smgitops.release_checks"),
     ("release.py", "import moto", "Only the demo imports the emulator's server side", "smgitops.release -> moto"),
     (
         "serving/inference.py",

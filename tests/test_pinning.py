@@ -13,7 +13,7 @@ import yaml
 
 from smgitops import pinning
 from smgitops.errors import UserError
-from smgitops.release import validate_text
+from smgitops.release_checks import validate_text
 
 ROOT = Path(__file__).resolve().parents[1]
 NEW = "ab" * 32

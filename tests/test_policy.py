@@ -109,7 +109,7 @@ def test_instance_type_check_applies_the_release_default_allowlist() -> None:
     """CKV_SMG_1 runs inside checkov's environment and cannot import smgitops: its copy of the list must agree."""
     import ast
 
-    from smgitops.release import DEFAULT_ALLOWED_INSTANCE_TYPES
+    from smgitops.release_checks import DEFAULT_ALLOWED_INSTANCE_TYPES
 
     tree = ast.parse((POLICIES / "sagemaker_instance_type.py").read_text(encoding="utf-8"))
     [value] = [

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from smgitops import pricing
-from smgitops.release import DEFAULT_ALLOWED_INSTANCE_TYPES, Release, release_from_mapping
+from smgitops.release import Release, release_from_mapping
+from smgitops.release_checks import DEFAULT_ALLOWED_INSTANCE_TYPES
 
 
 def make_release(

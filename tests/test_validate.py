@@ -26,14 +26,8 @@ from hypothesis import strategies as st
 from smgitops import naming
 from smgitops.cli import main
 from smgitops.errors import InvalidRelease
-from smgitops.release import (
-    DEFAULT_ALLOWED_INSTANCE_TYPES,
-    MAX_FILE_BYTES,
-    load_release,
-    load_release_text,
-    validate_file,
-    validate_text,
-)
+from smgitops.release import load_release, load_release_text
+from smgitops.release_checks import DEFAULT_ALLOWED_INSTANCE_TYPES, MAX_FILE_BYTES, validate_file, validate_text
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "releases" / "dev.yaml"
@@ -660,7 +654,7 @@ def test_file_over_one_mebibyte_is_refused_before_parsing(
     def no_parse(*_a: object, **_k: object) -> None:
         raise AssertionError("parsed a file over the size limit")
 
-    monkeypatch.setattr("smgitops.release._parse", no_parse)
+    monkeypatch.setattr("smgitops.release_checks.parse", no_parse)
     _refused(capsys, release, 1, "over the 1048576-byte (1 MiB) limit")
 
 

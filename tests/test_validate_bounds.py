@@ -18,9 +18,9 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smgitops import release as release_module
+from smgitops import release_checks, yamlload
 from smgitops.cli import main
-from smgitops.release import MAX_FILE_BYTES, MAX_PROBE_FITS
+from smgitops.release_checks import MAX_FILE_BYTES, MAX_PROBE_FITS
 from smgitops.yamlbounds import (
     MAX_DEPTH,
     MAX_LINE_CHARS,
@@ -53,7 +53,7 @@ def no_parser(monkeypatch: pytest.MonkeyPatch) -> None:
     def tripwire(*_args: object, **_kwargs: object) -> None:
         raise AssertionError("the YAML parser saw a file the pre-scan should have refused")
 
-    monkeypatch.setattr(release_module, "_Builder", tripwire)
+    monkeypatch.setattr(yamlload, "_Builder", tripwire)
 
 
 def refused(release: Path, capsys: pytest.CaptureFixture[str], text: str, line: int, col: int, reason: str) -> None:
@@ -238,7 +238,7 @@ def test_did_you_mean_hints_stop_when_the_files_budget_is_spent(
 ) -> None:
     # every variant names an unknown model; each hint compares the name with every model id
     budget, n = 1000, 60
-    monkeypatch.setattr(release_module, "SUGGESTION_BUDGET", budget)
+    monkeypatch.setattr(release_checks, "SUGGESTION_BUDGET", budget)
     text = SHIPPED.read_text(encoding="utf-8")
     text = text.replace("models:", "models:\n" + "".join(f"  m{i}: 1\n" for i in range(n)), 1)
     variants = "".join(f"  - {{name: v{i}, model: m{i}x, weight: 0}}\n" for i in range(n))

@@ -269,7 +269,7 @@ def _region_named(path: Path) -> str | None:
     the size limit or outside the pre-scan's bounds is not read, and the loader keeps the same bounds."""
     import yaml
 
-    from .release import MAX_FILE_BYTES
+    from .release_checks import MAX_FILE_BYTES
     from .yamlbounds import BoundedLoader, prescan
 
     try:

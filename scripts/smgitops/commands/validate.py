@@ -1,7 +1,7 @@
 """``smgitops validate``: check release files (schema and semantics) before any AWS call.
 
-Stages: :mod:`smgitops.release` (strict loading, JSON Schema, semantic checks). Every problem is printed as
-``file:line:col: field: message``; any problem is exit 2.
+Stages: :mod:`smgitops.release_checks` (strict loading by :mod:`smgitops.yamlload`, JSON Schema, semantic checks).
+Every problem is printed as ``file:line:col: field: message``; any problem is exit 2.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ HELP = "check release files: schema and semantics, before any AWS call"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from ..release import ALLOWED_REGIONS, DEFAULT_ALLOWED_INSTANCE_TYPES, INSTANCE_TYPES_ENV
+    from ..release_checks import ALLOWED_REGIONS, DEFAULT_ALLOWED_INSTANCE_TYPES, INSTANCE_TYPES_ENV
 
     parser.add_argument("releases", nargs="+", metavar="RELEASE", help="release files, e.g. releases/*.yaml")
     parser.add_argument("--json", action="store_true", help="print a JSON list of per-file results on stdout")
@@ -27,7 +27,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..release import validate_path
+    from ..release_checks import validate_path
 
     results = [validate_path(p) for p in dict.fromkeys(args.releases)]  # each file once, in the order given
     if args.json:
