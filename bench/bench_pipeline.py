@@ -332,22 +332,13 @@ def demo(bench: Bench) -> tuple[float, float, Counter[str]]:
     report = bench.tmp / "demo.json"
     env = {k: v for k, v in bench.env.items() if not k.startswith("AWS_ENDPOINT_URL")}
     env.pop("SMGITOPS_LOCAL_DIR", None)
+    from bench_demo import run_demo
+
     bench.children()
-    started = time.time()
-    proc = subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "smgitops"), "demo", "--report", str(report)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    wall = time.time() - started
-    if proc.returncode != 0:
-        raise SystemExit(f"smgitops demo exited {proc.returncode}:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
+    wall, doc = run_demo(report, env)
     children = bench.children()
-    doc = json.loads(report.read_text(encoding="utf-8"))
     counts = Counter(f"{c.tool} {c.command}".strip() for c in children)
-    return wall, float(doc["seconds"]), counts
+    return wall, float(doc["seconds"]), counts  # type: ignore[arg-type]
 
 
 def main() -> int:
