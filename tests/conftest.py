@@ -104,6 +104,15 @@ def _daytime(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SMGITOPS_NOW", SUITE_NOW)
 
 
+@pytest.fixture(autouse=True)
+def _own_cache_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test its own user cache directory: validation verdicts (smgitops.paths.verdict_dir) kept by one test
+    never shortcut another's checks, nor the developer's own."""
+    home = tmp_path_factory.mktemp("xdg-cache")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home))
+    return home
+
+
 # Files whose tests run real Terraform for minutes, longest first. `make test` spreads files over xdist workers
 # (--dist loadfile: a file's tests share its module fixtures, such as the workflow story's emulator, and run in
 # order) in collection order; starting these first keeps one long file from running alone at the end.

@@ -572,6 +572,10 @@ def test_a_release_that_passed_is_not_checked_again_by_scikit_learn_or_the_schem
 
     assert validate() == (0, [f"{release}: ok", "SKLEARN True JSONSCHEMA True"])
     assert validate() == (0, [f"{release}: ok", "SKLEARN False JSONSCHEMA False"])
+    # kept in the user's cache directory, never in the checkout (where a commit could bring a verdict along)
+    kept = Path(os.environ["XDG_CACHE_HOME"]) / "smgitops" / "validated"
+    assert len(list(kept.iterdir())) == 2  # the schema's and the parameters'
+    assert not any(p.name == "validated" for p in release.parents[1].rglob("*"))
     release.write_text(edit(release.read_text(encoding="utf-8"), "C: 1.0", "C: -1.0"), encoding="utf-8")
     for _ in range(2):  # scikit-learn refuses C < 0, every time (the schema passed it: its verdict is kept)
         code, out = validate()

@@ -25,6 +25,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from .paths import verdict_dir
+
 # scikit-learn version training pins (requirements/dev.txt). A release's image must serve the same version:
 # a pickled estimator is only guaranteed to load and predict identically with the version that wrote it.
 TRAINING_SKLEARN_VERSION = "1.2.1"
@@ -139,9 +141,9 @@ def probe_fit(dotted: str, params: dict[str, Any], n_features: int, n_rows: int,
 # Every command that loads a release checks them, so a workflow's validate, plan, apply and deploy would pay that
 # each. What scikit-learn accepted depends only on the estimator, the parameters, the data's shape and the installed
 # numeric stack, and is the same every time: a passing verdict is kept (an empty file named by the hash of all of
-# them) in the repository's ``.smgitops/validated/`` and found there next time. A refusal is never kept: its message
-# comes from scikit-learn, so it is checked afresh.
-VERDICT_DIR = Path(".smgitops") / "validated"
+# them) in the user's cache directory (:func:`smgitops.paths.verdict_dir`: never in the checkout, where a commit could
+# bring a verdict along) and found there next time. A refusal is never kept: its message comes from scikit-learn, so
+# it is checked afresh.
 _STACK = ("sklearn", "numpy", "scipy")
 
 
@@ -162,14 +164,14 @@ def installed(package: str) -> str:
     return f"{package}:{origin}:{st.st_size}:{st.st_mtime_ns}"
 
 
-def verdict_file(repo_root: Path, dotted: str, params: dict[str, Any], shape: tuple[int, ...] | None) -> Path | None:
+def verdict_file(dotted: str, params: dict[str, Any], shape: tuple[int, ...] | None) -> Path | None:
     """Where a passing verdict for these parameters (probe-fitted on ``shape``, or not fitted when None) is kept;
     None when the parameters cannot be named reliably (a value JSON cannot hold)."""
     try:
         doc = json.dumps([dotted, params, list(shape) if shape else None, _stack_identity()], sort_keys=True)
     except (TypeError, ValueError, OSError):
         return None
-    return repo_root / VERDICT_DIR / hashlib.sha256(doc.encode()).hexdigest()
+    return verdict_dir() / hashlib.sha256(doc.encode()).hexdigest()
 
 
 def passed_before(path: Path | None) -> bool:

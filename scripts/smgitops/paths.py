@@ -37,6 +37,13 @@ def emulator_tls_dir() -> Path:
     return cache_dir() / "emulator" / "tls"
 
 
+def verdict_dir() -> Path:
+    """Where passing validation verdicts are kept: the user's cache directory (``$XDG_CACHE_HOME`` or
+    ``~/.cache``), never inside a checkout, whose content a commit under review controls."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "smgitops" / "validated"
+
+
 def tools_bin(name: str) -> Path:
     """An executable of the separate tools environment (checkov, zizmor)."""
     return tool_home() / ".venv-tools" / "bin" / name

@@ -29,7 +29,7 @@ from typing import Any
 from .errors import ExternalError, Problem
 from .files import sha256_file
 from .naming import RELEASE_DIR, release_file_problem
-from .paths import PACKAGE_DIR, repo_root_for
+from .paths import PACKAGE_DIR, repo_root_for, verdict_dir
 from .yamlload import INVALID, FieldPath, Reporter, decode, describe, parse
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -135,10 +135,10 @@ def _did_you_mean(word: str, choices: Iterable[str], rep: _Reporter) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
-def _checked_schema(doc: dict[str, Any], rep: _Reporter, repo_root: Path) -> None:
+def _checked_schema(doc: dict[str, Any], rep: _Reporter) -> None:
     """The schema's problems; a document that passed before (same content, schema and jsonschema) is not checked
     again: importing jsonschema and checking cost about 0.25 s of every command that loads the release. The
-    verdict is kept beside the parameters' (:data:`smgitops.estimators.VERDICT_DIR`); problems never are."""
+    verdict is kept beside the parameters' (:func:`smgitops.paths.verdict_dir`); problems never are."""
     from . import estimators
 
     try:
@@ -152,7 +152,7 @@ def _checked_schema(doc: dict[str, Any], rep: _Reporter, repo_root: Path) -> Non
                 ]
             ).encode()
         ).hexdigest()
-        kept: Path | None = repo_root / estimators.VERDICT_DIR / f"schema-{doc_hash}"
+        kept: Path | None = verdict_dir() / f"schema-{doc_hash}"
     except (OSError, ValueError):
         kept = None
     if estimators.passed_before(kept):
@@ -442,7 +442,7 @@ def _model_problems(model_id: str, spec: dict[str, Any], rep: _Reporter, repo_ro
         return  # {}: an allowlisted estimator's defaults always fit, and scikit-learn need not be imported
     # The same parameters passed before on this installation and data shape: scikit-learn need not be asked again.
     shape = _data_shape(data_file) if data_file is not None and rep.probe_fits < MAX_PROBE_FITS else None
-    kept = estimators.verdict_file(repo_root, estimator, params, shape)
+    kept = estimators.verdict_file(estimator, params, shape)
     if estimators.passed_before(kept):
         _count_probe_fit(rep, data_file)
         return
@@ -654,7 +654,7 @@ def _check_parsed(doc: Any, rep: _Reporter, release_path: Path) -> ValidationRes
         rep.add(1, 1, (), f"the top level must be a mapping of release fields, got {describe(doc)}")
     if isinstance(doc, dict):
         repo_root = repo_root_for(release_path)
-        _checked_schema(doc, rep, repo_root)
+        _checked_schema(doc, rep)
         _semantic_problems(doc, rep, release_path, repo_root)
     if rep.passed:
         from . import estimators
