@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import boto3  # noqa: E402
 
-from smgitops.aws import TEARDOWN_WORKERS  # noqa: E402
+from smgitops.aws import TEARDOWN_WORKERS, Aws  # noqa: E402
 from smgitops.emulator.server import Emulator  # noqa: E402
 from smgitops.teardown import SageMakerEndpoints, load_schedules, teardown  # noqa: E402
 
@@ -59,10 +59,10 @@ def sweep(server: Emulator, count: int, workers: int) -> tuple[float, int]:
     populate(server, count)
     before = server.admin.stats()["aws_requests"]
     schedules, _ = load_schedules(ROOT / "releases")
-    session = boto3.session.Session(region_name="us-east-1")
+    aws = Aws(boto3.session.Session(region_name="us-east-1"))
     began = time.perf_counter()
     report = teardown(
-        lambda region: SageMakerEndpoints(session),
+        lambda region: SageMakerEndpoints(aws),
         ["us-east-1"],
         schedules,
         clock=lambda: AFTER_CUTOFF,

@@ -1,10 +1,21 @@
-"""What counts as "that resource is gone" for verify and teardown alike."""
+"""The AWS adapter: what counts as "that resource is gone" (for verify, recovery and teardown alike), translated
+once, against the emulator; every client made by it, once, with its bounds; and no other module making one."""
 
 from __future__ import annotations
 
-from botocore.exceptions import ClientError
+import ast
+from pathlib import Path
+from typing import Any
 
-from smgitops.aws import is_not_found
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
+
+from smgitops.aws import INVOKE_CONFIG, RETRY_CONFIG, TEARDOWN_CONFIG, Aws, is_not_found, make_session
+from smgitops.errors import ExternalError
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _error(code: str, message: str) -> ClientError:
@@ -21,3 +32,102 @@ def test_other_errors_are_never_read_as_absence() -> None:
     assert not is_not_found(_error("ThrottlingException", "Rate exceeded; endpoint does not exist yet?"))
     assert not is_not_found(_error("AccessDeniedException", "Could not find credentials"))
     assert not is_not_found(_error("ValidationException", "Cannot update in-progress endpoint"))
+
+
+# -- the adapter against the emulator ------------------------------------------------------------------------------
+
+ROLE = "arn:aws:iam::123456789012:role/smgitops-sagemaker-execution"
+
+
+def test_absence_is_none_and_presence_a_description_on_the_emulator(emulator: Any) -> None:
+    aws = Aws.for_region("us-east-1")
+    assert aws.describe_endpoint("smgitops-nope") is None
+    assert aws.describe_endpoint_config("smgitops-nope-12345678") is None
+    assert aws.describe_model("nope-dev-0123456789ab") is None
+    assert aws.absent_as_none(lambda: aws.sagemaker.delete_endpoint(EndpointName="smgitops-nope")) is None
+
+    sm = aws.sagemaker
+    sm.create_model(ModelName="m-dev-0123456789ab", ExecutionRoleArn=ROLE, PrimaryContainer={"Image": "sklearn"})
+    sm.create_endpoint_config(
+        EndpointConfigName="smgitops-dev-12345678",
+        ProductionVariants=[
+            {"VariantName": "primary", "ModelName": "m-dev-0123456789ab", "InstanceType": "ml.t2.medium",
+             "InitialInstanceCount": 1, "InitialVariantWeight": 1.0}
+        ],
+    )  # fmt: skip
+    sm.create_endpoint(EndpointName="smgitops-dev", EndpointConfigName="smgitops-dev-12345678")
+    endpoint = aws.describe_endpoint("smgitops-dev")
+    assert endpoint is not None and endpoint["EndpointConfigName"] == "smgitops-dev-12345678"
+    config = aws.describe_endpoint_config("smgitops-dev-12345678")
+    assert config is not None and config["ProductionVariants"][0]["ModelName"] == "m-dev-0123456789ab"
+    model = aws.describe_model("m-dev-0123456789ab")
+    assert model is not None and model["ModelName"] == "m-dev-0123456789ab"
+
+    # any other refusal is not an absence: raised as SageMaker gave it
+    with pytest.raises(ClientError, match="already exist"):
+        aws.absent_as_none(
+            lambda: sm.create_model(
+                ModelName="m-dev-0123456789ab", ExecutionRoleArn=ROLE, PrimaryContainer={"Image": "sklearn"}
+            )
+        )
+
+
+def test_a_describe_that_fails_otherwise_is_an_external_error_not_an_absence() -> None:
+    client = boto3.session.Session(region_name="us-east-1").client("sagemaker")
+    aws = Aws(None, clients={"sagemaker": client})
+    with Stubber(client) as stub:
+        stub.add_client_error("describe_endpoint", "ThrottlingException", "Rate exceeded")
+        with pytest.raises(ExternalError, match="SageMaker describe_endpoint: .*Rate exceeded"):
+            aws.describe_endpoint("smgitops-dev")
+
+
+def test_clients_are_made_once_each_with_their_bounds() -> None:
+    aws = Aws(make_session("us-east-1"))
+    assert aws.sagemaker is aws.sagemaker
+    assert aws.sagemaker_teardown is not aws.sagemaker
+    assert aws.sagemaker_teardown.meta.config.retries == TEARDOWN_CONFIG.retries
+    assert aws.runtime.meta.config.retries == INVOKE_CONFIG.retries  # one attempt: one request, one invocation
+    assert aws.s3.meta.config.retries == RETRY_CONFIG.retries
+
+
+# -- only the adapter makes clients -----------------------------------------------------------------------------------
+
+
+def clients_outside_the_adapter(package: Path) -> list[str]:
+    """``path:line`` of every call in ``package`` but ``aws.py`` that makes a boto3 client or resource itself:
+    ``<anything>.client(...)`` / ``.resource(...)`` (``session.client``, ``boto3.client``) or a bare ``client(...)``."""
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        rel = path.relative_to(package).as_posix()
+        if rel == "aws.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=rel)):
+            if not isinstance(node, ast.Call):
+                continue
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            if name in ("client", "resource"):
+                found.append(f"{rel}:{node.lineno}")
+    return found
+
+
+def test_only_the_aws_adapter_makes_clients() -> None:
+    assert clients_outside_the_adapter(ROOT / "scripts" / "smgitops") == []
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        'session.client("sagemaker")',
+        'boto3.client("s3", region_name="us-east-1")',
+        'boto3.resource("s3")',
+        'client(session, "cloudwatch")',
+    ],
+)
+def test_a_stage_making_its_own_client_is_found(tmp_path: Path, line: str) -> None:
+    package = tmp_path / "smgitops"
+    (package / "commands").mkdir(parents=True)
+    body = f"def _f(session, boto3, client):\n    return {line}\n"
+    (package / "aws.py").write_text(body)  # the adapter may
+    (package / "commands" / "stage.py").write_text(body)
+    (package / "quiet.py").write_text('HELP = "the sagemaker client"\naws.sagemaker.list_endpoints()\n')
+    assert clients_outside_the_adapter(package) == ["commands/stage.py:2"]

@@ -13,6 +13,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from smgitops import canary
+from smgitops.aws import Aws
 from smgitops.canary import (
     CanaryReport,
     CloudWatchMetrics,
@@ -190,7 +191,7 @@ def test_get_metric_data_follows_next_token_and_merges_values() -> None:
             },
             {**expected, "NextToken": "page-2"},
         )
-        values = CloudWatchMetrics(boto3.session.Session(), client=client).get_metric_data(queries, start, end, 600)
+        values = CloudWatchMetrics(Aws(None, clients={"cloudwatch": client})).get_metric_data(queries, start, end, 600)
         stub.assert_no_pending_responses()
     assert values == {"v0_invocations": [40.0, 60.0], "v0_latency": [12_500.0]}
 
@@ -358,7 +359,7 @@ def test_analysis_of_metrics_stored_in_cloudwatch(emulator: Any, tmp_path: Path,
         max_p99_latency_ms=250,
         max_error_rate=0.01,
     )
-    report = analyse(release, CloudWatchMetrics(boto3.session.Session(region_name="us-east-1")), clock=lambda: NOW)
+    report = analyse(release, CloudWatchMetrics(Aws(boto3.session.Session(region_name="us-east-1"))), clock=lambda: NOW)
     by_name = {v.name: v for v in report.variants}
     assert (by_name["primary"].invocations, by_name["primary"].errors) == (200, 1)
     assert by_name["primary"].p99_latency_ms == pytest.approx(198.0, abs=1.0)

@@ -209,17 +209,17 @@ def test_busy_port_is_a_clear_error(emulator: Emulator) -> None:
 def test_cli_aws_clients_honour_aws_endpoint_url(emulator: Emulator) -> None:
     """boto3 honours AWS_ENDPOINT_URL for every service, so the CLI's clients (smgitops.aws) reach the emulator
     without code of their own: S3, SageMaker, sagemaker-runtime and CloudWatch all land on the same server."""
-    from smgitops.aws import client, make_session
+    from smgitops.aws import Aws
 
-    session = make_session("us-east-1")
-    client(session, "s3").create_bucket(Bucket="smgitops-via-cli-wrapper")
+    aws = Aws.for_region("us-east-1")
+    aws.s3.create_bucket(Bucket="smgitops-via-cli-wrapper")
     assert _client("s3").head_bucket(Bucket="smgitops-via-cli-wrapper")["ResponseMetadata"]["HTTPStatusCode"] == 200
-    assert client(session, "sagemaker").list_endpoints()["Endpoints"] == []
+    assert aws.sagemaker.list_endpoints()["Endpoints"] == []
     # moto's CloudWatch reports the S3 bucket it shares the server with.
-    metrics = client(session, "cloudwatch").list_metrics(Namespace="AWS/S3")["Metrics"]
+    metrics = aws.cloudwatch.list_metrics(Namespace="AWS/S3")["Metrics"]
     assert {"Name": "BucketName", "Value": "smgitops-via-cli-wrapper"} in metrics[0]["Dimensions"]
     with pytest.raises(ClientError, match="Endpoint nope of account 123456789012 not found"):
-        client(session, "sagemaker-runtime").invoke_endpoint(EndpointName="nope", Body=b"x")
+        aws.runtime.invoke_endpoint(EndpointName="nope", Body=b"x")
 
 
 # -- S3 bucket-policy conditions ------------------------------------------------------------------------------

@@ -272,9 +272,7 @@ def test_waiting_for_an_updating_endpoint_beats_every_30_s_of_the_injected_clock
 ) -> None:
     t = _Seconds()
     release = _release([{"name": "a", "model": "m1", "weight": 100}])
-    verify_release(
-        release, sagemaker=_Updating(8), sleep=t.sleep, clock=t.clock, poll=10, timeout=600, expected_config="c"
-    )
+    verify_release(release, aws=_Updating(8), sleep=t.sleep, clock=t.clock, poll=10, timeout=600, expected_config="c")
     beats = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("[verify] ")]
     assert t.now == 1080.0  # eight polls of 10 s (virtual)
     assert beats == [
@@ -287,11 +285,10 @@ def test_waiting_for_an_updating_endpoint_beats_every_30_s_of_the_injected_clock
 def test_the_recovery_wait_beats_in_the_injected_clock(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from smgitops import deploy, recovery
+    from smgitops import recovery
 
     t = _Seconds()
-    monkeypatch.setattr(deploy, "SageMaker", lambda session: _Updating(61))
-    recovery.wait_settled(_release([{"name": "a", "model": "m1", "weight": 100}]), None, t.sleep, 600, t.clock)
+    recovery.wait_settled(_release([{"name": "a", "model": "m1", "weight": 100}]), _Updating(61), t.sleep, 600, t.clock)
     beats = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("[recovery] ")]
     assert t.now == 1061.0 and len(beats) == 3  # at 0, 30 and 60 s of 61 one-second polls
     assert "smgitops-dev is Updating" in beats[0] and "waited 30 s, 570 s left" in beats[1]

@@ -19,6 +19,7 @@ import pytest
 from fixtures_terraform import edit_release
 from smgitops import cli, naming
 from smgitops.artifacts import ArtifactStore, StoredObject, publish_release
+from smgitops.aws import Aws
 from smgitops.release import load_release
 
 BUCKET = "smgitops-artifacts-test"
@@ -87,7 +88,7 @@ def _stored(session: boto3.session.Session, key: str) -> bytes:
 
 def test_publishing_twice_uploads_once(repo: Path, session: boto3.session.Session, put_calls: list[str]) -> None:
     release = load_release(repo / "releases" / "dev.yaml")
-    store = ArtifactStore(session, BUCKET)
+    store = ArtifactStore(Aws(session), BUCKET)
 
     first = publish_release(release, store)
     assert [(o.model, o.status) for o in first.outcomes] == [
@@ -150,7 +151,7 @@ class _RacingStore(ArtifactStore):
     """A store where another publisher writes other bytes between our HEAD and our PUT."""
 
     def __init__(self, session: Any, bucket: str, racer: Any) -> None:
-        super().__init__(session, bucket)
+        super().__init__(Aws(session), bucket)
         self._racer = racer
         self._raced: set[str] = set()
 
@@ -199,7 +200,7 @@ def test_concurrent_publish_of_the_same_bytes_counts_as_present(repo: Path, sess
 
 def test_artifact_already_in_store_needs_no_local_file(repo: Path, session: boto3.session.Session) -> None:
     release = load_release(repo / "releases" / "dev.yaml")
-    store = ArtifactStore(session, BUCKET)
+    store = ArtifactStore(Aws(session), BUCKET)
     publish_release(release, store)
     for model_id in release.models:
         (repo / "out" / "artifacts" / model_id / "model.tar.gz").unlink()
@@ -230,7 +231,7 @@ def test_a_trained_archive_the_release_does_not_pin_is_refused_even_when_the_pin
     """A parameter changed and ``train`` ran, but the digest was not written: the store holds the old archive, so
     "already present" would silently keep serving the old model. Exit 2 with both digests and the fix."""
     release_path = repo / "releases" / "dev.yaml"
-    publish_release(load_release(release_path), ArtifactStore(session, BUCKET))
+    publish_release(load_release(release_path), ArtifactStore(Aws(session), BUCKET))
     put_calls.clear()
     local = repo / "out" / "artifacts" / "cancer-logreg" / "model.tar.gz"
     local.write_bytes(b"cancer-logreg retrained with other parameters")
@@ -263,7 +264,7 @@ def test_verify_artifacts_judges_the_stored_bytes_of_served_models(
     from smgitops.errors import CheckFailed
 
     release = load_release(repo / "releases" / "dev.yaml")
-    store = ArtifactStore(session, BUCKET)
+    store = ArtifactStore(Aws(session), BUCKET)
     spec = release.models["cancer-logreg"]
     key = naming.artifact_key("cancer-logreg", spec.artifact_sha256)
     [missing] = verify_artifacts(release, store)  # only served models count: cancer-tree has no variant

@@ -50,11 +50,10 @@ def _expected(j: Journey) -> str:
 
 
 def _lock(j: Journey) -> LockInfo | None:
-    import boto3
-
+    from smgitops.aws import Aws
     from smgitops.locks import read_lock
 
-    return read_lock(boto3.session.Session(region_name="us-east-1"), j.stack.settings, "dev")
+    return read_lock(Aws.for_region("us-east-1"), j.stack.settings, "dev")
 
 
 def _plan_empty(j: Journey) -> bool:

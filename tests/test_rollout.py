@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from smgitops.aws import Aws
 from smgitops.git import Git
 from smgitops.rollout import (
     GoodRevision,
@@ -217,7 +218,7 @@ def test_traffic_sends_exactly_the_requests_asked_and_smoke_one_per_variant(
     emulator_admin.advance_clock(60)
     emulator_admin.seed(5)
     names = [v.name for v in release.variants]
-    runtime = Runtime(session)
+    runtime = Runtime(Aws(session))
 
     assert _invocations(cw, names) == 0
     assert smoke(release, runtime).ok

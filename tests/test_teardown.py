@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from smgitops import cli
+from smgitops.aws import Aws
 from smgitops.teardown import (
     DEFAULT_SCHEDULE,
     Outcome,
@@ -92,7 +93,7 @@ def live_names(region: str = "us-east-1") -> set[str]:
 
 
 def clients(region: str) -> SageMakerEndpoints:
-    return SageMakerEndpoints(boto3.session.Session(region_name=region))
+    return SageMakerEndpoints(Aws(boto3.session.Session(region_name=region)))
 
 
 def set_status(name: str, status: str, region: str = "us-east-1") -> None:
@@ -265,7 +266,7 @@ def test_endpoint_deleted_concurrently_is_not_an_error() -> None:
             sagemaker().delete_endpoint(EndpointName=name)  # somebody else was quicker
             return super().delete_endpoint(name)
 
-    report = teardown(lambda r: Racing(boto3.session.Session(region_name=r)), ["us-east-1"], [BERLIN],
+    report = teardown(lambda r: Racing(Aws(boto3.session.Session(region_name=r))), ["us-east-1"], [BERLIN],
                       clock=lambda: AFTER)  # fmt: skip
     assert report.ok
     assert [e.outcome for e in report.entries] == [Outcome.GONE, Outcome.GONE]
@@ -285,7 +286,7 @@ def test_a_refused_delete_fails_the_run_and_names_the_endpoint() -> None:
                 )
             return super().delete_endpoint(name)
 
-    report = teardown(lambda r: Refusing(boto3.session.Session(region_name=r)), ["us-east-1"], [BERLIN],
+    report = teardown(lambda r: Refusing(Aws(boto3.session.Session(region_name=r))), ["us-east-1"], [BERLIN],
                       clock=lambda: AFTER)  # fmt: skip
     by_name = {e.endpoint: e for e in report.entries}
     assert by_name["ep-stuck"].outcome is Outcome.FAILED and "SystemUpdating" in by_name["ep-stuck"].reason

@@ -337,7 +337,7 @@ def test_failed_endpoint_shows_its_failure_reason(tmp_path: Path) -> None:
 
     from botocore.stub import Stubber
 
-    from smgitops.deploy import SageMaker
+    from smgitops.aws import Aws
 
     release = _release(tmp_path)
     client = boto3.session.Session(region_name="us-east-1").client("sagemaker")
@@ -389,7 +389,7 @@ def test_failed_endpoint_shows_its_failure_reason(tmp_path: Path) -> None:
         )
         sleeps: list[float] = []
         result = verify_release(
-            release, settings=SETTINGS, sagemaker=SageMaker(None, sm_client=client), sleep=sleeps.append
+            release, settings=SETTINGS, aws=Aws(None, clients={"sagemaker": client}), sleep=sleeps.append
         )
     assert sleeps == []  # Failed is final: nothing to wait for
     assert result.problems == ["endpoint smgitops-dev is Failed", f"endpoint smgitops-dev: failed: {reason}"]

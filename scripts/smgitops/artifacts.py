@@ -24,12 +24,15 @@ import hashlib
 import importlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import naming
 from .errors import CheckFailed, UserError
 from .files import CHUNK, sha256_file
 from .release import Release
+
+if TYPE_CHECKING:
+    from .aws import Aws
 
 Status = Literal["published", "already_present", "refused"]
 
@@ -65,13 +68,11 @@ class AlreadyExists(Exception):
 
 
 class ArtifactStore:
-    """The artifact bucket, through a client of an injected boto3 session."""
+    """The artifact bucket, through the S3 client of an injected :class:`smgitops.aws.Aws`."""
 
-    def __init__(self, session: Any, bucket: str) -> None:
-        from .aws import client
-
+    def __init__(self, aws: Aws, bucket: str) -> None:
         self.bucket = bucket
-        self._s3 = client(session, "s3")
+        self._s3 = aws.s3
 
     def head(self, key: str) -> StoredObject | None:
         """The object's size and SHA-256 as S3 keeps them, or None when the key does not exist.
@@ -350,10 +351,10 @@ def missing_artifacts(release: Release, store: ArtifactStore) -> list[tuple[str,
     return [(p.model, p.key) for p in verify_artifacts(release, store) if p.found is None]
 
 
-def store_for(release: Release, session: Any = None) -> ArtifactStore:
+def store_for(release: Release, aws: Aws | None = None) -> ArtifactStore:
     """The artifact store of a release's account: bootstrap outputs in local mode, else the env settings."""
-    from .aws import make_session
+    from .aws import Aws
     from .localmode import artifact_bucket
 
     bucket = artifact_bucket(release.region, release.repo_root)
-    return ArtifactStore(session or make_session(release.region), bucket)
+    return ArtifactStore(aws or Aws.for_region(release.region), bucket)

@@ -1,17 +1,38 @@
-"""Small helpers shared by the typed AWS wrappers of each stage.
+"""The AWS adapter: every AWS client smgitops makes, typed, from one injected session (:class:`Aws`).
 
 boto3 honours ``AWS_ENDPOINT_URL`` (and ``AWS_CA_BUNDLE``) by itself, so every command can target the local
-emulator without code of its own. Sessions are injected into the wrappers, never created deep inside them.
+emulator without code of its own. A command makes one session (:func:`make_session`) and one :class:`Aws` from it
+(its :class:`smgitops.context.Context` does); the stages take their clients from that, never from a session of
+their own. SageMaker's "not found" is translated here and only here (:meth:`Aws.describe_endpoint` and friends
+return None, :meth:`Aws.absent_as_none` for any other call). tests/test_aws.py fails when another module makes a
+client itself.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import boto3
 import botocore.session
 from botocore.config import Config
+from botocore.exceptions import ClientError
 from botocore.loaders import Loader
+
+from .clock import Sleep, real_sleep
+from .errors import ExternalError
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sagemaker import SageMakerClient
+    from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient
+    from mypy_boto3_sts import STSClient
+
+T = TypeVar("T")
 
 # Every client's bounds. An endpoint that refuses connections fails after MAX_ATTEMPTS tries and botocore's
 # standard-mode backoff (random, at most 1 s then 2 s); one that accepts connections and never answers after
@@ -65,15 +86,133 @@ def make_session(region: str) -> boto3.session.Session:
     return session
 
 
-def client(session: boto3.session.Session, service: str, config: Config = RETRY_CONFIG) -> Any:
-    """A client with the project's bounds and retry policy (botocore's standard mode: backoff with jitter,
-    throttling aware). Every client smgitops makes comes from here."""
-    return session.client(service, config=config)  # type: ignore[call-overload]
-
-
 def is_not_found(exc: Any) -> bool:
     """SageMaker reports a missing endpoint, configuration or model as a ValidationException whose message says
     "Could not find ..." (or "... does not exist"); any other error (throttling, access denied) is not an absence."""
     err = getattr(exc, "response", {}).get("Error", {})
     message = str(err.get("Message", "")).lower()
     return err.get("Code") == "ValidationException" and ("could not find" in message or "does not exist" in message)
+
+
+# Which client each name of :class:`Aws` is: (service, its bounds). One client per name and adapter.
+_CLIENTS: dict[str, tuple[str, Config]] = {
+    "sagemaker": ("sagemaker", RETRY_CONFIG),
+    "sagemaker_teardown": ("sagemaker", TEARDOWN_CONFIG),
+    "sagemaker_runtime": ("sagemaker-runtime", INVOKE_CONFIG),
+    "s3": ("s3", RETRY_CONFIG),
+    "cloudwatch": ("cloudwatch", RETRY_CONFIG),
+    "dynamodb": ("dynamodb", RETRY_CONFIG),
+    "kms": ("kms", RETRY_CONFIG),
+    "iam": ("iam", RETRY_CONFIG),
+    "sts_preflight": ("sts", PREFLIGHT_CONFIG),
+}
+
+
+class Aws:
+    """Every AWS client smgitops uses, from one injected boto3 session: typed, made on first use, each once (with
+    the project's bounds and retry policy: botocore's standard mode, backoff with jitter, throttling aware), and
+    the few SageMaker reads whose "not found" is an answer, not an error.
+
+    ``sleep`` is the one waits on AWS use (an endpoint's transition); ``clients`` replaces clients by name (a
+    botocore ``Stubber``'s client, in tests)."""
+
+    def __init__(
+        self,
+        session: boto3.session.Session | None,
+        *,
+        sleep: Sleep = real_sleep,
+        clients: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.session = session
+        self.sleep = sleep
+        self._clients: dict[str, Any] = dict(clients or {})
+        self._lock = threading.Lock()  # creating clients of one session from two threads at once is not safe
+
+    @classmethod
+    def for_region(cls, region: str, *, sleep: Sleep = real_sleep) -> Aws:
+        """An adapter on a session of its own (:func:`make_session`)."""
+        return cls(make_session(region), sleep=sleep)
+
+    def client(self, name: str) -> Any:
+        """The client called ``name`` (a key of :data:`_CLIENTS`), made on first use."""
+        found = self._clients.get(name)
+        if found is not None:
+            return found
+        with self._lock:
+            if name not in self._clients:
+                service, config = _CLIENTS[name]
+                if self.session is None:
+                    raise ExternalError(f"no AWS session to make a {service} client with")
+                self._clients[name] = self.session.client(service, config=config)  # type: ignore[call-overload]
+            return self._clients[name]
+
+    @property
+    def sagemaker(self) -> SageMakerClient:
+        return cast("SageMakerClient", self.client("sagemaker"))
+
+    @property
+    def sagemaker_teardown(self) -> SageMakerClient:
+        """SageMaker for teardown's sweep: bounded concurrency, adaptive retries (:data:`TEARDOWN_CONFIG`)."""
+        return cast("SageMakerClient", self.client("sagemaker_teardown"))
+
+    @property
+    def runtime(self) -> SageMakerRuntimeClient:
+        """The SageMaker runtime: one attempt per request, so that every request is exactly one invocation."""
+        return cast("SageMakerRuntimeClient", self.client("sagemaker_runtime"))
+
+    @property
+    def s3(self) -> S3Client:
+        return cast("S3Client", self.client("s3"))
+
+    @property
+    def cloudwatch(self) -> CloudWatchClient:
+        return cast("CloudWatchClient", self.client("cloudwatch"))
+
+    @property
+    def dynamodb(self) -> DynamoDBClient:
+        return cast("DynamoDBClient", self.client("dynamodb"))
+
+    @property
+    def kms(self) -> Any:  # no mypy_boto3_kms stubs installed
+        return self.client("kms")
+
+    @property
+    def iam(self) -> IAMClient:
+        return cast("IAMClient", self.client("iam"))
+
+    @property
+    def sts_preflight(self) -> STSClient:
+        """STS for the reachability check before Terraform starts (:data:`PREFLIGHT_CONFIG`)."""
+        return cast("STSClient", self.client("sts_preflight"))
+
+    # -- SageMaker's "not found", translated once ----------------------------------------------------------------
+
+    @staticmethod
+    def absent_as_none(call: Callable[[], T]) -> T | None:
+        """``call()``, or None when SageMaker says what it names does not exist (:func:`is_not_found`); any other
+        error is raised as it came."""
+        try:
+            return call()
+        except ClientError as exc:
+            if is_not_found(exc):
+                return None
+            raise
+
+    def _describe(self, op: str, call: Callable[[], Any]) -> dict[str, Any] | None:
+        try:
+            found = self.absent_as_none(call)
+        except ClientError as exc:
+            raise ExternalError(f"SageMaker {op}: {exc}") from exc
+        return None if found is None else dict(found)
+
+    def describe_endpoint(self, name: str) -> dict[str, Any] | None:
+        """The endpoint's description; None when there is no such endpoint (ExternalError on any other error)."""
+        return self._describe("describe_endpoint", lambda: self.sagemaker.describe_endpoint(EndpointName=name))
+
+    def describe_endpoint_config(self, name: str) -> dict[str, Any] | None:
+        return self._describe(
+            "describe_endpoint_config", lambda: self.sagemaker.describe_endpoint_config(EndpointConfigName=name)
+        )
+
+    def describe_model(self, name: str) -> dict[str, Any] | None:
+        return self._describe("describe_model", lambda: self.sagemaker.describe_model(ModelName=name))

@@ -26,7 +26,7 @@ from __future__ import annotations
 import time as _time
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from .clock import Clock
@@ -34,6 +34,7 @@ from .errors import SmgitopsError
 from .release import WEEKDAYS
 
 if TYPE_CHECKING:
+    from .aws import Aws
     from .release import Release
 
 # -- the clock of working hours ------------------------------------------------------------------------------------
@@ -180,13 +181,13 @@ class Entry:
     exit_code: int = 0
 
 
-def bring_up(release: Release, now: Clock, *, session: Any = None, timeout: float | None = None) -> Entry:
+def bring_up(release: Release, now: Clock, *, aws: Aws | None = None, timeout: float | None = None) -> Entry:
     """Decide for ``release`` at ``now()``; when due, apply it with the published digests (no training) and
     verify, or verify an endpoint already up. Errors of the release (a missing archive, the cut-off passing during
     the apply) are an entry that failed, with the error's exit code."""
     from .artifacts import ArtifactStore, require_servable
-    from .aws import make_session
-    from .deploy import DEFAULT_TIMEOUT, SageMaker, apply_release, verify_release
+    from .aws import Aws
+    from .deploy import DEFAULT_TIMEOUT, apply_release, verify_release
     from .localmode import resolve_settings
     from .plan import release_label
     from .recovery import Cancelled
@@ -198,17 +199,17 @@ def bring_up(release: Release, now: Clock, *, session: Any = None, timeout: floa
     if not due:
         return entry
     started = _time.monotonic()
-    session = session or make_session(release.region)
+    aws = aws or Aws.for_region(release.region)
     wait = DEFAULT_TIMEOUT if timeout is None else timeout
     try:
-        if SageMaker(session).describe_endpoint(release.endpoint.name) is not None:
+        if aws.describe_endpoint(release.endpoint.name) is not None:
             settings = resolve_settings(release.region, release.repo_root)
             verified = verify_release(
                 release,
                 settings=settings,
-                session=session,
+                aws=aws,
                 timeout=wait,
-                store=ArtifactStore(session, settings.artifact_bucket),
+                store=ArtifactStore(aws, settings.artifact_bucket),
             )
             entry.action, entry.ok = "already up", verified.ok
             entry.endpoint_config, entry.problems = verified.config_name, list(verified.problems)
@@ -224,12 +225,12 @@ def bring_up(release: Release, now: Clock, *, session: Any = None, timeout: floa
         settings = resolve_settings(release.region, release.repo_root)
         require_servable(
             release,
-            ArtifactStore(session, settings.artifact_bucket),
+            ArtifactStore(aws, settings.artifact_bucket),
             f"{label}: not brought up",
             "A bring-up serves the digests already published and never trains: publish them (the deploy "
             "workflow does) first.",
         )
-        _, applied = apply_release(release, session=session, verify_timeout=wait, guard=guard)
+        _, applied = apply_release(release, aws=aws, verify_timeout=wait, guard=guard)
     except Cancelled:
         raise
     except SmgitopsError as exc:

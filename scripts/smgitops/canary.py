@@ -33,15 +33,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from .clock import Clock, Sleep, real_sleep, utc_now
 from .release import Canary, Release, Variant
 
 if TYPE_CHECKING:
-    import boto3
-    from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_cloudwatch.type_defs import MetricDataQueryTypeDef
+
+    from .aws import Aws
 
 NAMESPACE = "AWS/SageMaker"
 INVOCATIONS = "Invocations"
@@ -68,14 +68,10 @@ class MetricQuery:
 
 
 class CloudWatchMetrics:
-    """The few CloudWatch calls the canary needs, typed; the boto3 session is injected."""
+    """The few CloudWatch calls the canary needs, through the client of an injected :class:`smgitops.aws.Aws`."""
 
-    def __init__(self, session: boto3.session.Session, client: CloudWatchClient | None = None) -> None:
-        if client is None:
-            from .aws import client as make_client
-
-            client = cast("CloudWatchClient", make_client(session, "cloudwatch"))
-        self._client = client
+    def __init__(self, aws: Aws) -> None:
+        self._client = aws.cloudwatch
 
     def get_metric_data(
         self, queries: Sequence[MetricQuery], start: datetime, end: datetime, period_seconds: int
@@ -420,17 +416,16 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:.1f} min"
 
 
-def live_since(release: Release, session: boto3.session.Session) -> datetime:
+def live_since(release: Release, aws: Aws) -> datetime:
     """When the endpoint's live configuration took over: DescribeEndpoint's ``LastModifiedTime``. SageMaker sets
     it when an update starts and again when the endpoint is back ``InService``, so for an ``InService`` endpoint it
     is no earlier than the moment the configuration now serving started to. CheckFailed (exit 1) when there is no
     such moment to take: the endpoint does not exist, or it is not ``InService`` (the configuration under test is
     not serving yet, or the endpoint failed)."""
-    from .deploy import SageMaker
     from .errors import CheckFailed
 
     name = release.endpoint.name
-    endpoint = SageMaker(session).describe_endpoint(name)
+    endpoint = aws.describe_endpoint(name)
     if endpoint is None:
         raise CheckFailed(f"endpoint {name} does not exist: nothing serves, so there is no canary to analyse")
     status = endpoint.get("EndpointStatus")

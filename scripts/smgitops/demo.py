@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from datetime import time as dt_time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -46,6 +46,9 @@ from . import paths
 from .clock import utc_now
 from .errors import SmgitopsError
 from .git import Git
+
+if TYPE_CHECKING:
+    from .aws import Aws
 
 REGION = "us-east-1"
 ENVIRONMENT = "dev"
@@ -150,7 +153,7 @@ class Demo:
         self.emulator = emulator
         self.report = DemoReport(scratch_repository=str(self.repo))
         self.trainings = TrainingCounter()
-        self.session: Any = None
+        self.aws: Aws | None = None
         self.configs: dict[str, str | None] = {}
         self.commits: dict[str, str] = {}
         self.last_policy_findings: list[str] = []
@@ -185,9 +188,8 @@ class Demo:
     def live(self) -> tuple[str | None, dict[str, float]]:
         """The endpoint's live configuration and weights; ``(None, {})`` only when SageMaker says it does not exist
         (any other error is raised: an unreadable endpoint is not a deleted one)."""
-        from .deploy import SageMaker
-
-        ep = SageMaker(self.session).describe_endpoint(self.release().endpoint.name)
+        assert self.aws is not None  # made by bootstrap()
+        ep = self.aws.describe_endpoint(self.release().endpoint.name)
         if ep is None:
             return None, {}
         weights = {
@@ -200,7 +202,8 @@ class Demo:
         """Every endpoint alive in the demo's region, managed or not (teardown's paginated listing)."""
         from .teardown import SageMakerEndpoints
 
-        return sum(1 for _ in SageMakerEndpoints(self.session).list_endpoints())
+        assert self.aws is not None
+        return sum(1 for _ in SageMakerEndpoints(self.aws).list_endpoints())
 
     @contextlib.contextmanager
     def step(self, name: str, *, live: bool = True) -> Iterator[StepRecord]:
@@ -216,7 +219,7 @@ class Demo:
         finally:
             record.seconds = round(time.monotonic() - started, 2)
             record.trainings = self.trainings.calls - before
-            if live and self.session is not None:
+            if live and self.aws is not None:
                 try:
                     record.endpoint_config, record.weights = self.live()
                 except Exception as exc:  # every step's expectations rest on the live state: unreadable fails it
@@ -254,14 +257,14 @@ class Demo:
         self.git("commit", "-q", "-m", "Repository layout: releases, data, Terraform roots")
 
     def bootstrap(self) -> None:
-        from .aws import make_session
+        from .aws import Aws
         from .localmode import resolve_settings
 
         with self.step("bootstrap (terraform apply bootstrap/)", live=False) as s:
             # scikit-learn's import (about a second) overlaps Terraform's wait for the emulator
             warm = threading.Thread(target=_warm_imports, daemon=True)
             warm.start()
-            self.session = make_session(REGION)
+            self.aws = Aws.for_region(REGION)
             settings = resolve_settings(REGION, self.repo)
             warm.join()
             s.detail = f"artifact bucket {settings.artifact_bucket}, state bucket {settings.state_bucket}"
@@ -285,9 +288,7 @@ class Demo:
         from .artifacts import publish_release, store_for
 
         release = self.release()
-        report = publish_release(
-            release, store_for(release, self.session), artifact_dir=self.repo / "out" / "artifacts"
-        )
+        report = publish_release(release, store_for(release, self.aws), artifact_dir=self.repo / "out" / "artifacts")
         s.expect(report.ok, "publish (at merge) uploads or finds every artifact, overwriting nothing")
         doc = report.as_dict()
         s.detail += f"{'; ' if s.detail else ''}publish: {doc['published']} new, {doc['already_present']} present"
@@ -296,7 +297,7 @@ class Demo:
         from .console import percent
         from .plan import plan_release, print_summary
 
-        planned = plan_release(self.release(), session=self.session, lock=False)  # as a pull request plans
+        planned = plan_release(self.release(), aws=self.aws, lock=False)  # as a pull request plans
         summary = planned.summary
         print_summary(summary, file=self.console.file)
         changes = ", ".join(
@@ -381,7 +382,7 @@ class Demo:
             self.release_path,
             # exactly this many requests: enough for every serving variant's min_invocations, 3 sigma to spare
             traffic=traffic_for_canary(self.release()),
-            session=self.session,
+            aws=self.aws,
             # the canary bakes for the release's whole window, in virtual time: metrics keep real timestamps
             clock=bake_clock.now,
             canary_sleep=bake_clock.sleep,
@@ -525,7 +526,7 @@ class Demo:
             from .deploy import verify_release
 
             self.git("merge", "-q", "--ff-only", self.rollback_branch)
-            verified = verify_release(self.release(), session=self.session, settings=settings)
+            verified = verify_release(self.release(), aws=self.aws, settings=settings)
             held = "live = release file" if verified.ok else "; ".join(verified.problems)
             s.detail = f"verify after the merge: {held}"
             s.expect(verified.ok, "after the merge the live endpoint equals the release file: Git matches reality")
@@ -571,7 +572,7 @@ class Demo:
                 f'drift says "down until {SCHEDULE_UP} (schedule)"',
             )
         with self.step("bring-up at up (no training)") as s:
-            entry = bring_up(release, lambda: up, session=self.session, timeout=60)
+            entry = bring_up(release, lambda: up, aws=self.aws, timeout=60)
             s.plan_after_apply_empty = entry.plan_after_apply_empty
             s.detail = f"bring-up at {up:%a %H:%M %Z}: {entry.action}: {entry.reason}; {entry.problems or 'verified'}"
             s.expect(entry.action == "brought up" and entry.ok, "the bring-up re-creates the endpoint and verifies it")
@@ -593,7 +594,8 @@ class Demo:
         self.evening_cutoff = cutoff
 
         def clients(region: str) -> SageMakerEndpoints:
-            return SageMakerEndpoints(self.session)
+            assert self.aws is not None
+            return SageMakerEndpoints(self.aws)
 
         regions = regions_for(schedules)
         early = teardown(clients, regions, schedules, clock=lambda: cutoff - timedelta(minutes=1), warnings=warnings)

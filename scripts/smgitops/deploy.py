@@ -55,6 +55,7 @@ from .settings import Settings, is_local_mode
 from .terraform import ProcessRunner, TerraformError, subprocess_runner
 
 if TYPE_CHECKING:
+    from .aws import Aws
     from .teardown import CutoffGuard
 
 Monotonic = Callable[[], float]
@@ -63,41 +64,6 @@ WAIT_STATUSES = ("Creating", "Updating", "SystemUpdating", "UpdateRollbackFailed
 DEFAULT_TIMEOUT = 1800.0  # a real endpoint update takes about ten minutes
 POLL_SECONDS = 15.0
 LOCAL_POLL_SECONDS = 0.25
-
-
-# -- the typed SageMaker wrapper ---------------------------------------------------------------------------------
-
-
-class SageMaker:
-    """The few SageMaker calls verification needs, through a client of an injected boto3 session."""
-
-    def __init__(self, session: Any, *, sm_client: Any = None) -> None:
-        from .aws import client
-
-        self._sm = sm_client if sm_client is not None else client(session, "sagemaker")
-
-    def _describe(self, op: str, **kwargs: str) -> dict[str, Any] | None:
-        from botocore.exceptions import ClientError
-
-        from .aws import is_not_found
-        from .errors import ExternalError
-
-        try:
-            resp: dict[str, Any] = getattr(self._sm, op)(**kwargs)
-        except ClientError as exc:
-            if is_not_found(exc):
-                return None
-            raise ExternalError(f"SageMaker {op}: {exc}") from exc
-        return resp
-
-    def describe_endpoint(self, name: str) -> dict[str, Any] | None:
-        return self._describe("describe_endpoint", EndpointName=name)
-
-    def describe_endpoint_config(self, name: str) -> dict[str, Any] | None:
-        return self._describe("describe_endpoint_config", EndpointConfigName=name)
-
-    def describe_model(self, name: str) -> dict[str, Any] | None:
-        return self._describe("describe_model", ModelName=name)
 
 
 def wait_out_transition(
@@ -111,7 +77,8 @@ def wait_out_transition(
     label: str,
     why: str = ":",
 ) -> tuple[dict[str, Any] | None, float]:
-    """Describe endpoint ``name`` through ``sm`` (a :class:`SageMaker`, or anything with its ``describe_endpoint``)
+    """Describe endpoint ``name`` through ``sm`` (a :class:`smgitops.aws.Aws`, or anything with its
+    ``describe_endpoint``)
     until it leaves :data:`WAIT_STATUSES` or ``timeout`` seconds of ``clock`` pass, with a heartbeat under
     ``label``; ``why`` follows the status, ending in its punctuation. Returns the last description (None: no such
     endpoint) and the seconds waited; verify and recovery both wait this way."""
@@ -187,7 +154,7 @@ def _live_variants(endpoint: Mapping[str, Any], config: Mapping[str, Any] | None
     return rows
 
 
-def _compare(release: Release, live: list[dict[str, Any]], sm: SageMaker, artifact_bucket: str | None) -> list[str]:
+def _compare(release: Release, live: list[dict[str, Any]], sm: Aws, artifact_bucket: str | None) -> list[str]:
     problems: list[str] = []
     by_name = {row["name"]: row for row in live}
     for variant in release.variants:
@@ -236,26 +203,25 @@ def verify_release(
     release: Release,
     *,
     settings: Settings | None = None,
-    session: Any = None,
     sleep: Sleep = real_sleep,
     clock: Monotonic = time.monotonic,
     timeout: float = DEFAULT_TIMEOUT,
     poll: float | None = None,
     expected_config: str | None = None,
-    sagemaker: SageMaker | None = None,
+    aws: Aws | None = None,
     store: ArtifactStore | None = None,
 ) -> VerifyResult:
     """Compare the live endpoint with ``release``; waits while it is ``Creating``/``Updating``. With ``store``, the
     served archives' stored bytes are checked too (:func:`smgitops.artifacts.verify_artifacts`): other bytes under
     a served key are drift."""
-    from .aws import make_session
+    from .aws import Aws
     from .localmode import resolve_settings
 
     resolved = settings
     if expected_config is None:
         resolved = resolved or resolve_settings(release.region, release.repo_root)
         expected_config = expected_config_name(release, resolved)
-    sm = sagemaker or SageMaker(session or make_session(release.region))
+    sm = aws or Aws.for_region(release.region)
     interval = poll if poll is not None else (LOCAL_POLL_SECONDS if is_local_mode() else POLL_SECONDS)
     name = release.endpoint.name
     result = VerifyResult(name, False, None, None, None, expected_config)
@@ -367,7 +333,7 @@ def apply_plan(
     plan_file: Path | None = None,
     settings: Settings | None = None,
     runner: ProcessRunner = subprocess_runner,
-    session: Any = None,
+    aws: Aws | None = None,
     sleep: Sleep = real_sleep,
     clock: Monotonic = time.monotonic,
     env: Mapping[str, str] | None = None,
@@ -384,15 +350,16 @@ def apply_plan(
     processes (about 2 s) then cost no wall time. Both finish, under the environment's lock, before this returns
     (or re-raises what ``alongside`` raised); the result is the same as without it. A verify that failed skips
     ``alongside``, and the check runs first, as without it."""
-    from .aws import make_session
+    from .aws import Aws
 
     ws = workspace or workspace_for(release, settings=settings, runner=runner, env=env)
     planfile = (plan_file or ws.default_plan_file).resolve()
     seconds: dict[str, float] = {}
-    store = ArtifactStore(session or make_session(release.region), ws.settings.artifact_bucket)
+    aws = aws or Aws.for_region(release.region)
+    store = ArtifactStore(aws, ws.settings.artifact_bucket)
     from . import recovery
 
-    with ws.locked(), recovery.on_interrupt(release, ws, release_label(release), session):
+    with ws.locked(), recovery.on_interrupt(release, ws, release_label(release), aws):
         if guard is not None:  # under the lock: what held it (a teardown, another deploy) has finished
             guard.check("not applied, nothing was changed")
         meta = check_plan_current(release, planfile, ws)
@@ -411,8 +378,8 @@ def apply_plan(
                     f"(another apply ran). Run smgitops plan {release.path} again and review it."
                 ) from exc
             if guard is not None:  # an apply the evening teardown overtook: what it left is the teardown's
-                hand_over_to_teardown(release, session, guard)
-            failure = recovery.endpoint_failure(release, session)
+                hand_over_to_teardown(release, aws, guard)
+            failure = recovery.endpoint_failure(release, aws)
             if failure:  # Terraform cannot show why an update failed: SageMaker's FailureReason says it
                 raise ExternalError(f"{exc}\n{failure}") from exc
             raise
@@ -421,14 +388,14 @@ def apply_plan(
         meta["applied"] = True
         meta_path(planfile).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         if guard is not None:  # the apply began before the cut-off; if it ended after, the endpoint does not stay
-            hand_over_to_teardown(release, session, guard)
+            hand_over_to_teardown(release, aws, guard)
 
         t0 = clock()
         expected = expected_config_name(release, ws.settings)
         verified = verify_release(
             release,
             settings=ws.settings,
-            session=session,
+            aws=aws,
             sleep=sleep,
             clock=clock,
             timeout=verify_timeout,
@@ -490,18 +457,17 @@ def run_beside(check: Callable[[], list[dict[str, Any]]], work: Callable[[], Non
     return found
 
 
-def hand_over_to_teardown(release: Release, session: Any, guard: CutoffGuard) -> None:
+def hand_over_to_teardown(release: Release, aws: Aws, guard: CutoffGuard) -> None:
     """After an apply that ended past the release's teardown cut-off (it began before): delete the endpoint, as the
     evening teardown does (configuration and models stay), and raise :class:`AfterCutoff`. So an apply and the
     teardown need no shared lock: whichever way they interleave, no endpoint is left after the cut-off."""
-    from .aws import make_session
     from .teardown import AfterCutoff, SageMakerEndpoints
 
     reason = guard.passed()
     if reason is None:
         return
     name = release.endpoint.name
-    deleted = SageMakerEndpoints(session or make_session(release.region)).delete_endpoint(name)
+    deleted = SageMakerEndpoints(aws).delete_endpoint(name)
     raise AfterCutoff(
         f"{reason}; the apply ended after the cut-off: endpoint {name} "
         f"{'deleted' if deleted else 'already gone'}, as the evening teardown does (its configuration and models "
@@ -514,7 +480,7 @@ def apply_release(
     *,
     settings: Settings | None = None,
     runner: ProcessRunner = subprocess_runner,
-    session: Any = None,
+    aws: Aws | None = None,
     sleep: Sleep = real_sleep,
     clock: Monotonic = time.monotonic,
     env: Mapping[str, str] | None = None,
@@ -525,27 +491,27 @@ def apply_release(
     """Plan and apply ``release`` in one go (no separate review): rollbacks and local runs. ``guard`` and
     ``alongside``: see :func:`apply_plan`."""
     from . import recovery
-    from .aws import make_session
+    from .aws import Aws
 
     ws = workspace_for(release, settings=settings, runner=runner, env=env)
-    session = session or make_session(release.region)
-    with ws.locked(), recovery.on_interrupt(release, ws, release_label(release), session):
+    aws = aws or Aws.for_region(release.region)
+    with ws.locked(), recovery.on_interrupt(release, ws, release_label(release), aws):
         if guard is not None:
             guard.check("not applied, nothing was changed")
         # What a cancelled or killed run left: an update still in flight is waited for; a configuration or model
         # that exists but is not in the state is adopted; what the plan would delete is forgotten, pruned below.
         ws.prepare()
-        recovery.wait_settled(release, session, sleep, verify_timeout, clock)
+        recovery.wait_settled(release, aws, sleep, verify_timeout, clock)
         # One plan serves both: adoption reads what it would create; only when adoption changed the state is the
         # release planned again (the first plan is stale then).
-        planned = plan_release(release, session=session, workspace=ws)
-        adopted = recovery.adopt(ws, session, planned.plan_json)
+        planned = plan_release(release, aws=aws, workspace=ws)
+        adopted = recovery.adopt(ws, aws, planned.plan_json)
         if adopted.imported or adopted.forgotten:
-            planned = plan_release(release, session=session, workspace=ws)
+            planned = plan_release(release, aws=aws, workspace=ws)
         applied = apply_plan(
             release,
             plan_file=planned.plan_file,
-            session=session,
+            aws=aws,
             sleep=sleep,
             clock=clock,
             workspace=ws,
@@ -554,7 +520,7 @@ def apply_release(
             alongside=alongside,
         )
         if applied.ok:  # the endpoint serves the release: what it served before may go now
-            recovery.prune(ws, session, also=[name for _, name in adopted.forgotten])
+            recovery.prune(ws, aws, also=[name for _, name in adopted.forgotten])
     return planned, applied
 
 

@@ -19,11 +19,14 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .errors import UserError
 from .terraform import Completed, TerraformError
+
+if TYPE_CHECKING:
+    from .aws import Aws
 
 EXIT_CODE = 2
 BOOTSTRAP_HINT = "run bootstrap/ (see bootstrap/README.md)"
@@ -412,7 +415,7 @@ def _one_line(text: str) -> str:
 _CHECKED: set[tuple[str, str]] = set()
 
 
-def preflight(region: str, session: Any = None, env: Mapping[str, str] | None = None) -> None:
+def preflight(region: str, aws: Aws | None = None, env: Mapping[str, str] | None = None) -> None:
     """Ask AWS who we are, once per process and endpoint; raise :class:`EnvironmentFault` on an environment fault.
 
     Bounded by :data:`smgitops.aws.PREFLIGHT_CONFIG` (a silent endpoint fails in about ten seconds, a closed port at
@@ -421,11 +424,10 @@ def preflight(region: str, session: Any = None, env: Mapping[str, str] | None = 
     key = (environ.get("AWS_ENDPOINT_URL", "").strip(), region)
     if key in _CHECKED:
         return
-    from .aws import PREFLIGHT_CONFIG, client, make_session
+    from .aws import Aws
 
-    sess = session or make_session(region)
     try:
-        client(sess, "sts", PREFLIGHT_CONFIG).get_caller_identity()
+        (aws or Aws.for_region(region)).sts_preflight.get_caller_identity()
     except Exception as exc:
         fault = classify(exc, env)
         if fault is None:

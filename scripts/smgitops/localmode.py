@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from . import paths
@@ -45,6 +45,9 @@ from .terraform import (
     file_lock,
     subprocess_runner,
 )
+
+if TYPE_CHECKING:
+    from .aws import Aws
 
 # Provider 3.39 `endpoints {}` keys for every service the roots (and their data sources) may touch.
 PROVIDER_ENDPOINT_SERVICES = (
@@ -176,14 +179,12 @@ def _environments(repo_root: Path) -> list[str]:
 _GONE = ("404", "NoSuchBucket", "ResourceNotFoundException", "NotFoundException")
 
 
-def _missing_resources(settings: Settings, session: Any) -> list[str]:
+def _missing_resources(settings: Settings, aws: Aws) -> list[str]:
     """Which of bootstrap/'s stateful resources the emulator no longer has (empty: all there). Any answer other
     than "not found" (access denied, unreachable, throttled) is raised: it says nothing about what is there."""
     from botocore.exceptions import ClientError
 
-    from .aws import client
-
-    s3, ddb, kms = client(session, "s3"), client(session, "dynamodb"), client(session, "kms")
+    s3, ddb, kms = aws.s3, aws.dynamodb, aws.kms
     checks: list[tuple[str, Callable[[], Any]]] = [
         (settings.state_bucket, lambda: s3.head_bucket(Bucket=settings.state_bucket)),
         (settings.artifact_bucket, lambda: s3.head_bucket(Bucket=settings.artifact_bucket)),
@@ -234,7 +235,7 @@ def ensure_bootstrap(
     repo_root: Path | None = None,
     env: Mapping[str, str] | None = None,
     runner: ProcessRunner = subprocess_runner,
-    session: Any = None,
+    aws: Aws | None = None,
     workdir: Path | None = None,
 ) -> Settings:
     """Apply ``bootstrap/`` to the emulator unless it already was; return the settings its outputs give.
@@ -264,10 +265,10 @@ def ensure_bootstrap(
     checked = (emulator.url, str(base.resolve()), json.dumps(applied, sort_keys=True))
     if checked in _CHECKED and _applied_is(applied_file, applied):
         return _CHECKED[checked]
-    if session is None:
-        from .aws import make_session
+    if aws is None:
+        from .aws import Aws
 
-        session = make_session(region)
+        aws = Aws.for_region(region)
     with file_lock(base / ".lock"):
         cached: Settings | None = None
         if outputs_file.exists():
@@ -276,7 +277,7 @@ def ensure_bootstrap(
             except UserError:
                 pass  # outputs of an older bootstrap/ (its files changed too): applied again below
         if cached is not None:
-            missing = _missing_resources(cached, session)
+            missing = _missing_resources(cached, aws)
             if not missing and _applied_is(applied_file, applied):
                 _CHECKED[checked] = cached
                 return cached
@@ -294,7 +295,7 @@ def ensure_bootstrap(
             # notices what is gone and recreates it; what is still there stays in the state.
         from .envfaults import preflight
 
-        preflight(region, session, env)  # Terraform's provider would retry an unreachable emulator for minutes
+        preflight(region, aws, env)  # Terraform's provider would retry an unreachable emulator for minutes
         copy = WorkingCopy(source=source, root=base / "bootstrap")
         copy.sync(override=provider_override(emulator))
         tf = Terraform(copy.root, env=terraform_env(emulator, env), runner=runner)
@@ -317,22 +318,35 @@ def ensure_bootstrap(
         return settings
 
 
-def resolve_settings(region: str, repo_root: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+def resolve_settings(
+    region: str,
+    repo_root: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    aws: Aws | None = None,
+) -> Settings:
     """Settings for a run: the ``SMGITOPS_*`` variables; in local mode, when they are not all set, the outputs of
-    ``bootstrap/`` applied to the emulator (bootstrapping it on first use)."""
+    ``bootstrap/`` applied to the emulator (bootstrapping it on first use, through ``aws``)."""
     environ = os.environ if env is None else env
     if is_local_mode(env) and not has_explicit_settings(environ):
-        return ensure_bootstrap(region=region, repo_root=repo_root, env=env)
+        return ensure_bootstrap(region=region, repo_root=repo_root, env=env, aws=aws)
     return settings_from_env(region, env)
 
 
-def artifact_bucket(region: str, repo_root: Path | None = None, env: Mapping[str, str] | None = None) -> str:
+def artifact_bucket(
+    region: str,
+    repo_root: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    resolve: Callable[[], Settings] | None = None,
+) -> str:
     """Only the artifact bucket (``publish`` needs nothing else): ``SMGITOPS_ARTIFACT_BUCKET``, or in local mode
-    the bootstrap output when that variable is not set."""
+    the bootstrap output when that variable is not set (the settings ``resolve`` gives, by default
+    :func:`resolve_settings`)."""
     environ = os.environ if env is None else env
     value = environ.get(ENV_VARS["artifact_bucket"], "").strip()
     if not value and is_local_mode(env):
-        return resolve_settings(region, repo_root, env).artifact_bucket
+        return (resolve() if resolve is not None else resolve_settings(region, repo_root, env)).artifact_bucket
     if not value:
         raise UserError(
             f"missing setting: {ENV_VARS['artifact_bucket']} (the bootstrap/ output artifact_bucket; "

@@ -15,25 +15,26 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .errors import ExternalError, UserError
 from .settings import Settings
 from .terraform import LockInfo, lock_created
 
+if TYPE_CHECKING:
+    from .aws import Aws
+
 # The deploy job's timeout-minutes (.github/workflows/deploy.yml): no live run holds the lock longer.
 DEFAULT_OLDER_THAN_MINUTES = 90.0
 
 
-def read_lock(session: Any, settings: Settings, environment: str) -> LockInfo | None:
+def read_lock(aws: Aws, settings: Settings, environment: str) -> LockInfo | None:
     """The lock on ``environment``'s state, or None when it is free (the S3 lock file first, then DynamoDB)."""
     from botocore.exceptions import ClientError
 
-    from .aws import client
-
     key = settings.state_key(environment)
     try:
-        body = client(session, "s3").get_object(Bucket=settings.state_bucket, Key=f"{key}.tflock")["Body"].read()
+        body = aws.s3.get_object(Bucket=settings.state_bucket, Key=f"{key}.tflock")["Body"].read()
         return LockInfo.from_doc(json.loads(body))
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
@@ -41,7 +42,7 @@ def read_lock(session: Any, settings: Settings, environment: str) -> LockInfo | 
     except ValueError:
         pass
     try:
-        item = client(session, "dynamodb").get_item(
+        item = aws.dynamodb.get_item(
             TableName=settings.lock_table, Key={"LockID": {"S": f"{settings.state_bucket}/{key}"}}, ConsistentRead=True
         )
     except ClientError as exc:
@@ -55,18 +56,16 @@ def read_lock(session: Any, settings: Settings, environment: str) -> LockInfo | 
         return None
 
 
-def remove_lock(session: Any, settings: Settings, environment: str, lock_id: str) -> list[str]:
+def remove_lock(aws: Aws, settings: Settings, environment: str, lock_id: str) -> list[str]:
     """Release the lock with this ID wherever it is held: the S3 lock file and the DynamoDB item, each only if it
     carries ``lock_id`` (conditional delete, so a lock taken meanwhile by another run stays). Returns what was
     removed. Unlike ``terraform force-unlock`` this also releases half a lock (a lock request that failed between
     its two writes leaves one of them)."""
     from botocore.exceptions import ClientError
 
-    from .aws import client
-
     key = settings.state_key(environment)
     removed: list[str] = []
-    s3 = client(session, "s3")
+    s3 = aws.s3
     try:
         body = s3.get_object(Bucket=settings.state_bucket, Key=f"{key}.tflock")["Body"].read()
         if str(json.loads(body).get("ID", "")) == lock_id:
@@ -77,7 +76,7 @@ def remove_lock(session: Any, settings: Settings, environment: str, lock_id: str
             raise ExternalError(f"releasing the state lock s3://{settings.state_bucket}/{key}.tflock: {exc}") from exc
     except ValueError:
         pass
-    ddb = client(session, "dynamodb")
+    ddb = aws.dynamodb
     item_key = {"LockID": {"S": f"{settings.state_bucket}/{key}"}}
     try:
         item = ddb.get_item(TableName=settings.lock_table, Key=item_key, ConsistentRead=True).get("Item") or {}
@@ -106,19 +105,19 @@ def release_lock(
     release_path: Path,
     *,
     older_than_minutes: float = DEFAULT_OLDER_THAN_MINUTES,
-    session: Any = None,
+    aws: Aws | None = None,
     now: Callable[[], datetime] | None = None,
 ) -> LockInfo | None:
     """Force-unlock the state of ``release_path``'s environment if its lock is old enough; the released lock, or
     None when there was none. A younger (or undated) lock is refused with a UserError (exit 2)."""
-    from .aws import make_session
+    from .aws import Aws
     from .plan import workspace_for
     from .release import load_release
 
     release = load_release(release_path)
     ws = workspace_for(release)
-    session = session or make_session(release.region)
-    lock = read_lock(session, ws.settings, release.environment)
+    aws = aws or Aws.for_region(release.region)
+    lock = read_lock(aws, ws.settings, release.environment)
     if lock is None:
         return None
     created = lock_created(lock)
@@ -133,5 +132,5 @@ def release_lock(
             "--older-than 0"
         )
     with ws.locked():
-        remove_lock(session, ws.settings, release.environment, lock.id)
+        remove_lock(aws, ws.settings, release.environment, lock.id)
     return lock

@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import naming
 from .clock import Clock, utc_now
@@ -49,6 +49,9 @@ from .localmode import resolve_settings
 from .release import Release
 from .settings import Settings, is_local_mode
 from .terraform import LockInfo, ProcessRunner, Terraform, WorkingCopy, file_lock, subprocess_runner
+
+if TYPE_CHECKING:
+    from .aws import Aws
 
 WORK_DIR = Path(".smgitops") / "work"
 CONFIG_TYPE = "aws_sagemaker_endpoint_configuration"
@@ -163,17 +166,17 @@ def _lock_probe(release: Release, settings: Settings) -> Callable[[], LockInfo |
     """Who holds the environment's state lock now; None when free or when the lock cannot be read (Terraform
     then reports what it finds itself)."""
 
-    sessions: list[Any] = []  # one per workspace: a command probes before each plan and apply
+    adapters: list[Any] = []  # one per workspace: a command probes before each plan and apply
 
     def probe() -> LockInfo | None:
-        from .aws import make_session
+        from .aws import Aws
         from .errors import SmgitopsError
         from .locks import read_lock
 
         try:
-            if not sessions:
-                sessions.append(make_session(release.region))
-            return read_lock(sessions[0], settings, release.environment)
+            if not adapters:
+                adapters.append(Aws.for_region(release.region))
+            return read_lock(adapters[0], settings, release.environment)
         except (SmgitopsError, OSError, ImportError):
             return None
         except Exception as exc:  # botocore's connection and credential errors: not this probe's to report
@@ -188,10 +191,10 @@ def _lock_release(release: Release, settings: Settings) -> Callable[[LockInfo], 
     """Release a lock of the environment's state by its ID (both halves, each only if it carries that ID)."""
 
     def release_it(lock: LockInfo) -> None:
-        from .aws import make_session
+        from .aws import Aws
         from .locks import remove_lock
 
-        remove_lock(make_session(release.region), settings, release.environment, lock.id)
+        remove_lock(Aws.for_region(release.region), settings, release.environment, lock.id)
 
     return release_it
 
@@ -435,16 +438,16 @@ def meta_path(plan_file: Path) -> Path:
     return plan_file.with_name(plan_file.name + ".meta.json")
 
 
-def artifacts_to_publish(release: Release, settings: Settings, session: Any = None) -> list[dict[str, str]]:
+def artifacts_to_publish(release: Release, settings: Settings, aws: Aws | None = None) -> list[dict[str, str]]:
     """Served archives not in the store yet (the merge publishes them), as ``{"id", "digest", "key"}``.
 
     A pull request plans before anything is published (its credentials write nothing), so a missing archive is
     reported, not refused; ``apply`` refuses it. An archive stored under the key with other bytes is refused here
     already (:class:`smgitops.artifacts.ArtifactMismatch`, exit 2): the merge could never serve it."""
     from .artifacts import ArtifactMismatch, ArtifactStore, verify_artifacts
-    from .aws import make_session
+    from .aws import Aws
 
-    store = ArtifactStore(session or make_session(release.region), settings.artifact_bucket)
+    store = ArtifactStore(aws or Aws.for_region(release.region), settings.artifact_bucket)
     problems = verify_artifacts(release, store)
     tampered = [p for p in problems if p.found is not None]
     if tampered:
@@ -459,7 +462,7 @@ def plan_release(
     out: Path | None = None,
     settings: Settings | None = None,
     runner: ProcessRunner = subprocess_runner,
-    session: Any = None,
+    aws: Aws | None = None,
     clock: Clock = utc_now,
     env: Mapping[str, str] | None = None,
     workspace: Workspace | None = None,
@@ -469,7 +472,7 @@ def plan_release(
     its lock (pull requests: read-only credentials). Archives not yet published are listed in the summary
     (``artifacts_to_publish``); one stored with other bytes is refused."""
     ws = workspace or workspace_for(release, settings=settings, runner=runner, env=env)
-    to_publish = artifacts_to_publish(release, ws.settings, session)
+    to_publish = artifacts_to_publish(release, ws.settings, aws)
     with ws.locked():
         init_ran = ws.prepare()
         plan_file = (out or ws.default_plan_file).resolve()

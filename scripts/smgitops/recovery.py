@@ -28,6 +28,7 @@ from .errors import SmgitopsError
 from .terraform import Interrupted
 
 if TYPE_CHECKING:
+    from .aws import Aws
     from .plan import Workspace
     from .release import Release
 
@@ -45,19 +46,18 @@ class Cancelled(SmgitopsError):
 # -- cancelled ----------------------------------------------------------------------------------------------------
 
 
-def _environment_state(release: Release, ws: Workspace, session: Any) -> tuple[bool, str]:
-    from .aws import make_session
-    from .deploy import SageMaker
+def _environment_state(release: Release, ws: Workspace, aws: Aws | None) -> tuple[bool, str]:
+    from .aws import Aws
     from .locks import read_lock
     from .plan import expected_config_name
 
     parts: list[str] = []
     lock = None
     try:
-        session = session or make_session(release.region)
-        lock = read_lock(session, ws.settings, release.environment)
+        aws = aws or Aws.for_region(release.region)
+        lock = read_lock(aws, ws.settings, release.environment)
         parts.append("state lock released" if lock is None else f"state lock STILL {lock.describe()}")
-        endpoint = SageMaker(session).describe_endpoint(release.endpoint.name)
+        endpoint = aws.describe_endpoint(release.endpoint.name)
         expected = expected_config_name(release, ws.settings)
         if endpoint is None:
             parts.append(f"endpoint {release.endpoint.name} does not exist")
@@ -74,12 +74,12 @@ def _environment_state(release: Release, ws: Workspace, session: Any) -> tuple[b
 
 
 @contextlib.contextmanager
-def on_interrupt(release: Release, ws: Workspace, label: str, session: Any = None) -> Iterator[None]:
+def on_interrupt(release: Release, ws: Workspace, label: str, aws: Aws | None = None) -> Iterator[None]:
     """Turn :class:`Interrupted` into one message: what happened, the environment's state, the next command."""
     try:
         yield
     except Interrupted as exc:
-        held, state = _environment_state(release, ws, session)
+        held, state = _environment_state(release, ws, aws)
         if exc.count == 1:
             how = "Terraform finished the operations in flight and saved the state"
         else:  # Terraform's "Two interrupts received. Exiting immediately."
@@ -96,13 +96,10 @@ def on_interrupt(release: Release, ws: Workspace, label: str, session: Any = Non
         ) from exc
 
 
-def endpoint_failure(release: Release, session: Any) -> str | None:
+def endpoint_failure(release: Release, aws: Aws) -> str | None:
     """The endpoint's ``FailureReason`` as one sentence, None when it has none (or cannot be read)."""
-    from .aws import make_session
-    from .deploy import SageMaker
-
     try:
-        endpoint = SageMaker(session or make_session(release.region)).describe_endpoint(release.endpoint.name)
+        endpoint = aws.describe_endpoint(release.endpoint.name)
     except SmgitopsError:
         return None
     if not endpoint or not endpoint.get("FailureReason"):
@@ -142,25 +139,18 @@ def _ours(tags: dict[str, str], environment: str) -> bool:
     return tags.get("managed-by") == "smgitops" and tags.get("release") == environment
 
 
-def _existing(sm: Any, kind: str, name: str) -> str | None:
+def _existing(aws: Aws, kind: str, name: str) -> str | None:
     """The ARN of the model or endpoint configuration ``name``, None when it does not exist."""
-    from botocore.exceptions import ClientError
-
-    from .aws import is_not_found
-
-    try:
-        if kind == CONFIG_TYPE:
-            return str(sm.describe_endpoint_config(EndpointConfigName=name)["EndpointConfigArn"])
-        return str(sm.describe_model(ModelName=name)["ModelArn"])
-    except ClientError as exc:
-        if is_not_found(exc):
-            return None
-        raise
+    if kind == CONFIG_TYPE:
+        config = aws.describe_endpoint_config(name)
+        return None if config is None else str(config["EndpointConfigArn"])
+    model = aws.describe_model(name)
+    return None if model is None else str(model["ModelArn"])
 
 
 def wait_settled(
     release: Release,
-    session: Any,
+    aws: Aws,
     sleep: Callable[[float], None],
     timeout: float,
     clock: Callable[[], float] | None = None,
@@ -173,7 +163,7 @@ def wait_settled(
     from . import deploy
 
     deploy.wait_out_transition(
-        deploy.SageMaker(session),
+        aws,
         release.endpoint.name,
         timeout=timeout,
         interval=1.0,
@@ -185,16 +175,14 @@ def wait_settled(
 
 
 def adopt(
-    ws: Workspace, session: Any, plan_json: Mapping[str, Any], notify: Callable[[str], None] | None = None
+    ws: Workspace, aws: Aws, plan_json: Mapping[str, Any], notify: Callable[[str], None] | None = None
 ) -> Adoption:
     """Before an apply (workspace lock held, ``prepare`` done): import what the release's plan (``plan_json``, its
     ``show -json``, made under this lock) would create that exists already (tagged for this environment),
     forgetting first what the address holds now. Returns what was done; when anything was imported or forgotten
     the state changed and that plan is stale (the caller plans again)."""
-    from .aws import client
-
     notify = notify or (lambda text: print(text, file=sys.stderr, flush=True))
-    sm = client(session, "sagemaker")
+    sm = aws.sagemaker
     tf = ws.terraform
     variables = ws.variables()
     result = Adoption()
@@ -212,7 +200,7 @@ def adopt(
             continue
         if "create" not in actions or not after_name:
             continue
-        arn = _existing(sm, str(rc.get("type")), str(after_name))
+        arn = _existing(aws, str(rc.get("type")), str(after_name))
         if arn is None or not _ours(_tags(sm, arn), ws.release.environment):
             continue
         if "delete" in actions and before_name:
@@ -230,17 +218,13 @@ def adopt(
 # -- prune after verify --------------------------------------------------------------------------------------------
 
 
-def prune(
-    ws: Workspace, session: Any, notify: Callable[[str], None] | None = None, also: Sequence[str] = ()
-) -> list[str]:
+def prune(ws: Workspace, aws: Aws, notify: Callable[[str], None] | None = None, also: Sequence[str] = ()) -> list[str]:
     """Delete this environment's endpoint configurations and models that are neither in the state nor used by
     the configuration the endpoint serves: those named after the endpoint, and ``also`` (what :func:`adopt`
     forgot, e.g. the configurations of an endpoint's old name). Called only once verify confirmed the endpoint
     serves the release."""
-    from .aws import client
-
     notify = notify or (lambda text: print(text, file=sys.stderr, flush=True))
-    sm = client(session, "sagemaker")
+    sm = aws.sagemaker
     release = ws.release
     managed: set[str] = set()  # every object the state holds, deposed ones included
     for res in ws.terraform.state_pull().get("resources", []):
@@ -263,15 +247,15 @@ def prune(
                     sm.delete_endpoint_config(EndpointConfigName=name)
                     deleted.append(name)
     marker = f"-{release.environment}-"
-    for page in sm.get_paginator("list_models").paginate(NameContains=marker):
-        for item in page.get("Models", []):
-            name = str(item["ModelName"])
+    for models in sm.get_paginator("list_models").paginate(NameContains=marker):
+        for model in models.get("Models", []):
+            name = str(model["ModelName"])
             if marker in name and name not in managed and name not in in_use:
-                if _ours(_tags(sm, str(item["ModelArn"])), release.environment):
+                if _ours(_tags(sm, str(model["ModelArn"])), release.environment):
                     sm.delete_model(ModelName=name)
                     deleted.append(name)
     for name in extra:  # forgotten configurations under another prefix (a renamed endpoint's)
-        arn = _existing(sm, CONFIG_TYPE, name)
+        arn = _existing(aws, CONFIG_TYPE, name)
         if arn is not None and _ours(_tags(sm, arn), release.environment):
             sm.delete_endpoint_config(EndpointConfigName=name)
             deleted.append(name)

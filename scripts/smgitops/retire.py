@@ -30,6 +30,7 @@ from .errors import UserError
 from .git import Git
 
 if TYPE_CHECKING:
+    from .aws import Aws
     from .plan import Workspace
     from .release import Release
 
@@ -102,19 +103,17 @@ def _destroyed(plan_json: dict[str, Any]) -> list[dict[str, str]]:
 
 
 def _live_leftovers(
-    release: Release, session: Any, state_names: set[str], delete: bool, alarm_names: Iterable[str] = ()
+    release: Release, aws: Aws, state_names: set[str], delete: bool, alarm_names: Iterable[str] = ()
 ) -> tuple[list[str], list[str]]:
     """What of this environment is still live after the destroy: (deleted now, still left). Configurations and models
     tagged for this environment that the state does not hold (a cancelled run's) are deleted when ``delete``."""
-    from .aws import client
-    from .deploy import SageMaker
     from .recovery import _ours, _tags
 
-    sm = client(session, "sagemaker")
+    sm = aws.sagemaker
     env, endpoint = release.environment, release.endpoint.name
     pruned: list[str] = []
     left: list[str] = []
-    if SageMaker(session, sm_client=sm).describe_endpoint(endpoint) is not None:
+    if aws.describe_endpoint(endpoint) is not None:
         left.append(f"endpoint {endpoint}")
     for page in sm.get_paginator("list_endpoint_configs").paginate(NameContains=f"{endpoint}-"):
         for item in page.get("EndpointConfigs", []):
@@ -126,10 +125,10 @@ def _live_leftovers(
                 pruned.append(name)
             else:
                 left.append(f"endpoint configuration {name}")
-    for page in sm.get_paginator("list_models").paginate(NameContains=f"-{env}-"):
-        for item in page.get("Models", []):
-            name = str(item["ModelName"])
-            if f"-{env}-" not in name or not _ours(_tags(sm, str(item["ModelArn"])), env):
+    for models in sm.get_paginator("list_models").paginate(NameContains=f"-{env}-"):
+        for model in models.get("Models", []):
+            name = str(model["ModelName"])
+            if f"-{env}-" not in name or not _ours(_tags(sm, str(model["ModelArn"])), env):
                 continue
             if delete and name not in state_names:
                 sm.delete_model(ModelName=name)
@@ -138,7 +137,7 @@ def _live_leftovers(
                 left.append(f"model {name}")
     # By name, as Terraform reads them: the environment's role may describe its own alarms, not list everyone's.
     alarms = sorted(set(alarm_names) | {f"{endpoint}/{v.name}/{kind}" for v in release.variants for kind in ALARMS})
-    cw = client(session, "cloudwatch")
+    cw = aws.cloudwatch
     for start in range(0, len(alarms), 100):  # DescribeAlarms takes at most 100 names
         found = cw.describe_alarms(AlarmNames=alarms[start : start + 100]).get("MetricAlarms", [])
         left += [f"alarm {a['AlarmName']}" for a in found]
@@ -173,9 +172,11 @@ def _variables(ws: Workspace, state: dict[str, Any]) -> dict[str, str]:
         }
 
 
-def retire(environment: str, *, repo: Path | None = None, plan_only: bool = False, session: Any = None) -> RetireResult:
+def retire(
+    environment: str, *, repo: Path | None = None, plan_only: bool = False, aws: Aws | None = None
+) -> RetireResult:
     """Plan (``plan_only``: read-only, without the state lock) or carry out the retirement of ``environment``."""
-    from .aws import make_session
+    from .aws import Aws
     from .plan import workspace_for
 
     repo = repo or Git.containing(Path.cwd(), why="retire reads the deleted release file from history").repo
@@ -209,7 +210,7 @@ def retire(environment: str, *, repo: Path | None = None, plan_only: bool = Fals
     if names:
         result.left += [f"in the Terraform state: {name}" for name in sorted(names)]
     alarms = [d["name"] for d in result.destroy if d["type"] == "aws_cloudwatch_metric_alarm"]
-    pruned, left = _live_leftovers(release, session or make_session(release.region), names, True, alarms)
+    pruned, left = _live_leftovers(release, aws or Aws.for_region(release.region), names, True, alarms)
     result.pruned, result.left = pruned, result.left + left
     return result
 

@@ -43,6 +43,7 @@ from .git import Git
 from .recovery import Cancelled
 
 if TYPE_CHECKING:
+    from .aws import Aws
     from .canary import CanaryReport
     from .deploy import ApplyResult
     from .release import Release
@@ -163,14 +164,14 @@ def release_at(git: Git, release_path: Path, sha: str) -> Release:
     return load_release(target)
 
 
-def check_artifacts(release: Release, label: str, session: Any = None) -> None:
+def check_artifacts(release: Release, label: str, aws: Aws | None = None) -> None:
     """Every served model's archive must be in the store with the release's bytes: a rollback never trains.
     Other bytes under a key: :class:`smgitops.artifacts.ArtifactMismatch` (exit 2); missing: CheckFailed (exit 1)."""
     from .artifacts import require_servable, store_for
 
     require_servable(
         release,
-        store_for(release, session),
+        store_for(release, aws),
         f"{label}: not rolled back",
         "A rollback reuses published artifacts and never trains; publish them from that revision "
         "(smgitops train + smgitops publish) or choose another revision.",
@@ -201,7 +202,7 @@ def rollback(
     release_path: Path,
     rev: str,
     *,
-    session: Any = None,
+    aws: Aws | None = None,
     sleep: Sleep = real_sleep,
     git: Git | None = None,
     cutoff_now: Clock | None = None,
@@ -210,6 +211,7 @@ def rollback(
 
     Not after today's teardown cut-off (judged by ``cutoff_now``, default ``--now``/``SMGITOPS_NOW``/the real
     clock): :class:`smgitops.teardown.AfterCutoff`, exit 1, nothing changed."""
+    from .aws import Aws
     from .deploy import apply_release
     from .teardown import CutoffGuard
 
@@ -221,8 +223,9 @@ def rollback(
     release = release_at(git, release_path, sha)
     guard = CutoffGuard.for_release(release, cutoff_now or cutoff_clock(), "rollback")
     guard.check("not rolled back, nothing was changed")
-    check_artifacts(release, label, session)
-    _, applied = apply_release(release, session=session, sleep=sleep, guard=guard)
+    aws = aws or Aws.for_region(release.region)
+    check_artifacts(release, label, aws)
+    _, applied = apply_release(release, aws=aws, sleep=sleep, guard=guard)
     verify = applied.verify
     problems = list(verify.problems) if verify is not None else []
     problems += [f"plan after apply not empty: {'/'.join(d['actions'])} {d['address']}" for d in applied.drift]
@@ -305,11 +308,9 @@ class Invocation:
 class Runtime:
     """SageMaker runtime calls, typed; retries off so that every request is exactly one invocation."""
 
-    def __init__(self, session: Any) -> None:
-        from .aws import INVOKE_CONFIG, client
-
+    def __init__(self, aws: Aws) -> None:
         # botocore's ``max_attempts: 1`` meant one *retry*: a 5xx was sent twice. INVOKE_CONFIG: one attempt.
-        self._client = client(session, "sagemaker-runtime", INVOKE_CONFIG)
+        self._client = aws.runtime
 
     def invoke(self, endpoint: str, body: str, target_variant: str | None = None) -> Invocation:
         from botocore.exceptions import ClientError
@@ -513,7 +514,7 @@ def deploy(
     release_path: Path,
     *,
     traffic: int = 0,
-    session: Any = None,
+    aws: Aws | None = None,
     clock: Clock = utc_now,
     sleep: Sleep = real_sleep,
     canary_timeout: float = DEFAULT_CANARY_TIMEOUT,
@@ -537,7 +538,7 @@ def deploy(
     (:class:`smgitops.teardown.AfterCutoff`, exit 1), the apply re-checks under the environment's lock, and a
     failure after the cut-off is not rolled back (a rollback would bring the endpoint back for the night)."""
     from .artifacts import require_servable, store_for
-    from .aws import make_session
+    from .aws import Aws
     from .canary import CloudWatchMetrics, analyse
     from .deploy import apply_plan, apply_release
     from .release import load_release
@@ -556,9 +557,9 @@ def deploy(
     revision = git.head()
     if latest_ref is not None:
         ensure_latest(git, relpath, revision, latest_ref)
-    session = session or make_session(release.region)
+    aws = aws or Aws.for_region(release.region)
     require_servable(
-        release, store_for(release, session), f"{relpath}: not deployed", f"Publish first: smgitops publish {relpath}."
+        release, store_for(release, aws), f"{relpath}: not deployed", f"Publish first: smgitops publish {relpath}."
     )
     result = DeployResult(release=relpath, environment=release.environment, revision=revision)
 
@@ -628,10 +629,10 @@ def deploy(
         started.append(time.monotonic())
         if plan_file is not None:
             applied = apply_plan(
-                release, plan_file=plan_file, session=session, sleep=sleep, guard=guard, alongside=after_verify
+                release, plan_file=plan_file, aws=aws, sleep=sleep, guard=guard, alongside=after_verify
             )
         else:
-            _, applied = apply_release(release, session=session, sleep=sleep, guard=guard, alongside=after_verify)
+            _, applied = apply_release(release, aws=aws, sleep=sleep, guard=guard, alongside=after_verify)
         if not applied_at:
             applied_at.append(clock())
         result.endpoint_config = applied.endpoint_config
@@ -643,7 +644,7 @@ def deploy(
             raise _StepFailed("; ".join(problems) or "apply did not verify")
         return f"{applied.endpoint_config}, plan after apply empty"
 
-    runtime = Runtime(session)
+    runtime = Runtime(aws)
 
     def do_smoke() -> str:
         res = smoke(release, runtime)
@@ -663,7 +664,7 @@ def deploy(
         with progress("canary") as beat:
             report: CanaryReport = analyse(
                 release,
-                CloudWatchMetrics(session),
+                CloudWatchMetrics(aws),
                 clock=clock,
                 sleep=canary_sleep or sleep,
                 wait=True,
@@ -692,7 +693,7 @@ def deploy(
             the_rest()
     except _StepFailed:
         result.rollback = _auto_rollback(
-            git, release_path, relpath, release.environment, revision, result.reason, session, sleep, _record, guard
+            git, release_path, relpath, release.environment, revision, result.reason, aws, sleep, _record, guard
         )
         return result
     result.ok = True
@@ -712,7 +713,7 @@ def _auto_rollback(
     environment: str,
     failed: str,
     reason: str,
-    session: Any,
+    aws: Aws,
     sleep: Sleep,
     record: Callable[[Step], None],
     guard: CutoffGuard,
@@ -729,7 +730,7 @@ def _auto_rollback(
         record(Step("rollback", False, time.monotonic() - t0, "no earlier revision of the release file"))
         return {"ok": False, "error": f"no earlier revision of {relpath} to roll back to"}
     try:
-        rb = rollback(release_path, good.sha, session=session, sleep=sleep, git=git, cutoff_now=guard.clock)
+        rb = rollback(release_path, good.sha, aws=aws, sleep=sleep, git=git, cutoff_now=guard.clock)
     except AfterCutoff as exc:  # the cut-off passed while the rollback waited for the lock
         record(Step("rollback", False, time.monotonic() - t0, f"not rolled back: {exc}"))
         return {"ok": False, "cutoff": True, "to": good.sha, "how": good.how, "error": str(exc)}

@@ -47,18 +47,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .aws import TEARDOWN_WORKERS
+from .aws import TEARDOWN_WORKERS, Aws
 from .clock import Clock, utc_now
 from .errors import CheckFailed, SmgitopsError
 from .naming import MANAGED_BY_TAG, MANAGED_BY_VALUE, RELEASE_TAG
 
 if TYPE_CHECKING:
-    import boto3
-    from mypy_boto3_sagemaker import SageMakerClient
-
     from .release import Release
 
 DEFAULT_REGION = "us-east-1"
@@ -82,16 +79,13 @@ class LiveEndpoint:
 
 
 class SageMakerEndpoints:
-    """The SageMaker calls teardown needs, typed; one instance per region, the boto3 session injected."""
+    """The SageMaker calls teardown needs, typed; one instance per region, through the teardown client
+    (:data:`smgitops.aws.TEARDOWN_CONFIG`) of an injected :class:`smgitops.aws.Aws`."""
 
-    def __init__(self, session: boto3.session.Session, client: SageMakerClient | None = None) -> None:
-        if client is None:
-            from .aws import TEARDOWN_CONFIG
-            from .aws import client as make_client
-
-            client = cast("SageMakerClient", make_client(session, "sagemaker", TEARDOWN_CONFIG))
-        self._client = client
-        self.region: str = client.meta.region_name
+    def __init__(self, aws: Aws) -> None:
+        self._aws = aws
+        self._client = aws.sagemaker_teardown
+        self.region: str = self._client.meta.region_name
 
     def list_endpoints(self) -> Iterator[LiveEndpoint]:
         for page in self._client.get_paginator("list_endpoints").paginate(PaginationConfig={"PageSize": 100}):
@@ -106,34 +100,19 @@ class SageMakerEndpoints:
 
     def tags(self, arn: str) -> dict[str, str] | None:
         """All tags of a resource; ``None`` when it no longer exists (deleted since it was listed)."""
-        from botocore.exceptions import ClientError
 
-        from .aws import is_not_found
-
-        out: dict[str, str] = {}
-        try:
+        def read() -> dict[str, str]:
+            out: dict[str, str] = {}
             for page in self._client.get_paginator("list_tags").paginate(ResourceArn=arn):
                 for tag in page.get("Tags", []):
                     out[tag["Key"]] = tag.get("Value", "")
-        except ClientError as exc:
-            if is_not_found(exc):
-                return None
-            raise
-        return out
+            return out
+
+        return self._aws.absent_as_none(read)
 
     def delete_endpoint(self, name: str) -> bool:
         """Delete; ``False`` when the endpoint is already gone (deleted concurrently), not an error."""
-        from botocore.exceptions import ClientError
-
-        from .aws import is_not_found
-
-        try:
-            self._client.delete_endpoint(EndpointName=name)
-        except ClientError as exc:
-            if is_not_found(exc):
-                return False
-            raise
-        return True
+        return self._aws.absent_as_none(lambda: self._client.delete_endpoint(EndpointName=name)) is not None
 
 
 # --------------------------------------------------------------------------------------------------------------

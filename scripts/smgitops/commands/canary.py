@@ -33,7 +33,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..aws import make_session
+    from ..aws import Aws
     from ..canary import CloudWatchMetrics, analyse, live_since, render
     from ..clock import Sleep, announce, bake_clock, fixed_clock, parse_instant, real_sleep, utc_now
     from ..console import progress
@@ -52,16 +52,16 @@ def run(args: argparse.Namespace) -> int:
         announce(note, args.json)
     else:
         clock = utc_now
-    session = make_session(release.region)
+    aws = Aws.for_region(release.region)
     if args.since:
         since, since_from = parse_instant(args.since, "--since"), f"--since {args.since}"
     else:
-        since = live_since(release, session)
+        since = live_since(release, aws)
         since_from = f"the endpoint's last update ({since.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC, LastModifiedTime)"
     with progress("canary") as beat:
         report = analyse(
             release,
-            CloudWatchMetrics(session),
+            CloudWatchMetrics(aws),
             clock=clock,
             sleep=sleep,
             wait=args.wait,

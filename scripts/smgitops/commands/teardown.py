@@ -30,7 +30,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..aws import make_session
+    from ..aws import Aws
     from ..clock import cutoff_clock
     from ..teardown import SageMakerEndpoints, load_schedules, regions_for, render, teardown
 
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     if not schedules:
         warnings.append(f"no release files in {releases_dir}: every managed endpoint gets the default cut-off")
     report = teardown(
-        lambda region: SageMakerEndpoints(make_session(region)),
+        lambda region: SageMakerEndpoints(Aws.for_region(region)),
         regions_for(schedules, args.region),
         schedules,
         clock=lambda: now,
