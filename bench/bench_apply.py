@@ -31,8 +31,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
+from smgitops.context import Context  # noqa: E402
 from smgitops.emulator.server import Emulator  # noqa: E402
-from smgitops.plan import workspace_for  # noqa: E402
 from smgitops.release import load_release  # noqa: E402
 
 
@@ -102,7 +102,7 @@ def main() -> int:
 
         def reset_to_a() -> None:
             release_file.write_text(text_a)
-            ws = workspace_for(load_release(release_file))
+            ws = Context.for_release(release := load_release(release_file)).workspace(release)
             ws.prepare()
             ws.terraform.apply(variables=ws.variables())
 
@@ -118,7 +118,7 @@ def main() -> int:
 
             # bare Terraform: the same change in the same working copy
             release_file.write_text(text_b)
-            ws = workspace_for(load_release(release_file))
+            ws = Context.for_release(release := load_release(release_file)).workspace(release)
             ws.prepare()
             planfile = ws.directory / "bare.tfplan"
             t0 = time.monotonic()

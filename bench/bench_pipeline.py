@@ -201,14 +201,14 @@ def commit_release(repo: Path, text: str, message: str) -> None:
 def bare_plan(bench: Bench, repo: Path, plan_json: Path) -> Measured:
     """``terraform plan -out`` + ``terraform show -json`` in smgitops's working copy, as smgitops plan runs them
     (same flags, same variables), through the same shim: the floor ``smgitops plan`` is compared with."""
-    from smgitops.plan import workspace_for
+    from smgitops.context import Context
     from smgitops.release import load_release
 
     saved = dict(os.environ)
     os.environ.clear()
     os.environ.update(bench.env)
     try:
-        ws = workspace_for(load_release(repo / "releases" / "dev.yaml"))
+        ws = Context.for_release(release := load_release(repo / "releases" / "dev.yaml")).workspace(release)
         ws.prepare()
         bench.children()
         planfile = ws.directory / "bare.tfplan"

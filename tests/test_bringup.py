@@ -316,6 +316,7 @@ def test_the_scheduled_deploy_workflow_brings_up_only_the_due_environment(tmp_pa
     from fixtures_terraform import local_stack
     from iam_judge import AccountPolicies, judge_recorded
     from smgitops.artifacts import publish_release, store_for
+    from smgitops.context import Context
     from smgitops.training import train_release
     from support.actions_runner import Event, Runner, explain, only, run_git
     from test_workflows import _IGNORE, IDENTITY, REPOSITORY, ROLE_VARIABLES, SEED_DIRS, SEED_FILES, TOKEN, _edit
@@ -348,7 +349,9 @@ def test_the_scheduled_deploy_workflow_brings_up_only_the_due_environment(tmp_pa
     with local_stack(tmp_path, repo_root=seed) as stack:
         dev = load_release(seed / "releases" / "dev.yaml")
         built = train_release(dev, list(dev.served_models()), tmp_path / "out")  # as deploy.yml published them
-        assert publish_release(dev, store_for(dev), artifact_dir=tmp_path / "out").ok and built
+        assert (
+            publish_release(dev, store_for(dev, Context.for_release(dev)), artifact_dir=tmp_path / "out").ok and built
+        )
         (outputs_file,) = stack.local_dir.glob("*/outputs.json")
         outputs = json.loads(outputs_file.read_text())
         roles = AccountPolicies.role_arns(outputs)

@@ -143,11 +143,12 @@ def test_live_state_that_cannot_be_read_fails_the_step_instead_of_reading_as_gon
     from rich.console import Console
 
     from smgitops.aws import Aws
+    from smgitops.context import Context
     from smgitops.demo import Demo
 
     demo = Demo(tmp_path, Console(file=io.StringIO()), emulator=None)
     demo.release_path = project_root / "releases" / "dev.yaml"
-    demo.aws = Aws(_Session())  # type: ignore[arg-type]
+    demo.ctx = Context(region="us-east-1", given_aws=Aws(_Session()))  # type: ignore[arg-type]
     with demo.step("evening teardown") as record:
         pass
     # "no endpoint" is what the teardown step expects: an unreadable endpoint must not pass for a deleted one

@@ -448,18 +448,17 @@ def test_local_mode_bootstraps_an_emulator_that_lost_its_resources(tmp_path: Pat
 def test_terraform_backend_unreachable_is_translated_and_bounded(tmp_path: Path, scratch_repo: Path) -> None:
     """Terraform itself meeting a closed port (the check before it is bypassed here): its runner raises the one
     line, and the S3 backend gave up after local mode's ``max_retries``."""
+    from smgitops.context import Context
     from smgitops.envfaults import TerraformFault
     from smgitops.localmode import LOCAL_MAX_RETRIES
-    from smgitops.plan import Workspace
     from smgitops.release import load_release
     from smgitops.settings import settings_from_env
 
     url = f"http://127.0.0.1:{free_port()}"
     key = "arn:aws:kms:us-east-1:123456789012:key/b5276034-98a6-4a37-9df1-62e8ea97a04b"
     env = base_env(tmp_path, AWS_ENDPOINT_URL=url, **{**EXPLICIT_SETTINGS, "SMGITOPS_KMS_KEY_ARN": key})
-    ws = Workspace.create(
-        load_release(scratch_repo / "releases" / "dev.yaml"), settings_from_env("us-east-1", env), env=env
-    )
+    release = load_release(scratch_repo / "releases" / "dev.yaml")
+    ws = Context.for_release(release, env=env, settings=settings_from_env("us-east-1", env)).workspace(release)
     ws.directory.mkdir(parents=True, exist_ok=True)
     ws.copy.sync(override=ws.local_override)
     ws.backend_file.write_text(ws.backend_config(), encoding="utf-8")

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from smgitops.context import Context
 from test_recovery import _configs, _lock
 from test_rollout import Journey, baking, journey_at, sh, terraform_needed
 
@@ -104,10 +105,10 @@ def test_rollback_after_the_cutoff_exits_1_and_changes_nothing(
 
     j = journey
     v1 = sh(j.repo, "rev-parse", "HEAD")
-    assert apply_release(load_release(j.path))[1].ok
+    assert apply_release(release := load_release(j.path), Context.for_release(release))[1].ok
     v1_config, _ = j.live()
     _two_instances(j)
-    _, applied = apply_release(load_release(j.path))
+    _, applied = apply_release(release := load_release(j.path), Context.for_release(release))
     assert applied.ok and applied.endpoint_config != v1_config
     live_before, configs_before = j.live(), _configs()
 
@@ -166,7 +167,7 @@ def test_teardown_during_a_deploy_is_not_undone_by_its_rollback(
     assert sh(j.repo, "tag", "--list", "smgitops/good/*").split() == [f"smgitops/good/dev/{v1}"]  # not {failed}
     assert _lock(j) is None
     # the state is v2's, models and configuration consistent: the plan only brings the endpoint back
-    planned = plan_release(load_release(j.path))
+    planned = plan_release(release := load_release(j.path), Context.for_release(release))
     changes = planned.summary["resources"]["changes"]
     assert changes == [{"address": "aws_sagemaker_endpoint.this", "actions": ["create"]}]
 
@@ -199,5 +200,6 @@ def test_an_apply_that_ends_after_the_cutoff_leaves_no_endpoint(journey: Journey
     assert asked[0] == "before" and asked[-1] == "after"
     assert _endpoints() == []
     assert _revert_branches(journey) == [] and _lock(journey) is None
-    changes = plan_release(load_release(journey.path)).summary["resources"]["changes"]
+    release = load_release(journey.path)
+    changes = plan_release(release, Context.for_release(release)).summary["resources"]["changes"]
     assert changes == [{"address": "aws_sagemaker_endpoint.this", "actions": ["create"]}]

@@ -24,12 +24,15 @@ from typing import Any
 import pytest
 
 from smgitops import console as out
+from smgitops.aws import Aws
 from smgitops.canary import VariantMetrics, analyse, judge, render
 from smgitops.commands.deploy import print_step
 from smgitops.commands.rollback import print_rollback
+from smgitops.context import Context
 from smgitops.deploy import VerifyResult, print_verify, verify_release
 from smgitops.plan import print_summary
 from smgitops.rollout import DeployResult, RollbackResult, Step
+from smgitops.settings import Settings
 from smgitops.teardown import Entry, Outcome, TeardownReport
 from smgitops.teardown import render as render_teardown
 from smgitops.terraform import stderr_echo, subprocess_runner
@@ -246,14 +249,30 @@ def test_canary_wait_on_the_command_line_beats_on_stderr_and_keeps_stdout_json(
 
 
 class _Updating:
-    """DescribeEndpoint answers: ``Updating`` ``n`` times, then ``InService``."""
+    """A SageMaker client whose DescribeEndpoint answers ``Updating`` ``n`` times, then ``InService``."""
 
     def __init__(self, n: int) -> None:
         self.n = n
 
-    def describe_endpoint(self, name: str) -> dict[str, Any]:
+    def describe_endpoint(self, EndpointName: str) -> dict[str, Any]:  # noqa: N803 - boto3's keyword
         self.n -= 1
-        return {"EndpointName": name, "EndpointStatus": "Updating" if self.n >= 0 else "InService"}
+        return {"EndpointName": EndpointName, "EndpointStatus": "Updating" if self.n >= 0 else "InService"}
+
+
+SETTINGS = Settings(
+    state_bucket="smgitops-tfstate-123456789012",
+    lock_table="smgitops-tflock",
+    artifact_bucket="smgitops-artifacts-123456789012",
+    execution_role_arn="arn:aws:iam::123456789012:role/smgitops-sagemaker-execution",
+    kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/0b1c2d3e-0000-4000-8000-000000000000",
+    region="us-east-1",
+)
+
+
+def _updating(release: Any, t: _Seconds, n: int) -> Context:
+    """A context whose SageMaker answers Updating ``n`` times, waiting in ``t``'s virtual seconds."""
+    aws = Aws(None, sleep=t.sleep, clients={"sagemaker": _Updating(n)})
+    return Context.for_release(release, settings=SETTINGS, monotonic=t.clock, aws=aws)
 
 
 class _Seconds:
@@ -272,7 +291,7 @@ def test_waiting_for_an_updating_endpoint_beats_every_30_s_of_the_injected_clock
 ) -> None:
     t = _Seconds()
     release = _release([{"name": "a", "model": "m1", "weight": 100}])
-    verify_release(release, aws=_Updating(8), sleep=t.sleep, clock=t.clock, poll=10, timeout=600, expected_config="c")
+    verify_release(release, _updating(release, t, 8), poll=10, timeout=600, expected_config="c")
     beats = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("[verify] ")]
     assert t.now == 1080.0  # eight polls of 10 s (virtual)
     assert beats == [
@@ -288,7 +307,8 @@ def test_the_recovery_wait_beats_in_the_injected_clock(
     from smgitops import recovery
 
     t = _Seconds()
-    recovery.wait_settled(_release([{"name": "a", "model": "m1", "weight": 100}]), _Updating(61), t.sleep, 600, t.clock)
+    release = _release([{"name": "a", "model": "m1", "weight": 100}])
+    recovery.wait_settled(release, _updating(release, t, 61), 600)
     beats = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("[recovery] ")]
     assert t.now == 1061.0 and len(beats) == 3  # at 0, 30 and 60 s of 61 one-second polls
     assert "smgitops-dev is Updating" in beats[0] and "waited 30 s, 570 s left" in beats[1]

@@ -24,6 +24,7 @@ import pytest
 
 from fixtures_terraform import CountingRunner, LocalStack, edit_release, git, local_stack, make_scratch_repo
 from smgitops import cli, naming
+from smgitops.context import Context
 from smgitops.deploy import apply_plan, apply_release
 from smgitops.errors import CheckFailed, ExternalError, UserError
 from smgitops.localmode import ensure_bootstrap
@@ -102,14 +103,14 @@ def test_release_journey(journey: Journey, capsys: pytest.CaptureFixture[str]) -
     assert _publish(j.release_path, capsys)["published"] == 1
 
     v1 = j.release()
-    planned = plan_release(v1, runner=runner)
+    planned = plan_release(v1, Context.for_release(v1, runner=runner))
     s = planned.summary
     assert s["endpoint_config"] == {"before": None, "after": j.expected_config(v1)}
     assert [(v["name"], v["weight_before"], v["weight_after"]) for v in s["variants"]] == [("primary", None, 100)]
     assert [m["id"] for m in s["models_added"]] == ["cancer-logreg"] and s["models_removed"] == []
     assert not s["no_changes"] and s["resources"]["destroy"] == 0
 
-    applied = apply_plan(v1, runner=runner)
+    applied = apply_plan(v1, Context.for_release(v1, runner=runner))
     assert applied.ok and applied.verify is not None and applied.verify.ok, applied.as_dict()
     assert applied.plan_after_apply_empty
     config_v1 = applied.endpoint_config
@@ -173,7 +174,7 @@ def test_release_journey(journey: Journey, capsys: pytest.CaptureFixture[str]) -
     git(j.repo, "revert", "--no-edit", "HEAD")
     reverted = j.release()
     assert CANARY_MODEL not in reverted.models
-    planned, applied = apply_release(reverted, runner=runner)
+    planned, applied = apply_release(reverted, Context.for_release(reverted, runner=runner))
     assert [m["id"] for m in planned.summary["models_removed"]] == [CANARY_MODEL]
     assert [(v["name"], v["weight_before"], v["weight_after"]) for v in planned.summary["variants"]] == [
         ("primary", 90, 100),
@@ -231,14 +232,14 @@ def test_unpublished_artifacts_are_planned_read_only_and_refused_by_apply(journe
     edit_release(path, unpublished)
     runner = CountingRunner()
     release = load_release(path)
-    planned = plan_release(release, runner=runner, lock=False)
+    planned = plan_release(release, Context.for_release(release, runner=runner), lock=False)
     [missing] = planned.summary["artifacts_to_publish"]
     assert missing["id"] == "cancer-logreg" and missing["digest"] == "e" * 64
     [plan_call] = [c for c in runner.commands if c[0] == "plan"]
     assert "-lock=false" in plan_call and not any(a.startswith("-lock-timeout") for a in plan_call)
     runner.reset()
     with pytest.raises(CheckFailed, match="Publish first") as info:
-        apply_plan(release, plan_file=planned.plan_file, runner=runner)
+        apply_plan(release, Context.for_release(release, runner=runner), plan_file=planned.plan_file)
     assert f"artifact sha256={'e' * 64} missing" in str(info.value)
     assert runner.count("apply") == 0  # refused before Terraform applied anything
 
@@ -250,25 +251,25 @@ def test_apply_refuses_stale_plans(journey: Journey, capsys: pytest.CaptureFixtu
     edit_release(j.release_path, lambda doc: doc["endpoint"].update(instance_count=2))
     reviewed = j.release_path.read_text()
     plan_file = j.repo / "out" / "reviewed.tfplan"
-    plan_release(j.release(), out=plan_file, runner=runner)
+    plan_release(release := j.release(), Context.for_release(release, runner=runner), out=plan_file)
 
     # The release file changed after the plan was reviewed (even a comment): refused before Terraform runs.
     j.release_path.write_text(reviewed + "# edited after review\n")
     before = len(runner.commands)
     with pytest.raises(UserError, match="releases/dev.yaml changed since the plan was made"):
-        apply_plan(j.release(), plan_file=plan_file, runner=runner)
+        apply_plan(release := j.release(), Context.for_release(release, runner=runner), plan_file=plan_file)
     assert len(runner.commands) == before
     assert cli.main(["apply", str(j.release_path), "--plan", str(plan_file)]) == 2
     assert "stale plan" in capsys.readouterr().err
 
     # The state changed after the plan was made (another apply ran): Terraform refuses, the message says why.
     j.release_path.write_text(reviewed)
-    apply_release(j.release(), runner=runner)
+    apply_release(release := j.release(), Context.for_release(release, runner=runner))
     with pytest.raises(UserError, match="the Terraform state changed since the plan was made"):
-        apply_plan(j.release(), plan_file=plan_file, runner=runner)
+        apply_plan(release := j.release(), Context.for_release(release, runner=runner), plan_file=plan_file)
 
     j.release_path.write_text(original)
-    _, restored = apply_release(j.release(), runner=runner)
+    _, restored = apply_release(release := j.release(), Context.for_release(release, runner=runner))
     assert restored.ok and restored.plan_after_apply_empty
 
 
@@ -284,7 +285,7 @@ def test_failed_update_fails_apply(journey: Journey, capsys: pytest.CaptureFixtu
 
     # The endpoint's postcondition fails the apply before create_before_destroy could delete what serves.
     with pytest.raises(ExternalError) as failed:
-        apply_release(j.release(), runner=j.runner)
+        apply_release(release := j.release(), Context.for_release(release, runner=j.runner))
 
     assert f"still serves {serving}" in str(failed.value) and reason in str(failed.value)
     assert cli.main(["verify", str(j.release_path)]) == 1

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
+from smgitops.context import Context
 from smgitops.locks import DEFAULT_OLDER_THAN_MINUTES, LockInfo, lock_created
 from smgitops.terraform import lock_info_from_error
 from test_rollout import Journey, baking, journey_at, sh, terraform_needed
@@ -37,7 +38,7 @@ def journey(tmp_path: Path, git_identity: dict[str, str], monkeypatch: pytest.Mo
     from smgitops.release import load_release
 
     with journey_at(tmp_path, monkeypatch) as j:
-        _, applied = apply_release(load_release(j.path))
+        _, applied = apply_release(release := load_release(j.path), Context.for_release(release))
         assert applied.ok and applied.plan_after_apply_empty
         yield j
 
@@ -51,7 +52,7 @@ def _expected(j: Journey) -> str:
 
 def _lock(j: Journey) -> LockInfo | None:
     from smgitops.aws import Aws
-    from smgitops.locks import read_lock
+    from smgitops.workspace import read_lock
 
     return read_lock(Aws.for_region("us-east-1"), j.stack.settings, "dev")
 
@@ -60,7 +61,7 @@ def _plan_empty(j: Journey) -> bool:
     from smgitops.plan import plan_release
     from smgitops.release import load_release
 
-    return plan_release(load_release(j.path)).no_changes
+    return plan_release(release := load_release(j.path), Context.for_release(release)).no_changes
 
 
 def _configs() -> list[str]:
@@ -127,7 +128,7 @@ def test_sigterm_while_updating_is_passed_to_terraform_and_says_what_next(journe
 
     # The next run converges: nothing adopted by hand, the old configuration pruned, the plan empty.
     j.stack.admin.set_update_delay(0)
-    _, applied = apply_release(load_release(j.path))
+    _, applied = apply_release(release := load_release(j.path), Context.for_release(release))
     assert applied.ok and applied.plan_after_apply_empty
     assert j.live()[0] == _expected(j) != v1_config
     assert _configs() == [_expected(j)]
@@ -329,18 +330,19 @@ def test_a_reviewed_plan_whose_update_fails_stops_before_deleting_the_serving_co
     j = journey
     v1_config, _ = j.live()
     _two_instances(j)
-    planned = plan_release(load_release(j.path))  # the reviewed plan replaces the configuration
+    release = load_release(j.path)
+    planned = plan_release(release, Context.for_release(release))  # the reviewed plan replaces the configuration
     assert planned.summary["resources"]["replace"] >= 1, planned.summary
     j.stack.admin.fail_next_update(ENDPOINT, "Model container failed the ping health check.")
 
     with pytest.raises(SmgitopsError) as failed:
-        apply_plan(load_release(j.path), plan_file=planned.plan_file)
+        apply_plan(release := load_release(j.path), Context.for_release(release), plan_file=planned.plan_file)
     message = str(failed.value)
     assert f"still serves {v1_config}" in message and "ping health check" in message
     assert j.live()[0] == v1_config and v1_config in _configs()  # Terraform did not delete what serves
 
     # Trying again (the capacity came back) converges; Terraform removes the old configuration only now.
-    _, applied = apply_release(load_release(j.path))
+    _, applied = apply_release(release := load_release(j.path), Context.for_release(release))
     assert applied.ok and applied.plan_after_apply_empty
     assert j.live()[0] == _expected(j) and _configs() == [_expected(j)]
     assert _plan_empty(j) and _lock(j) is None
@@ -358,7 +360,7 @@ def test_an_endpoint_rename_shows_replaced_downtime_and_leaves_nothing_behind(
     j = journey
     j.edit(lambda d: d["endpoint"].update(name="smgitops-blue-dev"))
     j.commit("rename the endpoint")
-    summary = plan_release(load_release(j.path)).summary
+    summary = plan_release(release := load_release(j.path), Context.for_release(release)).summary
 
     assert summary["endpoint_change"] == {
         "before": ENDPOINT,
@@ -372,7 +374,7 @@ def test_an_endpoint_rename_shows_replaced_downtime_and_leaves_nothing_behind(
     assert f"endpoint {ENDPOINT} → smgitops-blue-dev: replaced: downtime" in out
     assert "replaced: downtime" in fallback_markdown(summary)
 
-    _, applied = apply_release(load_release(j.path))
+    _, applied = apply_release(release := load_release(j.path), Context.for_release(release))
     assert applied.ok and applied.plan_after_apply_empty
     sm = boto3.client("sagemaker", region_name="us-east-1")
     assert [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]] == ["smgitops-blue-dev"]

@@ -38,13 +38,13 @@ def test_deleting_a_release_file_plans_then_destroys_its_environment(
 ) -> None:
     from smgitops import cli
     from smgitops.changes import changed_releases, deleted_releases
-    from smgitops.plan import workspace_for
+    from smgitops.context import Context
     from smgitops.release import load_release
 
     j = journey
     before = _live()
     assert before["endpoints"] == ["smgitops-dev"] and before["configs"] and before["models"] and before["alarms"]
-    in_state = sorted(workspace_for(load_release(j.path)).terraform.state_list())
+    in_state = sorted(Context.for_release(release := load_release(j.path)).workspace(release).terraform.state_list())
     assert "aws_sagemaker_endpoint.this" in in_state and len(in_state) >= 4
 
     base = sh(j.repo, "rev-parse", "HEAD")

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from smgitops.aws import Aws
+from smgitops.context import Context
 from smgitops.git import Git
 from smgitops.rollout import (
     GoodRevision,
@@ -258,7 +259,7 @@ def baking() -> dict[str, Any]:
     from smgitops.clock import VirtualClock
 
     vc = VirtualClock()
-    return {"clock": vc.now, "canary_sleep": vc.sleep, "canary_timeout": 900}
+    return {"ctx": Context(clock=vc.now), "canary_sleep": vc.sleep, "canary_timeout": 900}
 
 
 # Terraform is part of the set-up (conftest stops the run without it): the mark only labels the tests.
@@ -291,7 +292,7 @@ class Journey:
         digests = {r.model_id: r.digest for r in train_release(load_release(self.path), model_ids, out)}
         self.edit(lambda d: [d["models"][m].update(artifact_sha256=h) for m, h in digests.items()])
         release = load_release(self.path)
-        assert publish_release(release, store_for(release), artifact_dir=out).ok
+        assert publish_release(release, store_for(release, Context.for_release(release)), artifact_dir=out).ok
 
     def commit_v1(self) -> str:
         """v1: the release's first model alone at 100 % (min_invocations 10), trained, published and committed."""
@@ -432,12 +433,12 @@ def test_rollback_trains_nothing_and_refuses_a_missing_artifact(
 
     j = journey
     v1 = sh(j.repo, "rev-parse", "HEAD")
-    apply_release(load_release(j.path))
+    apply_release(release := load_release(j.path), Context.for_release(release))
     v1_config, _ = j.live()
 
     j.edit(lambda d: [v.update(weight=100) for v in d["variants"]] and d["endpoint"].update(instance_count=2))
     j.commit("two instances")
-    _, applied = apply_release(load_release(j.path))
+    _, applied = apply_release(release := load_release(j.path), Context.for_release(release))
     assert applied.ok and applied.endpoint_config != v1_config
 
     j.trainings.clear()

@@ -20,6 +20,7 @@ import pytest
 
 from fixtures_terraform import edit_release
 from smgitops import cli, naming
+from smgitops.context import Context
 from smgitops.deploy import verify_release
 from smgitops.release import Release, load_release
 from smgitops.settings import ENV_VARS, Settings
@@ -149,9 +150,7 @@ def _deploy(sm: Any, release: Release, fake_time: FakeTime, **overrides: Any) ->
 def _verify(release: Release, fake_time: FakeTime, timeout: float = 600.0) -> Any:
     return verify_release(
         release,
-        settings=SETTINGS,
-        sleep=fake_time.sleep,
-        clock=fake_time.clock,
+        Context.for_release(release, settings=SETTINGS, sleep=fake_time.sleep, monotonic=fake_time.clock),
         timeout=timeout,
         poll=5.0,
     )
@@ -389,7 +388,10 @@ def test_failed_endpoint_shows_its_failure_reason(tmp_path: Path) -> None:
         )
         sleeps: list[float] = []
         result = verify_release(
-            release, settings=SETTINGS, aws=Aws(None, clients={"sagemaker": client}), sleep=sleeps.append
+            release,
+            Context.for_release(
+                release, settings=SETTINGS, aws=Aws(None, sleep=sleeps.append, clients={"sagemaker": client})
+            ),
         )
     assert sleeps == []  # Failed is final: nothing to wait for
     assert result.problems == ["endpoint smgitops-dev is Failed", f"endpoint smgitops-dev: failed: {reason}"]

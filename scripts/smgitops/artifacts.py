@@ -33,6 +33,7 @@ from .release import Release
 
 if TYPE_CHECKING:
     from .aws import Aws
+    from .context import Context
 
 Status = Literal["published", "already_present", "refused"]
 
@@ -351,10 +352,7 @@ def missing_artifacts(release: Release, store: ArtifactStore) -> list[tuple[str,
     return [(p.model, p.key) for p in verify_artifacts(release, store) if p.found is None]
 
 
-def store_for(release: Release, aws: Aws | None = None) -> ArtifactStore:
-    """The artifact store of a release's account: bootstrap outputs in local mode, else the env settings."""
-    from .aws import Aws
-    from .localmode import artifact_bucket
-
-    bucket = artifact_bucket(release.region, release.repo_root)
-    return ArtifactStore(aws or Aws.for_region(release.region), bucket)
+def store_for(release: Release, ctx: Context) -> ArtifactStore:
+    """The artifact store of a release's account: bootstrap outputs in local mode, else the env settings
+    (:attr:`smgitops.context.Context.artifact_bucket`)."""
+    return ArtifactStore(ctx.aws, ctx.artifact_bucket)

@@ -34,7 +34,7 @@ from .errors import SmgitopsError
 from .release import WEEKDAYS
 
 if TYPE_CHECKING:
-    from .aws import Aws
+    from .context import Context
     from .release import Release
 
 # -- the clock of working hours ------------------------------------------------------------------------------------
@@ -181,14 +181,12 @@ class Entry:
     exit_code: int = 0
 
 
-def bring_up(release: Release, now: Clock, *, aws: Aws | None = None, timeout: float | None = None) -> Entry:
+def bring_up(release: Release, ctx: Context, now: Clock, *, timeout: float | None = None) -> Entry:
     """Decide for ``release`` at ``now()``; when due, apply it with the published digests (no training) and
     verify, or verify an endpoint already up. Errors of the release (a missing archive, the cut-off passing during
     the apply) are an entry that failed, with the error's exit code."""
     from .artifacts import ArtifactStore, require_servable
-    from .aws import Aws
     from .deploy import DEFAULT_TIMEOUT, apply_release, verify_release
-    from .localmode import resolve_settings
     from .plan import release_label
     from .recovery import Cancelled
     from .teardown import CutoffGuard
@@ -199,17 +197,12 @@ def bring_up(release: Release, now: Clock, *, aws: Aws | None = None, timeout: f
     if not due:
         return entry
     started = _time.monotonic()
-    aws = aws or Aws.for_region(release.region)
+    ctx = ctx.bound_to(release)
     wait = DEFAULT_TIMEOUT if timeout is None else timeout
     try:
-        if aws.describe_endpoint(release.endpoint.name) is not None:
-            settings = resolve_settings(release.region, release.repo_root)
+        if ctx.aws.describe_endpoint(release.endpoint.name) is not None:
             verified = verify_release(
-                release,
-                settings=settings,
-                aws=aws,
-                timeout=wait,
-                store=ArtifactStore(aws, settings.artifact_bucket),
+                release, ctx, timeout=wait, store=ArtifactStore(ctx.aws, ctx.settings.artifact_bucket)
             )
             entry.action, entry.ok = "already up", verified.ok
             entry.endpoint_config, entry.problems = verified.config_name, list(verified.problems)
@@ -222,15 +215,15 @@ def bring_up(release: Release, now: Clock, *, aws: Aws | None = None, timeout: f
         release, note = serving_release(release)  # the schedule and cut-off above are the branch's
         if note:
             entry.reason += f"; {note}"
-        settings = resolve_settings(release.region, release.repo_root)
+        ctx = ctx.bound_to(release)
         require_servable(
             release,
-            ArtifactStore(aws, settings.artifact_bucket),
+            ArtifactStore(ctx.aws, ctx.settings.artifact_bucket),
             f"{label}: not brought up",
             "A bring-up serves the digests already published and never trains: publish them (the deploy "
             "workflow does) first.",
         )
-        _, applied = apply_release(release, aws=aws, verify_timeout=wait, guard=guard)
+        _, applied = apply_release(release, ctx, verify_timeout=wait, guard=guard)
     except Cancelled:
         raise
     except SmgitopsError as exc:

@@ -292,6 +292,7 @@ def store_manifests(release: Any) -> ManifestSource:
     """Manifests of published archives, read from the artifact store (read-only credentials suffice); the store
     is reached only for an archive not found elsewhere. An archive it cannot read counts as absent."""
     from .artifacts import ArtifactStore, store_for
+    from .context import Context
     from .errors import SmgitopsError
     from .naming import artifact_key
 
@@ -299,7 +300,7 @@ def store_manifests(release: Any) -> ManifestSource:
 
     def read(model_id: str, digest: str) -> dict[str, Any] | None:
         if not stores:
-            stores.append(store_for(release))
+            stores.append(store_for(release, Context.for_release(release)))
         try:
             body = stores[0].read(artifact_key(model_id, digest))
         except SmgitopsError:

@@ -48,7 +48,7 @@ from .errors import SmgitopsError
 from .git import Git
 
 if TYPE_CHECKING:
-    from .aws import Aws
+    from .context import Context
 
 REGION = "us-east-1"
 ENVIRONMENT = "dev"
@@ -153,7 +153,7 @@ class Demo:
         self.emulator = emulator
         self.report = DemoReport(scratch_repository=str(self.repo))
         self.trainings = TrainingCounter()
-        self.aws: Aws | None = None
+        self.ctx: Context | None = None  # the story's context (one session, settings resolved once): bootstrap()
         self.configs: dict[str, str | None] = {}
         self.commits: dict[str, str] = {}
         self.last_policy_findings: list[str] = []
@@ -188,8 +188,8 @@ class Demo:
     def live(self) -> tuple[str | None, dict[str, float]]:
         """The endpoint's live configuration and weights; ``(None, {})`` only when SageMaker says it does not exist
         (any other error is raised: an unreadable endpoint is not a deleted one)."""
-        assert self.aws is not None  # made by bootstrap()
-        ep = self.aws.describe_endpoint(self.release().endpoint.name)
+        assert self.ctx is not None  # made by bootstrap()
+        ep = self.ctx.aws.describe_endpoint(self.release().endpoint.name)
         if ep is None:
             return None, {}
         weights = {
@@ -198,12 +198,17 @@ class Demo:
         }
         return ep.get("EndpointConfigName"), weights
 
+    def story(self) -> Context:
+        """The story's context (made by :meth:`bootstrap`)."""
+        assert self.ctx is not None, "bootstrap() makes the story's context"
+        return self.ctx
+
     def endpoint_count(self) -> int:
         """Every endpoint alive in the demo's region, managed or not (teardown's paginated listing)."""
         from .teardown import SageMakerEndpoints
 
-        assert self.aws is not None
-        return sum(1 for _ in SageMakerEndpoints(self.aws).list_endpoints())
+        assert self.ctx is not None
+        return sum(1 for _ in SageMakerEndpoints(self.ctx.aws).list_endpoints())
 
     @contextlib.contextmanager
     def step(self, name: str, *, live: bool = True) -> Iterator[StepRecord]:
@@ -219,7 +224,7 @@ class Demo:
         finally:
             record.seconds = round(time.monotonic() - started, 2)
             record.trainings = self.trainings.calls - before
-            if live and self.aws is not None:
+            if live and self.ctx is not None:
                 try:
                     record.endpoint_config, record.weights = self.live()
                 except Exception as exc:  # every step's expectations rest on the live state: unreadable fails it
@@ -257,15 +262,14 @@ class Demo:
         self.git("commit", "-q", "-m", "Repository layout: releases, data, Terraform roots")
 
     def bootstrap(self) -> None:
-        from .aws import Aws
-        from .localmode import resolve_settings
+        from .context import Context
 
         with self.step("bootstrap (terraform apply bootstrap/)", live=False) as s:
             # scikit-learn's import (about a second) overlaps Terraform's wait for the emulator
             warm = threading.Thread(target=_warm_imports, daemon=True)
             warm.start()
-            self.aws = Aws.for_region(REGION)
-            settings = resolve_settings(REGION, self.repo)
+            self.ctx = Context(region=REGION, repo_root=self.repo)
+            settings = self.ctx.settings
             warm.join()
             s.detail = f"artifact bucket {settings.artifact_bucket}, state bucket {settings.state_bucket}"
             s.expect(bool(settings.artifact_bucket and settings.state_bucket), "bootstrap outputs the bucket names")
@@ -288,7 +292,9 @@ class Demo:
         from .artifacts import publish_release, store_for
 
         release = self.release()
-        report = publish_release(release, store_for(release, self.aws), artifact_dir=self.repo / "out" / "artifacts")
+        report = publish_release(
+            release, store_for(release, self.story()), artifact_dir=self.repo / "out" / "artifacts"
+        )
         s.expect(report.ok, "publish (at merge) uploads or finds every artifact, overwriting nothing")
         doc = report.as_dict()
         s.detail += f"{'; ' if s.detail else ''}publish: {doc['published']} new, {doc['already_present']} present"
@@ -297,7 +303,7 @@ class Demo:
         from .console import percent
         from .plan import plan_release, print_summary
 
-        planned = plan_release(self.release(), aws=self.aws, lock=False)  # as a pull request plans
+        planned = plan_release(self.release(), self.story(), lock=False)  # as a pull request plans
         summary = planned.summary
         print_summary(summary, file=self.console.file)
         changes = ", ".join(
@@ -382,9 +388,8 @@ class Demo:
             self.release_path,
             # exactly this many requests: enough for every serving variant's min_invocations, 3 sigma to spare
             traffic=traffic_for_canary(self.release()),
-            aws=self.aws,
             # the canary bakes for the release's whole window, in virtual time: metrics keep real timestamps
-            clock=bake_clock.now,
+            ctx=self.story().with_clock(bake_clock.now),
             canary_sleep=bake_clock.sleep,
             canary_timeout=self.release().canary.bake_minutes * 60 + 120,
             plan_file=planned.plan_file if planned is not None else None,
@@ -407,7 +412,6 @@ class Demo:
         return result
 
     def run(self) -> DemoReport:
-        from .localmode import resolve_settings
         from .plan import expected_config_name
 
         self.bootstrap()
@@ -437,8 +441,9 @@ class Demo:
             s.expect(bool(result.recorded_good), "the deployed revision is recorded good")
         s.expect(s.plan_after_apply_empty is True, "plan after apply is empty")
         s.expect(s.weights == {"primary": 100.0}, "live: primary serves 100 %")
-        settings = resolve_settings(REGION, self.repo)
-        s.expect(s.endpoint_config == expected_config_name(self.release(), settings), "live config = release's")
+        s.expect(
+            s.endpoint_config == expected_config_name(self.release(), self.story().settings), "live config = release's"
+        )
         self.configs["v1"] = s.endpoint_config
 
         # -- 3. canary pull request: a second model at 10 % ------------------------------------------------------
@@ -526,7 +531,7 @@ class Demo:
             from .deploy import verify_release
 
             self.git("merge", "-q", "--ff-only", self.rollback_branch)
-            verified = verify_release(self.release(), aws=self.aws, settings=settings)
+            verified = verify_release(self.release(), self.story())
             held = "live = release file" if verified.ok else "; ".join(verified.problems)
             s.detail = f"verify after the merge: {held}"
             s.expect(verified.ok, "after the merge the live endpoint equals the release file: Git matches reality")
@@ -564,7 +569,7 @@ class Demo:
         up = next_up(release, evening)
         assert up is not None  # the demo's release has working hours
         with self.step("morning drift before up") as s:
-            early = verify_live(release, up - timedelta(minutes=20), timeout=60)
+            early = verify_live(release, self.story(), up - timedelta(minutes=20), timeout=60)
             s.detail = f"drift at {up - timedelta(minutes=20):%a %H:%M %Z}: {early.down_until or early.problems}"
             s.expect(early.ok, "before schedule.up an endpoint torn down on schedule is not drift")
             s.expect(
@@ -572,7 +577,7 @@ class Demo:
                 f'drift says "down until {SCHEDULE_UP} (schedule)"',
             )
         with self.step("bring-up at up (no training)") as s:
-            entry = bring_up(release, lambda: up, aws=self.aws, timeout=60)
+            entry = bring_up(release, self.story(), lambda: up, timeout=60)
             s.plan_after_apply_empty = entry.plan_after_apply_empty
             s.detail = f"bring-up at {up:%a %H:%M %Z}: {entry.action}: {entry.reason}; {entry.problems or 'verified'}"
             s.expect(entry.action == "brought up" and entry.ok, "the bring-up re-creates the endpoint and verifies it")
@@ -581,7 +586,7 @@ class Demo:
         s.expect(s.plan_after_apply_empty is True, "plan after apply is empty")
         with self.step("morning drift after bring-up") as s:
             # the endpoint against the release (`verify --no-plan`): the bring-up's plan after apply was empty
-            later = verify_live(release, up + timedelta(minutes=30), timeout=60, plan=False)
+            later = verify_live(release, self.story(), up + timedelta(minutes=30), timeout=60, plan=False)
             s.detail = f"drift at {up + timedelta(minutes=30):%a %H:%M %Z}: {later.problems or 'live = release file'}"
             s.expect(later.ok and later.down_until is None, "in working hours the live endpoint equals the release")
 
@@ -594,8 +599,7 @@ class Demo:
         self.evening_cutoff = cutoff
 
         def clients(region: str) -> SageMakerEndpoints:
-            assert self.aws is not None
-            return SageMakerEndpoints(self.aws)
+            return SageMakerEndpoints(self.story().aws)
 
         regions = regions_for(schedules)
         early = teardown(clients, regions, schedules, clock=lambda: cutoff - timedelta(minutes=1), warnings=warnings)

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -37,28 +36,19 @@ from typing import TYPE_CHECKING, Any
 
 from . import naming
 from .artifacts import ArtifactStore, require_servable, verify_artifacts
-from .clock import Sleep, real_sleep
 from .console import Heartbeat, human, progress
 from .errors import ExternalError, UserError
 from .files import sha256_file
-from .plan import (
-    PlanResult,
-    Workspace,
-    expected_config_name,
-    meta_path,
-    plan_release,
-    release_label,
-    workspace_for,
-)
+from .plan import PlanResult, expected_config_name, meta_path, plan_release, release_label
 from .release import Release
-from .settings import Settings, is_local_mode
-from .terraform import ProcessRunner, TerraformError, subprocess_runner
+from .settings import is_local_mode
+from .terraform import TerraformError
+from .workspace import Workspace
 
 if TYPE_CHECKING:
     from .aws import Aws
+    from .context import Context, Monotonic
     from .teardown import CutoffGuard
-
-Monotonic = Callable[[], float]
 
 WAIT_STATUSES = ("Creating", "Updating", "SystemUpdating", "UpdateRollbackFailed")
 DEFAULT_TIMEOUT = 1800.0  # a real endpoint update takes about ten minutes
@@ -67,23 +57,21 @@ LOCAL_POLL_SECONDS = 0.25
 
 
 def wait_out_transition(
-    sm: Any,
+    aws: Aws,
     name: str,
     *,
     timeout: float,
     interval: float,
-    sleep: Sleep,
     clock: Monotonic,
     label: str,
     why: str = ":",
 ) -> tuple[dict[str, Any] | None, float]:
-    """Describe endpoint ``name`` through ``sm`` (a :class:`smgitops.aws.Aws`, or anything with its
-    ``describe_endpoint``)
-    until it leaves :data:`WAIT_STATUSES` or ``timeout`` seconds of ``clock`` pass, with a heartbeat under
-    ``label``; ``why`` follows the status, ending in its punctuation. Returns the last description (None: no such
-    endpoint) and the seconds waited; verify and recovery both wait this way."""
+    """Describe endpoint ``name`` through ``aws`` until it leaves :data:`WAIT_STATUSES` or ``timeout`` seconds of
+    ``clock`` pass, sleeping ``interval`` with the adapter's ``sleep``, with a heartbeat under ``label``; ``why``
+    follows the status, ending in its punctuation. Returns the last description (None: no such endpoint) and the
+    seconds waited; verify and recovery both wait this way."""
     started = clock()
-    endpoint = sm.describe_endpoint(name)
+    endpoint = aws.describe_endpoint(name)
     with progress(label) as beat:
         beats = Heartbeat(beat, clock)
         while endpoint is not None and endpoint.get("EndpointStatus") in WAIT_STATUSES:
@@ -92,8 +80,8 @@ def wait_out_transition(
                 break
             status = endpoint.get("EndpointStatus")
             beats(f"endpoint {name} is {status}{why} waited {waited:.0f} s, {timeout - waited:.0f} s left")
-            sleep(interval)
-            endpoint = sm.describe_endpoint(name)
+            aws.sleep(interval)
+            endpoint = aws.describe_endpoint(name)
     return endpoint, clock() - started
 
 
@@ -201,33 +189,25 @@ def _fmt(weight: float | None) -> str:
 
 def verify_release(
     release: Release,
+    ctx: Context,
     *,
-    settings: Settings | None = None,
-    sleep: Sleep = real_sleep,
-    clock: Monotonic = time.monotonic,
     timeout: float = DEFAULT_TIMEOUT,
     poll: float | None = None,
     expected_config: str | None = None,
-    aws: Aws | None = None,
     store: ArtifactStore | None = None,
 ) -> VerifyResult:
-    """Compare the live endpoint with ``release``; waits while it is ``Creating``/``Updating``. With ``store``, the
-    served archives' stored bytes are checked too (:func:`smgitops.artifacts.verify_artifacts`): other bytes under
-    a served key are drift."""
-    from .aws import Aws
-    from .localmode import resolve_settings
-
-    resolved = settings
-    if expected_config is None:
-        resolved = resolved or resolve_settings(release.region, release.repo_root)
-        expected_config = expected_config_name(release, resolved)
-    sm = aws or Aws.for_region(release.region)
-    interval = poll if poll is not None else (LOCAL_POLL_SECONDS if is_local_mode() else POLL_SECONDS)
+    """Compare the live endpoint with ``release``; waits while it is ``Creating``/``Updating`` (``ctx``'s sleep and
+    monotonic clock). With ``store``, the served archives' stored bytes are checked too
+    (:func:`smgitops.artifacts.verify_artifacts`): other bytes under a served key are drift."""
+    settings = ctx.settings
+    expected_config = expected_config or expected_config_name(release, settings)
+    sm = ctx.aws
+    interval = poll if poll is not None else (LOCAL_POLL_SECONDS if is_local_mode(ctx.env) else POLL_SECONDS)
     name = release.endpoint.name
     result = VerifyResult(name, False, None, None, None, expected_config)
 
     endpoint, waited = wait_out_transition(
-        sm, name, timeout=timeout, interval=interval, sleep=sleep, clock=clock, label="verify"
+        sm, name, timeout=timeout, interval=interval, clock=ctx.monotonic, label="verify"
     )
     result.waited_seconds = round(waited, 3)
     if endpoint is None:
@@ -260,8 +240,7 @@ def verify_release(
     if result.config_name and config is None:
         result.problems.append(f"endpoint configuration {result.config_name} does not exist")
     result.variants = _live_variants(endpoint, config)
-    bucket = resolved.artifact_bucket if resolved is not None else None
-    result.problems += _compare(release, result.variants, sm, bucket)
+    result.problems += _compare(release, result.variants, sm, settings.artifact_bucket)
     if store is not None:
         result.problems += [p.describe(store.bucket) for p in verify_artifacts(release, store)]
     result.ok = not result.problems
@@ -329,15 +308,9 @@ def _drift_entries(plan_json: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def apply_plan(
     release: Release,
+    ctx: Context,
     *,
     plan_file: Path | None = None,
-    settings: Settings | None = None,
-    runner: ProcessRunner = subprocess_runner,
-    aws: Aws | None = None,
-    sleep: Sleep = real_sleep,
-    clock: Monotonic = time.monotonic,
-    env: Mapping[str, str] | None = None,
-    workspace: Workspace | None = None,
     verify_timeout: float = DEFAULT_TIMEOUT,
     guard: CutoffGuard | None = None,
     alongside: Callable[[ApplyResult], None] | None = None,
@@ -350,16 +323,15 @@ def apply_plan(
     processes (about 2 s) then cost no wall time. Both finish, under the environment's lock, before this returns
     (or re-raises what ``alongside`` raised); the result is the same as without it. A verify that failed skips
     ``alongside``, and the check runs first, as without it."""
-    from .aws import Aws
-
-    ws = workspace or workspace_for(release, settings=settings, runner=runner, env=env)
-    planfile = (plan_file or ws.default_plan_file).resolve()
-    seconds: dict[str, float] = {}
-    aws = aws or Aws.for_region(release.region)
-    store = ArtifactStore(aws, ws.settings.artifact_bucket)
     from . import recovery
 
-    with ws.locked(), recovery.on_interrupt(release, ws, release_label(release), aws):
+    ws = ctx.workspace(release)
+    clock = ctx.monotonic
+    planfile = (plan_file or ws.default_plan_file).resolve()
+    seconds: dict[str, float] = {}
+    store = ArtifactStore(ctx.aws, ws.settings.artifact_bucket)
+
+    with ws.locked(), recovery.on_interrupt(release, ctx, release_label(release)):
         if guard is not None:  # under the lock: what held it (a teardown, another deploy) has finished
             guard.check("not applied, nothing was changed")
         meta = check_plan_current(release, planfile, ws)
@@ -378,8 +350,8 @@ def apply_plan(
                     f"(another apply ran). Run smgitops plan {release.path} again and review it."
                 ) from exc
             if guard is not None:  # an apply the evening teardown overtook: what it left is the teardown's
-                hand_over_to_teardown(release, aws, guard)
-            failure = recovery.endpoint_failure(release, aws)
+                hand_over_to_teardown(release, ctx.aws, guard)
+            failure = recovery.endpoint_failure(release, ctx)
             if failure:  # Terraform cannot show why an update failed: SageMaker's FailureReason says it
                 raise ExternalError(f"{exc}\n{failure}") from exc
             raise
@@ -388,20 +360,11 @@ def apply_plan(
         meta["applied"] = True
         meta_path(planfile).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         if guard is not None:  # the apply began before the cut-off; if it ended after, the endpoint does not stay
-            hand_over_to_teardown(release, aws, guard)
+            hand_over_to_teardown(release, ctx.aws, guard)
 
         t0 = clock()
         expected = expected_config_name(release, ws.settings)
-        verified = verify_release(
-            release,
-            settings=ws.settings,
-            aws=aws,
-            sleep=sleep,
-            clock=clock,
-            timeout=verify_timeout,
-            expected_config=expected,
-            store=store,
-        )
+        verified = verify_release(release, ctx, timeout=verify_timeout, expected_config=expected, store=store)
         seconds["verify"] = round(clock() - t0, 3)
 
         def plan_after_apply() -> list[dict[str, Any]]:
@@ -477,13 +440,8 @@ def hand_over_to_teardown(release: Release, aws: Aws, guard: CutoffGuard) -> Non
 
 def apply_release(
     release: Release,
+    ctx: Context,
     *,
-    settings: Settings | None = None,
-    runner: ProcessRunner = subprocess_runner,
-    aws: Aws | None = None,
-    sleep: Sleep = real_sleep,
-    clock: Monotonic = time.monotonic,
-    env: Mapping[str, str] | None = None,
     verify_timeout: float = DEFAULT_TIMEOUT,
     guard: CutoffGuard | None = None,
     alongside: Callable[[ApplyResult], None] | None = None,
@@ -491,36 +449,31 @@ def apply_release(
     """Plan and apply ``release`` in one go (no separate review): rollbacks and local runs. ``guard`` and
     ``alongside``: see :func:`apply_plan`."""
     from . import recovery
-    from .aws import Aws
 
-    ws = workspace_for(release, settings=settings, runner=runner, env=env)
-    aws = aws or Aws.for_region(release.region)
-    with ws.locked(), recovery.on_interrupt(release, ws, release_label(release), aws):
+    ws = ctx.workspace(release)
+    with ws.locked(), recovery.on_interrupt(release, ctx, release_label(release)):
         if guard is not None:
             guard.check("not applied, nothing was changed")
         # What a cancelled or killed run left: an update still in flight is waited for; a configuration or model
         # that exists but is not in the state is adopted; what the plan would delete is forgotten, pruned below.
         ws.prepare()
-        recovery.wait_settled(release, aws, sleep, verify_timeout, clock)
+        recovery.wait_settled(release, ctx, verify_timeout)
         # One plan serves both: adoption reads what it would create; only when adoption changed the state is the
         # release planned again (the first plan is stale then).
-        planned = plan_release(release, aws=aws, workspace=ws)
-        adopted = recovery.adopt(ws, aws, planned.plan_json)
+        planned = plan_release(release, ctx)
+        adopted = recovery.adopt(release, ctx, planned.plan_json)
         if adopted.imported or adopted.forgotten:
-            planned = plan_release(release, aws=aws, workspace=ws)
+            planned = plan_release(release, ctx)
         applied = apply_plan(
             release,
+            ctx,
             plan_file=planned.plan_file,
-            aws=aws,
-            sleep=sleep,
-            clock=clock,
-            workspace=ws,
             verify_timeout=verify_timeout,
             guard=guard,
             alongside=alongside,
         )
         if applied.ok:  # the endpoint serves the release: what it served before may go now
-            recovery.prune(ws, aws, also=[name for _, name in adopted.forgotten])
+            recovery.prune(release, ctx, also=[name for _, name in adopted.forgotten])
     return planned, applied
 
 
@@ -567,7 +520,7 @@ ENDPOINT_ADDRESS = "aws_sagemaker_endpoint.this"
 
 
 def verify_live(
-    release: Release, now: datetime, *, timeout: float = DEFAULT_TIMEOUT, plan: bool = True
+    release: Release, ctx: Context, now: datetime, *, timeout: float = DEFAULT_TIMEOUT, plan: bool = True
 ) -> VerifyResult:
     """What ``smgitops verify`` (the drift workflow) reports: :func:`verify_release` against the release's store,
     and with ``plan`` a refresh-only plan (state == live). An absent endpoint of a release with ``schedule.up``,
@@ -575,7 +528,7 @@ def verify_live(
     from .artifacts import store_for
     from .bringup import scheduled_down
 
-    result = verify_release(release, timeout=timeout, store=store_for(release))
+    result = verify_release(release, ctx, timeout=timeout, store=store_for(release, ctx))
     down = scheduled_down(release, now) if result.missing else None
     if down is not None:
         result.down_until = down
@@ -587,7 +540,7 @@ def verify_live(
 
         result.problems += [
             f"the Terraform state does not match AWS: {d['address']} ({'/'.join(d['actions'])} outside Terraform)"
-            for d in plan_drift(release)
+            for d in plan_drift(release, ctx)
             # the endpoint the evening teardown deleted is gone from AWS, not from the state, until the bring-up
             if not (down is not None and d["address"] == ENDPOINT_ADDRESS and d["actions"] == ["delete"])
         ]

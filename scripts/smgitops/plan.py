@@ -13,10 +13,8 @@ Next to the plan file, ``<planfile>.meta.json`` records what the plan was made f
 the Terraform root's fingerprint, the state serial and lineage the plan was computed against) so that
 ``smgitops apply`` can refuse a plan that no longer matches.
 
-Where Terraform runs: never in the checkout's ``terraform/`` (shared by every environment and every concurrent
-run) but in a per-environment working copy, ``<repository>/.smgitops/work/<environment>/root/``, with its own
-``.terraform/`` and, in local mode, its generated ``local_override.tf``. Runs of one environment in one checkout are
-serialised by a file lock; different environments never share a file. The default plan file is
+Where Terraform runs: in the environment's workspace (:mod:`smgitops.workspace`: a per-environment working copy
+under ``<repository>/.smgitops/work/<environment>/``, serialised by a file lock). The default plan file is
 ``<repository>/.smgitops/work/<environment>/<environment>.tfplan``.
 
 Summary dict (the contract with the PR comment)::
@@ -31,36 +29,32 @@ Summary dict (the contract with the PR comment)::
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import json
 import re
 import zipfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import naming
-from .clock import Clock, utc_now
+from .clock import utc_now
 from .files import sha256_file
-from .localmode import resolve_settings
 from .release import Release
-from .settings import Settings, is_local_mode
-from .terraform import LockInfo, ProcessRunner, Terraform, WorkingCopy, file_lock, subprocess_runner
+from .settings import Settings
+from .workspace import Workspace
 
 if TYPE_CHECKING:
-    from .aws import Aws
-
-WORK_DIR = Path(".smgitops") / "work"
+    from .context import Context
 CONFIG_TYPE = "aws_sagemaker_endpoint_configuration"
 ENDPOINT_TYPE = "aws_sagemaker_endpoint"
 MODEL_TYPE = "aws_sagemaker_model"
 _ARTIFACT_URL = re.compile(r"/models/(?P<id>[^/]+)/sha256=(?P<digest>[0-9a-f]{64})/model\.tar\.gz$")
 
 
-# -- the per-environment workspace -------------------------------------------------------------------------------
+# -- labels ------------------------------------------------------------------------------------------------------
 
 
 def release_label(release: Release) -> str:
@@ -70,145 +64,6 @@ def release_label(release: Release) -> str:
         return path.relative_to(release.repo_root.resolve()).as_posix()
     except ValueError:
         return str(release.path)
-
-
-@dataclass
-class Workspace:
-    """Everything Terraform needs to run one environment of one repository."""
-
-    release: Release
-    settings: Settings
-    terraform: Terraform
-    copy: WorkingCopy
-    directory: Path
-    local_override: str | None
-    backend_extra: str
-
-    @classmethod
-    def create(
-        cls,
-        release: Release,
-        settings: Settings,
-        *,
-        runner: ProcessRunner = subprocess_runner,
-        env: Mapping[str, str] | None = None,
-    ) -> Workspace:
-        from .localmode import backend_endpoint_settings, emulator_from_env, provider_override, terraform_env
-
-        repo = release.repo_root
-        directory = repo / WORK_DIR / release.environment
-        copy = WorkingCopy(source=repo / "terraform", root=directory / "root")
-        emulator = emulator_from_env(env) if is_local_mode(env) else None
-        override = provider_override(emulator) if emulator is not None else None
-        extra = backend_endpoint_settings(emulator) if emulator is not None else ""
-        tf = Terraform(copy.root, env=terraform_env(emulator, env), runner=runner)
-        tf.lock_probe = _lock_probe(release, settings)
-        tf.lock_release = _lock_release(release, settings)
-        tf.unlock_hint = f"smgitops unlock {release.environment} (refuses a lock younger than the job timeout)"
-        return cls(release, settings, tf, copy, directory, override, extra)
-
-    @property
-    def default_plan_file(self) -> Path:
-        return self.directory / f"{self.release.environment}.tfplan"
-
-    @property
-    def backend_file(self) -> Path:
-        return self.directory / "backend.tfbackend"
-
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
-        """Serialise runs of this environment in this checkout."""
-        with file_lock(self.directory / ".lock"):
-            yield
-
-    def backend_config(self) -> str:
-        s = self.settings
-        lines = [
-            f"bucket         = {json.dumps(s.state_bucket)}",
-            f"key            = {json.dumps(s.state_key(self.release.environment))}",
-            f"region         = {json.dumps(s.region)}",
-            f"dynamodb_table = {json.dumps(s.lock_table)}",
-            "use_lockfile   = true",
-            "encrypt        = true",
-            f"kms_key_id     = {json.dumps(s.kms_key_arn)}",
-        ]
-        return "\n".join(lines) + "\n" + self.backend_extra
-
-    def prepare(self) -> bool:
-        """Refresh the working copy and its backend configuration; ``init`` if needed. True if init ran.
-
-        First a quick look at AWS (once per process): an endpoint that cannot be reached or credentials that do not
-        work fail here in seconds, with one line, instead of inside Terraform after its provider's retries."""
-        from .envfaults import preflight
-
-        preflight(self.settings.region)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.copy.sync(override=self.local_override)
-        text = self.backend_config()
-        if not self.backend_file.exists() or self.backend_file.read_text(encoding="utf-8") != text:
-            self.backend_file.write_text(text, encoding="utf-8")
-        return self.copy.init_if_needed(self.terraform, backend_config=[str(self.backend_file)])
-
-    def variables(self) -> dict[str, str]:
-        return {
-            "artifact_bucket": self.settings.artifact_bucket,
-            "execution_role_arn": self.settings.execution_role_for(self.release.environment),
-            "kms_key_arn": self.settings.kms_key_arn,
-            "release_file": str(self.release.path.resolve()),
-        }
-
-    def root_fingerprint(self) -> str:
-        """Hash of the Terraform root as it is in the repository (what a saved plan was computed from)."""
-        return WorkingCopy(source=self.copy.source, root=self.copy.source).fingerprint()
-
-
-def _lock_probe(release: Release, settings: Settings) -> Callable[[], LockInfo | None]:
-    """Who holds the environment's state lock now; None when free or when the lock cannot be read (Terraform
-    then reports what it finds itself)."""
-
-    adapters: list[Any] = []  # one per workspace: a command probes before each plan and apply
-
-    def probe() -> LockInfo | None:
-        from .aws import Aws
-        from .errors import SmgitopsError
-        from .locks import read_lock
-
-        try:
-            if not adapters:
-                adapters.append(Aws.for_region(release.region))
-            return read_lock(adapters[0], settings, release.environment)
-        except (SmgitopsError, OSError, ImportError):
-            return None
-        except Exception as exc:  # botocore's connection and credential errors: not this probe's to report
-            if type(exc).__module__.startswith("botocore"):
-                return None
-            raise
-
-    return probe
-
-
-def _lock_release(release: Release, settings: Settings) -> Callable[[LockInfo], None]:
-    """Release a lock of the environment's state by its ID (both halves, each only if it carries that ID)."""
-
-    def release_it(lock: LockInfo) -> None:
-        from .aws import Aws
-        from .locks import remove_lock
-
-        remove_lock(Aws.for_region(release.region), settings, release.environment, lock.id)
-
-    return release_it
-
-
-def workspace_for(
-    release: Release,
-    *,
-    settings: Settings | None = None,
-    runner: ProcessRunner = subprocess_runner,
-    env: Mapping[str, str] | None = None,
-) -> Workspace:
-    """The workspace of a release's environment; in local mode bootstraps the emulator on first use."""
-    resolved = settings or resolve_settings(release.region, release.repo_root, env)
-    return Workspace.create(release, resolved, runner=runner, env=env)
 
 
 # -- reading a plan ----------------------------------------------------------------------------------------------
@@ -438,16 +293,15 @@ def meta_path(plan_file: Path) -> Path:
     return plan_file.with_name(plan_file.name + ".meta.json")
 
 
-def artifacts_to_publish(release: Release, settings: Settings, aws: Aws | None = None) -> list[dict[str, str]]:
+def artifacts_to_publish(release: Release, ctx: Context) -> list[dict[str, str]]:
     """Served archives not in the store yet (the merge publishes them), as ``{"id", "digest", "key"}``.
 
     A pull request plans before anything is published (its credentials write nothing), so a missing archive is
     reported, not refused; ``apply`` refuses it. An archive stored under the key with other bytes is refused here
     already (:class:`smgitops.artifacts.ArtifactMismatch`, exit 2): the merge could never serve it."""
     from .artifacts import ArtifactMismatch, ArtifactStore, verify_artifacts
-    from .aws import Aws
 
-    store = ArtifactStore(aws or Aws.for_region(release.region), settings.artifact_bucket)
+    store = ArtifactStore(ctx.aws, ctx.settings.artifact_bucket)
     problems = verify_artifacts(release, store)
     tampered = [p for p in problems if p.found is not None]
     if tampered:
@@ -456,23 +310,12 @@ def artifacts_to_publish(release: Release, settings: Settings, aws: Aws | None =
     return [{"id": p.model, "digest": p.expected, "key": p.key} for p in problems]
 
 
-def plan_release(
-    release: Release,
-    *,
-    out: Path | None = None,
-    settings: Settings | None = None,
-    runner: ProcessRunner = subprocess_runner,
-    aws: Aws | None = None,
-    clock: Clock = utc_now,
-    env: Mapping[str, str] | None = None,
-    workspace: Workspace | None = None,
-    lock: bool = True,
-) -> PlanResult:
+def plan_release(release: Release, ctx: Context, *, out: Path | None = None, lock: bool = True) -> PlanResult:
     """Make and save the plan of ``release``; return its summary. ``lock=False``: read the state without taking
     its lock (pull requests: read-only credentials). Archives not yet published are listed in the summary
     (``artifacts_to_publish``); one stored with other bytes is refused."""
-    ws = workspace or workspace_for(release, settings=settings, runner=runner, env=env)
-    to_publish = artifacts_to_publish(release, ws.settings, aws)
+    ws = ctx.workspace(release)
+    to_publish = artifacts_to_publish(release, ctx)
     with ws.locked():
         init_ran = ws.prepare()
         plan_file = (out or ws.default_plan_file).resolve()
@@ -487,7 +330,7 @@ def plan_release(
             plan_json,
             release,
             plan_file=plan_file,
-            generated_at=clock(),
+            generated_at=utc_now(),
             expected_config=expected_config_name(release, ws.settings),
         )
         summary["artifacts_to_publish"] = to_publish

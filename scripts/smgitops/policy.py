@@ -575,11 +575,11 @@ def promotion_evidence(release: Any) -> list[dict[str, Any]] | None:
 
 def show_saved_plan(release: Any, plan_file: Path) -> dict[str, Any]:
     """``terraform show -json`` of a plan ``smgitops plan`` saved, in the environment's own working copy."""
-    from .plan import workspace_for
+    from .context import Context
 
     if not plan_file.is_file():
         raise UserError(f"{plan_file}: no such saved plan (run `smgitops plan {release.path}` first)")
-    ws = workspace_for(release)
+    ws = Context.for_release(release).workspace(release)
     with ws.locked():
         shown: dict[str, Any] = ws.terraform.show_json(plan_file.resolve())
     return shown

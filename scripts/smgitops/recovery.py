@@ -29,7 +29,7 @@ from .terraform import Interrupted
 
 if TYPE_CHECKING:
     from .aws import Aws
-    from .plan import Workspace
+    from .context import Context
     from .release import Release
 
 CONFIG_ADDRESS = "aws_sagemaker_endpoint_configuration.this"
@@ -46,19 +46,18 @@ class Cancelled(SmgitopsError):
 # -- cancelled ----------------------------------------------------------------------------------------------------
 
 
-def _environment_state(release: Release, ws: Workspace, aws: Aws | None) -> tuple[bool, str]:
-    from .aws import Aws
-    from .locks import read_lock
+def _environment_state(release: Release, ctx: Context) -> tuple[bool, str]:
     from .plan import expected_config_name
+    from .workspace import read_lock
 
     parts: list[str] = []
     lock = None
     try:
-        aws = aws or Aws.for_region(release.region)
-        lock = read_lock(aws, ws.settings, release.environment)
+        aws, settings = ctx.aws, ctx.settings
+        lock = read_lock(aws, settings, release.environment)
         parts.append("state lock released" if lock is None else f"state lock STILL {lock.describe()}")
         endpoint = aws.describe_endpoint(release.endpoint.name)
-        expected = expected_config_name(release, ws.settings)
+        expected = expected_config_name(release, settings)
         if endpoint is None:
             parts.append(f"endpoint {release.endpoint.name} does not exist")
         else:
@@ -74,12 +73,12 @@ def _environment_state(release: Release, ws: Workspace, aws: Aws | None) -> tupl
 
 
 @contextlib.contextmanager
-def on_interrupt(release: Release, ws: Workspace, label: str, aws: Aws | None = None) -> Iterator[None]:
+def on_interrupt(release: Release, ctx: Context, label: str) -> Iterator[None]:
     """Turn :class:`Interrupted` into one message: what happened, the environment's state, the next command."""
     try:
         yield
     except Interrupted as exc:
-        held, state = _environment_state(release, ws, aws)
+        held, state = _environment_state(release, ctx)
         if exc.count == 1:
             how = "Terraform finished the operations in flight and saved the state"
         else:  # Terraform's "Two interrupts received. Exiting immediately."
@@ -96,10 +95,10 @@ def on_interrupt(release: Release, ws: Workspace, label: str, aws: Aws | None = 
         ) from exc
 
 
-def endpoint_failure(release: Release, aws: Aws) -> str | None:
+def endpoint_failure(release: Release, ctx: Context) -> str | None:
     """The endpoint's ``FailureReason`` as one sentence, None when it has none (or cannot be read)."""
     try:
-        endpoint = aws.describe_endpoint(release.endpoint.name)
+        endpoint = ctx.aws.describe_endpoint(release.endpoint.name)
     except SmgitopsError:
         return None
     if not endpoint or not endpoint.get("FailureReason"):
@@ -148,40 +147,32 @@ def _existing(aws: Aws, kind: str, name: str) -> str | None:
     return None if model is None else str(model["ModelArn"])
 
 
-def wait_settled(
-    release: Release,
-    aws: Aws,
-    sleep: Callable[[float], None],
-    timeout: float,
-    clock: Callable[[], float] | None = None,
-) -> None:
+def wait_settled(release: Release, ctx: Context, timeout: float) -> None:
     """Wait while the endpoint is Creating/Updating (a killed run's update still in flight): Terraform cannot
     update an endpoint in progress. A heartbeat says so every :data:`smgitops.console.HEARTBEAT_SECONDS` of
-    ``clock`` (default: the monotonic clock)."""
-    import time
-
+    ``ctx``'s monotonic clock."""
     from . import deploy
 
     deploy.wait_out_transition(
-        aws,
+        ctx.aws,
         release.endpoint.name,
         timeout=timeout,
         interval=1.0,
-        sleep=sleep,
-        clock=clock or time.monotonic,
+        clock=ctx.monotonic,
         label="recovery",
         why=" (an update still in flight): Terraform waits for it;",
     )
 
 
 def adopt(
-    ws: Workspace, aws: Aws, plan_json: Mapping[str, Any], notify: Callable[[str], None] | None = None
+    release: Release, ctx: Context, plan_json: Mapping[str, Any], notify: Callable[[str], None] | None = None
 ) -> Adoption:
     """Before an apply (workspace lock held, ``prepare`` done): import what the release's plan (``plan_json``, its
     ``show -json``, made under this lock) would create that exists already (tagged for this environment),
     forgetting first what the address holds now. Returns what was done; when anything was imported or forgotten
     the state changed and that plan is stale (the caller plans again)."""
     notify = notify or (lambda text: print(text, file=sys.stderr, flush=True))
+    ws, aws = ctx.workspace(release), ctx.aws
     sm = aws.sagemaker
     tf = ws.terraform
     variables = ws.variables()
@@ -218,14 +209,16 @@ def adopt(
 # -- prune after verify --------------------------------------------------------------------------------------------
 
 
-def prune(ws: Workspace, aws: Aws, notify: Callable[[str], None] | None = None, also: Sequence[str] = ()) -> list[str]:
+def prune(
+    release: Release, ctx: Context, notify: Callable[[str], None] | None = None, also: Sequence[str] = ()
+) -> list[str]:
     """Delete this environment's endpoint configurations and models that are neither in the state nor used by
     the configuration the endpoint serves: those named after the endpoint, and ``also`` (what :func:`adopt`
     forgot, e.g. the configurations of an endpoint's old name). Called only once verify confirmed the endpoint
     serves the release."""
     notify = notify or (lambda text: print(text, file=sys.stderr, flush=True))
+    ws, aws = ctx.workspace(release), ctx.aws
     sm = aws.sagemaker
-    release = ws.release
     managed: set[str] = set()  # every object the state holds, deposed ones included
     for res in ws.terraform.state_pull().get("resources", []):
         if res.get("mode") == "managed" and res.get("type") in (MODEL_TYPE, CONFIG_TYPE):
@@ -267,14 +260,12 @@ def prune(ws: Workspace, aws: Aws, notify: Callable[[str], None] | None = None, 
 # -- state == live -------------------------------------------------------------------------------------------------
 
 
-def plan_drift(release: Release) -> list[dict[str, Any]]:
+def plan_drift(release: Release, ctx: Context) -> list[dict[str, Any]]:
     """Where the state and AWS disagree, read-only: a refresh-only plan (``-refresh-only -lock=false``: the drift
     role cannot take the lock) lists every managed object whose live attributes differ from the state, or that is
     gone: ``[{"address", "actions"}]``, empty when they agree. A release merged but not deployed yet is not this
     (the deploy applies it); a configuration a killed run moved the endpoint onto is."""
-    from .plan import workspace_for
-
-    ws = workspace_for(release)
+    ws = ctx.workspace(release)
     check = ws.directory / f"{release.environment}.drift.tfplan"
     with ws.locked():
         ws.prepare()

@@ -31,8 +31,8 @@ from .git import Git
 
 if TYPE_CHECKING:
     from .aws import Aws
-    from .plan import Workspace
     from .release import Release
+    from .workspace import Workspace
 
 RELEASE_DIR = "releases"
 ALARMS = ("5xx-rate", "p99-latency")  # terraform/alarms.tf: <endpoint>/<variant>/<kind>
@@ -172,12 +172,9 @@ def _variables(ws: Workspace, state: dict[str, Any]) -> dict[str, str]:
         }
 
 
-def retire(
-    environment: str, *, repo: Path | None = None, plan_only: bool = False, aws: Aws | None = None
-) -> RetireResult:
+def retire(environment: str, *, repo: Path | None = None, plan_only: bool = False) -> RetireResult:
     """Plan (``plan_only``: read-only, without the state lock) or carry out the retirement of ``environment``."""
-    from .aws import Aws
-    from .plan import workspace_for
+    from .context import Context
 
     repo = repo or Git.containing(Path.cwd(), why="retire reads the deleted release file from history").repo
     release, before = retired_release(environment, repo)
@@ -188,7 +185,8 @@ def retire(
         endpoint=release.endpoint.name,
         plan_only=plan_only,
     )
-    ws = workspace_for(release)
+    ctx = Context.for_release(release)  # the release is known only here (from history)
+    ws = ctx.workspace(release)
     planfile = ws.directory / f"{environment}.retire.tfplan"
     with ws.locked():
         ws.prepare()
@@ -210,7 +208,7 @@ def retire(
     if names:
         result.left += [f"in the Terraform state: {name}" for name in sorted(names)]
     alarms = [d["name"] for d in result.destroy if d["type"] == "aws_cloudwatch_metric_alarm"]
-    pruned, left = _live_leftovers(release, aws or Aws.for_region(release.region), names, True, alarms)
+    pruned, left = _live_leftovers(release, ctx.aws, names, True, alarms)
     result.pruned, result.left = pruned, result.left + left
     return result
 

@@ -36,7 +36,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .clock import Clock, Sleep, cutoff_clock, real_sleep, utc_now
+from .clock import Clock, Sleep, cutoff_clock
 from .console import human
 from .errors import CheckFailed, ExternalError, SmgitopsError, UserError
 from .git import Git
@@ -45,6 +45,7 @@ from .recovery import Cancelled
 if TYPE_CHECKING:
     from .aws import Aws
     from .canary import CanaryReport
+    from .context import Context
     from .deploy import ApplyResult
     from .release import Release
     from .teardown import CutoffGuard
@@ -164,14 +165,14 @@ def release_at(git: Git, release_path: Path, sha: str) -> Release:
     return load_release(target)
 
 
-def check_artifacts(release: Release, label: str, aws: Aws | None = None) -> None:
+def check_artifacts(release: Release, label: str, ctx: Context) -> None:
     """Every served model's archive must be in the store with the release's bytes: a rollback never trains.
     Other bytes under a key: :class:`smgitops.artifacts.ArtifactMismatch` (exit 2); missing: CheckFailed (exit 1)."""
     from .artifacts import require_servable, store_for
 
     require_servable(
         release,
-        store_for(release, aws),
+        store_for(release, ctx),
         f"{label}: not rolled back",
         "A rollback reuses published artifacts and never trains; publish them from that revision "
         "(smgitops train + smgitops publish) or choose another revision.",
@@ -201,9 +202,8 @@ def _live_weights(apply_result: Any) -> dict[str, float | None]:
 def rollback(
     release_path: Path,
     rev: str,
+    ctx: Context,
     *,
-    aws: Aws | None = None,
-    sleep: Sleep = real_sleep,
     git: Git | None = None,
     cutoff_now: Clock | None = None,
 ) -> RollbackResult:
@@ -211,7 +211,6 @@ def rollback(
 
     Not after today's teardown cut-off (judged by ``cutoff_now``, default ``--now``/``SMGITOPS_NOW``/the real
     clock): :class:`smgitops.teardown.AfterCutoff`, exit 1, nothing changed."""
-    from .aws import Aws
     from .deploy import apply_release
     from .teardown import CutoffGuard
 
@@ -223,9 +222,9 @@ def rollback(
     release = release_at(git, release_path, sha)
     guard = CutoffGuard.for_release(release, cutoff_now or cutoff_clock(), "rollback")
     guard.check("not rolled back, nothing was changed")
-    aws = aws or Aws.for_region(release.region)
-    check_artifacts(release, label, aws)
-    _, applied = apply_release(release, aws=aws, sleep=sleep, guard=guard)
+    ctx = ctx.bound_to(release)
+    check_artifacts(release, label, ctx)
+    _, applied = apply_release(release, ctx, guard=guard)
     verify = applied.verify
     problems = list(verify.problems) if verify is not None else []
     problems += [f"plan after apply not empty: {'/'.join(d['actions'])} {d['address']}" for d in applied.drift]
@@ -512,11 +511,9 @@ class _StepFailed(Exception):
 
 def deploy(
     release_path: Path,
+    ctx: Context,
     *,
     traffic: int = 0,
-    aws: Aws | None = None,
-    clock: Clock = utc_now,
-    sleep: Sleep = real_sleep,
     canary_timeout: float = DEFAULT_CANARY_TIMEOUT,
     canary_poll: float = DEFAULT_CANARY_POLL,
     git: Git | None = None,
@@ -533,12 +530,14 @@ def deploy(
     there stops the deploy first (:func:`ensure_latest`). Served archives whose stored bytes are not the release's
     stop it before anything is applied (exit 2) and never trigger a rollback: what is live stays as it is.
 
+    ``ctx`` is bound to the release here; its ``clock`` is the canary's, its ``sleep`` the waits' (``canary_sleep``,
+    when given, the canary's polls').
+
     Teardown wins the evening: after today's cut-off of the release (judged by ``cutoff_now``, default
-    ``--now``/``SMGITOPS_NOW``/the real clock; ``clock`` is the canary's), the deploy stops before any change
+    ``--now``/``SMGITOPS_NOW``/the real clock), the deploy stops before any change
     (:class:`smgitops.teardown.AfterCutoff`, exit 1), the apply re-checks under the environment's lock, and a
     failure after the cut-off is not rolled back (a rollback would bring the endpoint back for the night)."""
     from .artifacts import require_servable, store_for
-    from .aws import Aws
     from .canary import CloudWatchMetrics, analyse
     from .deploy import apply_plan, apply_release
     from .release import load_release
@@ -547,6 +546,8 @@ def deploy(
     git = git or Git.for_path(release_path, why=GIT_NEEDED)
     relpath = git.relpath(release_path)
     release = load_release(release_path)
+    ctx = ctx.bound_to(release)
+    clock = ctx.clock
     guard = CutoffGuard.for_release(release, cutoff_now or cutoff_clock(), "deploy")
     guard.check("not deployed, nothing was changed")
     if canary_timeout < release.canary.bake_minutes * 60:
@@ -557,9 +558,8 @@ def deploy(
     revision = git.head()
     if latest_ref is not None:
         ensure_latest(git, relpath, revision, latest_ref)
-    aws = aws or Aws.for_region(release.region)
     require_servable(
-        release, store_for(release, aws), f"{relpath}: not deployed", f"Publish first: smgitops publish {relpath}."
+        release, store_for(release, ctx), f"{relpath}: not deployed", f"Publish first: smgitops publish {relpath}."
     )
     result = DeployResult(release=relpath, environment=release.environment, revision=revision)
 
@@ -628,11 +628,9 @@ def deploy(
     def do_apply() -> str:
         started.append(time.monotonic())
         if plan_file is not None:
-            applied = apply_plan(
-                release, plan_file=plan_file, aws=aws, sleep=sleep, guard=guard, alongside=after_verify
-            )
+            applied = apply_plan(release, ctx, plan_file=plan_file, guard=guard, alongside=after_verify)
         else:
-            _, applied = apply_release(release, aws=aws, sleep=sleep, guard=guard, alongside=after_verify)
+            _, applied = apply_release(release, ctx, guard=guard, alongside=after_verify)
         if not applied_at:
             applied_at.append(clock())
         result.endpoint_config = applied.endpoint_config
@@ -644,7 +642,7 @@ def deploy(
             raise _StepFailed("; ".join(problems) or "apply did not verify")
         return f"{applied.endpoint_config}, plan after apply empty"
 
-    runtime = Runtime(aws)
+    runtime = Runtime(ctx.aws)
 
     def do_smoke() -> str:
         res = smoke(release, runtime)
@@ -664,9 +662,9 @@ def deploy(
         with progress("canary") as beat:
             report: CanaryReport = analyse(
                 release,
-                CloudWatchMetrics(aws),
+                CloudWatchMetrics(ctx.aws),
                 clock=clock,
-                sleep=canary_sleep or sleep,
+                sleep=canary_sleep or ctx.sleep,
                 wait=True,
                 timeout_seconds=canary_timeout,
                 poll_seconds=canary_poll,
@@ -693,7 +691,7 @@ def deploy(
             the_rest()
     except _StepFailed:
         result.rollback = _auto_rollback(
-            git, release_path, relpath, release.environment, revision, result.reason, aws, sleep, _record, guard
+            git, release_path, relpath, release.environment, revision, result.reason, ctx, _record, guard
         )
         return result
     result.ok = True
@@ -713,8 +711,7 @@ def _auto_rollback(
     environment: str,
     failed: str,
     reason: str,
-    aws: Aws,
-    sleep: Sleep,
+    ctx: Context,
     record: Callable[[Step], None],
     guard: CutoffGuard,
 ) -> dict[str, Any]:
@@ -730,7 +727,7 @@ def _auto_rollback(
         record(Step("rollback", False, time.monotonic() - t0, "no earlier revision of the release file"))
         return {"ok": False, "error": f"no earlier revision of {relpath} to roll back to"}
     try:
-        rb = rollback(release_path, good.sha, aws=aws, sleep=sleep, git=git, cutoff_now=guard.clock)
+        rb = rollback(release_path, good.sha, ctx, git=git, cutoff_now=guard.clock)
     except AfterCutoff as exc:  # the cut-off passed while the rollback waited for the lock
         record(Step("rollback", False, time.monotonic() - t0, f"not rolled back: {exc}"))
         return {"ok": False, "cutoff": True, "to": good.sha, "how": good.how, "error": str(exc)}

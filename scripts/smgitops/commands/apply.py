@@ -40,17 +40,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..context import Context
     from ..deploy import apply_plan, apply_release, print_verify
     from ..release import load_release
 
     release = load_release(args.release)
+    ctx = Context.for_release(release)
     if args.auto_approve and args.plan is not None:
         raise UserError("--plan and --auto-approve exclude each other: apply a reviewed plan, or plan and apply")
     planned: PlanResult | None = None
     if args.auto_approve:
-        planned, result = apply_release(release, verify_timeout=args.timeout)
+        planned, result = apply_release(release, ctx, verify_timeout=args.timeout)
     else:
-        result = apply_plan(release, plan_file=args.plan, verify_timeout=args.timeout)
+        result = apply_plan(release, ctx, plan_file=args.plan, verify_timeout=args.timeout)
     if args.json:
         doc = result.as_dict()
         if planned is not None:

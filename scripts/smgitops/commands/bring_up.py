@@ -82,6 +82,7 @@ def _run_due(files: list[Path], releases: list[Release], now: datetime, github_o
 def run(args: argparse.Namespace) -> int:
     from ..bringup import bring_up
     from ..clock import cutoff_clock
+    from ..context import Context
     from ..release import load_release
 
     if args.github_output and not args.due:
@@ -91,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     releases = [load_release(path) for path in files]  # every file valid before anything changes (exit 2)
     if args.due:
         return _run_due(files, releases, now(), args.github_output)
-    entries = [bring_up(release, now, timeout=args.timeout) for release in releases]
+    entries = [bring_up(release, Context.for_release(release), now, timeout=args.timeout) for release in releases]
     code = max((e.exit_code for e in entries), default=0)
     if args.json:
         print(json.dumps({"ok": code == 0, "releases": [asdict(e) for e in entries]}, indent=2))

@@ -33,10 +33,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..aws import Aws
     from ..canary import CloudWatchMetrics, analyse, live_since, render
     from ..clock import Sleep, announce, bake_clock, fixed_clock, parse_instant, real_sleep, utc_now
     from ..console import progress
+    from ..context import Context
     from ..release import load_release
 
     if args.now and args.wait:
@@ -52,18 +52,18 @@ def run(args: argparse.Namespace) -> int:
         announce(note, args.json)
     else:
         clock = utc_now
-    aws = Aws.for_region(release.region)
+    ctx = Context.for_release(release, clock=clock, sleep=sleep)
     if args.since:
         since, since_from = parse_instant(args.since, "--since"), f"--since {args.since}"
     else:
-        since = live_since(release, aws)
+        since = live_since(release, ctx.aws)
         since_from = f"the endpoint's last update ({since.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC, LastModifiedTime)"
     with progress("canary") as beat:
         report = analyse(
             release,
-            CloudWatchMetrics(aws),
-            clock=clock,
-            sleep=sleep,
+            CloudWatchMetrics(ctx.aws),
+            clock=ctx.clock,
+            sleep=ctx.sleep,
             wait=args.wait,
             timeout_seconds=args.timeout,
             poll_seconds=args.poll,

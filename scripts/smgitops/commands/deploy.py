@@ -71,6 +71,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..clock import announce, bake_clock, cutoff_clock
+    from ..context import Context
     from ..git import Git
     from ..rollout import deploy
 
@@ -82,8 +83,8 @@ def run(args: argparse.Namespace) -> int:
     announce(note, args.json)
     result = deploy(
         args.release,
+        Context(clock=clock),  # bound to the release by deploy, which loads it
         traffic=args.traffic,
-        clock=clock,
         canary_sleep=canary_sleep,
         canary_timeout=args.canary_timeout,
         canary_poll=args.canary_poll,

@@ -33,6 +33,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..artifacts import default_artifact_dir, refuse_stale_archives
     from ..clock import utc_now
+    from ..context import Context
     from ..files import write_atomic
     from ..plan import plan_release, print_summary, render_markdown
     from ..release import load_release
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     # A trained archive that is not the release's: the plan would deploy the model the release pins, not the one
     # just trained (a parameter changed and its digest was not written).
     refuse_stale_archives(release, default_artifact_dir(release), "not planned")
-    result = plan_release(release, out=args.out, lock=args.lock == "true")
+    result = plan_release(release, Context.for_release(release), out=args.out, lock=args.lock == "true")
     summary = result.summary
     if args.markdown is not None:
         write_atomic(args.markdown, render_markdown(summary, release, utc_now()))

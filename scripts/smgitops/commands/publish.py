@@ -46,10 +46,11 @@ def _print_report(report: PublishReport) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..artifacts import publish_release, store_for
+    from ..context import Context
     from ..release import load_release
 
     release = load_release(args.release)
-    report = publish_release(release, store_for(release), artifact_dir=args.from_dir)
+    report = publish_release(release, store_for(release, Context.for_release(release)), artifact_dir=args.from_dir)
     if args.json:
         json.dump(report.as_dict(), sys.stdout, indent=2)
         print()

@@ -30,12 +30,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..clock import cutoff_clock
+    from ..context import Context
     from ..git import Git
     from ..rollout import match_git_to_live, rollback
 
     if not args.release.is_file():
         raise UserError(f"{args.release}: no such release file")
-    result = rollback(args.release, args.to, cutoff_now=cutoff_clock(args.now))
+    # the context is bound to the release file as it was at REV, which rollback reads from git
+    result = rollback(args.release, args.to, Context(), cutoff_now=cutoff_clock(args.now))
     git_state = match_git_to_live(Git.for_path(args.release), result) if result.ok else None
     if args.json:
         print(json.dumps({**result.as_dict(), "git": git_state}, indent=2))

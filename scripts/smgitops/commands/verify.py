@@ -39,11 +39,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..clock import cutoff_clock
+    from ..context import Context
     from ..deploy import print_verify, verify_live
     from ..release import load_release
 
     release = load_release(args.release)
-    result = verify_live(release, cutoff_clock(args.now)(), timeout=args.timeout, plan=not args.no_plan)
+    result = verify_live(
+        release, Context.for_release(release), cutoff_clock(args.now)(), timeout=args.timeout, plan=not args.no_plan
+    )
     if args.json:
         print(json.dumps(result.as_dict(), indent=2))
     else:
