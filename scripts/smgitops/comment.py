@@ -39,9 +39,12 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ExternalError, UserError
+
+if TYPE_CHECKING:
+    from .context import Context
 
 MAX_BODY = 65_000  # GitHub refuses comment bodies over 65,536 characters
 
@@ -288,11 +291,10 @@ def local_manifests(artifact_dir: Path) -> ManifestSource:
     return read
 
 
-def store_manifests(release: Any) -> ManifestSource:
+def store_manifests(release: Any, ctx: Context) -> ManifestSource:
     """Manifests of published archives, read from the artifact store (read-only credentials suffice); the store
     is reached only for an archive not found elsewhere. An archive it cannot read counts as absent."""
     from .artifacts import ArtifactStore, store_for
-    from .context import Context
     from .errors import SmgitopsError
     from .naming import artifact_key
 
@@ -300,7 +302,7 @@ def store_manifests(release: Any) -> ManifestSource:
 
     def read(model_id: str, digest: str) -> dict[str, Any] | None:
         if not stores:
-            stores.append(store_for(release, Context.for_release(release)))
+            stores.append(store_for(release, ctx))
         try:
             body = stores[0].read(artifact_key(model_id, digest))
         except SmgitopsError:

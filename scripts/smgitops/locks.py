@@ -20,7 +20,7 @@ from .errors import UserError
 from .terraform import LockInfo, lock_created
 
 if TYPE_CHECKING:
-    pass
+    from .context import Context
 
 # The deploy job's timeout-minutes (.github/workflows/deploy.yml): no live run holds the lock longer.
 DEFAULT_OLDER_THAN_MINUTES = 90.0
@@ -32,18 +32,19 @@ def unlock_command(environment: str) -> str:
 
 def release_lock(
     release_path: Path,
+    ctx: Context,
     *,
     older_than_minutes: float = DEFAULT_OLDER_THAN_MINUTES,
     now: Callable[[], datetime] | None = None,
 ) -> LockInfo | None:
     """Force-unlock the state of ``release_path``'s environment if its lock is old enough; the released lock, or
-    None when there was none. A younger (or undated) lock is refused with a UserError (exit 2)."""
-    from .context import Context
+    None when there was none. A younger (or undated) lock is refused with a UserError (exit 2). ``ctx`` is bound
+    to the release file here."""
     from .release import load_release
     from .workspace import read_lock, remove_lock
 
     release = load_release(release_path)
-    ctx = Context.for_release(release)
+    ctx = ctx.bound_to(release)
     ws = ctx.workspace(release)
     lock = read_lock(ctx.aws, ws.settings, release.environment)
     if lock is None:

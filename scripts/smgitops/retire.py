@@ -31,6 +31,7 @@ from .git import Git
 
 if TYPE_CHECKING:
     from .aws import Aws
+    from .context import Context
     from .release import Release
     from .workspace import Workspace
 
@@ -172,10 +173,9 @@ def _variables(ws: Workspace, state: dict[str, Any]) -> dict[str, str]:
         }
 
 
-def retire(environment: str, *, repo: Path | None = None, plan_only: bool = False) -> RetireResult:
-    """Plan (``plan_only``: read-only, without the state lock) or carry out the retirement of ``environment``."""
-    from .context import Context
-
+def retire(environment: str, ctx: Context, *, repo: Path | None = None, plan_only: bool = False) -> RetireResult:
+    """Plan (``plan_only``: read-only, without the state lock) or carry out the retirement of ``environment``.
+    ``ctx`` is bound here to the release file as it was before its deletion (read from history)."""
     repo = repo or Git.containing(Path.cwd(), why="retire reads the deleted release file from history").repo
     release, before = retired_release(environment, repo)
     result = RetireResult(
@@ -185,7 +185,7 @@ def retire(environment: str, *, repo: Path | None = None, plan_only: bool = Fals
         endpoint=release.endpoint.name,
         plan_only=plan_only,
     )
-    ctx = Context.for_release(release)  # the release is known only here (from history)
+    ctx = ctx.bound_to(release)
     ws = ctx.workspace(release)
     planfile = ws.directory / f"{environment}.retire.tfplan"
     with ws.locked():

@@ -104,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
     review: dict[str, Any] | None = None
     release_path = args.release or Path(str(summary["release"]))
     if release_path.is_file():
+        from ..context import Context
         from ..policy import base_from_rev, promotion_evidence
         from ..pricing import compare_cost
         from ..release import load_release
@@ -112,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         base = base_from_rev(release_path, args.base_rev) if args.base_rev else None
         sources = [local_manifests(args.artifacts or release.repo_root / "out" / "artifacts")]
         if args.store:
-            sources.append(store_manifests(release))
+            sources.append(store_manifests(release, Context.for_release(release)))
         review = build_review(
             summary,
             release,

@@ -33,10 +33,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..context import Context
     from ..files import write_atomic
     from ..retire import render_markdown, retire
 
-    result = retire(args.environment, plan_only=args.plan_only)
+    result = retire(args.environment, Context(), plan_only=args.plan_only)
     markdown = render_markdown(result)
     if args.markdown is not None:
         write_atomic(args.markdown, markdown)

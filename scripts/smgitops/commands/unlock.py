@@ -39,6 +39,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..context import Context
     from ..locks import release_lock
 
     path = _release_path(args.environment)
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{path}: no such release file")
     if args.older_than < 0:
         raise UserError("--older-than must be >= 0")
-    released = release_lock(path, older_than_minutes=args.older_than)
+    released = release_lock(path, Context(), older_than_minutes=args.older_than)
     if released is None:
         print(f"{path}: the state lock is free; nothing to release")
     else:
