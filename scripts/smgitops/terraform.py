@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import paths
+from . import paths, tfprovider
 from .errors import ExternalError, SmgitopsError, UserError
 
 TERRAFORM_BIN = "terraform"
@@ -365,7 +365,13 @@ class Terraform:
                 self.notify(f"waiting up to {self.lock_timeout} for the Terraform state lock, {holder.describe()}")
         began = datetime.now(UTC)
         started = self.clock()
-        result = self.runner(argv, cwd=self.workdir, env=self.env)
+        shared = tfprovider.command_env(command, self.workdir, self.env)
+        try:
+            result = self.runner(argv, cwd=self.workdir, env=self.env if shared is None else shared)
+        except Interrupted:
+            if shared is not None:  # Terraform asked the provider to stop: none of its work is to be trusted now
+                tfprovider.HOST.discard(shared[tfprovider.REATTACH_VAR])
+            raise
         self.calls.append(Call(command, tuple(args), self.workdir, result.returncode, self.clock() - started))
         if result.returncode not in ok_codes:
             from .envfaults import terraform_fault  # AWS unreachable, credentials, a missing bootstrap resource

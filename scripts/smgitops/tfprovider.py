@@ -1,0 +1,197 @@
+"""One AWS provider process for all of a run's Terraform commands (local mode by default).
+
+Terraform starts the AWS provider afresh for every command that needs it (``plan``, ``apply``, ``show -json``,
+``import``): a 177 MB program that builds the schemas of every resource type of provider 3.39 before it answers,
+about 1 s of CPU each time; a deploy runs four such commands, the demo and the test suite hundreds. Terraform can
+instead attach to a provider already running: the provider's ``-debug`` mode serves on a local socket and prints a
+``TF_REATTACH_PROVIDERS`` value, which Terraform honours in place of starting one. The same binary (the one ``init``
+installed from the verified mirror into the working copy) then serves every command of the process that has the
+same environment, which is the provider's configuration (credentials, CA bundle, endpoints): a different
+environment gets a provider of its own.
+
+``SMGITOPS_SHARED_PROVIDER=1`` turns it on, ``=0`` off; unset, it is on in local mode (``AWS_ENDPOINT_URL`` set: the
+emulator) and off against AWS, where each Terraform command starts its own provider as Terraform does by default.
+
+What differs from a provider Terraform starts itself, and how it is handled:
+
+* Terraform does not stop an attached provider: :class:`ProviderHost` stops its providers when the process exits,
+  and keeps at most :data:`MAX_PROVIDERS` (the least recently used is stopped first).
+* Terraform asks the provider to stop its work when it is interrupted (SIGINT, SIGTERM); a provider asked once
+  is not used again (:meth:`ProviderHost.discard`).
+* A provider that cannot start, or dies, is never a failure of the run: the command runs with a provider of its
+  own, as without sharing.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import queue
+import subprocess
+import tempfile
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import UserError
+
+REATTACH_VAR = "TF_REATTACH_PROVIDERS"
+SHARED_PROVIDER_VAR = "SMGITOPS_SHARED_PROVIDER"
+PROVIDER_ADDRESS = "registry.terraform.io/hashicorp/aws"
+# The sub-commands that start the provider (schemas, refresh, changes); init, output, state and force-unlock do not.
+PROVIDER_COMMANDS = frozenset({"plan", "apply", "show", "import", "refresh", "destroy", "validate", "console"})
+MAX_PROVIDERS = 2
+# Provider 3.39 prints its reattach address within about a second; a loaded 2-core runner may take several.
+START_TIMEOUT = 60.0
+
+
+def sharing_wanted(env: Mapping[str, str]) -> bool:
+    """Whether Terraform commands with ``env`` attach to a shared provider."""
+    value = env.get(SHARED_PROVIDER_VAR, "")
+    if value not in ("", "0", "1"):
+        raise UserError(f"{SHARED_PROVIDER_VAR}={value!r}: expected 1 (one provider per run) or 0 (one per command)")
+    if REATTACH_VAR in env:  # the caller attaches Terraform to a provider of its own choosing
+        return False
+    return value == "1" if value else bool(env.get("AWS_ENDPOINT_URL"))
+
+
+def provider_binary(workdir: Path) -> Path | None:
+    """The AWS provider ``terraform init`` installed into ``workdir`` (``None`` before init)."""
+    base = workdir / ".terraform" / "providers" / PROVIDER_ADDRESS
+    found = sorted(base.glob("*/*/terraform-provider-aws*"))
+    return found[-1].resolve() if found else None
+
+
+@dataclass
+class _Provider:
+    proc: subprocess.Popen[str]
+    reattach: str
+    tail: list[str] = field(default_factory=list)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=10)
+
+
+def _start(binary: Path, env: Mapping[str, str]) -> _Provider | None:
+    try:
+        proc = subprocess.Popen(
+            [str(binary), "-debug"],
+            cwd=tempfile.gettempdir(),  # the roots give the provider no relative paths; no working copy is held
+            env={k: v for k, v in env.items() if k != REATTACH_VAR},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,  # a terminal's Ctrl-C reaches Terraform (through smgitops), never the provider
+        )
+    except OSError:
+        return None
+    lines: queue.Queue[str | None] = queue.Queue()
+    tail: list[str] = []
+
+    def pump() -> None:  # until the provider exits; keeps its last lines for a diagnosis
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line)
+            tail.append(line)
+            del tail[:-50]
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True, name="aws-provider-output").start()
+    reattach = None
+    with contextlib.suppress(queue.Empty):
+        while reattach is None:
+            line = lines.get(timeout=START_TIMEOUT)
+            if line is None:
+                break
+            if f"{REATTACH_VAR}='" in line:
+                reattach = line.split(f"{REATTACH_VAR}='", 1)[1].rsplit("'", 1)[0]
+    provider = _Provider(proc, reattach or "", tail)
+    try:
+        valid = reattach is not None and PROVIDER_ADDRESS in json.loads(reattach)
+    except ValueError:
+        valid = False
+    if not valid:
+        provider.stop()
+        return None
+    return provider
+
+
+class ProviderHost:
+    """The providers this process started, by binary and environment."""
+
+    def __init__(self) -> None:
+        self._live: dict[tuple[str, tuple[tuple[str, str], ...]], _Provider] = {}
+        self._lock = threading.Lock()
+        self.started = 0  # providers started (each costs a provider start, as one Terraform command would)
+
+    @staticmethod
+    def _key(binary: Path, env: Mapping[str, str]) -> tuple[str, tuple[tuple[str, str], ...]]:
+        return str(binary), tuple(sorted((k, v) for k, v in env.items() if k != REATTACH_VAR))
+
+    def reattach(self, workdir: Path, env: Mapping[str, str]) -> str | None:
+        """The ``TF_REATTACH_PROVIDERS`` value for a command in ``workdir`` with ``env``; ``None``: let Terraform
+        start its own provider (not initialised yet, or the provider would not start)."""
+        binary = provider_binary(workdir)
+        if binary is None:
+            return None
+        key = self._key(binary, env)
+        with self._lock:
+            provider = self._live.pop(key, None)
+            if provider is None or not provider.alive():
+                provider = _start(binary, env)
+                if provider is None:
+                    return None
+                self.started += 1
+            self._live[key] = provider  # most recently used last
+            while len(self._live) > MAX_PROVIDERS:
+                self._live.pop(next(iter(self._live))).stop()
+            return provider.reattach
+
+    def discard(self, reattach: str) -> None:
+        """Stop the provider with this reattach value: Terraform asked it to stop (an interrupted command)."""
+        with self._lock:
+            for key, provider in list(self._live.items()):
+                if provider.reattach == reattach:
+                    del self._live[key]
+                    provider.stop()
+
+    def stop_all(self) -> None:
+        with self._lock:
+            while self._live:
+                self._live.popitem()[1].stop()
+
+
+HOST = ProviderHost()
+atexit.register(HOST.stop_all)
+
+
+def command_env(command: str, workdir: Path, env: Mapping[str, str]) -> dict[str, str] | None:
+    """``env`` with the shared provider's reattach value when ``command`` needs the provider and sharing is on;
+    ``None`` when the command runs as Terraform runs it by default."""
+    if command not in PROVIDER_COMMANDS or not sharing_wanted(env):
+        return None
+    reattach = HOST.reattach(workdir, env)
+    if reattach is None:
+        return None
+    return {**env, REATTACH_VAR: reattach}
+
+
+def pid_of(reattach: str) -> int | None:
+    """The process ID a reattach value names (for tests and diagnostics)."""
+    try:
+        entry = json.loads(reattach)[PROVIDER_ADDRESS]
+        return int(entry["Pid"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+__all__ = ["HOST", "ProviderHost", "command_env", "pid_of", "provider_binary", "sharing_wanted"]

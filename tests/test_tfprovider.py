@@ -1,0 +1,128 @@
+"""One AWS provider per run (smgitops.tfprovider): in local mode Terraform attaches to it instead of starting one."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from smgitops import tfprovider
+from smgitops.errors import UserError
+from smgitops.terraform import Completed, Interrupted, Terraform, subprocess_runner
+
+pytestmark = pytest.mark.terraform
+
+
+@dataclass
+class EnvRecorder:
+    """Runs Terraform for real and keeps, per call, the sub-command and the reattach value it was given."""
+
+    calls: list[tuple[str, str | None]] = field(default_factory=list)
+
+    def __call__(self, args: Sequence[str], *, cwd: Path, env: Mapping[str, str]) -> Completed:
+        self.calls.append((args[1], env.get(tfprovider.REATTACH_VAR)))
+        return subprocess_runner(args, cwd=cwd, env=env)
+
+
+@dataclass
+class Bootstrap:
+    root: Path
+    variables: dict[str, str]
+
+    def terraform(self, runner: EnvRecorder, **extra: str) -> Terraform:
+        from smgitops.localmode import emulator_from_env, terraform_env
+
+        return Terraform(self.root, env={**terraform_env(emulator_from_env(None), None), **extra}, runner=runner)
+
+
+@pytest.fixture()
+def bootstrap(tmp_path: Path) -> Iterator[Bootstrap]:
+    """The bootstrap/ working copy local mode applied to the emulator (initialised, with its local state)."""
+    from fixtures_terraform import local_stack
+
+    with local_stack(tmp_path) as stack:
+        (applied,) = stack.local_dir.glob("*/applied.json")
+        variables = json.loads(applied.read_text())["variables"]
+        yield Bootstrap(applied.parent / "bootstrap", variables)
+    tfprovider.HOST.stop_all()
+
+
+def _cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def test_local_mode_commands_share_one_provider_which_does_their_work(bootstrap: Bootstrap) -> None:
+    runner = EnvRecorder()
+    tf = bootstrap.terraform(runner)
+    tfprovider.HOST.stop_all()
+    started = tfprovider.HOST.started
+
+    assert tf.plan(lock=False, variables=bootstrap.variables) is False  # bootstrapped: nothing to change
+    (reattach,) = {value for _, value in runner.calls}
+    assert reattach is not None
+    pid = tfprovider.pid_of(reattach)
+    assert pid is not None and tfprovider.HOST.started == started + 1
+    before = _cpu_ticks(pid)
+    assert "resources" in json.dumps(tf.show_json())
+    assert tf.plan(lock=False, variables=bootstrap.variables) is False
+    # the same provider served all three (Terraform started none: the shared one did the schema and refresh work)
+    assert {value for _, value in runner.calls} == {reattach}
+    assert tfprovider.HOST.started == started + 1
+    assert _cpu_ticks(pid) > before
+
+    # commands that need no provider are run as they are
+    tf.output_json()
+    assert runner.calls[-1] == ("output", None)
+
+    # another environment is another provider configuration (credentials, endpoints): a provider of its own
+    other = bootstrap.terraform(runner, AWS_ACCESS_KEY_ID="another-key")
+    other.show_json()
+    assert runner.calls[-1][1] not in (None, reattach) and tfprovider.HOST.started == started + 2
+
+
+def test_sharing_is_off_when_asked_and_against_aws(bootstrap: Bootstrap) -> None:
+    runner = EnvRecorder()
+    started = tfprovider.HOST.started
+    bootstrap.terraform(runner, SMGITOPS_SHARED_PROVIDER="0").show_json()
+    assert runner.calls == [("show", None)] and tfprovider.HOST.started == started
+
+    assert tfprovider.sharing_wanted({}) is False  # against AWS: Terraform starts its provider per command
+    assert tfprovider.sharing_wanted({"SMGITOPS_SHARED_PROVIDER": "1"}) is True
+    assert tfprovider.sharing_wanted({"AWS_ENDPOINT_URL": "https://127.0.0.1:1"}) is True
+    # a reattach value the caller set is the caller's: smgitops starts nothing beside it
+    assert tfprovider.sharing_wanted({"AWS_ENDPOINT_URL": "https://x", "TF_REATTACH_PROVIDERS": "{}"}) is False
+
+
+def test_a_bad_setting_is_refused_naming_the_variable() -> None:
+    with pytest.raises(UserError, match=r"SMGITOPS_SHARED_PROVIDER='yes': expected 1 .* or 0") as caught:
+        tfprovider.sharing_wanted({"SMGITOPS_SHARED_PROVIDER": "yes"})
+    assert caught.value.exit_code == 2
+
+
+def test_an_interrupted_command_stops_the_provider_it_used(bootstrap: Bootstrap) -> None:
+    seen: list[str] = []
+
+    def interrupted(args: Sequence[str], *, cwd: Path, env: Mapping[str, str]) -> Completed:
+        seen.append(env[tfprovider.REATTACH_VAR])
+        raise Interrupted(args[1], signal.SIGTERM, 1)
+
+    from smgitops.localmode import emulator_from_env, terraform_env
+
+    tf = Terraform(bootstrap.root, env=terraform_env(emulator_from_env(None), None), runner=interrupted)
+    with pytest.raises(Interrupted):
+        tf.show_json()
+    (reattach,) = seen
+    pid = tfprovider.pid_of(reattach)
+    assert pid is not None
+    # stopped and reaped: Terraform asked it to stop its work, so no later command is given it
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    runner = EnvRecorder()
+    bootstrap.terraform(runner).show_json()
+    assert runner.calls[-1][1] not in (None, reattach)
