@@ -56,13 +56,16 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from . import paths
 from .errors import ExternalError, InvalidRelease, UserError
 from .git import Git
+
+if TYPE_CHECKING:
+    from .context import Context
 
 CUSTOM_PREFIXES = ("CKV_SMG_", "CKV2_SMG_")
 PROMOTED_FROM = {"prod": "dev"}  # environment -> the environment whose canary its digests must have passed
@@ -573,13 +576,11 @@ def promotion_evidence(release: Any) -> list[dict[str, Any]] | None:
     return read_evidence(git, source)
 
 
-def show_saved_plan(release: Any, plan_file: Path) -> dict[str, Any]:
+def show_saved_plan(release: Any, plan_file: Path, ctx: Context) -> dict[str, Any]:
     """``terraform show -json`` of a plan ``smgitops plan`` saved, in the environment's own working copy."""
-    from .context import Context
-
     if not plan_file.is_file():
         raise UserError(f"{plan_file}: no such saved plan (run `smgitops plan {release.path}` first)")
-    ws = Context.for_release(release).workspace(release)
+    ws = ctx.bound_to(release).workspace(release)
     with ws.locked():
         shown: dict[str, Any] = ws.terraform.show_json(plan_file.resolve())
     return shown
@@ -650,6 +651,7 @@ def print_report(report: Mapping[str, Any], file: Any = None) -> None:
 
 def policy_report(
     release_path: Path | None,
+    ctx: Context,
     *,
     root: Path | None = None,
     plan_json: Path | None = None,
@@ -676,7 +678,7 @@ def policy_report(
         with tempfile.TemporaryDirectory(prefix="smgitops-plan-") as tmp:
             if plan_file is not None:
                 plan_json = Path(tmp) / "plan.json"
-                plan_json.write_text(json.dumps(show_saved_plan(release, plan_file)), encoding="utf-8")
+                plan_json.write_text(json.dumps(show_saved_plan(release, plan_file, ctx)), encoding="utf-8")
             checkov_result = run_checkov(
                 {name: root / name for name in ROOTS}, plan_json=plan_json, policies_dir=policies_dir
             )

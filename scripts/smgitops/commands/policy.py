@@ -55,6 +55,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..context import Context
     from ..files import write_atomic
     from ..policy import policy_report, print_report
 
@@ -66,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--plan-file needs the RELEASE it was planned from")
     report = policy_report(
         args.release,
+        Context(),  # bound to the release (the saved plan's workspace), when there is one
         root=args.root,
         plan_json=args.plan_json,
         plan_file=args.plan_file,
