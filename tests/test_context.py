@@ -4,6 +4,8 @@ file, and binding to the release a command only learns further down (deploy, rol
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -69,3 +71,23 @@ def test_an_unbound_context_binds_to_the_release_it_meets_first(tmp_path: Path) 
     elsewhere = ctx.bound_to(other)
     assert elsewhere is not ctx and elsewhere.repo_root == tmp_path.resolve() and elsewhere.env is ctx.env
     assert elsewhere.aws is not ctx.aws and ctx.repo_root == dev.repo_root
+
+
+def test_settings_and_a_workspace_alone_never_import_boto3() -> None:
+    """``smgitops policy --plan-file`` shows a saved plan in the workspace and needs no AWS client: the adapter (and
+    boto3, about 0.4 s to import) is made on first use only."""
+    probe = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from smgitops.context import Context\n"
+        "from smgitops.release import load_release\n"
+        f"release = load_release(Path({str(ROOT / 'releases' / 'dev.yaml')!r}))\n"
+        f"ctx = Context.for_release(release, env={_env()!r})\n"
+        "ws = ctx.workspace(release)\n"
+        "assert ws.settings is ctx.settings\n"
+        "assert 'boto3' not in sys.modules, 'boto3 imported'\n"
+        "ws.aws.sagemaker\n"
+        "assert 'boto3' in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr

@@ -129,7 +129,7 @@ class Context:
             if self._settings is None:
                 from .localmode import resolve_settings
 
-                self._settings = resolve_settings(self._region(), self.repo_root, self.env, aws=self.aws)
+                self._settings = resolve_settings(self._region(), self.repo_root, self.env, connect=lambda: self.aws)
             return self._settings
 
     @property
@@ -149,6 +149,6 @@ class Context:
             if found is None:
                 from .workspace import Workspace
 
-                found = Workspace.create(release, self.settings, self.aws, runner=self.runner, env=self.env)
+                found = Workspace.create(release, self.settings, lambda: self.aws, runner=self.runner, env=self.env)
                 self._workspaces[key] = found
             return found

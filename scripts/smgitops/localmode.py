@@ -235,7 +235,7 @@ def ensure_bootstrap(
     repo_root: Path | None = None,
     env: Mapping[str, str] | None = None,
     runner: ProcessRunner = subprocess_runner,
-    aws: Aws | None = None,
+    connect: Callable[[], Aws] | None = None,
     workdir: Path | None = None,
 ) -> Settings:
     """Apply ``bootstrap/`` to the emulator unless it already was; return the settings its outputs give.
@@ -265,10 +265,12 @@ def ensure_bootstrap(
     checked = (emulator.url, str(base.resolve()), json.dumps(applied, sort_keys=True))
     if checked in _CHECKED and _applied_is(applied_file, applied):
         return _CHECKED[checked]
-    if aws is None:
+    if connect is None:
         from .aws import Aws
 
         aws = Aws.for_region(region)
+    else:
+        aws = connect()
     with file_lock(base / ".lock"):
         cached: Settings | None = None
         if outputs_file.exists():
@@ -323,13 +325,14 @@ def resolve_settings(
     repo_root: Path | None = None,
     env: Mapping[str, str] | None = None,
     *,
-    aws: Aws | None = None,
+    connect: Callable[[], Aws] | None = None,
 ) -> Settings:
     """Settings for a run: the ``SMGITOPS_*`` variables; in local mode, when they are not all set, the outputs of
-    ``bootstrap/`` applied to the emulator (bootstrapping it on first use, through ``aws``)."""
+    ``bootstrap/`` applied to the emulator (bootstrapping it on first use, through the AWS adapter ``connect``
+    gives; a command's :class:`smgitops.context.Context` hands its own)."""
     environ = os.environ if env is None else env
     if is_local_mode(env) and not has_explicit_settings(environ):
-        return ensure_bootstrap(region=region, repo_root=repo_root, env=env, aws=aws)
+        return ensure_bootstrap(region=region, repo_root=repo_root, env=env, connect=connect)
     return settings_from_env(region, env)
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,14 +43,14 @@ class Workspace:
     directory: Path
     local_override: str | None
     backend_extra: str
-    aws: Aws
+    connect: Callable[[], Aws] = field(repr=False)  # the command's AWS adapter, made on first use
 
     @classmethod
     def create(
         cls,
         release: Release,
         settings: Settings,
-        aws: Aws,
+        connect: Callable[[], Aws],
         *,
         runner: ProcessRunner = subprocess_runner,
         env: Mapping[str, str] | None = None,
@@ -64,10 +64,15 @@ class Workspace:
         override = provider_override(emulator) if emulator is not None else None
         extra = backend_endpoint_settings(emulator) if emulator is not None else ""
         tf = Terraform(copy.root, env=terraform_env(emulator, env), runner=runner)
-        tf.lock_probe = _lock_probe(release, settings, aws)
-        tf.lock_release = _lock_release(release, settings, aws)
+        tf.lock_probe = _lock_probe(release, settings, connect)
+        tf.lock_release = _lock_release(release, settings, connect)
         tf.unlock_hint = f"smgitops unlock {release.environment} (refuses a lock younger than the job timeout)"
-        return cls(release, settings, tf, copy, directory, override, extra, aws)
+        return cls(release, settings, tf, copy, directory, override, extra, connect)
+
+    @property
+    def aws(self) -> Aws:
+        """The AWS adapter (made on first use: a command that only shows a saved plan never imports boto3)."""
+        return self.connect()
 
     @property
     def default_plan_file(self) -> Path:
@@ -124,7 +129,7 @@ class Workspace:
         return WorkingCopy(source=self.copy.source, root=self.copy.source).fingerprint()
 
 
-def _lock_probe(release: Release, settings: Settings, aws: Aws) -> Callable[[], LockInfo | None]:
+def _lock_probe(release: Release, settings: Settings, connect: Callable[[], Aws]) -> Callable[[], LockInfo | None]:
     """Who holds the environment's state lock now; None when free or when the lock cannot be read (Terraform
     then reports what it finds itself)."""
 
@@ -132,7 +137,7 @@ def _lock_probe(release: Release, settings: Settings, aws: Aws) -> Callable[[], 
         from .errors import SmgitopsError
 
         try:
-            return read_lock(aws, settings, release.environment)
+            return read_lock(connect(), settings, release.environment)
         except (SmgitopsError, OSError, ImportError):
             return None
         except Exception as exc:  # botocore's connection and credential errors: not this probe's to report
@@ -143,11 +148,11 @@ def _lock_probe(release: Release, settings: Settings, aws: Aws) -> Callable[[], 
     return probe
 
 
-def _lock_release(release: Release, settings: Settings, aws: Aws) -> Callable[[LockInfo], None]:
+def _lock_release(release: Release, settings: Settings, connect: Callable[[], Aws]) -> Callable[[LockInfo], None]:
     """Release a lock of the environment's state by its ID (both halves, each only if it carries that ID)."""
 
     def release_it(lock: LockInfo) -> None:
-        remove_lock(aws, settings, release.environment, lock.id)
+        remove_lock(connect(), settings, release.environment, lock.id)
 
     return release_it
 
