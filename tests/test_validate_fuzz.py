@@ -331,8 +331,10 @@ def fuzz_repo(tmp_path: Path) -> dict[str, Path]:
     return {env: tmp_path / "releases" / f"{env}.yaml" for env in SHIPPED}
 
 
+# Two halves, one per kind of mutation, so that two workers of the fast suite share the cases.
+@pytest.mark.parametrize("kind", ["yaml", "bytes"])
 def test_generated_bad_releases_are_refused_with_a_location_and_no_aws_request(
-    emulator: Emulator, fuzz_repo: dict[str, Path], capsys: pytest.CaptureFixture[str]
+    kind: str, emulator: Emulator, fuzz_repo: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     stats = emulator.admin.stats()
     outcomes: Counter[str] = Counter()
@@ -341,14 +343,14 @@ def test_generated_bad_releases_are_refused_with_a_location_and_no_aws_request(
         env, data, expect = generated
         outcomes[check_outcome(fuzz_repo[env], data, expect)] += 1
 
-    for strategy, count in ((yaml_mutation(), YAML_CASES), (byte_mutation(), BYTE_CASES)):
-        run: Callable[[], None] = settings(FUZZ, max_examples=count)(given(strategy)(case))
-        run()
+    strategy, count = (yaml_mutation(), YAML_CASES) if kind == "yaml" else (byte_mutation(), BYTE_CASES)
+    run: Callable[[], None] = settings(FUZZ, max_examples=count)(given(strategy)(case))
+    run()
 
     total = sum(outcomes.values())
-    assert total >= 500, outcomes
+    assert total >= 250, outcomes
     assert outcomes["invalid"] >= total // 2, outcomes  # the mutations mostly break the release, as intended
-    assert outcomes["valid"] >= 10, outcomes  # and the valid ones were judged valid, not refused wholesale
+    assert outcomes["valid"] >= 5, outcomes  # and the valid ones were judged valid, not refused wholesale
     assert emulator.admin.stats()["aws_requests"] == stats["aws_requests"], "validate sent a request to AWS"
 
     # The counter is live: one real AWS request through the same endpoint moves it.
@@ -357,4 +359,4 @@ def test_generated_bad_releases_are_refused_with_a_location_and_no_aws_request(
     boto3.client("sts").get_caller_identity()
     assert emulator.admin.stats()["aws_requests"] == stats["aws_requests"] + 1
     with capsys.disabled():
-        print(f"\nvalidate fuzz: {total} cases ({outcomes['invalid']} refused, {outcomes['valid']} still valid)")
+        print(f"\nvalidate fuzz ({kind}): {total} cases ({outcomes['invalid']} refused, {outcomes['valid']} still valid)")
