@@ -79,6 +79,10 @@ def journey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Journey]:
     with pytest.MonkeyPatch.context() as mp:
         for key, value in IDENTITY.items():
             mp.setenv(key, value)
+        # Terraform starts its own AWS provider for each command, as against AWS (smgitops.tfprovider): this
+        # journey (bootstrap, plan, publish, apply, verify, the plan after apply) is the production path; the other
+        # Terraform tests run with local mode's shared provider.
+        mp.setenv("SMGITOPS_SHARED_PROVIDER", "0")
         repo = make_scratch_repo(tmp / "repo")
         runner = CountingRunner()
         with local_stack(tmp, repo, runner=runner) as stack:
