@@ -6,9 +6,11 @@ BIN := $(VENV)/bin
 TOOLS := .venv-tools/bin
 PYTEST_ARGS ?=
 # Test files run on this many xdist workers, a file per worker (module fixtures such as the workflow story's emulator
-# stay in one process), the long Terraform files first (tests/conftest.py). Two workers keep the 2-core machine
-# answering Terraform in time.
-TEST_JOBS ?= 2
+# stay in one process), the long Terraform files first (tests/conftest.py). Three on a 2-core machine: a worker
+# often waits (Terraform's provider polls an updating endpoint every 30 s, timeouts run out on purpose), and with
+# local mode's shared AWS provider (smgitops.tfprovider) Terraform takes half the CPU it did; the third worker fills
+# those waits (measured: 10 min 10 s with two, 8 min 56 s with three, CPU about 93 % busy).
+TEST_JOBS ?= 3
 
 .PHONY: help setup test test-fast demo lint bench clean
 
