@@ -359,4 +359,5 @@ def test_generated_bad_releases_are_refused_with_a_location_and_no_aws_request(
     boto3.client("sts").get_caller_identity()
     assert emulator.admin.stats()["aws_requests"] == stats["aws_requests"] + 1
     with capsys.disabled():
-        print(f"\nvalidate fuzz ({kind}): {total} cases ({outcomes['invalid']} refused, {outcomes['valid']} still valid)")
+        refused, valid = outcomes["invalid"], outcomes["valid"]
+        print(f"\nvalidate fuzz ({kind}): {total} cases ({refused} refused, {valid} still valid)")
