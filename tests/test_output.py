@@ -32,11 +32,11 @@ from smgitops.context import Context
 from smgitops.deploy import VerifyResult, print_verify, verify_release
 from smgitops.plan import print_summary
 from smgitops.rollout import DeployResult, RollbackResult, Step
-from smgitops.settings import Settings
 from smgitops.teardown import Entry, Outcome, TeardownReport
 from smgitops.teardown import render as render_teardown
 from smgitops.terraform import stderr_echo, subprocess_runner
 from test_canary import FakeTime, ScriptedMetrics, _release
+from test_verify import SETTINGS
 
 ROOT = Path(__file__).resolve().parents[1]
 LONG = "smgitops-churn-classifier-gradient-boosting-candidate-canary-dev"  # 63 characters, SageMaker's maximum
@@ -257,16 +257,6 @@ class _Updating:
     def describe_endpoint(self, EndpointName: str) -> dict[str, Any]:  # noqa: N803 - boto3's keyword
         self.n -= 1
         return {"EndpointName": EndpointName, "EndpointStatus": "Updating" if self.n >= 0 else "InService"}
-
-
-SETTINGS = Settings(
-    state_bucket="smgitops-tfstate-123456789012",
-    lock_table="smgitops-tflock",
-    artifact_bucket="smgitops-artifacts-123456789012",
-    execution_role_arn="arn:aws:iam::123456789012:role/smgitops-sagemaker-execution",
-    kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/0b1c2d3e-0000-4000-8000-000000000000",
-    region="us-east-1",
-)
 
 
 def _updating(release: Any, t: _Seconds, n: int) -> Context:
