@@ -126,3 +126,13 @@ def test_an_interrupted_command_stops_the_provider_it_used(bootstrap: Bootstrap)
     runner = EnvRecorder()
     bootstrap.terraform(runner).show_json()
     assert runner.calls[-1][1] not in (None, reattach)
+
+
+def test_only_a_reattach_line_naming_the_aws_provider_is_taken() -> None:
+    value = '{"registry.terraform.io/hashicorp/aws":{"Protocol":"grpc","Pid":7,"Addr":{"String":"/s"}}}'
+    assert tfprovider._reattach_value(f"\tTF_REATTACH_PROVIDERS='{value}'\n") == value
+    assert tfprovider.pid_of(value) == 7
+    other = '{"registry.terraform.io/hashicorp/null":{"Pid":7}}'
+    assert tfprovider._reattach_value(f"TF_REATTACH_PROVIDERS='{other}'") is None
+    assert tfprovider._reattach_value("TF_REATTACH_PROVIDERS='{not json'") is None
+    assert tfprovider._reattach_value('{"@level":"debug","@message":"plugin address"}') is None

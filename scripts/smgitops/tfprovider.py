@@ -32,7 +32,7 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UserError
@@ -68,7 +68,6 @@ def provider_binary(workdir: Path) -> Path | None:
 class _Provider:
     proc: subprocess.Popen[str]
     reattach: str
-    tail: list[str] = field(default_factory=list)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -78,6 +77,17 @@ class _Provider:
             self.proc.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=10)
+
+
+def _reattach_value(line: str) -> str | None:
+    """The value of a ``TF_REATTACH_PROVIDERS='...'`` line that names the AWS provider, else ``None``."""
+    if f"{REATTACH_VAR}='" not in line:
+        return None
+    value = line.split(f"{REATTACH_VAR}='", 1)[1].rsplit("'", 1)[0]
+    try:
+        return value if PROVIDER_ADDRESS in json.loads(value) else None
+    except ValueError:
+        return None
 
 
 def _start(binary: Path, env: Mapping[str, str]) -> _Provider | None:
@@ -94,32 +104,28 @@ def _start(binary: Path, env: Mapping[str, str]) -> _Provider | None:
         )
     except OSError:
         return None
-    lines: queue.Queue[str | None] = queue.Queue()
-    tail: list[str] = []
+    handed: queue.Queue[str | None] = queue.Queue(maxsize=1)
 
-    def pump() -> None:  # until the provider exits; keeps its last lines for a diagnosis
+    def pump() -> None:
+        """Hands over the reattach value (None: the provider ended without one), then reads the provider's output
+        until it exits, so that it never blocks on a full pipe."""
         assert proc.stdout is not None
+        waiting = True
         for line in proc.stdout:
-            lines.put(line)
-            tail.append(line)
-            del tail[:-50]
-        lines.put(None)
+            value = _reattach_value(line) if waiting else None
+            if value is not None:
+                handed.put(value)
+                waiting = False
+        if waiting:
+            handed.put(None)
 
     threading.Thread(target=pump, daemon=True, name="aws-provider-output").start()
-    reattach = None
-    with contextlib.suppress(queue.Empty):
-        while reattach is None:
-            line = lines.get(timeout=START_TIMEOUT)
-            if line is None:
-                break
-            if f"{REATTACH_VAR}='" in line:
-                reattach = line.split(f"{REATTACH_VAR}='", 1)[1].rsplit("'", 1)[0]
-    provider = _Provider(proc, reattach or "", tail)
     try:
-        valid = reattach is not None and PROVIDER_ADDRESS in json.loads(reattach)
-    except ValueError:
-        valid = False
-    if not valid:
+        reattach = handed.get(timeout=START_TIMEOUT)
+    except queue.Empty:
+        reattach = None
+    provider = _Provider(proc, reattach or "")
+    if reattach is None:
         provider.stop()
         return None
     return provider
@@ -192,6 +198,3 @@ def pid_of(reattach: str) -> int | None:
         return int(entry["Pid"])
     except (ValueError, KeyError, TypeError):
         return None
-
-
-__all__ = ["HOST", "ProviderHost", "command_env", "pid_of", "provider_binary", "sharing_wanted"]
