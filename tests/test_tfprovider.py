@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,3 +137,49 @@ def test_only_a_reattach_line_naming_the_aws_provider_is_taken() -> None:
     assert tfprovider._reattach_value(f"TF_REATTACH_PROVIDERS='{other}'") is None
     assert tfprovider._reattach_value("TF_REATTACH_PROVIDERS='{not json'") is None
     assert tfprovider._reattach_value('{"@level":"debug","@message":"plugin address"}') is None
+
+
+def test_warm_starts_the_provider_in_the_background_and_the_first_command_attaches_to_it(
+    bootstrap: Bootstrap, tmp_path: Path
+) -> None:
+    runner = EnvRecorder()
+    tf = bootstrap.terraform(runner)
+    tfprovider.HOST.stop_all()
+    started = tfprovider.HOST.started
+
+    thread = tfprovider.warm(tf.workdir, tf.env)
+    assert thread is not None
+    thread.join(timeout=tfprovider.START_TIMEOUT)
+    assert tfprovider.HOST.started == started + 1 and runner.calls == []  # up before any Terraform process
+
+    tf.show_json()
+    ((command, reattach),) = runner.calls
+    assert command == "show" and reattach is not None
+    assert tfprovider.HOST.started == started + 1  # the show attached to the warmed provider, started none
+
+    # nothing to warm before init installed the provider, nor with sharing off
+    assert tfprovider.warm(tmp_path, tf.env) is None
+    assert tfprovider.warm(tf.workdir, {**tf.env, "SMGITOPS_SHARED_PROVIDER": "0"}) is None
+    assert tfprovider.HOST.started == started + 1
+
+
+def test_a_commands_workspace_warms_the_provider_its_terraform_will_use(tmp_path: Path, git_identity: object) -> None:
+    from fixtures_terraform import local_stack, make_scratch_repo
+    from smgitops.context import Context
+    from smgitops.release import load_release
+
+    repo = make_scratch_repo(tmp_path / "repo")
+    release = load_release(repo / "releases" / "dev.yaml")
+    with local_stack(tmp_path) as _stack:
+        Context.for_release(release).workspace(release).prepare()  # terraform init: the provider is installed
+        tfprovider.HOST.stop_all()
+        started = tfprovider.HOST.started
+
+        ws = Context.for_release(release).workspace(release)  # a new command's context: warms, runs no Terraform
+        deadline = time.monotonic() + tfprovider.START_TIMEOUT
+        while tfprovider.HOST.started == started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert tfprovider.HOST.started == started + 1 and ws.terraform.calls == []  # started by the warm-up
+        reattach = tfprovider.HOST.reattach(ws.terraform.workdir, ws.terraform.env)  # what its first plan gets
+        assert reattach is not None and tfprovider.HOST.started == started + 1  # the warmed one, not a second
+    tfprovider.HOST.stop_all()

@@ -149,6 +149,7 @@ class Context:
             if found is None:
                 from .workspace import Workspace
 
+                Workspace.warm_provider(release, self.env)  # its start overlaps resolving the settings
                 found = Workspace.create(release, self.settings, lambda: self.aws, runner=self.runner, env=self.env)
                 self._workspaces[key] = found
             return found

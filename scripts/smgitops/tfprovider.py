@@ -191,6 +191,21 @@ def command_env(command: str, workdir: Path, env: Mapping[str, str]) -> dict[str
     return {**env, REATTACH_VAR: reattach}
 
 
+def warm(workdir: Path, env: Mapping[str, str]) -> threading.Thread | None:
+    """Start the shared provider for Terraform commands in ``workdir`` with ``env`` now, in the background, so
+    that its start (about half a second of a core) overlaps the command's own work before its first Terraform
+    process (settings, AWS checks, preparing the working copy) instead of delaying that process. The command's
+    first Terraform process attaches to it as usual (:meth:`ProviderHost.reattach` waits for a start under way).
+    Nothing happens when sharing is off, or before ``init`` installed the provider; a provider that does not
+    start is no failure (the command's Terraform processes then start their own)."""
+    if not sharing_wanted(env) or provider_binary(workdir) is None:
+        return None
+    wanted = dict(env)
+    thread = threading.Thread(target=HOST.reattach, args=(workdir, wanted), daemon=True, name="aws-provider-warm")
+    thread.start()
+    return thread
+
+
 def pid_of(reattach: str) -> int | None:
     """The process ID a reattach value names (for tests and diagnostics)."""
     try:

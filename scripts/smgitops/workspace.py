@@ -69,6 +69,18 @@ class Workspace:
         tf.unlock_hint = f"smgitops unlock {release.environment} (refuses a lock younger than the job timeout)"
         return cls(release, settings, tf, copy, directory, override, extra, connect)
 
+    @staticmethod
+    def warm_provider(release: Release, env: Mapping[str, str] | None = None) -> None:
+        """Start the shared AWS provider the workspace's Terraform processes will attach to (local mode), in the
+        background: before the settings are resolved, so its start overlaps that and everything else the command
+        does before its first Terraform process. The environment is the one :meth:`create` gives Terraform."""
+        from . import tfprovider
+        from .localmode import emulator_from_env, terraform_env
+
+        emulator = emulator_from_env(env) if is_local_mode(env) else None
+        root = release.repo_root / WORK_DIR / release.environment / "root"
+        tfprovider.warm(root, terraform_env(emulator, env))
+
     @property
     def aws(self) -> Aws:
         """The AWS adapter (made on first use: a command that only shows a saved plan never imports boto3)."""
