@@ -9,6 +9,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -108,6 +109,27 @@ def test_reset_forgets_moto_and_extension_state(emulator: Emulator, emulator_adm
     assert emulator_admin.faults() == []
     stats = emulator_admin.stats()
     assert (stats["transition_delay"], stats["seed"], stats["pending_transitions"]) == (0.0, 0, 0)
+
+
+def test_busy_time_covers_the_aws_requests_served_and_not_the_time_between(
+    emulator: Emulator, emulator_admin: AdminClient
+) -> None:
+    """A benchmark subtracts the time AWS requests were being served from a command's own time."""
+    s3 = _client("s3")
+    s3.create_bucket(Bucket="busy-check")
+    before = time.time()
+    s3.head_bucket(Bucket="busy-check")
+    between = time.time()
+    time.sleep(0.3)  # no request in flight: not busy
+    s3.head_bucket(Bucket="busy-check")
+    after = time.time()
+    intervals = emulator_admin.busy(since=before)
+    assert len(intervals) == 2
+    (a0, a1), (b0, b1) = intervals
+    assert before <= a0 <= a1 <= between and between + 0.3 <= b0 <= b1 <= after
+    assert emulator_admin.busy(since=after + 1) == []
+    # admin calls are not AWS requests: asking did not add an interval
+    assert len(emulator_admin.busy(since=before)) == 2
 
 
 def test_snapshot_restore_puts_the_whole_aws_state_back_any_number_of_times(

@@ -54,6 +54,12 @@ class AdminClient:
         ``aws_requests`` (AWS API requests served since the emulator started, admin calls excluded), ..."""
         return self._call("GET", "stats")
 
+    def busy(self, since: float = 0.0) -> list[tuple[float, float]]:
+        """When AWS requests were being served (``time.time()`` intervals, overlapping requests merged) that ended
+        at or after ``since``: time a client spent waiting on AWS."""
+        found = self._call("GET", f"busy?since={since!r}")["intervals"]
+        return [(float(a), float(b)) for a, b in found]
+
     def reset(self) -> None:
         """Forget everything: moto's backends, the extension's state (faults, delays, clock, caches), the IAM log."""
         self._call("POST", "reset")

@@ -9,10 +9,13 @@ headers) are made available to the bucket-policy evaluation. sagemaker-runtime i
 
 from __future__ import annotations
 
+import collections
 import io
 import json
 import logging
 import socket
+import threading
+import time
 import urllib.parse
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -57,6 +60,36 @@ def request_headers(environ: dict[str, Any]) -> dict[str, str]:
     return headers
 
 
+class BusyTime:
+    """When the emulator was serving AWS requests: wall-clock intervals (``time.time()``), overlapping requests
+    merged into one, the most recent :data:`MAX_INTERVALS` kept. A benchmark subtracts them from a command's wall
+    time, as it does the Terraform processes': time spent waiting on AWS is not the command's own."""
+
+    MAX_INTERVALS = 20_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._since = 0.0
+        self.intervals: collections.deque[tuple[float, float]] = collections.deque(maxlen=self.MAX_INTERVALS)
+
+    def begin(self) -> None:
+        with self._lock:
+            if self._in_flight == 0:
+                self._since = time.time()
+            self._in_flight += 1
+
+    def end(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self.intervals.append((self._since, time.time()))
+
+    def since(self, start: float) -> list[list[float]]:
+        with self._lock:
+            return [[a, b] for a, b in self.intervals if b >= start]
+
+
 class EmulatorApp:
     def __init__(self, state: ExtensionState, moto_app: WSGIApp) -> None:
         self.state = state
@@ -66,11 +99,19 @@ class EmulatorApp:
         self.recorder = iamlog.Recorder()
         self._world: iamlog.MotoWorld | None = None
         self.snapshots = snapshot.Snapshots()
+        self.busy = BusyTime()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path.startswith(ADMIN_PREFIX):
             return self.admin(path[len(ADMIN_PREFIX) :], environ, start_response)
+        self.busy.begin()
+        try:
+            return self._serve(environ, start_response)
+        finally:
+            self.busy.end()
+
+    def _serve(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         with self.state.lock:
             self.aws_requests += 1
         extensions.settle(self.state)
@@ -203,6 +244,9 @@ class EmulatorApp:
                 "transition_delay": state.transition_delay,
                 "seed": state.seed,
             }
+        if route == "busy" and method == "GET":
+            # when AWS requests were being served, since ``since`` (seconds since the epoch, default all kept)
+            return {"intervals": self.busy.since(float(body.get("since", 0.0)))}
         if route == "reset" and method == "POST":
             from moto.moto_api import _internal  # noqa: F401  (registers the moto_api backend)
             from moto.moto_api._internal.models import moto_api_backend
