@@ -36,16 +36,49 @@ START_TIMEOUT = 60.0
 _WARM_SERVICES = ("s3", "sagemaker", "sagemaker-runtime", "cloudwatch", "dynamodb", "iam", "sts", "kms")
 
 
+# Hosts whose backend the dispatcher remembers (a run sees a dozen: one per service and region).
+_BACKEND_CACHE_SIZE = 256
+
+
+def memoizing_dispatcher() -> Any:
+    """moto's host dispatcher, remembering which backend serves a host.
+
+    moto 5.2.5 answers "which backend serves this host?" afresh on every request: it lists moto's package
+    directory (``backends.list_of_moto_modules``, a directory scan and one ``stat`` per entry) and then tries the
+    URL patterns of every service in turn, several milliseconds per request. The answer depends only on the host
+    and on moto's installed files, which do not change while the server runs, so it is kept per host.
+    """
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    class MemoizingDispatcher(DomainDispatcherApplication):
+        def __init__(self) -> None:
+            super().__init__(create_backend_app)
+            self._backend_for_host: dict[str | None, Any] = {}
+
+        def get_backend_for_host(self, host: str | None) -> Any:
+            # called under the dispatcher's own lock (get_application), so the dict needs none of its own
+            try:
+                return self._backend_for_host[host]
+            except KeyError:
+                pass
+            backend = super().get_backend_for_host(host)
+            if len(self._backend_for_host) < _BACKEND_CACHE_SIZE:
+                self._backend_for_host[host] = backend
+            return backend
+
+    return MemoizingDispatcher()
+
+
 def build_app(tls: bool) -> Any:
     """moto's dispatcher wrapped by the smgitops layer, with the extensions installed in this process."""
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from moto.moto_server.werkzeug_app import create_backend_app
 
     from smgitops.emulator import extensions
     from smgitops.emulator.app import EmulatorApp
     from smgitops.emulator.state import ExtensionState
 
     state = extensions.install(ExtensionState())
-    dispatcher = DomainDispatcherApplication(create_backend_app)
+    dispatcher = memoizing_dispatcher()
     for service in _WARM_SERVICES:
         try:
             dispatcher.app_instances[service] = create_backend_app(service)  # type: ignore[arg-type]
