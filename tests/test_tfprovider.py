@@ -143,14 +143,19 @@ def test_warm_starts_the_provider_in_the_background_and_the_first_command_attach
     bootstrap: Bootstrap, tmp_path: Path
 ) -> None:
     runner = EnvRecorder()
-    tf = bootstrap.terraform(runner)
+    trace = tmp_path / "trace.log"
+    tf = bootstrap.terraform(runner, SMGITOPS_TRACE=str(trace))
     tfprovider.HOST.stop_all()
     started = tfprovider.HOST.started
 
+    before = time.time()
     thread = tfprovider.warm(tf.workdir, tf.env)
     assert thread is not None
     thread.join(timeout=tfprovider.START_TIMEOUT)
     assert tfprovider.HOST.started == started + 1 and runner.calls == []  # up before any Terraform process
+    # the start is traced as a process Terraform needs: START END provider start
+    ((begin, end, *what),) = [line.split() for line in trace.read_text().splitlines()]
+    assert what == ["provider", "start"] and before <= float(begin) <= float(end) <= time.time()
 
     tf.show_json()
     ((command, reattach),) = runner.calls

@@ -31,6 +31,7 @@ import queue
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,7 @@ from .errors import UserError
 
 REATTACH_VAR = "TF_REATTACH_PROVIDERS"
 SHARED_PROVIDER_VAR = "SMGITOPS_SHARED_PROVIDER"
+TRACE_VAR = "SMGITOPS_TRACE"
 PROVIDER_ADDRESS = "registry.terraform.io/hashicorp/aws"
 # The sub-commands that start the provider (schemas, refresh, changes); init, output, state and force-unlock do not.
 PROVIDER_COMMANDS = frozenset({"plan", "apply", "show", "import", "refresh", "destroy", "validate", "console"})
@@ -90,7 +92,18 @@ def _reattach_value(line: str) -> str | None:
         return None
 
 
+def _trace(env: Mapping[str, str], started: float) -> None:
+    """With ``SMGITOPS_TRACE=FILE``, append the provider's start as ``START END provider start`` (seconds since the
+    epoch): it is a process Terraform needs, started here instead of by Terraform, and a profile of a command
+    counts it with the Terraform processes rather than with the command's own work."""
+    trace = env.get(TRACE_VAR, "")
+    if trace:
+        with contextlib.suppress(OSError), open(trace, "a", encoding="utf-8") as out:
+            out.write(f"{started:.6f} {time.time():.6f} provider start\n")
+
+
 def _start(binary: Path, env: Mapping[str, str]) -> _Provider | None:
+    started = time.time()
     try:
         proc = subprocess.Popen(
             [str(binary), "-debug"],
@@ -128,6 +141,7 @@ def _start(binary: Path, env: Mapping[str, str]) -> _Provider | None:
     if reattach is None:
         provider.stop()
         return None
+    _trace(env, started)
     return provider
 
 
