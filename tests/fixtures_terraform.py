@@ -13,9 +13,11 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -131,9 +133,6 @@ def _point_at(mp: pytest.MonkeyPatch, server: Any, local_dir: Path) -> dict[str,
 def _bootstrapped_emulator() -> tuple[Any, Path]:
     """This process's shared emulator and the local directory of its bootstrap, started on first use."""
     if "server" not in _SHARED:
-        import atexit
-        import tempfile
-
         from smgitops.emulator.server import Emulator
         from smgitops.localmode import ensure_bootstrap
 
@@ -151,16 +150,41 @@ def _bootstrapped_emulator() -> tuple[Any, Path]:
     return _SHARED["server"], _SHARED["local"]
 
 
+def keep_snapshot(stack: LocalStack, name: str) -> None:
+    """Keep the shared emulator's whole state as it is now under ``name``, with a copy of the stack's local state:
+    a later ``local_stack(..., snapshot=name)`` in this process starts from exactly there (for a set-up several
+    tests share, such as a release already applied, built once by real Terraform instead of once per test)."""
+    server, _ = _bootstrapped_emulator()
+    if stack.emulator is not server:
+        raise ValueError("only the shared emulator keeps snapshots for later stacks")
+    kept = Path(tempfile.mkdtemp(prefix=f"smgitops-snapshot-{name}-")) / "local"
+    atexit.register(shutil.rmtree, kept.parent, True)
+    shutil.copytree(stack.local_dir, kept, symlinks=True)
+    server.admin.snapshot(name)
+    _SHARED.setdefault("kept", {})[name] = kept
+
+
+def kept_snapshot(name: str) -> bool:
+    """Whether this process kept a snapshot of that name (``keep_snapshot``)."""
+    return name in _SHARED.get("kept", {})
+
+
 @contextmanager
 def local_stack(
-    tmp: Path, repo_root: Path = ROOT, *, runner: Any = subprocess_runner, private: bool = False
+    tmp: Path,
+    repo_root: Path = ROOT,
+    *,
+    runner: Any = subprocess_runner,
+    private: bool = False,
+    snapshot: str = BOOTSTRAPPED,
 ) -> Iterator[LocalStack]:
     """An emulator with ``bootstrap/`` applied, and this process's environment pointed at it.
 
     By default the process's shared emulator, restored to its bootstrapped snapshot (everything an earlier test
     created is gone) with a fresh copy of the bootstrap's local state in ``tmp``: what a private emulator would
-    be, without a bootstrap apply per test. ``private=True`` (or a runner other than the real one, to count the
-    bootstrap's Terraform calls) starts a private emulator and applies ``bootstrap/`` to it."""
+    be, without a bootstrap apply per test. ``snapshot`` names another one this process kept (``keep_snapshot``).
+    ``private=True`` (or a runner other than the real one, to count the bootstrap's Terraform calls) starts a
+    private emulator and applies ``bootstrap/`` to it."""
     from fixtures_emulator import start_emulator
     from smgitops.localmode import ensure_bootstrap
 
@@ -174,8 +198,9 @@ def local_stack(
             yield LocalStack(server, settings, dict(os.environ), local_dir)
         return
     server, bootstrapped_local = _bootstrapped_emulator()
-    server.admin.restore(BOOTSTRAPPED)  # update delay 0, no faults, no endpoints
-    shutil.copytree(bootstrapped_local, local_dir, symlinks=True)
+    kept = bootstrapped_local if snapshot == BOOTSTRAPPED else _SHARED["kept"][snapshot]
+    server.admin.restore(snapshot)  # as kept: update delay 0, no faults; bootstrapped: no endpoints
+    shutil.copytree(kept, local_dir, symlinks=True)
     with pytest.MonkeyPatch.context() as mp:
         _point_at(mp, server, local_dir)
         settings = ensure_bootstrap(region="us-east-1", repo_root=repo_root, runner=runner)

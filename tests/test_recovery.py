@@ -33,13 +33,8 @@ ENDPOINT = "smgitops-dev"
 
 @pytest.fixture()
 def journey(tmp_path: Path, git_identity: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Journey]:
-    """v1 (one model at 100 %) trained, published, committed and deployed; the plan is empty."""
-    from smgitops.deploy import apply_release
-    from smgitops.release import load_release
-
-    with journey_at(tmp_path, monkeypatch) as j:
-        _, applied = apply_release(release := load_release(j.path), Context.for_release(release))
-        assert applied.ok and applied.plan_after_apply_empty
+    """v1 (one model at 100 %) trained, published, committed and applied; the plan is empty."""
+    with journey_at(tmp_path, monkeypatch, applied=True) as j:
         yield j
 
 

@@ -314,17 +314,41 @@ class Journey:
         return ep["EndpointConfigName"], {v["VariantName"]: v["CurrentWeight"] for v in ep["ProductionVariants"]}
 
 
+# The journeys this process built (repository and trainings, kept beside an emulator snapshot of the same name).
+_BUILT: dict[str, tuple[Path, list[str]]] = {}
+
+
 @contextmanager
 def journey_at(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, before_v1: Callable[[Journey], None] | None = None
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    before_v1: Callable[[Journey], None] | None = None,
+    *,
+    applied: bool = False,
 ) -> Iterator[Journey]:
     """A scratch repository on the bootstrapped emulator with v1 committed (``before_v1`` edits the release first),
-    every training counted in ``Journey.trainings``. The journey fixtures of the end-to-end files start here."""
-    from fixtures_terraform import local_stack, make_scratch_repo
+    every training counted in ``Journey.trainings``. The journey fixtures of the end-to-end files start here.
+    ``applied``: v1 applied too (``apply_release``; the plan after apply empty).
+
+    The first such journey of a test process is built for real (training, publishing, Terraform) and kept: the
+    emulator's whole state as a snapshot, the repository (git history, trained archives, Terraform working copy)
+    and the trainings made on the way. Later ones restore the snapshot and copy the repository: the very state
+    the build left, without training or applying again."""
+    import atexit
+    import tempfile
+
+    from fixtures_terraform import BOOTSTRAPPED, keep_snapshot, kept_snapshot, local_stack, make_scratch_repo
     from smgitops import training
 
-    repo = make_scratch_repo(tmp_path / "repo")
+    name = f"journey-v1-{'applied' if applied else 'committed'}"
+    reuse = before_v1 is None and name in _BUILT and kept_snapshot(name)
+    repo = tmp_path / "repo"
     trainings: list[str] = []
+    if reuse:
+        shutil.copytree(_BUILT[name][0], repo, symlinks=True)
+        trainings.extend(_BUILT[name][1])
+    else:
+        make_scratch_repo(repo)
     original = training.build_artifact
 
     def counting(release: Any, model_id: str) -> Any:
@@ -332,12 +356,27 @@ def journey_at(
         return original(release, model_id)
 
     monkeypatch.setattr(training, "build_artifact", counting)
-    with local_stack(tmp_path, repo_root=repo) as stack:
+    with local_stack(tmp_path, repo_root=repo, snapshot=name if reuse else BOOTSTRAPPED) as stack:
         stack.admin.seed(11)
         j = Journey(repo, stack, trainings)
+        if reuse:
+            yield j
+            return
         if before_v1 is not None:
             before_v1(j)
         j.commit_v1()
+        if applied:
+            from smgitops.deploy import apply_release
+            from smgitops.release import load_release
+
+            _, done = apply_release(release := load_release(j.path), Context.for_release(release))
+            assert done.ok and done.plan_after_apply_empty
+        if before_v1 is None:
+            kept = Path(tempfile.mkdtemp(prefix=f"smgitops-{name}-")) / "repo"
+            atexit.register(shutil.rmtree, kept.parent, True)
+            shutil.copytree(repo, kept, symlinks=True)
+            _BUILT[name] = (kept, list(trainings))
+            keep_snapshot(stack, name)
         yield j
 
 
