@@ -46,12 +46,15 @@ Exit codes: 0 clean, 1 findings (listed as a table, and in ``--json``), 2 bad in
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
 import os
 import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -171,6 +174,151 @@ def load_plan_json(path: Path) -> dict[str, Any]:
     return data
 
 
+# checkov runs from its own environment's Python through this launcher, which does what checkov's console script
+# does (``Checkov().run()`` with SyntaxWarnings silenced) with one change of speed. checkov's graph parses JSONPath
+# expressions with bc_jsonpath_ng, which asks PLY to build its LALR tables anew for every expression (``write_tables
+# =0``): about 70 ms of CPU each, some fifty times per scan of the roots, a third of checkov's time. The launcher
+# gives each of those ``ply.yacc.yacc`` calls a table file of its own grammar (PLY's ``picklefile``, a private
+# directory removed at exit): the first call builds and writes it, later calls read it, and PLY uses a table file
+# only when its grammar signature equals the grammar's, so every parser is the one PLY would have built.
+# With ``--smgitops-wait`` it imports checkov, then waits for one JSON line on stdin ({"argv": [...], "cwd": ...})
+# and runs that (a process started ahead of its scan: :func:`prewarm_checkov`); end of input ends it quietly.
+CHECKOV_LAUNCHER = r"""
+import atexit, json, os, shutil, sys, tempfile, threading, warnings
+import ply.yacc as _ply_yacc
+_build, _dir, _files, _lock = _ply_yacc.yacc, tempfile.mkdtemp(prefix="smgitops-ply-"), {}, [threading.Lock()]
+atexit.register(shutil.rmtree, _dir, True)
+os.register_at_fork(after_in_child=lambda: _lock.__setitem__(0, threading.Lock()))
+def _yacc(*args, **kwargs):
+    module = kwargs.get("module")
+    if args or module is None or kwargs.get("picklefile") or kwargs.get("debug"):
+        return _build(*args, **kwargs)
+    cls = type(module)
+    key = (cls.__module__, cls.__qualname__, kwargs.get("start"), kwargs.get("method", "LALR"))
+    with _lock[0]:
+        table = _files.setdefault(key, os.path.join(_dir, "%d.pickle" % len(_files)))
+        return _build(**{**kwargs, "picklefile": table})
+_ply_yacc.yacc = _yacc
+from checkov.main import Checkov
+argv = sys.argv[1:]
+if argv == ["--smgitops-wait"]:
+    line = sys.stdin.readline()
+    if not line.strip():
+        sys.exit(0)
+    request = json.loads(line)
+    argv = request["argv"]
+    os.chdir(request["cwd"])
+sys.argv = ["checkov", *argv]
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", category=SyntaxWarning)
+    sys.exit(Checkov(argv).run())
+"""
+WAIT_FLAG = "--smgitops-wait"
+
+
+def _launcher_python(exe: Path) -> Path | None:
+    """The Python of the environment checkov's console script ``exe`` belongs to (None: not a virtualenv's)."""
+    python = exe.parent / "python"
+    return python if python.exists() and (exe.parent.parent / "pyvenv.cfg").exists() else None
+
+
+class _Prewarmed:
+    """checkov processes started ahead of their scan (:func:`prewarm_checkov`), one per checkov and environment;
+    each serves one scan. Those never used are ended when the process exits."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: dict[tuple[str, tuple[tuple[str, str], ...]], subprocess.Popen[str]] = {}
+        self.used = 0  # scans served by a process started ahead
+        self.missed: list[str] = []  # why a scan found none for it (the environment variables that differed)
+
+    @staticmethod
+    def _key(exe: Path, env: Mapping[str, str]) -> tuple[str, tuple[tuple[str, str], ...]]:
+        return str(exe), tuple(sorted(env.items()))
+
+    def start(self, exe: Path, env: Mapping[str, str]) -> bool:
+        python = _launcher_python(exe)
+        if python is None:
+            return False
+        key = self._key(exe, env)
+        with self._lock:
+            if key in self._waiting and self._waiting[key].poll() is None:
+                return True
+            try:
+                self._waiting[key] = subprocess.Popen(
+                    [str(python), "-c", CHECKOV_LAUNCHER, WAIT_FLAG],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    env=dict(env),
+                    cwd=tempfile.gettempdir(),
+                )
+            except OSError:
+                return False
+        return True
+
+    def take(self, exe: Path, env: Mapping[str, str]) -> subprocess.Popen[str] | None:
+        key = self._key(exe, env)
+        with self._lock:
+            proc = self._waiting.pop(key, None)
+            if proc is None:
+                for other in self._waiting:
+                    if other[0] == key[0]:
+                        differ = sorted({k for k, _ in set(other[1]) ^ set(key[1])})
+                        self.missed.append("another environment (" + ", ".join(differ) + ")")
+        if proc is None or proc.poll() is not None:
+            return None
+        self.used += 1
+        return proc
+
+    def stop_all(self) -> None:
+        with self._lock:
+            waiting, self._waiting = list(self._waiting.values()), {}
+        for proc in waiting:
+            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                proc.communicate(input="", timeout=10)  # end of input: it exits without scanning
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+PREWARMED = _Prewarmed()
+atexit.register(PREWARMED.stop_all)
+
+
+def checkov_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment checkov runs with: ``environ`` (the process's) with its log level, no vendor mapping, no
+    colours."""
+    base = os.environ if environ is None else environ
+    return {**base, "LOG_LEVEL": "WARNING", "BC_SKIP_MAPPING": "TRUE", "CHECKOV_NO_OUTPUT_COLOR": "1"}
+
+
+def prewarm_checkov(checkov: Path | None = None) -> bool:
+    """Start a checkov process now (its import takes seconds of CPU) that waits for the next scan
+    :func:`run_checkov` makes in this process with the same checkov and environment. False: checkov is missing
+    or not in a virtual environment; the scan then starts its own process, as without."""
+    exe = Path(checkov or paths.tools_bin("checkov"))
+    return exe.exists() and PREWARMED.start(exe, checkov_env())
+
+
+def launch_checkov(cmd: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """Run checkov's command line ``cmd`` (``[console script, args...]``) through :data:`CHECKOV_LAUNCHER` in
+    checkov's environment, in a process started ahead when there is one; ``kwargs`` as for ``subprocess.run``
+    (``capture_output``, ``text``, ``env``, ``cwd``, ``check``)."""
+    exe = Path(cmd[0])
+    python = _launcher_python(exe)
+    if python is None:
+        return subprocess.run(list(cmd), **kwargs)
+    env = kwargs.get("env") or dict(os.environ)
+    waiting = PREWARMED.take(exe, env)
+    if waiting is None:
+        return subprocess.run([str(python), "-c", CHECKOV_LAUNCHER, *cmd[1:]], **kwargs)
+    request = json.dumps({"argv": list(cmd[1:]), "cwd": str(kwargs.get("cwd") or os.getcwd())})
+    stdout, stderr = waiting.communicate(input=request + "\n")
+    return subprocess.CompletedProcess(list(cmd), waiting.returncode, stdout, stderr)
+
+
 def run_checkov(
     roots: Mapping[str, Path],
     *,
@@ -179,7 +327,7 @@ def run_checkov(
     checks: Sequence[str] = (),
     require_coverage: bool = True,
     checkov: Path | None = None,
-    runner: Runner = subprocess.run,
+    runner: Runner = launch_checkov,
     clock: Callable[[], float] = time.monotonic,
     plan_root: str = "terraform",
 ) -> CheckovResult:
@@ -218,7 +366,7 @@ def run_checkov(
         cmd += ["--external-checks-dir", str(policies_dir)]
         if checks:
             cmd += ["-c", ",".join(checks)]
-        env = {**os.environ, "LOG_LEVEL": "WARNING", "BC_SKIP_MAPPING": "TRUE", "CHECKOV_NO_OUTPUT_COLOR": "1"}
+        env = checkov_env()
         started = clock()
         proc = runner(cmd, capture_output=True, text=True, env=env, cwd=tmp, check=False)
         seconds = clock() - started
