@@ -136,6 +136,7 @@ class Emulator:
         self._log: IO[bytes] | None = None
         self.url = ""
         self.startup_seconds = 0.0
+        self._began = 0.0
 
     @property
     def ca_bundle(self) -> Path:
@@ -157,6 +158,15 @@ class Emulator:
         return AdminClient(self.url, self.ca_bundle if self.tls else None)
 
     def start(self, timeout: float = START_TIMEOUT) -> Emulator:
+        """Start the server and wait until it serves (:meth:`launch`, then :meth:`wait_ready`)."""
+        if self.url:
+            return self
+        return self.launch().wait_ready(timeout)
+
+    def launch(self) -> Emulator:
+        """Start the server's process with the process's environment as it is now, without waiting for it: the
+        caller may do other work while it starts (it imports moto and builds its apps, about two seconds), then
+        calls :meth:`wait_ready`."""
         if self._proc is not None:
             return self
         require_local_extra("cannot start the local emulator")
@@ -164,7 +174,7 @@ class Emulator:
             from smgitops.emulator.tls import ensure_certificate
 
             ensure_certificate(self.tls_dir)
-        began = time.monotonic()
+        self._began = time.monotonic()
         self._log_dir = tempfile.TemporaryDirectory(prefix="smgitops-emulator-")
         self._log = open(Path(self._log_dir.name) / "server.log", "w+b")  # noqa: SIM115 - closed in stop()
         cmd = [sys.executable, "-m", "smgitops.commands.emulator", "--host", self.host, "--port", str(self.port)]
@@ -173,7 +183,16 @@ class Emulator:
         child_env = dict(os.environ)
         child_env["PYTHONUNBUFFERED"] = "1"
         self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._log, env=child_env)
+        return self
+
+    def wait_ready(self, timeout: float = START_TIMEOUT) -> Emulator:
+        """Wait until the launched server reports its URL (stopping it and raising if it does not in time)."""
+        if self.url:
+            return self
+        if self._proc is None:
+            raise EmulatorStartError("the emulator was not launched (call launch() first)")
         assert self._proc.stdout is not None
+        began = self._began
         deadline = began + timeout
         line = b""
         while not line.endswith(b"\n"):
