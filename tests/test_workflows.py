@@ -339,10 +339,16 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
             "SMGITOPS_AWS_REGION": "us-east-1",
             "SMGITOPS_APP_CLIENT_ID": "",  # no GitHub App: the revert pull request is opened with GITHUB_TOKEN
         }
+        # The requests each deploy sends before its canary, so that every variant reaches min_invocations: dev's
+        # canary event gives a variant 10 % (about 750 requests); prod serves its one model at 100 % throughout.
+        from smgitops.release import load_release
+        from smgitops.rollout import traffic_for_canary
+
+        traffic = {"dev": 800, "prod": traffic_for_canary(load_release(seed / "releases" / "prod.yaml"))}
         per_env = {
             env: {
                 "SMGITOPS_APPLY_ROLE_ARN": roles[f"apply-{env}"],
-                "SMGITOPS_SYNTHETIC_TRAFFIC": "800",
+                "SMGITOPS_SYNTHETIC_TRAFFIC": str(traffic[env]),
             }
             for env in ("dev", "prod")
         }
