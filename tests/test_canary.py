@@ -8,12 +8,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
 from smgitops import canary
-from smgitops.aws import Aws
+from smgitops.aws import Aws, make_session
 from smgitops.canary import (
     CanaryReport,
     CloudWatchMetrics,
@@ -165,7 +164,7 @@ def test_since_starts_the_window_after_the_apply_but_never_widens_it() -> None:
 
 
 def test_get_metric_data_follows_next_token_and_merges_values() -> None:
-    client = boto3.client("cloudwatch", region_name="us-east-1")
+    client = make_session("us-east-1").client("cloudwatch")
     queries = [
         MetricQuery("v0_invocations", "Invocations", "Sum", (("EndpointName", "e"), ("VariantName", "a"))),
         MetricQuery("v0_latency", "ModelLatency", "p99", (("EndpointName", "e"), ("VariantName", "a"))),
@@ -341,7 +340,7 @@ def _put(cw: Any, variant: str, metric: str, values: list[float], at: datetime, 
 
 
 def test_analysis_of_metrics_stored_in_cloudwatch(emulator: Any, tmp_path: Path, capsys: Any) -> None:
-    cw = boto3.client("cloudwatch", region_name="us-east-1")
+    cw = make_session("us-east-1").client("cloudwatch")
     at = NOW - timedelta(minutes=3)
     # primary: 200 invocations, 1 error, latencies 1..200 ms -> p99 = 198 ms (SageMaker reports microseconds)
     _put(cw, "primary", "Invocations", [1.0] * 200, at)
@@ -359,7 +358,7 @@ def test_analysis_of_metrics_stored_in_cloudwatch(emulator: Any, tmp_path: Path,
         max_p99_latency_ms=250,
         max_error_rate=0.01,
     )
-    report = analyse(release, CloudWatchMetrics(Aws(boto3.session.Session(region_name="us-east-1"))), clock=lambda: NOW)
+    report = analyse(release, CloudWatchMetrics(Aws.for_region("us-east-1")), clock=lambda: NOW)
     by_name = {v.name: v for v in report.variants}
     assert (by_name["primary"].invocations, by_name["primary"].errors) == (200, 1)
     assert by_name["primary"].p99_latency_ms == pytest.approx(198.0, abs=1.0)
@@ -431,8 +430,8 @@ def test_without_since_invocations_before_the_last_update_never_count(
     configuration; they are not counted, only the 7 served after it."""
     from smgitops import cli
 
-    sm = boto3.client("sagemaker", region_name="us-east-1")
-    cw = boto3.client("cloudwatch", region_name="us-east-1")
+    sm = make_session("us-east-1").client("sagemaker")
+    cw = make_session("us-east-1").client("cloudwatch")
     release = _release(
         [{"name": "primary", "model": "m1", "weight": 90}, {"name": "candidate", "model": "m2", "weight": 10}],
         min_invocations=50,
@@ -471,7 +470,7 @@ def test_without_since_invocations_before_the_last_update_never_count(
 def test_an_endpoint_not_serving_has_no_canary(emulator: Any, emulator_admin: Any, tmp_path: Path, capsys: Any) -> None:
     from smgitops import cli
 
-    sm = boto3.client("sagemaker", region_name="us-east-1")
+    sm = make_session("us-east-1").client("sagemaker")
     release = _release([{"name": "primary", "model": "m1", "weight": 100}])
     path = _valid_release_file(tmp_path, release.raw["variants"], release.raw["canary"])
     assert cli.main(["canary", str(path)]) == 1

@@ -19,6 +19,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from fixtures_emulator import start_emulator
+from smgitops.aws import make_session
 from smgitops.emulator.admin import AdminClient, AdminError
 from smgitops.emulator.server import Emulator, EmulatorStartError
 
@@ -29,9 +30,9 @@ NO_RETRY = Config(retries={"max_attempts": 1, "mode": "standard"})
 
 def _client(service: str, emulator: Emulator | None = None) -> Any:
     if emulator is None:  # from the environment, as the CLI does
-        return boto3.session.Session().client(service, config=NO_RETRY)  # type: ignore[call-overload]
+        return make_session("us-east-1").client(service, config=NO_RETRY)  # type: ignore[call-overload]
     verify: Any = str(emulator.ca_bundle) if emulator.url.startswith("https") else False
-    return boto3.session.Session(region_name="us-east-1").client(  # type: ignore[call-overload]
+    return make_session("us-east-1").client(  # type: ignore[call-overload]
         service, endpoint_url=emulator.url, verify=verify, config=NO_RETRY
     )
 

@@ -11,12 +11,12 @@ import json
 from collections import Counter
 from typing import Any
 
-import boto3
 import joblib
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from smgitops.aws import make_session
 from smgitops.emulator.admin import AdminClient
 from smgitops.emulator.extensions import percentile
 from smgitops.emulator.invoke import pick_variant
@@ -57,7 +57,7 @@ def output_fn(prediction, accept):
 
 
 def _client(service: str) -> Any:
-    return boto3.session.Session().client(service, config=NO_RETRY)  # type: ignore[call-overload]
+    return make_session("us-east-1").client(service, config=NO_RETRY)  # type: ignore[call-overload]
 
 
 def _sklearn_artifact() -> bytes:

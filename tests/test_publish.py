@@ -19,7 +19,7 @@ import pytest
 from fixtures_terraform import edit_release
 from smgitops import cli, naming
 from smgitops.artifacts import ArtifactStore, StoredObject, publish_release
-from smgitops.aws import Aws
+from smgitops.aws import Aws, make_session
 from smgitops.release import load_release
 
 BUCKET = "smgitops-artifacts-test"
@@ -32,7 +32,7 @@ def _digest(data: bytes) -> str:
 
 @pytest.fixture()
 def session() -> boto3.session.Session:
-    sess = boto3.session.Session(region_name="us-east-1")
+    sess = make_session("us-east-1")
     sess.client("s3").create_bucket(Bucket=BUCKET)
     return sess
 
@@ -167,7 +167,7 @@ def test_conditional_write_refuses_a_concurrent_different_object(
     repo: Path, session: boto3.session.Session, put_calls: list[str]
 ) -> None:
     release = load_release(repo / "releases" / "dev.yaml")
-    racer_client = boto3.session.Session(region_name="us-east-1").client("s3")
+    racer_client = make_session("us-east-1").client("s3")
 
     def race(key: str) -> None:
         racer_client.put_object(Bucket=BUCKET, Key=key, Body=b"written by a concurrent publisher")
@@ -186,7 +186,7 @@ def test_conditional_write_refuses_a_concurrent_different_object(
 
 def test_concurrent_publish_of_the_same_bytes_counts_as_present(repo: Path, session: boto3.session.Session) -> None:
     release = load_release(repo / "releases" / "dev.yaml")
-    racer_client = boto3.session.Session(region_name="us-east-1").client("s3")
+    racer_client = make_session("us-east-1").client("s3")
 
     def race(key: str) -> None:
         model_id = key.split("/")[1]

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from fixtures_terraform import edit_release
 from smgitops import cli, naming
+from smgitops.aws import make_session
 from smgitops.context import Context
 from smgitops.deploy import verify_release
 from smgitops.release import Release, load_release
@@ -62,7 +62,7 @@ def fake_time(emulator: Any) -> FakeTime:
 
 @pytest.fixture()
 def sm(emulator: Any) -> Any:
-    return boto3.session.Session(region_name="us-east-1").client("sagemaker")
+    return make_session("us-east-1").client("sagemaker")
 
 
 def _release(tmp_path: Path, variants: list[dict[str, Any]] | None = None) -> Release:
@@ -309,7 +309,7 @@ def test_cli_exit_codes_and_json(
     assert doc["ok"] is False and doc["problems"] == ["endpoint smgitops-dev does not exist"]
 
     _deploy(sm, release, fake_time)
-    s3 = boto3.session.Session(region_name="us-east-1").client("s3")
+    s3 = make_session("us-east-1").client("s3")
     s3.create_bucket(Bucket=SETTINGS.artifact_bucket)
     for model_id, data in ARCHIVES.items():  # as publish stores them: with S3's SHA-256 checksum
         key = naming.artifact_key(model_id, DIGESTS[model_id])
@@ -339,7 +339,7 @@ def test_failed_endpoint_shows_its_failure_reason(tmp_path: Path) -> None:
     from smgitops.aws import Aws
 
     release = _release(tmp_path)
-    client = boto3.session.Session(region_name="us-east-1").client("sagemaker")
+    client = make_session("us-east-1").client("sagemaker")
     reason = "Image 683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:9.9 does not exist."
     when = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
     with Stubber(client) as stub:
