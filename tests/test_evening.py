@@ -35,6 +35,13 @@ def journey(tmp_path: Path, git_identity: dict[str, str], monkeypatch: pytest.Mo
         yield j
 
 
+@pytest.fixture()
+def applied_journey(tmp_path: Path, git_identity: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Journey]:
+    """v1 committed and applied in the morning, the plan after apply empty."""
+    with journey_at(tmp_path, monkeypatch, applied=True) as j:
+        yield j
+
+
 def at(instant: str) -> Any:
     return lambda: datetime.fromisoformat(instant)
 
@@ -97,15 +104,14 @@ def test_deploy_after_the_cutoff_exits_1_and_creates_nothing(
 
 
 def test_rollback_after_the_cutoff_exits_1_and_changes_nothing(
-    journey: Journey, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    applied_journey: Journey, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from smgitops import cli
     from smgitops.deploy import apply_release
     from smgitops.release import load_release
 
-    j = journey
+    j = applied_journey
     v1 = sh(j.repo, "rev-parse", "HEAD")
-    assert apply_release(release := load_release(j.path), Context.for_release(release))[1].ok
     v1_config, _ = j.live()
     _two_instances(j)
     _, applied = apply_release(release := load_release(j.path), Context.for_release(release))

@@ -386,6 +386,13 @@ def journey(tmp_path: Path, git_identity: dict[str, str], monkeypatch: pytest.Mo
         yield j
 
 
+@pytest.fixture()
+def applied_journey(tmp_path: Path, git_identity: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Journey]:
+    """v1 committed and applied, the plan after apply empty."""
+    with journey_at(tmp_path, monkeypatch, applied=True) as j:
+        yield j
+
+
 @terraform_needed
 @pytest.mark.terraform
 def test_canary_breach_rolls_back_and_writes_the_revert_branch(journey: Journey) -> None:
@@ -464,15 +471,14 @@ def test_canary_breach_rolls_back_and_writes_the_revert_branch(journey: Journey)
 @terraform_needed
 @pytest.mark.terraform
 def test_rollback_trains_nothing_and_refuses_a_missing_artifact(
-    journey: Journey, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    applied_journey: Journey, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from smgitops import cli
     from smgitops.deploy import apply_release
     from smgitops.release import load_release
 
-    j = journey
+    j = applied_journey
     v1 = sh(j.repo, "rev-parse", "HEAD")
-    apply_release(release := load_release(j.path), Context.for_release(release))
     v1_config, _ = j.live()
 
     j.edit(lambda d: [v.update(weight=100) for v in d["variants"]] and d["endpoint"].update(instance_count=2))
