@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
-from smgitops.training import pin_blas_kernels
+# pytest keeps its assertion-rewritten test modules in __pycache__ (git-ignored) only while bytecode may be written;
+# with PYTHONDONTWRITEBYTECODE set every process rewrites all ~50 test modules again (about 4 s of CPU, paid by
+# each xdist worker of every run). The test processes write it whatever the environment says.
+sys.dont_write_bytecode = False
+
+from smgitops.training import pin_blas_kernels  # noqa: E402 - after the bytecode switch, like the test modules
 
 # Before any test imports numpy: in-process training refuses to package with unpinned OpenBLAS kernels.
 pin_blas_kernels()
