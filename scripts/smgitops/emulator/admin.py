@@ -60,6 +60,11 @@ class AdminClient:
         found = self._call("GET", f"busy?since={since!r}")["intervals"]
         return [(float(a), float(b)) for a, b in found]
 
+    def warm_inference(self) -> bool:
+        """Have the emulator import the serving libraries (scikit-learn, joblib, numpy) in the background now, so
+        that the first invocation does not wait for them; False when they are already warming or warm."""
+        return bool(self._call("POST", "warm-inference").get("warming"))
+
     def reset(self) -> None:
         """Forget everything: moto's backends, the extension's state (faults, delays, clock, caches), the IAM log."""
         self._call("POST", "reset")

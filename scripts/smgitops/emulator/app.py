@@ -1,7 +1,7 @@
 """The emulator's WSGI application: moto's dispatcher behind a thin layer of smgitops routes.
 
 Requests under ``/_smgitops/`` are admin calls (reset, fault injection, update control, clock, the IAM request
-log); everything else is recorded while a recording is on (``iamlog``: which key asked for which IAM action on
+log, warming the serving libraries); everything else is recorded while a recording is on (``iamlog``: which key asked for which IAM action on
 which resource) and goes to moto, after due endpoint transitions are applied and the request's facts (scheme,
 headers) are made available to the bucket-policy evaluation. sagemaker-runtime invocations are served here too
 (see ``invoke``).
@@ -317,6 +317,9 @@ class EmulatorApp:
             return {"recording": False}
         if route == "iam-log" and method == "GET":
             return {"recording": self.recorder.recording, "entries": self.recorder.since(int(body.get("since", 0)))}
+        if route == "warm-inference" and method == "POST":
+            started = self.invoker.warm() if self.invoker is not None else False
+            return {"warming": started}
         if route == "seed" and method == "PUT":
             state.reseed(int(body["seed"]))
             return {"seed": state.seed}

@@ -155,14 +155,38 @@ class ArtifactCache:
         return LoadedModel(digest=digest, handler=handler, model=handler.model_fn(str(model_dir)))
 
 
+def _import_serving_libraries() -> None:
+    from smgitops.estimators import ALLOWED_ESTIMATORS
+
+    modules = {"numpy", "joblib", *(dotted.rpartition(".")[0] for dotted in ALLOWED_ESTIMATORS)}
+    for module in sorted(modules):
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:  # the first invocation will say what is missing
+            log.warning("warming inference: %s", exc)
+
+
 class Invoker:
     def __init__(self, state: ExtensionState, clock: Callable[[], float] = time.perf_counter) -> None:
         self.state = state
         self.clock = clock
         self.cache = ArtifactCache()
+        self._warming: threading.Thread | None = None
+        self._warming_lock = threading.Lock()
 
     def reset(self) -> None:
         """Nothing to forget: the artifact cache is content-addressed, so it can never serve stale models."""
+
+    def warm(self) -> bool:
+        """Import, in the background, the libraries a model's ``model_fn`` loads (numpy, joblib, the modules of the
+        estimators training may use), as a serving container has them loaded before its first request; otherwise
+        the first invocation pays for scikit-learn's import (a second or more). False: already warming or warm."""
+        with self._warming_lock:
+            if self._warming is not None:
+                return False
+            self._warming = threading.Thread(target=_import_serving_libraries, daemon=True, name="warm-inference")
+        self._warming.start()
+        return True
 
     def maybe_handle(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes] | None:
         match = INVOKE_PATH.match(environ.get("PATH_INFO", ""))
