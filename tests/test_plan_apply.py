@@ -89,6 +89,14 @@ def journey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Journey]:
             yield Journey(stack, repo, runner)
 
 
+@pytest.fixture()
+def shared_provider(journey: Journey, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tests after the journey check what smgitops does around Terraform (stale plans, failed updates,
+    unpublished archives), not how Terraform starts its provider: they run with local mode's shared provider, as
+    the other Terraform tests do."""
+    monkeypatch.setenv("SMGITOPS_SHARED_PROVIDER", "1")
+
+
 def _publish(path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
     assert cli.main(["publish", str(path), "--json"]) == 0
     report: dict[str, Any] = json.loads(capsys.readouterr().out)
@@ -219,7 +227,9 @@ def test_bootstrap_change_is_applied_again(journey: Journey, monkeypatch: pytest
 
 
 @pytest.mark.terraform
-def test_unpublished_artifacts_are_planned_read_only_and_refused_by_apply(journey: Journey, tmp_path: Path) -> None:
+def test_unpublished_artifacts_are_planned_read_only_and_refused_by_apply(
+    journey: Journey, shared_provider: None, tmp_path: Path
+) -> None:
     """A pull request plans before the merge publishes: the plan lists what is missing, takes no state lock, and
     apply refuses to point a model at an archive that is not in the store."""
     from smgitops.deploy import apply_plan
@@ -249,7 +259,7 @@ def test_unpublished_artifacts_are_planned_read_only_and_refused_by_apply(journe
 
 
 @pytest.mark.terraform
-def test_apply_refuses_stale_plans(journey: Journey, capsys: pytest.CaptureFixture[str]) -> None:
+def test_apply_refuses_stale_plans(journey: Journey, shared_provider: None, capsys: pytest.CaptureFixture[str]) -> None:
     j, runner = journey, journey.runner
     original = j.release_path.read_text()
     edit_release(j.release_path, lambda doc: doc["endpoint"].update(instance_count=2))
@@ -278,7 +288,7 @@ def test_apply_refuses_stale_plans(journey: Journey, capsys: pytest.CaptureFixtu
 
 
 @pytest.mark.terraform
-def test_failed_update_fails_apply(journey: Journey, capsys: pytest.CaptureFixture[str]) -> None:
+def test_failed_update_fails_apply(journey: Journey, shared_provider: None, capsys: pytest.CaptureFixture[str]) -> None:
     """SageMaker keeps the old configuration serving when an update fails, and says why in FailureReason: apply
     must not call that a success. (Last of the Terraform tests: the FailureReason stays on the endpoint.)"""
     j = journey
