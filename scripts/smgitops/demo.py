@@ -167,6 +167,7 @@ class Demo:
         self.report = DemoReport(scratch_repository=str(self.repo))
         self.trainings = TrainingCounter()
         self.ctx: Context | None = None  # the story's context (one session, settings resolved once): bootstrap()
+        self._release: tuple[bytes, Any] | None = None  # the release file's bytes and what they load as
         self.configs: dict[str, str | None] = {}
         self.commits: dict[str, str] = {}
         self.last_policy_findings: list[str] = []
@@ -195,9 +196,14 @@ class Demo:
         self.release_path.write_text(f"# {header}\n{text}", encoding="utf-8")
 
     def release(self) -> Any:
+        """The release file as it is now, loaded and validated (about 15 ms: the story asks after every step; a
+        file with the same bytes is not loaded again)."""
         from .release import load_release
 
-        return load_release(self.release_path)
+        text = self.release_path.read_bytes()
+        if self._release is None or self._release[0] != text:
+            self._release = (text, load_release(self.release_path))
+        return self._release[1]
 
     def live(self) -> tuple[str | None, dict[str, float]]:
         """The endpoint's live configuration and weights; ``(None, {})`` only when SageMaker says it does not exist
@@ -298,8 +304,7 @@ class Demo:
         """Start the bootstrap (``bootstrap/`` applied to the emulator: the story's context resolves its settings) in
         a thread, and return the function that waits for it and gives its record and its error, if any. It needs
         nothing the next steps make, and about five of its eight seconds are the AWS provider's wait for the KMS
-        key's rotation status: v1's training and commit run meanwhile, and checkov's start
-        (:func:`smgitops.policy.prewarm_checkov`: the pull request's scan then only scans)."""
+        key's rotation status: v1's training and commit run meanwhile, then :meth:`start_ahead`."""
         from .context import Context
 
         records: list[StepRecord] = []
@@ -318,10 +323,6 @@ class Demo:
             except BaseException as exc:  # handed to the story's thread, which raises it
                 errors.append(exc)
 
-        if self.checkov and paths.tools_bin("checkov").exists():
-            from .policy import prewarm_checkov
-
-            prewarm_checkov()
         thread = threading.Thread(target=bootstrap, daemon=True, name="demo-bootstrap")
         thread.start()
 
@@ -330,6 +331,19 @@ class Demo:
             return (records[0] if records else None), (errors[0] if errors else None)
 
         return finished
+
+    def start_ahead(self) -> None:
+        """Start, in the background, what later steps would otherwise wait for: checkov's process (its import,
+        3-4 s of CPU: :func:`smgitops.policy.prewarm_checkov`; the pull request's scan then only scans) and the
+        emulator's import of the serving libraries (else v1's first smoke invocation waits for scikit-learn). Called
+        once v1's training is done, so that neither slows the bootstrap's busy start (init, the first applies) but
+        both run while the AWS provider waits on the KMS key."""
+        if self.checkov and paths.tools_bin("checkov").exists():
+            from .policy import prewarm_checkov
+
+            prewarm_checkov()
+        if self.emulator is not None:
+            self.emulator.admin.warm_inference()
 
     def train(self, s: StepRecord, model_ids: list[str]) -> None:
         """What a user does for a new model: ``smgitops train RELEASE --write``, which trains and writes each
@@ -496,6 +510,7 @@ class Demo:
                 self.train(s, [PRIMARY_MODEL])
                 self.commit("Release v1: one variant serving cancer-logreg", "v1")
                 s.expect(self.trainings.calls == 1, "v1 trains exactly one model")
+            self.start_ahead()
         finally:
             booted, failure = finish_bootstrap()
             for record in (booted, trained):
@@ -755,8 +770,6 @@ def run_story(
             bootstrap_dir = local_dir(emulator_from_env())
             emulator.admin.set_update_delay(0)
             emulator.admin.seed(7)
-            # the emulator imports scikit-learn during the bootstrap, not at v1's first smoke invocation
-            emulator.admin.warm_inference()
             demo.report.setup_seconds = report.setup_seconds
             with demo.trainings.installed():
                 try:
