@@ -161,7 +161,7 @@ def journey(tmp_path: Path, git_identity: dict[str, str], monkeypatch: pytest.Mo
     def working_hours(j: Any) -> None:
         j.edit(lambda doc: doc.update(schedule={"up": "08:00", "days": WEEKDAYS}))
 
-    with journey_at(tmp_path, monkeypatch, before_v1=working_hours) as j:
+    with journey_at(tmp_path, monkeypatch, before_v1=working_hours, variant="working-hours") as j:
         monkeypatch.chdir(j.repo)
         yield j
 

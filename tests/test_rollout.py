@@ -325,10 +325,12 @@ def journey_at(
     before_v1: Callable[[Journey], None] | None = None,
     *,
     applied: bool = False,
+    variant: str = "",
 ) -> Iterator[Journey]:
     """A scratch repository on the bootstrapped emulator with v1 committed (``before_v1`` edits the release first),
     every training counted in ``Journey.trainings``. The journey fixtures of the end-to-end files start here.
-    ``applied``: v1 applied too (``apply_release``; the plan after apply empty).
+    ``applied``: v1 applied too (``apply_release``; the plan after apply empty). ``variant`` names what
+    ``before_v1`` does (journeys with a ``before_v1`` and no ``variant`` are built afresh each time).
 
     The first such journey of a test process is built for real (training, publishing, Terraform) and kept: the
     emulator's whole state as a snapshot, the repository (git history, trained archives, Terraform working copy)
@@ -340,8 +342,9 @@ def journey_at(
     from fixtures_terraform import BOOTSTRAPPED, keep_snapshot, kept_snapshot, local_stack, make_scratch_repo
     from smgitops import training
 
-    name = f"journey-v1-{'applied' if applied else 'committed'}"
-    reuse = before_v1 is None and name in _BUILT and kept_snapshot(name)
+    name = f"journey-v1{f'-{variant}' if variant else ''}-{'applied' if applied else 'committed'}"
+    keep = before_v1 is None or bool(variant)
+    reuse = keep and name in _BUILT and kept_snapshot(name)
     repo = tmp_path / "repo"
     trainings: list[str] = []
     if reuse:
@@ -371,7 +374,7 @@ def journey_at(
 
             _, done = apply_release(release := load_release(j.path), Context.for_release(release))
             assert done.ok and done.plan_after_apply_empty
-        if before_v1 is None:
+        if keep:
             kept = Path(tempfile.mkdtemp(prefix=f"smgitops-{name}-")) / "repo"
             atexit.register(shutil.rmtree, kept.parent, True)
             shutil.copytree(repo, kept, symlinks=True)
