@@ -9,11 +9,15 @@ no traceback (``--debug`` shows it), and a bounded wait.
   the emulator); in local mode an emulator that lost them is bootstrapped again, never by deleting the local state;
 * a full or read-only file system under ``--out`` (a small tmpfs in a private mount namespace; ``/dev/full``).
 
-The timing cases run the CLI in a subprocess with ``timeout=60`` and print the seconds they took (``pytest -s``).
+The timing cases run the CLI in a subprocess with ``timeout=60`` and print the seconds they took (``pytest -s``);
+the cases that end at once run the CLI's ``main()`` in this process with exactly the same environment variables
+(boto3 and the service models are then loaded once, not once per case).
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -81,6 +85,31 @@ def cli(*args: str, env: dict[str, str], cwd: Path, timeout: float = TIMEOUT) ->
     proc = subprocess.run(
         [str(SMGITOPS), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
+    return Run(proc, time.monotonic() - started)
+
+
+def cli_here(*args: str, env: dict[str, str], cwd: Path) -> Run:
+    """The CLI's ``main()`` in this process, run from ``cwd`` with ``env``'s AWS and smgitops variables in place of
+    this process's own (as :func:`cli` gives them to its subprocess); its exit code, stdout and stderr."""
+    from smgitops.cli import main
+
+    saved = {k: v for k, v in os.environ.items() if k.startswith(("AWS_", "SMGITOPS_"))}
+    previous = Path.cwd()
+    out, err = io.StringIO(), io.StringIO()
+    started = time.monotonic()
+    try:
+        for key in saved:
+            del os.environ[key]
+        os.environ.update({k: v for k, v in env.items() if k.startswith(("AWS_", "SMGITOPS_"))})
+        os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(list(args))
+    finally:
+        os.chdir(previous)
+        for key in [k for k in os.environ if k.startswith(("AWS_", "SMGITOPS_"))]:
+            del os.environ[key]
+        os.environ.update(saved)
+    proc = subprocess.CompletedProcess(["smgitops", *args], code, out.getvalue(), err.getvalue())
     return Run(proc, time.monotonic() - started)
 
 
@@ -172,17 +201,17 @@ def erroring_aws(status: int, error_type: str, message: str) -> Iterator[tuple[s
 def test_closed_port_fails_fast_with_one_line(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     env = base_env(tmp_path, AWS_ENDPOINT_URL=url, **EXPLICIT_SETTINGS)
-    run = cli("verify", str(RELEASE), env=env, cwd=tmp_path)  # a boto3 call (DescribeEndpoint)
+    run = cli_here("verify", str(RELEASE), env=env, cwd=tmp_path)  # a boto3 call (DescribeEndpoint)
     line = assert_one_line(run, f"cannot reach {url}", "smgitops emulator", "AWS_ENDPOINT_URL")
     print(f"\nclosed port, boto3 call: {run.seconds:.1f} s: {line}")
 
-    debug = cli("--debug", "verify", str(RELEASE), env=env, cwd=tmp_path)
+    debug = cli_here("--debug", "verify", str(RELEASE), env=env, cwd=tmp_path)
     assert debug.proc.returncode == 2
     assert "Traceback" in debug.proc.stderr and "EndpointConnectionError" in debug.proc.stderr
     assert debug.lines[-1] == line
 
     # An S3 call (plan's artifact check): the line names the endpoint, not the object's URL.
-    plan = cli("plan", str(RELEASE), env=env, cwd=tmp_path)
+    plan = cli_here("plan", str(RELEASE), env=env, cwd=tmp_path)
     assert_one_line(plan, f"cannot reach {url} (connection failed")
 
 
@@ -191,7 +220,7 @@ def test_closed_port_fails_before_terraform_starts(tmp_path: Path) -> None:
     before it (Terraform's provider would retry for minutes)."""
     url = f"http://127.0.0.1:{free_port()}"
     env = base_env(tmp_path, AWS_ENDPOINT_URL=url)
-    run = cli("verify", str(RELEASE), env=env, cwd=tmp_path)
+    run = cli_here("verify", str(RELEASE), env=env, cwd=tmp_path)
     line = assert_one_line(run, f"cannot reach {url}")
     assert not list((tmp_path / "local").rglob("*.tf")), "Terraform's working copy was made: it was about to run"
     print(f"\nclosed port, before Terraform: {run.seconds:.1f} s: {line}")
@@ -225,7 +254,7 @@ def test_missing_credentials(tmp_path: Path, emulator: Any) -> None:
     env = base_env(tmp_path, **emulator.env(), **EXPLICIT_SETTINGS)
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         env.pop(key)
-    run = cli("verify", str(RELEASE), env=env, cwd=tmp_path)
+    run = cli_here("verify", str(RELEASE), env=env, cwd=tmp_path)
     assert_one_line(run, "no AWS credentials found", "AWS_PROFILE", "configure-aws-credentials")
 
 
@@ -233,7 +262,7 @@ def test_expired_credentials(tmp_path: Path) -> None:
     message = "The security token included in the request is expired"
     with erroring_aws(400, "ExpiredTokenException", message) as (url, seen):
         env = base_env(tmp_path, AWS_ENDPOINT_URL=url, AWS_SESSION_TOKEN="session", **EXPLICIT_SETTINGS)
-        run = cli("verify", str(RELEASE), env=env, cwd=tmp_path)
+        run = cli_here("verify", str(RELEASE), env=env, cwd=tmp_path)
     assert_one_line(run, "AWS credentials have expired", "ExpiredTokenException", "DescribeEndpoint", "fresh")
     assert seen == ["SageMaker.DescribeEndpoint"]  # not retried: new credentials are needed
 
@@ -242,7 +271,7 @@ def test_rejected_credentials(tmp_path: Path) -> None:
     message = "The security token included in the request is invalid."
     with erroring_aws(400, "UnrecognizedClientException", message) as (url, _):
         env = base_env(tmp_path, AWS_ENDPOINT_URL=url, **EXPLICIT_SETTINGS)
-        run = cli("verify", str(RELEASE), env=env, cwd=tmp_path)
+        run = cli_here("verify", str(RELEASE), env=env, cwd=tmp_path)
     assert_one_line(run, "AWS rejected the credentials", "access key ...ting from AWS_ACCESS_KEY_ID")
 
 
@@ -261,7 +290,7 @@ def test_access_denied_names_action_resource_and_credentials(tmp_path: Path) -> 
             AWS_WEB_IDENTITY_TOKEN_FILE=str(tmp_path / "token"),
             **EXPLICIT_SETTINGS,
         )
-        run = cli("verify", str(RELEASE), env=env, cwd=tmp_path)
+        run = cli_here("verify", str(RELEASE), env=env, cwd=tmp_path)
     assert_one_line(
         run,
         "access denied",
@@ -277,7 +306,7 @@ def test_access_denied_names_action_resource_and_credentials(tmp_path: Path) -> 
 def test_throttling_after_the_retry_budget(tmp_path: Path) -> None:
     with erroring_aws(400, "ThrottlingException", "Rate exceeded") as (url, seen):
         env = base_env(tmp_path, AWS_ENDPOINT_URL=url, **EXPLICIT_SETTINGS)
-        run = cli("verify", str(RELEASE), env=env, cwd=tmp_path)
+        run = cli_here("verify", str(RELEASE), env=env, cwd=tmp_path)
     assert_one_line(run, "AWS throttled DescribeEndpoint", "after 3 attempts", "run again")
     assert seen == ["SageMaker.DescribeEndpoint"] * 3
 
