@@ -12,8 +12,18 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from smgitops.aws import INVOKE_CONFIG, RETRY_CONFIG, TEARDOWN_CONFIG, Aws, is_not_found, make_session
-from smgitops.errors import ExternalError
+from smgitops.aws import (
+    INVOKE_CONFIG,
+    MAX_ATTEMPTS,
+    READ_TIMEOUT,
+    READ_TIMEOUT_ENV,
+    RETRY_CONFIG,
+    TEARDOWN_CONFIG,
+    Aws,
+    is_not_found,
+    make_session,
+)
+from smgitops.errors import ExternalError, UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -131,3 +141,25 @@ def test_a_stage_making_its_own_client_is_found(tmp_path: Path, line: str) -> No
     (package / "commands" / "stage.py").write_text(body)
     (package / "quiet.py").write_text('HELP = "the sagemaker client"\naws.sagemaker.list_endpoints()\n')
     assert clients_outside_the_adapter(package) == ["commands/stage.py:2"]
+
+
+def test_a_silent_endpoint_is_waited_on_five_seconds_three_times_unless_the_environment_shortens_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The documented bound (a silent endpoint fails within 3 x 5 s + backoff; the check before Terraform waits 4 s a
+    try); ``SMGITOPS_AWS_READ_TIMEOUT`` shortens it (the silent-endpoint tests use 1 s) and never lengthens it."""
+    assert (READ_TIMEOUT, MAX_ATTEMPTS) == (5, 3)
+    monkeypatch.delenv(READ_TIMEOUT_ENV, raising=False)
+    aws = Aws(make_session("us-east-1"))
+    assert aws.sagemaker.meta.config.read_timeout == 5
+    assert aws.sagemaker.meta.config.retries["total_max_attempts"] == 3
+    assert aws.sts_preflight.meta.config.read_timeout == 4
+    monkeypatch.setenv(READ_TIMEOUT_ENV, "1")
+    short = Aws(make_session("us-east-1"))
+    assert short.sagemaker.meta.config.read_timeout == 1 and short.sts_preflight.meta.config.read_timeout == 1
+    assert short.sagemaker.meta.config.retries["total_max_attempts"] == 3
+    monkeypatch.setenv(READ_TIMEOUT_ENV, "600")
+    assert Aws(make_session("us-east-1")).sagemaker.meta.config.read_timeout == 5
+    monkeypatch.setenv(READ_TIMEOUT_ENV, "soon")
+    with pytest.raises(UserError, match=f"{READ_TIMEOUT_ENV}='soon'"):
+        Aws(make_session("us-east-1")).client("sagemaker")

@@ -38,6 +38,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SMGITOPS = Path(sys.executable).with_name("smgitops")
 RELEASE = ROOT / "releases" / "dev.yaml"
 TIMEOUT = 60  # seconds: a command that has not ended by then hangs
+# The silent-endpoint cases wait 1 s for each answer instead of the product's 5 s (and the check before Terraform's
+# 4 s): the attempts, the retries and the line are the same; tests/test_aws.py holds the defaults.
+SHORT_READ = {"SMGITOPS_AWS_READ_TIMEOUT": "1"}
 
 EXPLICIT_SETTINGS = {
     "SMGITOPS_STATE_BUCKET": "smgitops-tfstate-123456789012",
@@ -229,7 +232,7 @@ def test_closed_port_fails_before_terraform_starts(tmp_path: Path) -> None:
 def test_never_answering_endpoint_is_bounded(tmp_path: Path) -> None:
     with silent_server() as (port, held):
         url = f"http://127.0.0.1:{port}"
-        env = base_env(tmp_path, AWS_ENDPOINT_URL=url, **EXPLICIT_SETTINGS)
+        env = base_env(tmp_path, AWS_ENDPOINT_URL=url, **EXPLICIT_SETTINGS, **SHORT_READ)
         run = cli("verify", str(RELEASE), env=env, cwd=tmp_path)  # subprocess timeout 60 s: it must end
         line = assert_one_line(run, url, "did not answer", "AWS_ENDPOINT_URL")
         assert len(held) == 3  # MAX_ATTEMPTS connections, each waited on for READ_TIMEOUT, then given up
@@ -239,7 +242,7 @@ def test_never_answering_endpoint_is_bounded(tmp_path: Path) -> None:
 def test_never_answering_endpoint_before_terraform_is_bounded(tmp_path: Path) -> None:
     with silent_server() as (port, held):
         url = f"http://127.0.0.1:{port}"
-        env = base_env(tmp_path, AWS_ENDPOINT_URL=url)
+        env = base_env(tmp_path, AWS_ENDPOINT_URL=url, **SHORT_READ)
         run = cli("verify", str(RELEASE), env=env, cwd=tmp_path)
         line = assert_one_line(run, url, "did not answer")
         assert len(held) == 2  # the pre-Terraform check's two tries

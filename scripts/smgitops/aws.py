@@ -10,6 +10,8 @@ client itself.
 
 from __future__ import annotations
 
+import math
+import os
 import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -21,7 +23,7 @@ from botocore.exceptions import ClientError
 from botocore.loaders import Loader
 
 from .clock import Sleep, real_sleep
-from .errors import ExternalError
+from .errors import ExternalError, UserError
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -64,6 +66,27 @@ TEARDOWN_CONFIG = RETRY_CONFIG.merge(
         max_pool_connections=TEARDOWN_WORKERS,
     )
 )
+
+
+# ``SMGITOPS_AWS_READ_TIMEOUT`` (seconds) shortens every client's read timeout, never lengthens it: the tests prove
+# the bounds above (the attempts, the retries, the one-line error) against a silent endpoint without waiting the
+# full 18 s for it. Unset, the bounds are the ones above.
+READ_TIMEOUT_ENV = "SMGITOPS_AWS_READ_TIMEOUT"
+
+
+def with_read_timeout_from_env(config: Config, environ: Mapping[str, str] | None = None) -> Config:
+    """``config`` with its read timeout shortened to ``SMGITOPS_AWS_READ_TIMEOUT`` when that is set and shorter."""
+    value = (os.environ if environ is None else environ).get(READ_TIMEOUT_ENV, "").strip()
+    if not value:
+        return config
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise UserError(f"{READ_TIMEOUT_ENV}={value!r}: give the seconds to wait for an answer, e.g. 5 or 0.5")
+    current: float = config.read_timeout  # type: ignore[attr-defined]  # botocore-stubs declare no option attributes
+    return config.merge(Config(read_timeout=min(seconds, current)))
 
 
 _LOADER: Loader | None = None
@@ -143,6 +166,7 @@ class Aws:
                 service, config = _CLIENTS[name]
                 if self.session is None:
                     raise ExternalError(f"no AWS session to make a {service} client with")
+                config = with_read_timeout_from_env(config)
                 self._clients[name] = self.session.client(service, config=config)  # type: ignore[call-overload]
             return self._clients[name]
 
