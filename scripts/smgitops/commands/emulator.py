@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ready-json", action="store_true", help=argparse.SUPPRESS)
 
 
+def _refuse_a_busy_port(host: str, port: int) -> None:
+    """A port another process listens on is refused at once, before moto (about a second) is imported; the server's
+    own bind below still decides (the port may be taken in between)."""
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds: TIME_WAIT is no hindrance
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise UserError(f"cannot listen on {host}:{port}: the address is in use or not available") from exc
+
+
 def run(args: argparse.Namespace) -> int:
+    _refuse_a_busy_port(args.host, args.port)
     from .. import paths
     from ..emulator import require_local_extra
     from ..emulator.server import emulator_env, make_server
