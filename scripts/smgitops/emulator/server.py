@@ -91,19 +91,45 @@ def build_app(tls: bool) -> Any:
     return app
 
 
-def make_server(host: str, port: int, tls: bool, tls_dir: Path | None = None) -> Any:
+def request_handler() -> Any:
+    """moto's request handler, doing the TLS handshake in the connection's own thread.
+
+    werkzeug's server does it in its accept loop (``do_handshake_on_connect``), one connection at a time: while one
+    client's handshake waits for that client (a Terraform process being scheduled, a busy boto3 thread), no other
+    connection is accepted. Here the listening socket hands out connections without a handshake and each
+    connection's thread makes it before reading the request; a failed handshake is logged and ends only that
+    connection, as werkzeug's own handler does with TLS errors."""
+    import ssl
+
     from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    class HandshakeInThreadHandler(MotoRequestHandler):
+        def handle(self) -> None:
+            if isinstance(self.connection, ssl.SSLSocket):
+                try:
+                    self.connection.do_handshake()
+                except OSError as exc:  # ssl.SSLError, ConnectionError and TimeoutError are OSErrors
+                    self.log_error("TLS handshake failed: %s", exc)
+                    return
+            super().handle()
+
+    return HandshakeInThreadHandler
+
+
+def make_server(host: str, port: int, tls: bool, tls_dir: Path | None = None) -> Any:
+    from werkzeug.serving import load_ssl_context
     from werkzeug.serving import make_server as werkzeug_make_server
 
-    ssl_context: Any = None
+    server = werkzeug_make_server(host, port, build_app(tls), threaded=True, request_handler=request_handler())
     if tls:
         from smgitops.emulator.tls import ensure_certificate
 
         cert, key = ensure_certificate(tls_dir or paths.emulator_tls_dir())
-        ssl_context = (str(cert), str(key))
-    return werkzeug_make_server(
-        host, port, build_app(tls), threaded=True, request_handler=MotoRequestHandler, ssl_context=ssl_context
-    )
+        context = load_ssl_context(str(cert), str(key))
+        # what werkzeug does with ssl_context=, but the handshake is left to the connection's thread
+        server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
+        server.ssl_context = context  # werkzeug's environ says https when it is set
+    return server
 
 
 def emulator_env(url: str, ca_bundle: Path | None) -> dict[str, str]:
