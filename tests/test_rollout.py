@@ -190,14 +190,13 @@ def test_traffic_sends_exactly_the_requests_asked_and_smoke_one_per_variant(
     10 % variant had its 50 (440 requests in one run). Now: 200 sent, 200 more Invocations in CloudWatch, each
     answered one attributed to its variant, and a note saying how many would be needed. Smoke adds one
     invocation per serving variant, stated apart. With errors injected, still one invocation per request."""
-    import boto3
-
+    from smgitops.aws import make_session
     from smgitops.release import load_release
     from smgitops.rollout import Runtime, send_traffic, smoke, traffic_for_canary
     from smgitops.training import build_artifact
 
     release = load_release(_served_release(tmp_path, {"primary": 90, "candidate": 10}, min_invocations=50))
-    session = boto3.session.Session(region_name="us-east-1")
+    session = make_session("us-east-1")  # the process's parsed service models, as the CLI's sessions share them
     s3, sm, cw = (session.client(name) for name in ("s3", "sagemaker", "cloudwatch"))
     s3.create_bucket(Bucket="artifacts")
     for v in release.variants:
