@@ -12,11 +12,13 @@ Two ways to run it:
 from __future__ import annotations
 
 import json
+import logging
 import os
 import select
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from types import TracebackType
@@ -27,6 +29,8 @@ from smgitops.emulator import require_local_extra
 
 if TYPE_CHECKING:
     from smgitops.emulator.admin import AdminClient
+
+log = logging.getLogger("smgitops.emulator")
 
 DUMMY_CREDENTIAL = "testing"
 DEFAULT_REGION = "us-east-1"
@@ -88,7 +92,20 @@ def build_app(tls: bool) -> Any:
 
     app = EmulatorApp(state, dispatcher)
     app.invoker = Invoker(state)
+    threading.Thread(target=_load_service_models, daemon=True, name="load-service-models").start()
     return app
+
+
+def _load_service_models() -> None:
+    """Load the botocore service models moto parses requests and writes answers with (cached per process, 30-90 ms
+    each), in the background while the server starts, instead of in each service's first request."""
+    from moto.core.utils import get_service_model
+
+    for service in _WARM_SERVICES:
+        try:
+            get_service_model(service)
+        except Exception as exc:  # pragma: no cover - the first request of that service will load (or fail) it
+            log.debug("service model %s not loaded ahead: %s", service, exc)
 
 
 def request_handler() -> Any:
