@@ -3,8 +3,8 @@
 Requests under ``/_smgitops/`` are admin calls (reset, fault injection, update control, clock, the IAM request
 log, warming the serving libraries); everything else is recorded while a recording is on (``iamlog``: which key
 asked for which IAM action on which resource) and goes to moto, after due endpoint transitions are applied and the
-request's facts (scheme, headers) are made available to the bucket-policy evaluation. sagemaker-runtime invocations are served here too
-(see ``invoke``).
+request's facts (scheme, headers) are made available to the bucket-policy evaluation. sagemaker-runtime invocations
+are served here too (see ``invoke``).
 """
 
 from __future__ import annotations
