@@ -14,6 +14,7 @@ import contextvars
 import datetime as dt
 import math
 import re
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -437,7 +438,7 @@ def percentile(values: list[float], stat: str) -> float | None:
 
 def _patch_cloudwatch() -> None:
     from moto.cloudwatch.exceptions import InvalidParameterValue
-    from moto.cloudwatch.models import Statistics
+    from moto.cloudwatch.models import CloudWatchBackend, Statistics
     from moto.cloudwatch.responses import CloudWatchResponse
     from moto.core.responses import ActionResult
 
@@ -480,6 +481,59 @@ def _patch_cloudwatch() -> None:
 
     _wrap(Statistics, "get_statistics_for_type", stat_with_percentiles)
     _wrap(CloudWatchResponse, "get_metric_statistics", extended_statistics)
+    _wrap(CloudWatchBackend, "get_all_metrics", metrics_for_the_query)
+    _wrap(CloudWatchBackend, "get_metric_data", metric_data_query_by_query)
+
+
+# The datapoints a GetMetricData MetricStat query can use (moto's own conditions), while that query is answered.
+_query_metrics = threading.local()
+
+
+def metric_stat_filter(query: dict[str, Any]) -> Callable[[Any], bool]:
+    """Whether a datapoint can count for the MetricStat ``query`` by moto 5.2.5's own conditions: its name, and with
+    dimensions its dimensions (compared exactly as moto compares them), else its namespace."""
+    from moto.cloudwatch.models import Dimension
+
+    metric = query["MetricStat"]["Metric"]
+    name, namespace = metric["MetricName"], metric["Namespace"]
+    dimensions = sorted(Dimension(name=d["Name"], value=d["Value"]) for d in metric.get("Dimensions", []))
+    if dimensions:
+        return lambda md: md.name == name and sorted(md.dimensions) == dimensions
+    return lambda md: md.name == name and md.namespace == namespace
+
+
+def metrics_for_the_query(original: Callable[..., Any]) -> Callable[..., Any]:
+    def get_all_metrics(self: Any) -> Any:
+        data = original(self)
+        keep = getattr(_query_metrics, "keep", None)
+        return data if keep is None else [md for md in data if keep(md)]
+
+    return get_all_metrics
+
+
+def metric_data_query_by_query(original: Callable[..., Any]) -> Callable[..., Any]:
+    """GetMetricData answered one MetricStat query at a time, each over the datapoints it can use.
+
+    moto compares every datapoint of the window with every query in every period (a sort of its dimensions each
+    time): with the canary's thousands of datapoints, nine queries and ten periods a call takes half a second. A
+    request of MetricStat queries only is answered as moto answers each of its queries alone (their results do not
+    depend on each other), with moto seeing only the datapoints :func:`metric_stat_filter` keeps, which it would
+    have kept anyway: the same answer. A request with an expression (which reads other queries' results) goes to
+    moto as it is."""
+
+    def get_metric_data(self: Any, queries: list[dict[str, Any]], *args: Any, **kwargs: Any) -> Any:
+        if not queries or any("MetricStat" not in q or "Expression" in q for q in queries):
+            return original(self, queries, *args, **kwargs)
+        results: list[Any] = []
+        for query in queries:
+            _query_metrics.keep = metric_stat_filter(query)
+            try:
+                results += original(self, [query], *args, **kwargs)
+            finally:
+                _query_metrics.keep = None
+        return results
+
+    return get_metric_data
 
 
 def install(state: ExtensionState) -> ExtensionState:
