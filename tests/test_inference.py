@@ -8,8 +8,10 @@ the way the container calls them.
 from __future__ import annotations
 
 import ast
+import contextlib
 import csv
 import importlib.util
+import io
 import json
 import math
 import os
@@ -24,6 +26,7 @@ from typing import Any
 import pytest
 
 from smgitops import estimators, training
+from smgitops.cli import main
 
 MODEL = "cancer-logreg"
 JSON = "application/json"
@@ -33,13 +36,12 @@ CSV = "text/csv"
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory, project_root: Path) -> Path:
     out = tmp_path_factory.mktemp("artifacts")
-    result = subprocess.run(
-        [sys.executable, "-m", "smgitops.cli", "train", str(project_root / "releases" / "dev.yaml"), "--out", str(out)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    # `smgitops train` through the CLI's main() in this process (conftest pins the BLAS kernels as the console
+    # script does): the serving tests import scikit-learn anyway, so only the fit is paid here.
+    err = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+        code = main(["train", str(project_root / "releases" / "dev.yaml"), "--out", str(out)])
+    assert code == 0, err.getvalue()
     extracted = tmp_path_factory.mktemp("model")
     with tarfile.open(training.artifact_path(out, MODEL)) as tar:
         tar.extractall(extracted, filter="data")
