@@ -21,6 +21,12 @@ emulator on a free port, with real Terraform and the real pipeline functions -- 
 Every step states its expectations and checks them against live state (the endpoint's configuration and weights
 as SageMaker describes them, the plan after each apply, the number of real calls of the training function); the
 report (``--report``) lists them, and the command exits 0 only if every one held.
+
+Steps that need nothing from each other overlap, and the report says so: v1's training and commit run while the
+bootstrap does (its AWS provider spends about five seconds waiting on the KMS key), checkov's process and the
+emulator's serving libraries start then too, and the v1 pull request's checkov scan runs alongside v1's deploy,
+which waits for its verdict. Each step records when it started (``started``, seconds since the story began) and what
+it ran ``alongside``; the timeline shows both, and the set-up before the first step (``setup_seconds``).
 """
 
 from __future__ import annotations
