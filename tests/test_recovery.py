@@ -212,14 +212,14 @@ def test_sigkill_while_updating_leaves_a_lock_then_unlock_and_the_next_deploy_ad
 
     # A deploy meanwhile: waits a bounded time naming the holder, then exit 2, nothing changed, no rollback.
     monkeypatch.chdir(j.repo)
-    monkeypatch.setenv("SMGITOPS_LOCK_TIMEOUT", "3s")
+    monkeypatch.setenv("SMGITOPS_LOCK_TIMEOUT", "1s")  # waited out in full: the dead run never releases it
     started = time.monotonic()
     assert cli.main(["deploy", "releases/dev.yaml"]) == 2
     waited = time.monotonic() - started
     err = capsys.readouterr().err
     with capsys.disabled():
-        print(f"\ndeploy under a dead run's lock (SMGITOPS_LOCK_TIMEOUT=3s): exit 2 after {waited:.1f} s")
-    assert f"waiting up to 3s for the Terraform state lock, held by {held.who} since {held.created}" in err
+        print(f"\ndeploy under a dead run's lock (SMGITOPS_LOCK_TIMEOUT=1s): exit 2 after {waited:.1f} s")
+    assert f"waiting up to 1s for the Terraform state lock, held by {held.who} since {held.created}" in err
     assert f"lock ID {held.id}" in err and "smgitops unlock dev" in err
     assert "ROLLBACK" not in err and "rolled back" not in err
     assert sh(j.repo, "branch", "--list", "smgitops/rollback-*") == ""
@@ -258,7 +258,7 @@ def test_a_lost_answer_to_terraforms_own_lock_request_does_not_strand_the_state(
     Terraform alone waits out the lock timeout and leaves that lock behind; smgitops recognises its own lock
     (this host and user, taken during this command, free when the command started), releases it and runs again."""
     j = journey
-    monkeypatch.setenv("SMGITOPS_LOCK_TIMEOUT", "5s")
+    monkeypatch.setenv("SMGITOPS_LOCK_TIMEOUT", "1s")  # Terraform waits it out for the lock it holds itself
     j.stack.admin.drop_next_response(lost)
     assert _plan_empty(j)
     err = capsys.readouterr().err
