@@ -56,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     tls_dir = args.tls_dir or paths.emulator_tls_dir()
     try:
-        server = make_server(args.host, args.port, args.tls, tls_dir)
+        # the child of Emulator (--ready-json) logs errors, not a line per request: its log is read for errors
+        server = make_server(args.host, args.port, args.tls, tls_dir, access_log=not args.ready_json)
     except (OSError, SystemExit) as exc:  # werkzeug reports a failed bind on stderr and exits
         raise UserError(f"cannot listen on {args.host}:{args.port}: the address is in use or not available") from exc
     host, port = server.server_address[:2]

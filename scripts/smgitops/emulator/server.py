@@ -119,14 +119,18 @@ def _load_service_models() -> None:
             log.debug("service model %s not loaded ahead: %s", service, exc)
 
 
-def request_handler() -> Any:
-    """moto's request handler, doing the TLS handshake in the connection's own thread.
+def request_handler(access_log: bool = True) -> Any:
+    """moto's request handler, doing the TLS handshake in the connection's own thread; without ``access_log`` it
+    logs only the requests answered with a server error (5xx), not every request.
 
     werkzeug's server does it in its accept loop (``do_handshake_on_connect``), one connection at a time: while one
     client's handshake waits for that client (a Terraform process being scheduled, a busy boto3 thread), no other
     connection is accepted. Here the listening socket hands out connections without a handshake and each
     connection's thread makes it before reading the request; a failed handshake is logged and ends only that
-    connection, as werkzeug's own handler does with TLS errors."""
+    connection, as werkzeug's own handler does with TLS errors.
+
+    The access log (werkzeug's line per request, about a twentieth of the emulator's time in the demo) is for a
+    person watching ``smgitops emulator``; the :class:`Emulator` child's log is read for its errors."""
     import ssl
 
     from moto.moto_server.werkzeug_app import MotoRequestHandler
@@ -141,14 +145,19 @@ def request_handler() -> Any:
                     return
             super().handle()
 
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            if access_log or str(code).startswith("5"):
+                super().log_request(code, size)
+
     return HandshakeInThreadHandler
 
 
-def make_server(host: str, port: int, tls: bool, tls_dir: Path | None = None) -> Any:
+def make_server(host: str, port: int, tls: bool, tls_dir: Path | None = None, *, access_log: bool = True) -> Any:
     from werkzeug.serving import load_ssl_context
     from werkzeug.serving import make_server as werkzeug_make_server
 
-    server = werkzeug_make_server(host, port, build_app(tls), threaded=True, request_handler=request_handler())
+    handler = request_handler(access_log)
+    server = werkzeug_make_server(host, port, build_app(tls), threaded=True, request_handler=handler)
     if tls:
         from smgitops.emulator.tls import ensure_certificate
 
