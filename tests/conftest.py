@@ -134,8 +134,11 @@ LONG_FILES_FIRST = (
     "test_plan_apply.py",
     "test_env_faults.py",
     "test_terraform_roots.py",
-    "test_authoring.py",
+    "test_policy.py",
     "test_rollback_git.py",
+    "test_checkov_launcher.py",
+    "test_authoring.py",
+    "test_emulator_terraform.py",
     "test_retire.py",
     "test_output.py",
 )
