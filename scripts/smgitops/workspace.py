@@ -27,6 +27,7 @@ from .terraform import LockInfo, ProcessRunner, Terraform, WorkingCopy, file_loc
 
 if TYPE_CHECKING:
     from .aws import Aws
+    from .localmode import Emulator
     from .release import Release
 
 WORK_DIR = Path(".smgitops") / "work"
@@ -55,15 +56,13 @@ class Workspace:
         runner: ProcessRunner = subprocess_runner,
         env: Mapping[str, str] | None = None,
     ) -> Workspace:
-        from .localmode import backend_endpoint_settings, emulator_from_env, provider_override, terraform_env
+        from .localmode import backend_endpoint_settings, provider_override
 
-        repo = release.repo_root
-        directory = repo / WORK_DIR / release.environment
-        copy = WorkingCopy(source=repo / "terraform", root=directory / "root")
-        emulator = emulator_from_env(env) if is_local_mode(env) else None
+        directory, emulator, tf_env = _where_terraform_runs(release, env)
+        copy = WorkingCopy(source=release.repo_root / "terraform", root=directory / "root")
         override = provider_override(emulator) if emulator is not None else None
         extra = backend_endpoint_settings(emulator) if emulator is not None else ""
-        tf = Terraform(copy.root, env=terraform_env(emulator, env), runner=runner)
+        tf = Terraform(copy.root, env=tf_env, runner=runner)
         tf.lock_probe = _lock_probe(release, settings, connect)
         tf.lock_release = _lock_release(release, settings, connect)
         tf.unlock_hint = f"smgitops unlock {release.environment} (refuses a lock younger than the job timeout)"
@@ -75,11 +74,9 @@ class Workspace:
         background: before the settings are resolved, so its start overlaps that and everything else the command
         does before its first Terraform process. The environment is the one :meth:`create` gives Terraform."""
         from . import tfprovider
-        from .localmode import emulator_from_env, terraform_env
 
-        emulator = emulator_from_env(env) if is_local_mode(env) else None
-        root = release.repo_root / WORK_DIR / release.environment / "root"
-        tfprovider.warm(root, terraform_env(emulator, env))
+        directory, _, tf_env = _where_terraform_runs(release, env)
+        tfprovider.warm(directory / "root", tf_env)
 
     @property
     def aws(self) -> Aws:
@@ -139,6 +136,18 @@ class Workspace:
     def root_fingerprint(self) -> str:
         """Hash of the Terraform root as it is in the repository (what a saved plan was computed from)."""
         return WorkingCopy(source=self.copy.source, root=self.copy.source).fingerprint()
+
+
+def _where_terraform_runs(
+    release: Release, env: Mapping[str, str] | None
+) -> tuple[Path, Emulator | None, dict[str, str]]:
+    """The environment's work directory (the working copy is its ``root/``), the emulator in local mode, and the
+    environment Terraform runs with: one derivation for the workspace and for the provider warmed ahead of it,
+    whose key must be the one the workspace's Terraform processes ask for."""
+    from .localmode import emulator_from_env, terraform_env
+
+    emulator = emulator_from_env(env) if is_local_mode(env) else None
+    return release.repo_root / WORK_DIR / release.environment, emulator, terraform_env(emulator, env)
 
 
 def _lock_probe(release: Release, settings: Settings, connect: Callable[[], Aws]) -> Callable[[], LockInfo | None]:
