@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from smgitops import tfprovider
+from smgitops import tfprovider, tfrelay
 from smgitops.errors import UserError
 from smgitops.terraform import Completed, Interrupted, Terraform, subprocess_runner
 
@@ -85,6 +85,38 @@ def test_local_mode_commands_share_one_provider_which_does_their_work(bootstrap:
     other = bootstrap.terraform(runner, AWS_ACCESS_KEY_ID="another-key")
     other.show_json()
     assert runner.calls[-1][1] not in (None, reattach) and tfprovider.HOST.started == started + 2
+
+
+def test_the_schema_relay_gives_each_terraform_process_one_schema_and_the_same_plan(
+    bootstrap: Bootstrap, tmp_path: Path
+) -> None:
+    runner = EnvRecorder()
+    relayed, direct = bootstrap.terraform(runner), bootstrap.terraform(runner, SMGITOPS_SCHEMA_RELAY="0")
+    tfprovider.HOST.stop_all()
+    # a change to plan: another environment in bootstrap/'s variables (roles, policies)
+    variables = {**bootstrap.variables, "environments": json.dumps(["dev", "prod", "staging"])}
+    plans = {}
+    for name, tf in (("relayed", relayed), ("direct", direct)):
+        plan_file = tmp_path / f"{name}.tfplan"
+        assert tf.plan(out=plan_file, lock=False, variables=variables) is True
+        plans[name] = tf.show_json(plan_file)["resource_changes"]
+    (relayed_reattach,) = {value for command, value in runner.calls[:2]}
+    (direct_reattach,) = {value for command, value in runner.calls[2:]}
+    relay = tfprovider.HOST.relay_of(relayed_reattach)
+    assert relay is not None and tfprovider.HOST.relay_of(direct_reattach) is None
+    # Terraform attaches to the relay's socket; the process it names is still the provider
+    assert json.loads(relayed_reattach)[tfprovider.PROVIDER_ADDRESS]["Addr"]["String"] == relay.socket
+    assert tfprovider.pid_of(relayed_reattach) is not None
+    # two Terraform processes: one schema answer each (a plan alone asks three times without the relay), and the
+    # provider built it once
+    assert (relay.schema_answers, relay.schema_fetches) == (2, 1)
+    # and the plans are the same, change for change
+    assert plans["relayed"] == plans["direct"] and any(c["change"]["actions"] != ["no-op"] for c in plans["direct"])
+
+    assert tfrelay.schema_optional(b"\x0a\x00") == b"\x0a\x00\x32\x02\x10\x01"
+    with pytest.raises(UserError, match=r"SMGITOPS_SCHEMA_RELAY='on': expected 1 .* or 0") as caught:
+        tfrelay.relay_wanted({"SMGITOPS_SCHEMA_RELAY": "on"})
+    assert caught.value.exit_code == 2
 
 
 def test_sharing_is_off_when_asked_and_against_aws(bootstrap: Bootstrap) -> None:

@@ -20,6 +20,9 @@ What differs from a provider Terraform starts itself, and how it is handled:
   is not used again (:meth:`ProviderHost.discard`).
 * A provider that cannot start, or dies, is never a failure of the run: the command runs with a provider of its
   own, as without sharing.
+
+Terraform attaches to a :mod:`smgitops.tfrelay` in front of the provider when gRPC is installed (the ``local``
+extra): each Terraform process then asks for provider 3.39's schema once, not once per provider instance it makes.
 """
 
 from __future__ import annotations
@@ -36,7 +39,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import tfrelay
 from .errors import UserError
+from .tfrelay import SchemaRelay
 
 REATTACH_VAR = "TF_REATTACH_PROVIDERS"
 SHARED_PROVIDER_VAR = "SMGITOPS_SHARED_PROVIDER"
@@ -70,11 +75,14 @@ def provider_binary(workdir: Path) -> Path | None:
 class _Provider:
     proc: subprocess.Popen[str]
     reattach: str
+    relay: SchemaRelay | None = None
 
     def alive(self) -> bool:
         return self.proc.poll() is None
 
     def stop(self) -> None:
+        if self.relay is not None:
+            self.relay.stop()
         with contextlib.suppress(ProcessLookupError):
             self.proc.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -90,6 +98,22 @@ def _reattach_value(line: str) -> str | None:
         return value if PROVIDER_ADDRESS in json.loads(value) else None
     except ValueError:
         return None
+
+
+def _relayed(reattach: str, relay: SchemaRelay) -> str:
+    """The reattach value that sends Terraform to ``relay`` instead of the provider's own socket."""
+    value = json.loads(reattach)
+    value[PROVIDER_ADDRESS]["Addr"] = {"Network": "unix", "String": relay.socket}
+    return json.dumps(value)
+
+
+def _upstream_socket(reattach: str) -> str | None:
+    """The provider's own Unix socket, from its reattach value (``None``: not a Unix socket)."""
+    try:
+        addr = json.loads(reattach)[PROVIDER_ADDRESS]["Addr"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return str(addr["String"]) if addr.get("Network") == "unix" else None
 
 
 def _trace(env: Mapping[str, str], started: float) -> None:
@@ -133,6 +157,7 @@ def _start(binary: Path, env: Mapping[str, str]) -> _Provider | None:
             handed.put(None)
 
     threading.Thread(target=pump, daemon=True, name="aws-provider-output").start()
+    relay = tfrelay.relay_wanted(env)  # imports gRPC while the provider starts
     try:
         reattach = handed.get(timeout=START_TIMEOUT)
     except queue.Empty:
@@ -141,6 +166,11 @@ def _start(binary: Path, env: Mapping[str, str]) -> _Provider | None:
     if reattach is None:
         provider.stop()
         return None
+    upstream = _upstream_socket(reattach)
+    if upstream is not None and relay:
+        provider.relay = tfrelay.start(upstream)
+        if provider.relay is not None:
+            provider.reattach = _relayed(reattach, provider.relay)
     _trace(env, started)
     return provider
 
@@ -183,6 +213,11 @@ class ProviderHost:
                 if provider.reattach == reattach:
                     del self._live[key]
                     provider.stop()
+
+    def relay_of(self, reattach: str) -> SchemaRelay | None:
+        """The schema relay behind a reattach value this host handed out (for tests and diagnostics)."""
+        with self._lock:
+            return next((p.relay for p in self._live.values() if p.reattach == reattach), None)
 
     def stop_all(self) -> None:
         with self._lock:
