@@ -110,6 +110,10 @@ def test_the_schema_relay_gives_each_terraform_process_one_schema_and_the_same_p
     # two Terraform processes: one schema answer each (a plan alone asks three times without the relay), and the
     # provider built it once
     assert (relay.schema_answers, relay.schema_fetches) == (2, 1)
+    # local mode: only the services of the roots' types (bootstrap/ and terraform/ share the provider)
+    assert relay.families is not None and relay.left_out > 500
+    assert {"aws_iam_", "aws_kms_", "aws_s3_", "aws_dynamodb_", "aws_sagemaker_", "aws_cloudwatch_"} <= relay.families
+    assert not any(family.startswith(("aws_ec2", "aws_instance", "aws_lambda")) for family in relay.families)
     # and the plans are the same, change for change
     assert plans["relayed"] == plans["direct"] and any(c["change"]["actions"] != ["no-op"] for c in plans["direct"])
 
@@ -117,6 +121,34 @@ def test_the_schema_relay_gives_each_terraform_process_one_schema_and_the_same_p
     with pytest.raises(UserError, match=r"SMGITOPS_SCHEMA_RELAY='on': expected 1 .* or 0") as caught:
         tfrelay.relay_wanted({"SMGITOPS_SCHEMA_RELAY": "on"})
     assert caught.value.exit_code == 2
+
+
+def _entry(field: int, key: str, value: bytes) -> bytes:
+    body = b"\x0a" + bytes([len(key)]) + key.encode() + b"\x12" + bytes([len(value)]) + value
+    return bytes([field << 3 | 2, len(body)]) + body
+
+
+def test_the_relay_leaves_out_only_other_services_types() -> None:
+    provider = b"\x0a\x03\x10\x01\x00"  # field 1 (the provider's own schema), kept whatever it holds
+    answer = (
+        provider
+        + _entry(2, "aws_sagemaker_model", b"\x08\x01")
+        + _entry(2, "aws_instance", b"\x08\x02")
+        + _entry(3, "aws_iam_policy_document", b"\x08\x03")
+        + _entry(3, "aws_ami", b"\x08\x04")
+        + b"\x22\x00"  # field 4 (diagnostics), kept
+    )
+    kept, left_out = tfrelay.only_families(answer, {"aws_sagemaker_", "aws_iam_"})
+    assert left_out == 2
+    assert kept == (
+        provider
+        + _entry(2, "aws_sagemaker_model", b"\x08\x01")
+        + _entry(3, "aws_iam_policy_document", b"\x08\x03")
+        + b"\x22\x00"
+    )
+    assert tfrelay.only_families(answer, {"aws_"}) == (answer, 0)
+    assert tfprovider._family("aws_sagemaker_endpoint_configuration") == "aws_sagemaker_"
+    assert tfprovider._family("aws_region") == "aws_region"
 
 
 def test_sharing_is_off_when_asked_and_against_aws(bootstrap: Bootstrap) -> None:

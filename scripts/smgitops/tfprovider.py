@@ -31,6 +31,7 @@ import atexit
 import contextlib
 import json
 import queue
+import re
 import subprocess
 import tempfile
 import threading
@@ -39,7 +40,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import tfrelay
+from . import paths, tfrelay
 from .errors import UserError
 from .tfrelay import SchemaRelay
 
@@ -62,6 +63,32 @@ def sharing_wanted(env: Mapping[str, str]) -> bool:
     if REATTACH_VAR in env:  # the caller attaches Terraform to a provider of its own choosing
         return False
     return value == "1" if value else bool(env.get("AWS_ENDPOINT_URL"))
+
+
+# A resource or data source block of the AWS provider: its type's name.
+_AWS_TYPE = re.compile(r'^\s*(?:resource|data)\s+"(aws_[a-z0-9_]+)"', re.MULTILINE)
+
+
+def _family(type_name: str) -> str:
+    """``aws_sagemaker_endpoint`` -> ``aws_sagemaker_``; a one-word type (``aws_region``) is its own family."""
+    service, sep, _ = type_name[len("aws_") :].partition("_")
+    return f"aws_{service}{sep}"
+
+
+def schema_families(workdir: Path) -> frozenset[str]:
+    """The service families of every AWS resource and data source type in ``workdir``'s configuration and in the
+    tool's own roots (bootstrap/ and terraform/ share a provider in local mode): what the schema relay answers."""
+    found: set[str] = set()
+    for root in (workdir, paths.tool_home() / "terraform", paths.tool_home() / "bootstrap"):
+        for tf in sorted(root.glob("*.tf")):
+            found.update(_family(name) for name in _AWS_TYPE.findall(tf.read_text(encoding="utf-8")))
+    return frozenset(found)
+
+
+def _pruning_wanted(env: Mapping[str, str]) -> bool:
+    """Whether the relay answers only the configuration's service families: in local mode, whose state only these
+    roots made (see :mod:`smgitops.tfrelay`)."""
+    return bool(env.get("AWS_ENDPOINT_URL")) and env.get(tfrelay.RELAY_VAR, "") != "0"
 
 
 def provider_binary(workdir: Path) -> Path | None:
@@ -126,7 +153,7 @@ def _trace(env: Mapping[str, str], started: float) -> None:
             out.write(f"{started:.6f} {time.time():.6f} provider start\n")
 
 
-def _start(binary: Path, env: Mapping[str, str]) -> _Provider | None:
+def _start(binary: Path, env: Mapping[str, str], families: frozenset[str] | None = None) -> _Provider | None:
     started = time.time()
     try:
         proc = subprocess.Popen(
@@ -168,7 +195,7 @@ def _start(binary: Path, env: Mapping[str, str]) -> _Provider | None:
         return None
     upstream = _upstream_socket(reattach)
     if upstream is not None and relay:
-        provider.relay = tfrelay.start(upstream)
+        provider.relay = tfrelay.start(upstream, families)
         if provider.relay is not None:
             provider.reattach = _relayed(reattach, provider.relay)
     _trace(env, started)
@@ -179,13 +206,16 @@ class ProviderHost:
     """The providers this process started, by binary and environment."""
 
     def __init__(self) -> None:
-        self._live: dict[tuple[str, tuple[tuple[str, str], ...]], _Provider] = {}
+        self._live: dict[tuple[str, tuple[tuple[str, str], ...], tuple[str, ...]], _Provider] = {}
         self._lock = threading.Lock()
         self.started = 0  # providers started (each costs a provider start, as one Terraform command would)
 
     @staticmethod
-    def _key(binary: Path, env: Mapping[str, str]) -> tuple[str, tuple[tuple[str, str], ...]]:
-        return str(binary), tuple(sorted((k, v) for k, v in env.items() if k != REATTACH_VAR))
+    def _key(
+        binary: Path, env: Mapping[str, str], families: frozenset[str] | None
+    ) -> tuple[str, tuple[tuple[str, str], ...], tuple[str, ...]]:
+        environment = tuple(sorted((k, v) for k, v in env.items() if k != REATTACH_VAR))
+        return str(binary), environment, tuple(sorted(families or ()))
 
     def reattach(self, workdir: Path, env: Mapping[str, str]) -> str | None:
         """The ``TF_REATTACH_PROVIDERS`` value for a command in ``workdir`` with ``env``; ``None``: let Terraform
@@ -193,11 +223,12 @@ class ProviderHost:
         binary = provider_binary(workdir)
         if binary is None:
             return None
-        key = self._key(binary, env)
+        families = schema_families(workdir) if _pruning_wanted(env) else None
+        key = self._key(binary, env, families)
         with self._lock:
             provider = self._live.pop(key, None)
             if provider is None or not provider.alive():
-                provider = _start(binary, env)
+                provider = _start(binary, env, families)
                 if provider is None:
                     return None
                 self.started += 1

@@ -12,6 +12,13 @@ The relay listens on a socket of its own, passes every call to the provider unch
 included, and cancelled when Terraform goes away), and answers ``GetSchema`` with the provider's first answer and
 that capability added. Terraform attaches to the relay instead of the provider; nothing else changes.
 
+Given the service families of the configuration (``aws_sagemaker_``, ``aws_iam_``, ...), the answer also leaves out
+the resource and data source types of every other service (858 of provider 3.39's 957; 615 kB → 51 kB), which
+Terraform would otherwise decode in every process for nothing: about 0.15 s of CPU per ``plan``, 0.1 s per
+``show``. Local mode only (:mod:`smgitops.tfprovider` decides): its state is the emulator's, made by these roots, so
+it holds no type of another service. A state that does (a root that used another service and no longer does) makes
+Terraform fail with "no schema available"; ``SMGITOPS_SCHEMA_RELAY=0`` then runs without the relay.
+
 It needs ``grpcio`` (the ``local`` extra); without it the provider is shared without a relay.
 ``SMGITOPS_SCHEMA_RELAY=0`` turns it off.
 """
@@ -22,7 +29,7 @@ import contextlib
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent import futures
 from pathlib import Path
 from typing import Any
@@ -55,6 +62,67 @@ def relay_wanted(env: Mapping[str, str]) -> bool:
     return True
 
 
+def _varint(data: bytes, at: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, at
+
+
+def _fields(data: bytes) -> Iterator[tuple[int, int, int, int]]:
+    """The top-level fields of a serialised protocol buffer: (number, payload start, payload end, field end)."""
+    at = 0
+    while at < len(data):
+        tag, at = _varint(data, at)
+        number, wire = tag >> 3, tag & 7
+        if wire == 0:
+            start = at
+            _, at = _varint(data, at)
+            yield number, start, at, at
+        elif wire == 2:
+            length, start = _varint(data, at)
+            at = start + length
+            yield number, start, at, at
+        elif wire in (1, 5):
+            start, at = at, at + (8 if wire == 1 else 4)
+            yield number, start, at, at
+        else:
+            raise ValueError(f"unexpected protocol buffer wire type {wire}")
+
+
+def _map_key(entry: bytes) -> str:
+    """The key (field 1, a string) of a serialised map entry."""
+    for number, start, end, _ in _fields(entry):
+        if number == 1:
+            return entry[start:end].decode()
+    return ""
+
+
+# GetProviderSchema.Response: resource_schemas = 2, data_source_schemas = 3 (maps from the type's name)
+_TYPE_MAPS = (2, 3)
+
+
+def only_families(answer: bytes, families: Iterable[str]) -> tuple[bytes, int]:
+    """``answer`` (a serialised ``GetProviderSchema.Response``) with the resource and data source types whose names
+    start with none of ``families`` left out; every other field as it was. Returns it and how many types were
+    left out."""
+    prefixes = tuple(families)
+    kept = bytearray()
+    left_out = 0
+    field_start = 0
+    for number, start, end, field_end in _fields(answer):
+        if number in _TYPE_MAPS and not _map_key(answer[start:end]).startswith(prefixes):
+            left_out += 1
+        else:
+            kept += answer[field_start:field_end]
+        field_start = field_end
+    return bytes(kept), left_out
+
+
 def schema_optional(answer: bytes) -> bytes:
     """``answer`` (a serialised ``GetProviderSchema.Response``) declaring ``get_provider_schema_optional``: an
     appended field 6 ``{2: true}``. Protocol buffers merge a message field that occurs twice, so an answer that
@@ -66,7 +134,7 @@ def schema_optional(answer: bytes) -> bytes:
 class SchemaRelay:
     """Relays a provider's plugin socket ``upstream`` (a Unix socket path) on a socket of its own."""
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, families: frozenset[str] | None = None) -> None:
         import grpc
 
         self._grpc = grpc
@@ -77,6 +145,8 @@ class SchemaRelay:
         self._schema_lock = threading.Lock()
         self.schema_fetches = 0  # GetSchema calls that reached the provider
         self.schema_answers = 0  # GetSchema calls answered
+        self.families = families  # None: every type is answered
+        self.left_out = 0  # types of other services left out of the answer
         relay = self
 
         class _Handler(grpc.GenericRpcHandler):  # type: ignore[misc]
@@ -137,18 +207,21 @@ class SchemaRelay:
                 self.schema_answers += 1
                 if self._schema is None:
                     self.schema_fetches += 1
-                    self._schema = schema_optional(one(request, context))
+                    answer = one(request, context)
+                    if self.families is not None:
+                        answer, self.left_out = only_families(answer, self.families)
+                    self._schema = schema_optional(answer)
                 return self._schema
 
         return grpc.unary_unary_rpc_method_handler(get_schema)
 
 
-def start(upstream: str) -> SchemaRelay | None:
-    """A started relay for the provider socket ``upstream``; ``None`` when it cannot listen (the provider is then
-    shared without it)."""
+def start(upstream: str, families: frozenset[str] | None = None) -> SchemaRelay | None:
+    """A started relay for the provider socket ``upstream`` (answering only the types of ``families`` when given);
+    ``None`` when it cannot listen (the provider is then shared without it)."""
     relay: SchemaRelay | None = None
     try:
-        relay = SchemaRelay(upstream)
+        relay = SchemaRelay(upstream, families)
         return relay.start()
     except (OSError, RuntimeError):
         if relay is not None:
