@@ -8,6 +8,7 @@ field path.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -537,6 +538,41 @@ def test_the_probe_fits_the_training_split_of_the_data(release: Path, capsys: py
     assert_reported(err, str(release), line_of(text, "    params:"), "models.cancer-logreg.params",
                     "RandomForestClassifier refuses these parameters together when fitting: `max_samples` must be "
                     "<= n_samples=426")  # fmt: skip
+
+
+def test_the_datas_shape_is_read_once_for_the_same_bytes_and_again_for_new_ones(
+    release: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The probe's shape comes from the data file's rows, read once per content: changed rows are read again."""
+    from smgitops import release_checks
+
+    reads: list[Path] = []
+    read = release_checks._read_data_shape
+
+    def counting(path: Path) -> tuple[int, int, int] | None:
+        reads.append(path)
+        return read(path)
+
+    monkeypatch.setattr(release_checks, "_read_data_shape", counting)
+    text = with_params(
+        release.read_text(encoding="utf-8"), "sklearn.ensemble.RandomForestClassifier", "max_samples: 427"
+    )
+    release.write_text(text, encoding="utf-8")
+    data = release.parents[1] / "data" / DATA.name
+    for _ in range(2):  # 426 training rows of 569, each time; the rows were read once
+        code, _out, err = run_cli(capsys, str(release))
+        assert code == 2 and "`max_samples` must be <= n_samples=426" in err, err
+    assert len(reads) <= 1  # none at all when an earlier test in this process read the same bytes
+    rows = DATA.read_bytes().splitlines(keepends=True)
+    data.write_bytes(b"".join(rows) + b"".join(rows[-4:]))  # 573 rows: 429 of them train
+    old_digest = hashlib.sha256(DATA.read_bytes()).hexdigest()
+    new_digest = hashlib.sha256(data.read_bytes()).hexdigest()
+    release.write_text(edit(text, old_digest, new_digest), encoding="utf-8")
+    before = len(reads)
+    for _ in range(2):
+        code, out, err = run_cli(capsys, str(release))
+        assert (code, out.strip()) == (0, f"{release}: ok"), err
+    assert reads[before:] == [data]
 
 
 def test_default_params_validate_without_importing_scikit_learn(release: Path) -> None:
