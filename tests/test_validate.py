@@ -590,7 +590,9 @@ def test_default_params_validate_without_importing_scikit_learn(release: Path) -
     assert res.stdout.splitlines() == [f"{release}: ok", "SKLEARN False"]
 
 
-def test_a_release_that_passed_is_not_checked_again_by_scikit_learn_or_the_schema(release: Path) -> None:
+def test_a_release_that_passed_is_not_checked_again_by_scikit_learn_or_the_schema(
+    release: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Every command loads its release: parameters scikit-learn accepted (same estimator, values, data shape and
     installed numeric stack) and a document the schema accepted are not checked again; changed values are, and a
     refusal is never kept."""
@@ -606,22 +608,48 @@ def test_a_release_that_passed_is_not_checked_again_by_scikit_learn_or_the_schem
         res = subprocess.run([sys.executable, "-c", probe, str(release)], capture_output=True, text=True, timeout=120)
         return res.returncode, res.stdout.splitlines()
 
+    # A fresh interpreter each: the second finds both verdicts on disk and never imports scikit-learn or jsonschema.
     assert validate() == (0, [f"{release}: ok", "SKLEARN True JSONSCHEMA True"])
     assert validate() == (0, [f"{release}: ok", "SKLEARN False JSONSCHEMA False"])
     # kept in the user's cache directory, never in the checkout (where a commit could bring a verdict along)
     kept = Path(os.environ["XDG_CACHE_HOME"]) / "smgitops" / "validated"
     assert len(list(kept.iterdir())) == 2  # the schema's and the parameters'
     assert not any(p.name == "validated" for p in release.parents[1].rglob("*"))
+
+    # Then main() in this process (both libraries are imported here already), the checks counted where they run:
+    # scikit-learn is asked for the parameter names, the schema's validator for the document's problems.
+    from smgitops import estimators, release_checks
+
+    asked: list[str] = []
+    accepted, schema_problems = estimators.accepted_params, release_checks._schema_problems
+
+    def asking_sklearn(dotted: str) -> frozenset[str]:
+        asked.append("sklearn")
+        return accepted(dotted)
+
+    def asking_schema(doc: object, rep: object) -> None:
+        asked.append("schema")
+        schema_problems(doc, rep)
+
+    monkeypatch.setattr(estimators, "accepted_params", asking_sklearn)
+    monkeypatch.setattr(release_checks, "_schema_problems", asking_schema)
+
+    def checks() -> tuple[int, list[str]]:
+        asked.clear()
+        code, _out, _err = run_cli(capsys, str(release))
+        return code, sorted(asked)
+
+    assert checks() == (0, [])  # the verdicts the other processes kept
     release.write_text(edit(release.read_text(encoding="utf-8"), "C: 1.0", "C: -1.0"), encoding="utf-8")
-    for _ in range(2):  # scikit-learn refuses C < 0, every time (the schema passed it: its verdict is kept)
-        code, out = validate()
-        assert code == 2 and out[-1].startswith("SKLEARN True")
+    assert checks() == (2, ["schema", "sklearn"])  # scikit-learn refuses C < 0
+    assert checks() == (2, ["sklearn"])  # every time; the schema passed the document: its verdict is kept
     release.write_text(edit(release.read_text(encoding="utf-8"), "C: -1.0", "C: 0.5"), encoding="utf-8")
-    assert validate() == (0, [f"{release}: ok", "SKLEARN True JSONSCHEMA True"])
+    assert checks() == (0, ["schema", "sklearn"])
+    assert checks() == (0, [])
     release.write_text(edit(release.read_text(encoding="utf-8"), "seed: 7", "seed: -7"), encoding="utf-8")
     for _ in range(2):  # the schema refuses a negative seed, every time
-        code, out = validate()
-        assert code == 2 and "JSONSCHEMA True" in out[-1]
+        code, ran = checks()
+        assert code == 2 and "schema" in ran
 
 
 @pytest.mark.parametrize(
