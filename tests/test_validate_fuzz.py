@@ -254,8 +254,13 @@ def yaml_mutation(draw: st.DrawFn) -> tuple[str, bytes, str]:
             target = parent_of(doc, other)[other[-1]]
             if target is not parent and isinstance(parent, dict) and isinstance(target, dict):
                 target[last] = parent.pop(last)
-    text = yaml.safe_dump(
-        doc, sort_keys=False, allow_unicode=draw(st.booleans()), width=draw(st.sampled_from([80, 4096]))
+    # LibYAML's emitter (the same safe representation of the document, about ten times faster than PyYAML's own)
+    text = yaml.dump(
+        doc,
+        Dumper=yaml.CSafeDumper,
+        sort_keys=False,
+        allow_unicode=draw(st.booleans()),
+        width=draw(st.sampled_from([80, 4096])),
     )
     if kind == "duplicate":
         lines = text.split("\n")
