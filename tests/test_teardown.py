@@ -38,6 +38,11 @@ AFTER = datetime(2026, 11, 25, 18, 30, 0, tzinfo=UTC)
 
 PROJECT = Path(__file__).resolve().parents[1]
 
+# ListEndpoints answers at most 100 endpoints a page (and teardown asks for pages of 100): one endpoint more than a
+# page is enough for every sweep to need the second page.
+PAGE = 100
+MORE_THAN_A_PAGE = PAGE + 1
+
 
 def write_release(
     directory: Path, env: str, endpoint: str, at: str, tz: str, region: str = "us-east-1"
@@ -69,7 +74,7 @@ def sagemaker(region: str = "us-east-1") -> Any:
 
 
 def make_endpoints(names: list[str], tags: list[dict[str, str]] | None, region: str = "us-east-1") -> None:
-    """One model and one config, then the endpoints: creating 150 takes well under a second in-process."""
+    """One model and one config, then the endpoints: creating a hundred takes well under a second in-process."""
     sm = sagemaker(region)
     existing = {c["EndpointConfigName"] for c in sm.list_endpoint_configs()["EndpointConfigs"]}
     if "cfg" not in existing:
@@ -157,17 +162,17 @@ def test_load_schedules_reads_every_release_and_warns_about_broken_ones(tmp_path
 
 
 @pytest.mark.usefixtures("aws")
-def test_150_managed_endpoints_across_pages_all_go_and_the_unmanaged_one_stays() -> None:
-    managed = [f"smgitops-dev-{i:03d}" for i in range(150)]
+def test_managed_endpoints_across_pages_all_go_and_the_unmanaged_ones_stay() -> None:
+    managed = [f"smgitops-dev-{i:03d}" for i in range(MORE_THAN_A_PAGE)]
     make_endpoints(managed, [*MANAGED, {"Key": "release", "Value": "dev"}])
     make_endpoints(["somebody-elses"], [{"Key": "team", "Value": "x"}])
     make_endpoints(["untagged"], None)
-    assert len(sagemaker().list_endpoints()["Endpoints"]) == 100  # one page is not everything
+    assert len(sagemaker().list_endpoints()["Endpoints"]) == PAGE  # one page is not everything
 
     report = teardown(clients, ["us-east-1"], [BERLIN], clock=lambda: AFTER)
 
     assert report.ok
-    assert report.count(Outcome.DELETED) == 150
+    assert report.count(Outcome.DELETED) == MORE_THAN_A_PAGE
     assert report.unmanaged == 2
     assert live_names() == {"somebody-elses", "untagged"}
     assert all(e.release == "dev" and e.matched_by == "tag release=dev" for e in report.entries)
@@ -366,26 +371,27 @@ def test_cli_json_report_and_exit_codes(tmp_path: Path, capsys: pytest.CaptureFi
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def test_teardown_over_the_emulator_pages_through_150_endpoints_and_deletes_a_creating_one(
+def test_teardown_over_the_emulator_pages_through_the_endpoints_and_deletes_a_creating_one(
     emulator: Any, emulator_admin: Any
 ) -> None:
-    managed = [f"smgitops-dev-{i:03d}" for i in range(150)]
+    managed = [f"smgitops-dev-{i:03d}" for i in range(MORE_THAN_A_PAGE)]
     make_endpoints(managed, [*MANAGED, {"Key": "release", "Value": "dev"}])
     make_endpoints(["not-ours"], [{"Key": "managed-by", "Value": "someone-else"}])
     emulator_admin.set_update_delay(3600)  # the next endpoint stays Creating (emulator clock)
     make_endpoints(["smgitops-dev-late"], [*MANAGED, {"Key": "release", "Value": "dev"}])
     assert sagemaker().describe_endpoint(EndpointName="smgitops-dev-late")["EndpointStatus"] == "Creating"
 
+    listed, due = len(managed) + 2, len(managed) + 1  # with not-ours and the late one
     dry = teardown(clients, ["us-east-1"], [BERLIN], clock=lambda: AFTER, dry_run=True)
-    assert dry.count(Outcome.WOULD_DELETE) == 151 and len(live_names()) == 152
+    assert dry.count(Outcome.WOULD_DELETE) == due and len(live_names()) == listed
 
     before = emulator_admin.stats()["aws_requests"]
     report = teardown(clients, ["us-east-1"], [BERLIN], clock=lambda: AFTER)
     requests = emulator_admin.stats()["aws_requests"] - before
-    assert report.ok and report.count(Outcome.DELETED) == 151 and report.unmanaged == 1
+    assert report.ok and report.count(Outcome.DELETED) == due and report.unmanaged == 1
     assert live_names() == {"not-ours"}
     # one ListTags per listed endpoint, one DeleteEndpoint per due one, and a few listing pages (the sweep, then
     # the check that all went): at most 3 requests per endpoint, as the teardown promises
-    assert 152 + 151 < requests <= 152 + 151 + 4 <= 3 * 152, requests
+    assert listed + due < requests <= listed + due + 4 <= 3 * listed, requests
     assert [e.endpoint for e in report.entries] == sorted(managed) + ["smgitops-dev-late"]  # listing order kept
     assert teardown(clients, ["us-east-1"], [BERLIN], clock=lambda: AFTER).entries == []
