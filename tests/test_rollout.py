@@ -187,9 +187,10 @@ def test_traffic_sends_exactly_the_requests_asked_and_smoke_one_per_variant(
     emulator: Any, emulator_admin: Any, tmp_path: Path
 ) -> None:
     """--traffic 200 on a 90/10 endpoint whose canary wants 50 invocations per variant used to send until the
-    10 % variant had its 50 (440 requests in one run). Now: 200 sent, 200 more Invocations in CloudWatch, each
-    answered one attributed to its variant, and a note saying how many would be needed. Smoke adds one
-    invocation per serving variant, stated apart. With errors injected, still one invocation per request."""
+    10 % variant had its 50 (440 requests in one run). Now --traffic 100 (any number whose 10 % is below 50
+    shows it): 100 sent, 100 more Invocations in CloudWatch, each answered one attributed to
+    its variant, and a note saying how many would be needed. Smoke adds one invocation per serving variant,
+    stated apart. With errors injected, still one invocation per request."""
     from smgitops.aws import make_session
     from smgitops.release import load_release
     from smgitops.rollout import Runtime, send_traffic, smoke, traffic_for_canary
@@ -224,27 +225,27 @@ def test_traffic_sends_exactly_the_requests_asked_and_smoke_one_per_variant(
     assert smoke(release, runtime).ok
     assert _invocations(cw, names) == 2  # smoke: one request (of several rows) per serving variant
 
-    traffic = send_traffic(release, runtime, 200)
-    assert (traffic.sent, traffic.ok, traffic.errors) == (200, 200, 0)
-    assert set(traffic.by_variant) == {"primary", "candidate"} and sum(traffic.by_variant.values()) == 200
+    traffic = send_traffic(release, runtime, 100)
+    assert (traffic.sent, traffic.ok, traffic.errors) == (100, 100, 0)
+    assert set(traffic.by_variant) == {"primary", "candidate"} and sum(traffic.by_variant.values()) == 100
     assert 0 < traffic.by_variant["candidate"] < traffic.by_variant["primary"]
-    assert _invocations(cw, names) == 2 + 200
+    assert _invocations(cw, names) == 2 + 100
     assert traffic_for_canary(release) == 746
     assert traffic.notes == [
-        "candidate (10 %) can expect about 20 of 200 requests, fewer than the canary's min_invocations 50: "
+        "candidate (10 %) can expect about 10 of 100 requests, fewer than the canary's min_invocations 50: "
         "without other traffic its canary stays inconclusive (--traffic 746 would give every variant enough)"
     ]
     assert traffic.describe().startswith(
-        f"200 requests: answered by primary {traffic.by_variant['primary']}, "
+        f"100 requests: answered by primary {traffic.by_variant['primary']}, "
         f"candidate {traffic.by_variant['candidate']}; candidate (10 %) can expect"
     )
 
     # errors: each failed request is still exactly one invocation (no retry), counted apart from the variants
     emulator_admin.inject_fault("smgitops-dev", "primary", error_rate=0.5)
-    failing = send_traffic(release, runtime, 100)
-    assert failing.sent == 100 and failing.errors > 0
-    assert failing.ok + failing.errors == 100 == sum(failing.by_variant.values()) + failing.errors
-    assert _invocations(cw, names) == 2 + 200 + 100
+    failing = send_traffic(release, runtime, 50)
+    assert failing.sent == 50 and failing.errors > 0
+    assert failing.ok + failing.errors == 50 == sum(failing.by_variant.values()) + failing.errors
+    assert _invocations(cw, names) == 2 + 100 + 50
     assert f"; {failing.errors} errors (an error names no variant)" in failing.describe()
 
 
