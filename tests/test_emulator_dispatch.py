@@ -73,10 +73,8 @@ def test_without_the_access_log_only_server_errors_are_logged(caplog: pytest.Log
     assert [r for r in caplog.records if "/_smgitops/health" in r.getMessage()]
 
 
-def test_the_emulator_child_logs_no_line_per_request() -> None:
-    from smgitops.emulator.server import Emulator
-
-    with Emulator() as emulator:
-        assert emulator.admin.health()
-        assert emulator.log_path is not None
-        assert "/_smgitops/health" not in emulator.log_path.read_text()
+def test_the_emulator_child_logs_no_line_per_request(emulator_server: Any) -> None:
+    """The session's emulator is an :class:`Emulator` child like any other (no private one started for this)."""
+    assert emulator_server.admin.health()
+    assert emulator_server.log_path is not None
+    assert "/_smgitops/health" not in emulator_server.log_path.read_text()
