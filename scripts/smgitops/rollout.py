@@ -340,19 +340,54 @@ def held_out_rows(release: Release, model_id: str, count: int) -> tuple[list[lis
     return [dataset.rows[i] for i in chosen], [dataset.target[i] for i in chosen]
 
 
+TRAFFIC_ROWS = 64  # the held-out rows synthetic traffic cycles through
+
+
+class HeldOut:
+    """The held-out rows smoke and traffic send, for the release's serving models, made in a thread started before
+    the apply: scikit-learn's import and the split (about a second of CPU) then run while Terraform applies, not
+    between the apply and the smoke test. A model it has no rows for (or failed on) is read when asked, as
+    :func:`held_out_rows` reads it, with its error."""
+
+    def __init__(self, release: Release, count: int = max(SMOKE_ROWS, TRAFFIC_ROWS)) -> None:
+        import threading
+
+        self.release, self.count = release, count
+        self._rows: dict[str, tuple[list[list[float]], list[int]]] = {}
+        self._thread = threading.Thread(target=self._read, name="held-out-rows", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        for model_id in dict.fromkeys(v.model for v in self.release.variants if v.weight > 0):
+            try:
+                self._rows[model_id] = held_out_rows(self.release, model_id, self.count)
+            except Exception:  # noqa: BLE001 - asked for again by the step that needs it, which reports it
+                return
+
+    def rows(self, model_id: str, count: int) -> tuple[list[list[float]], list[int]]:
+        self._thread.join()
+        found = self._rows.get(model_id)
+        if found is None or count > self.count:
+            return held_out_rows(self.release, model_id, count)
+        return found[0][:count], found[1][:count]
+
+
 @dataclass
 class SmokeResult:
     ok: bool
     variants: dict[str, str]  # variant -> "ok" or what was wrong
 
 
-def smoke(release: Release, runtime: Runtime, rows: int = SMOKE_ROWS) -> SmokeResult:
+def smoke(release: Release, runtime: Runtime, rows: int = SMOKE_ROWS, held_out: HeldOut | None = None) -> SmokeResult:
     """Every serving variant answers held-out rows correctly when addressed directly (TargetVariant)."""
     verdicts: dict[str, str] = {}
     for variant in release.variants:
         if variant.weight <= 0:
             continue
-        features, labels = held_out_rows(release, variant.model, rows)
+        if held_out is not None:
+            features, labels = held_out.rows(variant.model, rows)
+        else:
+            features, labels = held_out_rows(release, variant.model, rows)
         inv = runtime.invoke(release.endpoint.name, json.dumps({"instances": features}), variant.name)
         verdicts[variant.name] = _judge_smoke(variant.name, variant.model, inv, labels)
     return SmokeResult(all(v == "ok" for v in verdicts.values()) and bool(verdicts), verdicts)
@@ -418,7 +453,9 @@ def traffic_for_canary(release: Release, sigmas: float = TRAFFIC_SIGMAS) -> int:
     return math.ceil(root * root / p)
 
 
-def send_traffic(release: Release, runtime: Runtime, requests: int, workers: int = 4) -> TrafficResult:
+def send_traffic(
+    release: Release, runtime: Runtime, requests: int, workers: int = 4, held_out: HeldOut | None = None
+) -> TrafficResult:
     """Exactly ``requests`` single-row requests routed by the endpoint's weights (rows cycling through held-out
     data), ``workers`` at a time. When that many requests leave a serving variant below the canary's
     ``min_invocations`` on average, a note says so and how many would do (:func:`traffic_for_canary`); nothing
@@ -428,7 +465,10 @@ def send_traffic(release: Release, runtime: Runtime, requests: int, workers: int
     serving = [v for v in release.variants if v.weight > 0]
     if not serving or requests <= 0:
         return TrafficResult(0, 0, 0, {})
-    features, _ = held_out_rows(release, serving[0].model, 64)
+    if held_out is not None:
+        features, _ = held_out.rows(serving[0].model, TRAFFIC_ROWS)
+    else:
+        features, _ = held_out_rows(release, serving[0].model, TRAFFIC_ROWS)
     by_variant: dict[str, int] = {v.name: 0 for v in serving}
     ok = 0
 
@@ -562,6 +602,7 @@ def deploy(
         release, store_for(release, ctx), f"{relpath}: not deployed", f"Publish first: smgitops publish {relpath}."
     )
     result = DeployResult(release=relpath, environment=release.environment, revision=revision)
+    held_out = HeldOut(release)  # read while Terraform applies
 
     # The apply step is recorded as soon as the endpoint verified: smoke, traffic and canary then run while its
     # plan-after-apply check does (apply_plan's ``alongside``); the step learns the check's outcome afterwards.
@@ -645,14 +686,14 @@ def deploy(
     runtime = Runtime(ctx.aws)
 
     def do_smoke() -> str:
-        res = smoke(release, runtime)
+        res = smoke(release, runtime, held_out=held_out)
         bad = {k: v for k, v in res.variants.items() if v != "ok"}
         if not res.ok:
             raise _StepFailed("; ".join(f"{k}: {v}" for k, v in bad.items()) or "no serving variant")
         return ", ".join(f"{k} ok" for k in res.variants) + f" (one request of {SMOKE_ROWS} rows per variant)"
 
     def do_traffic() -> str:
-        res = send_traffic(release, runtime, traffic)
+        res = send_traffic(release, runtime, traffic, held_out=held_out)
         result.traffic = asdict(res)
         return res.describe()
 
