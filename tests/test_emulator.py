@@ -186,10 +186,21 @@ def test_private_emulators_are_isolated(emulator: Emulator) -> None:
     assert [b["Name"] for b in _client("s3").list_buckets()["Buckets"]] == ["smgitops-shared"]
 
 
-def test_cli_prints_exports_and_stops_cleanly_on_ctrl_c(tmp_path: Any) -> None:
-    """``smgitops emulator`` runs in the foreground, prints the URL and the export lines, and Ctrl-C stops it."""
+# Starts the rest of its arguments with SIGINT set to argv[1] first. A non-interactive shell starts its background
+# jobs with SIGINT ignored (`smgitops emulator &` in a script, a test run started with `&`), exec keeps it ignored
+# and so does Python: nothing in the process raises KeyboardInterrupt unless the program installs a handler itself.
+_EXEC_WITH_SIGINT = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, getattr(signal, sys.argv[1])); "
+    "os.execv(sys.executable, [sys.executable, *sys.argv[2:]])"
+)
+
+
+@pytest.mark.parametrize("inherited", ["SIG_DFL", "SIG_IGN"])
+def test_cli_prints_exports_and_stops_cleanly_on_ctrl_c(inherited: str) -> None:
+    """``smgitops emulator`` runs in the foreground, prints the URL and the export lines, and Ctrl-C stops it,
+    whatever SIGINT disposition it was started with (ignored: a script's background job)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "smgitops.cli", "emulator", "--port", "0"],
+        [sys.executable, "-c", _EXEC_WITH_SIGINT, inherited, "-m", "smgitops.cli", "emulator", "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -81,6 +81,10 @@ def run(args: argparse.Namespace) -> int:
     def _stop(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
+    # Ctrl-C (SIGINT) and SIGTERM stop the server however it was started. A process started with SIGINT ignored
+    # (a non-interactive shell's background job: `smgitops emulator &` in a script) keeps it ignored, Python too,
+    # and would serve on through every Ctrl-C.
+    signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     try:
         server.serve_forever()
