@@ -7,7 +7,6 @@ import ast
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
@@ -83,7 +82,7 @@ def test_absence_is_none_and_presence_a_description_on_the_emulator(emulator: An
 
 
 def test_a_describe_that_fails_otherwise_is_an_external_error_not_an_absence() -> None:
-    client = boto3.session.Session(region_name="us-east-1").client("sagemaker")
+    client = make_session("us-east-1").client("sagemaker")  # the process's parsed model, not a fresh parse
     aws = Aws(None, clients={"sagemaker": client})
     with Stubber(client) as stub:
         stub.add_client_error("describe_endpoint", "ThrottlingException", "Rate exceeded")

@@ -13,7 +13,6 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -92,7 +91,7 @@ def test_env_points_boto3_at_the_emulator_over_https(emulator: Emulator) -> None
     s3.create_bucket(Bucket="smgitops-env-check")
     assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["smgitops-env-check"]
     # An untrusting client is refused: the TLS is real, not disabled verification.
-    untrusting = boto3.session.Session(region_name="us-east-1").client(
+    untrusting = make_session("us-east-1").client(  # type: ignore[call-overload]
         "s3", endpoint_url=emulator.url, verify=True, config=NO_RETRY
     )
     with pytest.raises(Exception, match="CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
