@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.config import Config
+from botocore.exceptions import ClientError, ParamValidationError
 from botocore.stub import Stubber
 
 from smgitops.aws import (
@@ -46,6 +47,25 @@ def test_other_errors_are_never_read_as_absence() -> None:
 # -- the adapter against the emulator ------------------------------------------------------------------------------
 
 ROLE = "arn:aws:iam::123456789012:role/smgitops-sagemaker-execution"
+
+
+def test_sessions_have_botocores_builtin_handlers_and_each_its_own_events(monkeypatch: pytest.MonkeyPatch) -> None:
+    """make_session starts each session's events from a copy of botocore's built-in handlers: they run (an invalid
+    bucket name is refused before any request is made) and a handler one session registers is not another's."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing reaches AWS, whatever happens
+    first, second = make_session("us-east-1"), make_session("us-east-1")
+    once = Config(retries={"total_max_attempts": 1})
+    for session in (first, second):
+        with pytest.raises(ParamValidationError, match="Invalid bucket name"):
+            session.client("s3", config=once).head_bucket(Bucket="not/a bucket")
+    seen: list[str] = []
+    first.events.register("provide-client-params.sagemaker.ListEndpoints", lambda **_: seen.append("first"))
+    for session in (first, second):
+        client = session.client("sagemaker")
+        with Stubber(client) as stub:
+            stub.add_response("list_endpoints", {"Endpoints": []}, {})
+            client.list_endpoints()
+    assert seen == ["first"]
 
 
 def test_absence_is_none_and_presence_a_description_on_the_emulator(emulator: Any) -> None:

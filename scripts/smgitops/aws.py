@@ -10,6 +10,7 @@ client itself.
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import threading
@@ -20,6 +21,7 @@ import boto3
 import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from botocore.hooks import HierarchicalEmitter
 from botocore.loaders import Loader
 
 from .clock import Sleep, real_sleep
@@ -90,14 +92,28 @@ def with_read_timeout_from_env(config: Config, environ: Mapping[str, str] | None
 
 
 _LOADER: Loader | None = None
+_BUILTIN_EVENTS: HierarchicalEmitter | None = None
+
+
+def _builtin_events() -> HierarchicalEmitter:
+    """An event emitter holding botocore's built-in handlers, for one session: a copy of one registered once per
+    process. Registering them checks each handler's signature (about 150 handlers, 10 ms of every session); a copy
+    is what botocore itself gives each client of a session. The original is never registered on after this."""
+    global _BUILTIN_EVENTS
+    if _BUILTIN_EVENTS is None:
+        events = HierarchicalEmitter()
+        botocore.session.Session(event_hooks=events)  # registers the built-in handlers on ``events``
+        _BUILTIN_EVENTS = events
+    return copy.copy(_BUILTIN_EVENTS)
 
 
 def make_session(region: str) -> boto3.session.Session:
-    """A session of its own (credentials, region), sharing the process's botocore data loader: the loader caches
-    what it parses (the endpoint rules, each service's model: JSON of megabytes), so a later session's clients cost
-    milliseconds instead of about 0.1 s each. What it loads is read-only and the same for every session."""
+    """A session of its own (credentials, region, event handlers), sharing the process's botocore data loader: the
+    loader caches what it parses (the endpoint rules, each service's model: JSON of megabytes), so a later
+    session's clients cost milliseconds instead of about 0.1 s each. What it loads is read-only and the same for
+    every session. Its emitter starts as a copy of botocore's built-in handlers (:func:`_builtin_events`)."""
     global _LOADER
-    core = botocore.session.Session()
+    core = botocore.session.Session(event_hooks=_builtin_events(), include_builtin_handlers=False)
     if _LOADER is None:
         _LOADER = core.get_component("data_loader")  # honours AWS_DATA_PATH as botocore does
     else:
