@@ -425,9 +425,9 @@ def _good_traffic(cw: Any, variant: str, count: int, at: datetime) -> None:
 def test_without_since_invocations_before_the_last_update_never_count(
     emulator: Any, emulator_admin: Any, tmp_path: Path, capsys: Any
 ) -> None:
-    """The window starts at the live configuration's last update (DescribeEndpoint's LastModifiedTime): 500 good
-    invocations per variant served before the update would pass a canary that has seen nothing of the new
-    configuration; they are not counted, only the 7 served after it."""
+    """The window starts at the live configuration's last update (DescribeEndpoint's LastModifiedTime): 50 good
+    invocations per variant served before the update (the canary's min_invocations) would pass a canary that has
+    seen nothing of the new configuration; they are not counted, only the 7 served after it."""
     from smgitops import cli
 
     sm = make_session("us-east-1").client("sagemaker")
@@ -448,7 +448,7 @@ def test_without_since_invocations_before_the_last_update_never_count(
     updated = described["LastModifiedTime"].astimezone(UTC)
 
     for variant in ("primary", "candidate"):
-        _good_traffic(cw, variant, 500, updated - timedelta(minutes=3))  # served by "old"
+        _good_traffic(cw, variant, 50, updated - timedelta(minutes=3))  # served by "old"
         _good_traffic(cw, variant, 7, updated + timedelta(seconds=30))  # served by "new"
     now = (updated + timedelta(minutes=2)).isoformat()  # a bake window of 10 min would reach back 8 min
 
@@ -464,7 +464,7 @@ def test_without_since_invocations_before_the_last_update_never_count(
     code = cli.main(["canary", str(path), "--json", "--now", now, "--since", since])
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and out["verdict"] == "pass"
-    assert {v["name"]: v["invocations"] for v in out["variants"]} == {"primary": 507, "candidate": 507}
+    assert {v["name"]: v["invocations"] for v in out["variants"]} == {"primary": 57, "candidate": 57}
 
 
 def test_an_endpoint_not_serving_has_no_canary(emulator: Any, emulator_admin: Any, tmp_path: Path, capsys: Any) -> None:
