@@ -318,11 +318,11 @@ def apply_plan(
     """Apply the saved plan of ``release``, verify the live endpoint, and check that a fresh plan is empty. With
     ``guard`` (deploy, rollback), nothing is applied after the release's teardown cut-off (:class:`AfterCutoff`).
 
-    ``alongside`` (deploy: smoke, traffic and canary) is called once the endpoint verified, with the result so far
-    (``plan_after_apply_empty`` None), while the plan-after-apply check runs in a thread: the check's two Terraform
-    processes (about 2 s) then cost no wall time. Both finish, under the environment's lock, before this returns
-    (or re-raises what ``alongside`` raised); the result is the same as without it. A verify that failed skips
-    ``alongside``, and the check runs first, as without it."""
+    The plan-after-apply check runs in a thread from the end of the apply, while the endpoint is verified here and
+    then ``alongside`` (deploy: smoke, traffic and canary) is called, once the endpoint verified, with the result so
+    far (``plan_after_apply_empty`` None): the check's two Terraform processes (about 1 s) then cost no wall time.
+    Both finish, under the environment's lock, before this returns (or re-raises what the verify or ``alongside``
+    raised); the result is the same as without them. A verify that failed skips ``alongside``."""
     from . import recovery
 
     ws = ctx.workspace(release)
@@ -362,10 +362,7 @@ def apply_plan(
         if guard is not None:  # the apply began before the cut-off; if it ended after, the endpoint does not stay
             hand_over_to_teardown(release, ctx.aws, guard)
 
-        t0 = clock()
         expected = expected_config_name(release, ws.settings)
-        verified = verify_release(release, ctx, timeout=verify_timeout, expected_config=expected, store=store)
-        seconds["verify"] = round(clock() - t0, 3)
 
         def plan_after_apply() -> list[dict[str, Any]]:
             t0 = clock()
@@ -376,7 +373,7 @@ def apply_plan(
             seconds["plan_after_apply"] = round(clock() - t0, 3)
             return found
 
-        def result(drift: list[dict[str, Any]], empty: bool | None) -> ApplyResult:
+        def result(verified: VerifyResult, drift: list[dict[str, Any]], empty: bool | None) -> ApplyResult:
             return ApplyResult(
                 release=release_label(release),
                 environment=release.environment,
@@ -390,11 +387,19 @@ def apply_plan(
                 seconds=seconds,
             )
 
-        if alongside is None or not verified.ok:
-            drift = plan_after_apply()
-        else:
-            drift = run_beside(plan_after_apply, lambda: alongside(result([], None)))
-    return result(drift, not drift)
+        verified_box: list[VerifyResult] = []
+
+        def verify_then_alongside() -> None:
+            t0 = clock()
+            verified = verify_release(release, ctx, timeout=verify_timeout, expected_config=expected, store=store)
+            seconds["verify"] = round(clock() - t0, 3)
+            verified_box.append(verified)
+            if alongside is not None and verified.ok:
+                alongside(result(verified, [], None))
+
+        # The check reads what the apply left, as the verify does: both at once, neither waiting for the other.
+        drift = run_beside(plan_after_apply, verify_then_alongside)
+    return result(verified_box[0], drift, not drift)
 
 
 def run_beside(check: Callable[[], list[dict[str, Any]]], work: Callable[[], None]) -> list[dict[str, Any]]:
@@ -408,7 +413,7 @@ def run_beside(check: Callable[[], list[dict[str, Any]]], work: Callable[[], Non
         except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread below
             box["error"] = exc
 
-    thread = threading.Thread(target=run, name="plan-after-apply", daemon=True)
+    thread = threading.Thread(target=run, name="terraform-check", daemon=True)
     thread.start()
     try:
         work()
