@@ -176,13 +176,23 @@ def test_admin_rejects_bad_input(emulator_admin: AdminClient) -> None:
         emulator_admin._call("POST", "no-such-route", {})
 
 
-def test_private_emulators_are_isolated(emulator: Emulator) -> None:
-    """A private emulator (long Terraform journeys) has its own port and state; the shared one is untouched."""
+@pytest.fixture(scope="module")
+def private_plain() -> Iterator[Emulator]:
+    """A private emulator over plain HTTP, beside the session's (HTTPS) one: one start (about 1.7 s of CPU, with its
+    warm-up) for the file's two tests that need a second server; each resets it first."""
+    with start_emulator(tls=False) as plain:
+        yield plain
+
+
+def test_private_emulators_are_isolated(emulator: Emulator, private_plain: Emulator) -> None:
+    """A private emulator (long Terraform journeys) has its own port and state; neither sees the other's."""
+    private_plain.admin.reset()
     _client("s3").create_bucket(Bucket="smgitops-shared")
-    with start_emulator() as private:
-        assert private.url != emulator.url
-        assert _client("s3", private).list_buckets()["Buckets"] == []
+    assert private_plain.url != emulator.url
+    assert _client("s3", private_plain).list_buckets()["Buckets"] == []
+    _client("s3", private_plain).create_bucket(Bucket="smgitops-private")
     assert [b["Name"] for b in _client("s3").list_buckets()["Buckets"]] == ["smgitops-shared"]
+    assert [b["Name"] for b in _client("s3", private_plain).list_buckets()["Buckets"]] == ["smgitops-private"]
 
 
 # Starts the rest of its arguments with SIGINT set to argv[1] first. A non-interactive shell starts its background
@@ -276,7 +286,7 @@ def _tls_only_policy(bucket: str) -> str:
     )
 
 
-def test_tls_only_bucket_policy_allows_https_and_denies_http(emulator: Emulator) -> None:
+def test_tls_only_bucket_policy_allows_https_and_denies_http(emulator: Emulator, private_plain: Emulator) -> None:
     """AWS evaluates ``Bool aws:SecureTransport = false`` from the request's scheme: the TLS-only Deny of the
     state and artifact buckets refuses plain HTTP and lets HTTPS through. moto ignores conditions and denies
     everything, which breaks Terraform's S3 backend right after bootstrap."""
@@ -288,24 +298,24 @@ def test_tls_only_bucket_policy_allows_https_and_denies_http(emulator: Emulator)
     assert s3.list_objects_v2(Bucket="smgitops-state")["KeyCount"] == 1
     s3.get_bucket_versioning(Bucket="smgitops-state")
 
-    with start_emulator(tls=False) as plain:
-        s3_http = _client("s3", plain)
-        s3_http.create_bucket(Bucket="smgitops-state")
-        s3_http.put_object(Bucket="smgitops-state", Key="before", Body=b"1")
-        s3_http.put_bucket_policy(Bucket="smgitops-state", Policy=_tls_only_policy("smgitops-state"))
-        with pytest.raises(ClientError) as denied:
-            s3_http.put_object(Bucket="smgitops-state", Key="after", Body=b"2")
-        assert denied.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
-        with pytest.raises(ClientError) as denied_read:
-            s3_http.get_object(Bucket="smgitops-state", Key="before")
-        assert denied_read.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
-        with pytest.raises(ClientError) as denied_list:  # bucket-level requests too
-            s3_http.list_objects_v2(Bucket="smgitops-state")
-        assert denied_list.value.response["Error"]["Code"] == "AccessDenied"
-        # The owner can still read and remove the policy over HTTP (S3 never locks the owning account out).
-        assert "DenyInsecureTransport" in s3_http.get_bucket_policy(Bucket="smgitops-state")["Policy"]
-        s3_http.delete_bucket_policy(Bucket="smgitops-state")
-        assert s3_http.list_objects_v2(Bucket="smgitops-state")["KeyCount"] == 1
+    private_plain.admin.reset()  # the same requests over plain HTTP
+    s3_http = _client("s3", private_plain)
+    s3_http.create_bucket(Bucket="smgitops-state")
+    s3_http.put_object(Bucket="smgitops-state", Key="before", Body=b"1")
+    s3_http.put_bucket_policy(Bucket="smgitops-state", Policy=_tls_only_policy("smgitops-state"))
+    with pytest.raises(ClientError) as denied:
+        s3_http.put_object(Bucket="smgitops-state", Key="after", Body=b"2")
+    assert denied.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    with pytest.raises(ClientError) as denied_read:
+        s3_http.get_object(Bucket="smgitops-state", Key="before")
+    assert denied_read.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    with pytest.raises(ClientError) as denied_list:  # bucket-level requests too
+        s3_http.list_objects_v2(Bucket="smgitops-state")
+    assert denied_list.value.response["Error"]["Code"] == "AccessDenied"
+    # The owner can still read and remove the policy over HTTP (S3 never locks the owning account out).
+    assert "DenyInsecureTransport" in s3_http.get_bucket_policy(Bucket="smgitops-state")["Policy"]
+    s3_http.delete_bucket_policy(Bucket="smgitops-state")
+    assert s3_http.list_objects_v2(Bucket="smgitops-state")["KeyCount"] == 1
 
 
 def test_write_once_policy_requires_if_none_match(emulator: Emulator) -> None:
