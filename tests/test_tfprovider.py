@@ -123,6 +123,65 @@ def test_the_schema_relay_gives_each_terraform_process_one_schema_and_the_same_p
     assert caught.value.exit_code == 2
 
 
+EXITS_WITH_A_STREAM_OPEN = """
+import json, sys, time
+from pathlib import Path
+import grpc
+from smgitops import tfprovider
+root, env = sys.argv[1], json.loads(sys.argv[2])
+reattach = tfprovider.HOST.reattach(Path(root), env)
+relay = tfprovider.HOST.relay_of(reattach)
+channel = grpc.insecure_channel(f"unix:{relay.socket}")
+stream = channel.unary_stream("/plugin.GRPCStdio/StreamStdio")(b"")  # the provider never ends it
+time.sleep(1)
+print(tfprovider.pid_of(reattach), flush=True)
+"""
+
+
+def test_a_command_exits_while_a_stream_through_the_relay_is_open(bootstrap: Bootstrap) -> None:
+    """Terraform holds go-plugin's stdio stream open while attached; the provider never ends it. A command whose
+    relay still relays such a stream when it exits must exit (and stop its provider), not wait for the stream."""
+    import subprocess
+    import sys
+
+    tf = bootstrap.terraform(EnvRecorder())
+    proc = subprocess.run(
+        [sys.executable, "-c", EXITS_WITH_A_STREAM_OPEN, str(tf.workdir), json.dumps(tf.env)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    pid = int(proc.stdout.split()[0])
+    with pytest.raises(ProcessLookupError):  # stopped at exit with its relay
+        os.kill(pid, 0)
+
+
+def test_a_stream_whose_caller_is_already_gone_is_cancelled_at_once() -> None:
+    cancelled: list[bool] = []
+
+    class Call:
+        def cancel(self) -> None:
+            cancelled.append(True)
+
+    class Ended:  # gRPC's context of an RPC that already terminated: add_callback registers nothing
+        def add_callback(self, callback: object) -> bool:
+            return False
+
+    class Live:
+        def __init__(self) -> None:
+            self.callbacks: list[object] = []
+
+        def add_callback(self, callback: object) -> bool:
+            self.callbacks.append(callback)
+            return True
+
+    call = Call()
+    assert tfrelay._ended_with(Ended(), call) is call and cancelled == [True]
+    live = Live()
+    assert tfrelay._ended_with(live, call) is call and cancelled == [True] and live.callbacks == [call.cancel]
+
+
 def _entry(field: int, key: str, value: bytes) -> bytes:
     body = b"\x0a" + bytes([len(key)]) + key.encode() + b"\x12" + bytes([len(value)]) + value
     return bytes([field << 3 | 2, len(body)]) + body

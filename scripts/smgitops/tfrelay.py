@@ -45,8 +45,6 @@ _FROM_PROVIDER = frozenset({"/plugin.GRPCStdio/StreamStdio"})
 # Provider 3.39's whole schema is a few MB; Terraform itself accepts up to 256 MB.
 _MESSAGE_LIMIT = 256 << 20
 _OPTIONS = [("grpc.max_receive_message_length", _MESSAGE_LIMIT), ("grpc.max_send_message_length", _MESSAGE_LIMIT)]
-# Terraform holds two streams open per process attached (broker, stdio) and makes its calls from a few goroutines.
-_WORKERS = 64
 
 
 def relay_wanted(env: Mapping[str, str]) -> bool:
@@ -153,11 +151,7 @@ class SchemaRelay:
             def service(self, details: Any) -> Any:
                 return relay._handler(str(details.method))
 
-        self._server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="tfrelay"),
-            handlers=[_Handler()],
-            options=_OPTIONS,
-        )
+        self._server = grpc.server(_DaemonThreads(), handlers=[_Handler()], options=_OPTIONS)
         self._server.add_insecure_port(f"unix:{self.socket}")
 
     def start(self) -> SchemaRelay:
@@ -175,18 +169,14 @@ class SchemaRelay:
             upstream_streams = self._channel.stream_stream(method)
 
             def both_ways(requests: Iterator[bytes], context: Any) -> Any:
-                call = upstream_streams(requests)
-                context.add_callback(call.cancel)
-                return call
+                return _ended_with(context, upstream_streams(requests))
 
             return grpc.stream_stream_rpc_method_handler(both_ways)
         if method in _FROM_PROVIDER:
             upstream_stream = self._channel.unary_stream(method)
 
             def from_provider(request: bytes, context: Any) -> Any:
-                call = upstream_stream(request)
-                context.add_callback(call.cancel)
-                return call
+                return _ended_with(context, upstream_stream(request))
 
             return grpc.unary_stream_rpc_method_handler(from_provider)
         upstream = self._channel.unary_unary(method)
@@ -214,6 +204,35 @@ class SchemaRelay:
                 return self._schema
 
         return grpc.unary_unary_rpc_method_handler(get_schema)
+
+
+def _ended_with(context: Any, call: Any) -> Any:
+    """``call`` (a stream to the provider), cancelled when Terraform's side of it ends; at once when it already
+    has (``add_callback`` registers nothing then): a stream left open would hold its thread for the provider's
+    lifetime."""
+    if not context.add_callback(call.cancel):
+        call.cancel()
+    return call
+
+
+class _DaemonThreads(futures.Executor):
+    """Runs each call in a daemon thread of its own. A pool of :class:`concurrent.futures.ThreadPoolExecutor`
+    would be joined when the interpreter exits, before ``atexit`` stops the relay: a stream still open then would
+    keep the command from ever exiting."""
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> futures.Future[Any]:
+        future: futures.Future[Any] = futures.Future()
+
+        def run() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                future.set_result(fn(*args, **kwargs))
+            except BaseException as exc:  # noqa: BLE001 - handed to the future's owner (gRPC's server)
+                future.set_exception(exc)
+
+        threading.Thread(target=run, daemon=True, name="tfrelay-call").start()
+        return future
 
 
 def start(upstream: str, families: frozenset[str] | None = None) -> SchemaRelay | None:
