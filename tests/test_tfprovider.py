@@ -119,8 +119,11 @@ def test_the_schema_relay_gives_each_terraform_process_one_schema_and_the_same_p
 
     assert tfrelay.schema_optional(b"\x0a\x00") == b"\x0a\x00\x32\x02\x10\x01"
     with pytest.raises(UserError, match=r"SMGITOPS_SCHEMA_RELAY='on': expected 1 .* or 0") as caught:
-        tfrelay.relay_wanted({"SMGITOPS_SCHEMA_RELAY": "on"})
+        tfrelay.relay_asked({"SMGITOPS_SCHEMA_RELAY": "on"})
     assert caught.value.exit_code == 2
+    # refused where sharing is decided, in the command's thread, before a provider starts in another
+    with pytest.raises(UserError, match="SMGITOPS_SCHEMA_RELAY='on'"):
+        tfprovider.warm(relayed.workdir, {**relayed.env, "SMGITOPS_SCHEMA_RELAY": "on"})
 
 
 EXITS_WITH_A_STREAM_OPEN = """

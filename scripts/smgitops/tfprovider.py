@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import json
 import queue
 import re
@@ -56,7 +57,9 @@ START_TIMEOUT = 60.0
 
 
 def sharing_wanted(env: Mapping[str, str]) -> bool:
-    """Whether Terraform commands with ``env`` attach to a shared provider."""
+    """Whether Terraform commands with ``env`` attach to a shared provider. Both settings of sharing are checked
+    here, in the command's own thread (the provider may then start in another)."""
+    tfrelay.relay_asked(env)
     value = env.get(SHARED_PROVIDER_VAR, "")
     if value not in ("", "0", "1"):
         raise UserError(f"{SHARED_PROVIDER_VAR}={value!r}: expected 1 (one provider per run) or 0 (one per command)")
@@ -78,17 +81,27 @@ def _family(type_name: str) -> str:
 def schema_families(workdir: Path) -> frozenset[str]:
     """The service families of every AWS resource and data source type in ``workdir``'s configuration and in the
     tool's own roots (bootstrap/ and terraform/ share a provider in local mode): what the schema relay answers."""
+    return _families_in(workdir) | _tool_families(paths.tool_home())
+
+
+def _families_in(root: Path) -> frozenset[str]:
     found: set[str] = set()
-    for root in (workdir, paths.tool_home() / "terraform", paths.tool_home() / "bootstrap"):
-        for tf in sorted(root.glob("*.tf")):
-            found.update(_family(name) for name in _AWS_TYPE.findall(tf.read_text(encoding="utf-8")))
+    for tf in sorted(root.glob("*.tf")):
+        found.update(_family(name) for name in _AWS_TYPE.findall(tf.read_text(encoding="utf-8")))
     return frozenset(found)
+
+
+@functools.cache
+def _tool_families(home: Path) -> frozenset[str]:
+    """The families of the tool's own roots, read once per process (they are the installed tool's files); a
+    working copy is read on each call, since its sync may have changed it."""
+    return _families_in(home / "terraform") | _families_in(home / "bootstrap")
 
 
 def _pruning_wanted(env: Mapping[str, str]) -> bool:
     """Whether the relay answers only the configuration's service families: in local mode, whose state only these
     roots made (see :mod:`smgitops.tfrelay`)."""
-    return bool(env.get("AWS_ENDPOINT_URL")) and env.get(tfrelay.RELAY_VAR, "") != "0"
+    return bool(env.get("AWS_ENDPOINT_URL")) and tfrelay.relay_asked(env)
 
 
 def provider_binary(workdir: Path) -> Path | None:
@@ -184,7 +197,7 @@ def _start(binary: Path, env: Mapping[str, str], families: frozenset[str] | None
             handed.put(None)
 
     threading.Thread(target=pump, daemon=True, name="aws-provider-output").start()
-    relay = tfrelay.relay_wanted(env)  # imports gRPC while the provider starts
+    relay = tfrelay.relay_asked(env) and tfrelay.available()  # imports gRPC while the provider starts
     try:
         reattach = handed.get(timeout=START_TIMEOUT)
     except queue.Empty:

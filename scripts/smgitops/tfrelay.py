@@ -47,12 +47,16 @@ _MESSAGE_LIMIT = 256 << 20
 _OPTIONS = [("grpc.max_receive_message_length", _MESSAGE_LIMIT), ("grpc.max_send_message_length", _MESSAGE_LIMIT)]
 
 
-def relay_wanted(env: Mapping[str, str]) -> bool:
+def relay_asked(env: Mapping[str, str]) -> bool:
+    """Whether ``env`` leaves the relay on (``SMGITOPS_SCHEMA_RELAY`` unset or 1); a bad value is refused."""
     value = env.get(RELAY_VAR, "")
     if value not in ("", "0", "1"):
         raise UserError(f"{RELAY_VAR}={value!r}: expected 1 (schema relayed once per Terraform process) or 0")
-    if value == "0":
-        return False
+    return value != "0"
+
+
+def available() -> bool:
+    """Whether gRPC is installed (the ``local`` extra); imports it."""
     try:
         import grpc  # noqa: F401
     except ImportError:
@@ -145,11 +149,14 @@ class SchemaRelay:
         self.schema_answers = 0  # GetSchema calls answered
         self.families = families  # None: every type is answered
         self.left_out = 0  # types of other services left out of the answer
+        handlers: dict[str, Any] = {}  # by method: gRPC asks for one on every call
         relay = self
 
         class _Handler(grpc.GenericRpcHandler):  # type: ignore[misc]
             def service(self, details: Any) -> Any:
-                return relay._handler(str(details.method))
+                method = str(details.method)
+                found = handlers.get(method)
+                return found if found is not None else handlers.setdefault(method, relay._handler(method))
 
         self._server = grpc.server(_DaemonThreads(), handlers=[_Handler()], options=_OPTIONS)
         self._server.add_insecure_port(f"unix:{self.socket}")
