@@ -560,6 +560,23 @@ def test_state_bucket_refuses_plain_http(bootstrapped: Bootstrapped) -> None:
 # ---------------------------------------------------------------------------------------------------------------------
 
 
+def _plan_holds(shown: dict[str, Any]) -> str:
+    """A saved plan's changes and the refresh's drift, attribute by attribute."""
+    lines = []
+    for kind in ("resource_changes", "resource_drift"):
+        for rc in shown.get(kind) or []:
+            change = rc.get("change") or {}
+            if kind == "resource_changes" and change.get("actions") in (["no-op"], ["read"]):
+                continue
+            before, after = change.get("before") or {}, change.get("after") or {}
+            keys = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+            diffs = ", ".join(f"{k}: {before.get(k)!r} -> {after.get(k)!r}" for k in keys)
+            lines.append(f"{kind} {rc.get('address')} {change.get('actions')} {diffs}")
+    for name, change in (shown.get("output_changes") or {}).items():
+        lines.append(f"output {name} {change.get('actions')}")
+    return "\n".join(lines)
+
+
 @dataclass
 class EnvironmentRoot:
     workdir: Path
@@ -590,17 +607,25 @@ class EnvironmentRoot:
         return time.monotonic() - started
 
     def replan_is_empty(self, release_file: Path) -> tuple[bool, str, float]:
+        """Whether a fresh plan is empty (``-detailed-exitcode`` 0), its output, and how long it took. A plan that is
+        not empty also says what it holds (from ``show -json``): changes and what the refresh found changed."""
         started = time.monotonic()
+        plan_file = self.workdir / "replan.tfplan"
         proc = terraform(
             self.workdir,
             "plan",
             "-detailed-exitcode",
             "-no-color",
+            f"-out={plan_file}",
             *self.variables(release_file),
             env=self.env,
             ok=(0, 2),
         )
-        return proc.returncode == 0, proc.stdout, time.monotonic() - started
+        seconds = time.monotonic() - started
+        if proc.returncode == 0:
+            return True, proc.stdout, seconds
+        shown = json.loads(terraform(self.workdir, "show", "-json", str(plan_file), env=self.env).stdout)
+        return False, f"{proc.stdout}\n--- the plan holds:\n{_plan_holds(shown)}", seconds
 
     def output(self) -> dict[str, Any]:
         raw = json.loads(terraform(self.workdir, "output", "-json", env=self.env).stdout)
