@@ -235,9 +235,10 @@ def test_sigkill_while_updating_leaves_a_lock_then_unlock_and_the_next_deploy_ad
     assert _lock(j) is None
 
     # The endpoint looks right, but the state does not know what serves: verify (the drift check) is not green.
-    assert cli.main(["verify", "releases/dev.yaml"]) == 1
-    out = capsys.readouterr().out
-    assert "the Terraform state does not match AWS: aws_sagemaker_endpoint.this (update outside Terraform)" in out
+    verified = cli.main(["verify", "releases/dev.yaml"])
+    out, err = capsys.readouterr()
+    assert verified == 1, err
+    assert "the Terraform state does not match AWS: aws_sagemaker_endpoint.this (update outside Terraform)" in out, err
 
     # The next deploy adopts what the killed run created, converges, and prunes the configuration it replaced.
     result = deploy(j.path, traffic=20, **baking())
@@ -278,7 +279,7 @@ def test_the_half_a_lost_lock_answer_leaves_is_released_while_terraform_waits(
 
     j = journey
     monkeypatch.setenv("SMGITOPS_LOCK_TIMEOUT", "90s")  # broken, the old path would still end it: slowly, and named
-    monkeypatch.setattr(terraform, "HALF_LOCK_SECONDS", 0.25)
+    monkeypatch.setattr(terraform, "HALF_LOCK_SECONDS", 0.2)  # four looks: 0.8 s, not 6 s
     j.stack.admin.drop_next_response(lost)
     assert _plan_empty(j)
     err = capsys.readouterr().err
