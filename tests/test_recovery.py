@@ -268,28 +268,6 @@ def test_a_lost_answer_to_terraforms_own_lock_request_does_not_strand_the_state(
     assert j.stack.admin.stats()["responses_to_drop"] == 0  # the answer was lost indeed
 
 
-@pytest.mark.parametrize("lost", ["DynamoDB_20120810.PutItem", "s3:PUT .tflock"])
-def test_the_half_a_lost_lock_answer_leaves_is_released_while_terraform_waits(
-    journey: Journey, lost: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """The same lost answer with the lock timeout as it ships: Terraform keeps releasing the half it took on each
-    attempt and finds the other, its own, taken. smgitops sees that half alone on two looks, releases it, and
-    Terraform's next attempt takes the lock: the plan goes on without waiting out the timeout or running again."""
-    from smgitops import terraform
-
-    j = journey
-    monkeypatch.setenv("SMGITOPS_LOCK_TIMEOUT", "90s")  # broken, the old path would still end it: slowly, and named
-    monkeypatch.setattr(terraform, "HALF_LOCK_SECONDS", 0.2)  # four looks: 0.8 s, not 6 s
-    j.stack.admin.drop_next_response(lost)
-    assert _plan_empty(j)
-    err = capsys.readouterr().err
-    half = "DynamoDB item" if lost.startswith("DynamoDB") else "S3 lock file"
-    assert f"its own lock request left the state lock's {half} alone" in err
-    assert "took the state lock itself" not in err  # not waited out, not run again
-    assert _lock(j) is None
-    assert j.stack.admin.stats()["responses_to_drop"] == 0
-
-
 def test_failed_update_keeps_the_serving_configuration_and_merging_the_revert_converges_in_one_deploy(
     journey: Journey, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -257,77 +257,6 @@ def _own_lost_lock(lock: LockInfo, began: datetime) -> bool:
     return lock.who == local_lock_owner() and created is not None and created >= began - timedelta(seconds=1)
 
 
-class HalfLock(Protocol):
-    """A state lock held in one place only (the S3 lock file or the DynamoDB item): read and release it.
-    ``readable``: the lock probe read the lock before the command (the watch is not started otherwise)."""
-
-    readable: bool
-
-    def read(self) -> tuple[str, LockInfo] | None: ...
-
-    def release(self, half: str, lock: LockInfo) -> bool: ...
-
-
-# How often a running Terraform command's state lock is looked at for a half its own lost lock request left, and
-# on how many looks in a row that half must be seen alone (the same lock ID) before it is released: 2 s apart, four
-# looks span 6 s. Terraform writes and deletes its halves within milliseconds of each other, and each of its
-# attempts to take the lock within one request's time.
-HALF_LOCK_SECONDS = 2.0
-HALF_LOCK_LOOKS = 4
-
-
-class _LostLockWatch:
-    """While a Terraform command that found the lock free runs: a lock held in one place only (the S3 lock file
-    or the DynamoDB item), taken by this host and user since the command began, seen alone with the same ID on
-    ``HALF_LOCK_LOOKS`` looks in a row, is the half its own lock request left when the answer to one write was
-    lost: the SDK's retry of that write found it taken, and Terraform keeps releasing the other half and trying
-    again, waiting for itself until ``-lock-timeout`` (seen on the emulator under load: a DynamoDB ``PutItem``
-    whose answer never came). That half alone is released, and Terraform's next attempt takes the lock. A lock
-    Terraform holds is whole, and another run's is left alone: it is another host's, older than the command, or
-    whole. Any error reading the lock ends the watch (Terraform then reports what it finds)."""
-
-    def __init__(self, half_lock: HalfLock, began: datetime, notify: Callable[[str], None], command: str) -> None:
-        self._half, self._began, self._notify, self._command = half_lock, began, notify, command
-        self._stop = threading.Event()
-        self.released: list[str] = []
-        self._thread = threading.Thread(target=self._watch, daemon=True, name="terraform-lock-watch")
-        self._thread.start()
-
-    def _watch(self) -> None:
-        seen: tuple[str, str] | None = None
-        looks = 0
-        while not self._stop.wait(HALF_LOCK_SECONDS):
-            try:
-                found = self._half.read()
-            except Exception:  # noqa: BLE001 - the lock cannot be read now: Terraform reports what it finds itself
-                return
-            if found is None or not _own_lost_lock(found[1], self._began):
-                seen, looks = None, 0
-                continue
-            half, lock = found
-            looks = looks + 1 if seen == (half, lock.id) else 1
-            seen = (half, lock.id)
-            if looks < HALF_LOCK_LOOKS:
-                continue
-            seen, looks = None, 0
-            try:
-                released = self._half.release(half, lock)
-            except Exception:  # noqa: BLE001 - as above
-                return
-            if released:
-                self.released.append(lock.id)
-                where = "S3 lock file" if half == "s3" else "DynamoDB item"
-                self._notify(
-                    f"terraform {self._command}: its own lock request left the state lock's {where} alone (lock ID "
-                    f"{lock.id}, {lock.created}; the answer to one write was lost and the retry found it taken); "
-                    "released that half, and Terraform's next attempt takes the lock"
-                )
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 _LOCK_ERROR = re.compile(r"Error acquiring the state lock", re.IGNORECASE)
 _LOCK_FIELD = re.compile(r"^\s*(ID|Path|Operation|Who|Version|Created|Info):[ \t]*(.*?)\s*$", re.MULTILINE)
 
@@ -415,8 +344,6 @@ class Terraform:
     lock_timeout: str = field(default_factory=lambda: lock_timeout_from_env())
     # Asked before a command that takes the state lock: who holds it now (None when free). Set by the workspace.
     lock_probe: Callable[[], LockInfo | None] | None = None
-    # Reads and releases a lock held in one place only (set by the workspace): see _LostLockWatch.
-    half_lock: HalfLock | None = None
     # Releases a lock by its ID (set by the workspace: both the S3 lock file and the DynamoDB item, each if it
     # carries that ID); without one, ``terraform force-unlock``.
     lock_release: Callable[[LockInfo], None] | None = None
@@ -439,18 +366,12 @@ class Terraform:
         began = datetime.now(UTC)
         started = self.clock()
         shared = tfprovider.command_env(command, self.workdir, self.env)
-        watch = None
-        if locking and free_before and self.lock_probe is not None and self.half_lock and self.half_lock.readable:
-            watch = _LostLockWatch(self.half_lock, began, self.notify, command)
         try:
             result = self.runner(argv, cwd=self.workdir, env=self.env if shared is None else shared)
         except Interrupted:
             if shared is not None:  # Terraform asked the provider to stop: none of its work is to be trusted now
                 tfprovider.HOST.discard(shared[tfprovider.REATTACH_VAR])
             raise
-        finally:
-            if watch is not None:
-                watch.stop()
         self.calls.append(Call(command, tuple(args), self.workdir, result.returncode, self.clock() - started))
         if result.returncode not in ok_codes:
             from .envfaults import terraform_fault  # AWS unreachable, credentials, a missing bootstrap resource

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from .errors import ExternalError
 from .settings import Settings, is_local_mode
-from .terraform import HalfLock, LockInfo, ProcessRunner, Terraform, WorkingCopy, file_lock, subprocess_runner
+from .terraform import LockInfo, ProcessRunner, Terraform, WorkingCopy, file_lock, subprocess_runner
 
 if TYPE_CHECKING:
     from .aws import Aws
@@ -63,8 +63,7 @@ class Workspace:
         override = provider_override(emulator) if emulator is not None else None
         extra = backend_endpoint_settings(emulator) if emulator is not None else ""
         tf = Terraform(copy.root, env=tf_env, runner=runner)
-        tf.half_lock = half = _half_lock(release, settings, connect)
-        tf.lock_probe = _lock_probe(release, settings, connect, half)
+        tf.lock_probe = _lock_probe(release, settings, connect)
         tf.lock_release = _lock_release(release, settings, connect)
         tf.unlock_hint = f"smgitops unlock {release.environment} (refuses a lock younger than the job timeout)"
         return cls(release, settings, tf, copy, directory, override, extra, connect)
@@ -151,43 +150,23 @@ def _where_terraform_runs(
     return release.repo_root / WORK_DIR / release.environment, emulator, terraform_env(emulator, env)
 
 
-def _lock_probe(
-    release: Release, settings: Settings, connect: Callable[[], Aws], half: HalfLock
-) -> Callable[[], LockInfo | None]:
+def _lock_probe(release: Release, settings: Settings, connect: Callable[[], Aws]) -> Callable[[], LockInfo | None]:
     """Who holds the environment's state lock now; None when free or when the lock cannot be read (Terraform
-    then reports what it finds itself, and ``half`` is not watched: ``half.readable`` says whether it was read)."""
+    then reports what it finds itself)."""
 
     def probe() -> LockInfo | None:
         from .errors import SmgitopsError
 
-        half.readable = False
         try:
-            found = read_lock(connect(), settings, release.environment)
+            return read_lock(connect(), settings, release.environment)
         except (SmgitopsError, OSError, ImportError):
             return None
         except Exception as exc:  # botocore's connection and credential errors: not this probe's to report
             if type(exc).__module__.startswith("botocore"):
                 return None
             raise
-        half.readable = True
-        return found
 
     return probe
-
-
-def _half_lock(release: Release, settings: Settings, connect: Callable[[], Aws]) -> HalfLock:
-    """Reads and releases a lock held in one place only (:func:`read_half_lock`)."""
-
-    class Half:
-        readable = False
-
-        def read(self) -> tuple[str, LockInfo] | None:
-            return read_half_lock(connect(), settings, release.environment)
-
-        def release(self, half: str, lock: LockInfo) -> bool:
-            return bool(remove_lock(connect(), settings, release.environment, lock.id, only=half))
-
-    return Half()
 
 
 def _lock_release(release: Release, settings: Settings, connect: Callable[[], Aws]) -> Callable[[LockInfo], None]:
@@ -202,10 +181,11 @@ def _lock_release(release: Release, settings: Settings, connect: Callable[[], Aw
 # -- the state lock -------------------------------------------------------------------------------------------------
 
 
-def _s3_half(aws: Aws, settings: Settings, key: str) -> LockInfo | None:
-    """The S3 lock file's half of the lock (None when absent or unreadable)."""
+def read_lock(aws: Aws, settings: Settings, environment: str) -> LockInfo | None:
+    """The lock on ``environment``'s state, or None when it is free (the S3 lock file first, then DynamoDB)."""
     from botocore.exceptions import ClientError
 
+    key = settings.state_key(environment)
     try:
         body = aws.s3.get_object(Bucket=settings.state_bucket, Key=f"{key}.tflock")["Body"].read()
         return LockInfo.from_doc(json.loads(body))
@@ -214,13 +194,6 @@ def _s3_half(aws: Aws, settings: Settings, key: str) -> LockInfo | None:
             raise ExternalError(f"reading the state lock s3://{settings.state_bucket}/{key}.tflock: {exc}") from exc
     except ValueError:
         pass
-    return None
-
-
-def _dynamodb_half(aws: Aws, settings: Settings, key: str) -> tuple[LockInfo, str] | None:
-    """The DynamoDB item's half of the lock and its ``Info`` as stored (None when absent or unreadable)."""
-    from botocore.exceptions import ClientError
-
     try:
         item = aws.dynamodb.get_item(
             TableName=settings.lock_table, Key={"LockID": {"S": f"{settings.state_bucket}/{key}"}}, ConsistentRead=True
@@ -231,69 +204,47 @@ def _dynamodb_half(aws: Aws, settings: Settings, key: str) -> tuple[LockInfo, st
     if not info:
         return None
     try:
-        return LockInfo.from_doc(json.loads(info)), info
+        return LockInfo.from_doc(json.loads(info))
     except ValueError:
         return None
 
 
-def read_lock(aws: Aws, settings: Settings, environment: str) -> LockInfo | None:
-    """The lock on ``environment``'s state, or None when it is free (the S3 lock file first, then DynamoDB)."""
-    key = settings.state_key(environment)
-    found = _s3_half(aws, settings, key)
-    if found is not None:
-        return found
-    half = _dynamodb_half(aws, settings, key)
-    return half[0] if half is not None else None
-
-
-def read_half_lock(aws: Aws, settings: Settings, environment: str) -> tuple[str, LockInfo] | None:
-    """A lock held in one place only (``"s3"`` or ``"dynamodb"``, and what it holds): Terraform takes and
-    releases both halves within milliseconds, so one half seen alone again and again is left over from a lock
-    request whose answer was lost (see :class:`smgitops.terraform.Terraform`). None when both or neither hold."""
-    key = settings.state_key(environment)
-    s3 = _s3_half(aws, settings, key)
-    ddb = _dynamodb_half(aws, settings, key)
-    if s3 is not None and ddb is None:
-        return "s3", s3
-    if ddb is not None and s3 is None:
-        return "dynamodb", ddb[0]
-    return None
-
-
-def remove_lock(aws: Aws, settings: Settings, environment: str, lock_id: str, *, only: str | None = None) -> list[str]:
+def remove_lock(aws: Aws, settings: Settings, environment: str, lock_id: str) -> list[str]:
     """Release the lock with this ID wherever it is held: the S3 lock file and the DynamoDB item, each only if it
     carries ``lock_id`` (conditional delete, so a lock taken meanwhile by another run stays). Returns what was
     removed. Unlike ``terraform force-unlock`` this also releases half a lock (a lock request that failed between
-    its two writes leaves one of them). ``only`` (``"s3"`` or ``"dynamodb"``) releases that half alone."""
+    its two writes leaves one of them)."""
     from botocore.exceptions import ClientError
 
     key = settings.state_key(environment)
     removed: list[str] = []
-    if only in (None, "s3"):
-        s3_half = _s3_half(aws, settings, key)
-        if s3_half is not None and s3_half.id == lock_id:
-            try:
-                aws.s3.delete_object(Bucket=settings.state_bucket, Key=f"{key}.tflock")
-            except ClientError as exc:
-                raise ExternalError(
-                    f"releasing the state lock s3://{settings.state_bucket}/{key}.tflock: {exc}"
-                ) from exc
+    s3 = aws.s3
+    try:
+        body = s3.get_object(Bucket=settings.state_bucket, Key=f"{key}.tflock")["Body"].read()
+        if str(json.loads(body).get("ID", "")) == lock_id:
+            s3.delete_object(Bucket=settings.state_bucket, Key=f"{key}.tflock")
             removed.append(f"s3://{settings.state_bucket}/{key}.tflock")
-    if only in (None, "dynamodb"):
-        ddb_half = _dynamodb_half(aws, settings, key)
-        if ddb_half is not None and ddb_half[0].id == lock_id:
-            item_key = {"LockID": {"S": f"{settings.state_bucket}/{key}"}}
-            try:
-                aws.dynamodb.delete_item(
-                    TableName=settings.lock_table,
-                    Key=item_key,
-                    ConditionExpression="Info = :info",
-                    ExpressionAttributeValues={":info": {"S": ddb_half[1]}},
-                )
-                removed.append(f"DynamoDB {settings.lock_table} item {item_key['LockID']['S']}")
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                    raise ExternalError(
-                        f"releasing the state lock in DynamoDB table {settings.lock_table}: {exc}"
-                    ) from exc
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
+            raise ExternalError(f"releasing the state lock s3://{settings.state_bucket}/{key}.tflock: {exc}") from exc
+    except ValueError:
+        pass
+    ddb = aws.dynamodb
+    item_key = {"LockID": {"S": f"{settings.state_bucket}/{key}"}}
+    try:
+        item = ddb.get_item(TableName=settings.lock_table, Key=item_key, ConsistentRead=True).get("Item") or {}
+        info = (item.get("Info") or {}).get("S")
+        if info and str(json.loads(info).get("ID", "")) == lock_id:
+            ddb.delete_item(
+                TableName=settings.lock_table,
+                Key=item_key,
+                ConditionExpression="Info = :info",
+                ExpressionAttributeValues={":info": {"S": info}},
+            )
+            removed.append(f"DynamoDB {settings.lock_table} item {item_key['LockID']['S']}")
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            raise ExternalError(f"releasing the state lock in DynamoDB table {settings.lock_table}: {exc}") from exc
+    except ValueError:
+        pass
     return removed
