@@ -251,6 +251,68 @@ def test_sigkill_while_updating_leaves_a_lock_then_unlock_and_the_next_deploy_ad
     assert _plan_empty(j) and _lock(j) is None
 
 
+def test_a_run_killed_between_writing_the_state_and_its_digest_is_repaired_by_unlock(
+    journey: Journey, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Terraform writes the state to S3, then its MD5 to DynamoDB; a runner lost between the two leaves its lock
+    and a stale digest, and every Terraform command then fails. ``unlock`` releases the dead run's lock and sets
+    the digest to the state's (S3 holds the newer state); the state is not touched."""
+    import hashlib
+    import json as json_
+
+    import boto3
+
+    j = journey
+    settings = j.stack.settings
+    key = settings.state_key("dev")
+    s3 = boto3.client("s3", region_name="us-east-1")
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    state = s3.get_object(Bucket=settings.state_bucket, Key=key)["Body"].read()
+    digest_key = {"LockID": {"S": f"{settings.state_bucket}/{key}-md5"}}
+    stored = ddb.get_item(TableName=settings.lock_table, Key=digest_key)["Item"]["Digest"]["S"]
+    assert stored == hashlib.md5(state).hexdigest()  # the layout Terraform's S3 backend writes
+
+    # The dead run: its digest is the state before its last write, its lock is three hours old.
+    stale = hashlib.md5(b"the state before the dead run's last write").hexdigest()
+    ddb.put_item(TableName=settings.lock_table, Item={**digest_key, "Digest": {"S": stale}})
+    dead = {
+        "ID": "5c1d1d1e-0000-4000-8000-00000000dead",
+        "Operation": "OperationTypeApply",
+        "Who": "runner@lost-host",
+        "Version": "1.11.0",
+        "Created": "2026-11-30T09:00:00.000000000Z",
+        "Path": f"{settings.state_bucket}/{key}",
+        "Info": "",
+    }
+    ddb.put_item(
+        TableName=settings.lock_table,
+        Item={"LockID": {"S": f"{settings.state_bucket}/{key}"}, "Info": {"S": json_.dumps(dead)}},
+    )
+    s3.put_object(Bucket=settings.state_bucket, Key=f"{key}.tflock", Body=json_.dumps(dead).encode())
+    monkeypatch.chdir(j.repo)
+    from smgitops import cli
+
+    assert cli.main(["unlock", "dev", "--older-than", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "released the state lock held by runner@lost-host" in out, out
+    assert f"repaired the state digest {settings.state_bucket}/{key}-md5 was {stale}" in out, out
+    assert ddb.get_item(TableName=settings.lock_table, Key=digest_key)["Item"]["Digest"]["S"] == stored
+    assert s3.get_object(Bucket=settings.state_bucket, Key=key)["Body"].read() == state  # the state untouched
+    assert _lock(j) is None and _plan_empty(j)
+
+    # Without unlock, Terraform fails; smgitops names the cause and the command that repairs it (exit 2).
+    ddb.put_item(TableName=settings.lock_table, Item={**digest_key, "Digest": {"S": stale}})
+    assert cli.main(["verify", "releases/dev.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert "the state in S3 does not match its digest in DynamoDB" in err, err
+    assert "run smgitops unlock dev" in err and "Calculated checksum: " + stored in err, err
+    assert cli.main(["unlock", "dev"]) == 0  # no lock held: the digest alone is repaired
+    out = capsys.readouterr().out
+    assert "the state lock is free" in out and f"was {stale}, the state in S3 is {stored}" in out, out
+    assert cli.main(["unlock", "dev"]) == 0 and "repaired" not in capsys.readouterr().out  # nothing left to do
+    assert cli.main(["verify", "releases/dev.yaml"]) == 0
+
+
 @pytest.mark.parametrize("lost", ["DynamoDB_20120810.PutItem", "s3:PUT .tflock"])
 def test_a_lost_answer_to_terraforms_own_lock_request_does_not_strand_the_state(
     journey: Journey, lost: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]

@@ -186,6 +186,8 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # a lock error cannot come from it either; ``state pull``, which only reads, is not even asked who holds it).
 _LOCKING = frozenset({"plan", "apply", "import", "state", "refresh", "destroy"})
 _STALE = re.compile(r"Saved plan is stale", re.IGNORECASE)
+# Terraform's S3 backend when the state's MD5 in DynamoDB is not the state's (after its ~10 s of re-reads).
+_STALE_DIGEST = re.compile(r"state data in S3 does not have the expected content")
 
 
 def error_text(result: Completed) -> str:
@@ -280,6 +282,18 @@ class StateLocked(UserError):
             f"the Terraform state lock is {held}; waited {waited}, nothing was changed. If that run is still "
             f"going, let it finish and run this again; if it was cancelled or its runner was lost, release the "
             f"lock with: {unlock_hint}"
+        )
+
+
+class StaleStateDigest(UserError):
+    """The state in S3 does not match its digest in DynamoDB: a run died between writing the two (exit 2)."""
+
+    def __init__(self, command: str, unlock_hint: str, result: Completed) -> None:
+        self.result = result
+        super().__init__(
+            f"terraform {command}: the state in S3 does not match its digest in DynamoDB; a run was killed between "
+            f"writing the state and its digest, and nothing was changed. Once no run is going, run {unlock_hint}: "
+            f"it releases a dead run's lock and sets the digest to the state's.\n{error_text(result)}"
         )
 
 
@@ -397,6 +411,8 @@ class Terraform:
                 raise StateLocked(
                     lock, self.lock_timeout, self.unlock_hint.replace("LOCK_ID", lock.id if lock else "LOCK_ID")
                 )
+            if _STALE_DIGEST.search(result.stderr + result.stdout) and "LOCK_ID" not in self.unlock_hint:
+                raise StaleStateDigest(command, self.unlock_hint, result)
             raise TerraformError(command, result)
         return result
 

@@ -248,3 +248,51 @@ def remove_lock(aws: Aws, settings: Settings, environment: str, lock_id: str) ->
     except ValueError:
         pass
     return removed
+
+
+def repair_digest(aws: Aws, settings: Settings, environment: str) -> str | None:
+    """Make the state digest in DynamoDB match the state in S3 again, after a run died between the two writes.
+
+    Terraform persists the state by writing the S3 object first and its MD5 (the DynamoDB item ``<key>-md5``)
+    second; a run killed between them leaves S3 holding the newer state and the digest the older one, and every
+    later Terraform command fails with "state data in S3 does not have the expected content". S3 is then the truth:
+    the digest is set to the MD5 of the object (conditional on the stale digest, so a write meanwhile is kept).
+    Call this only with no run going (``smgitops unlock`` after releasing a dead run's lock). Returns what was
+    repaired, or None when the digest already matched (or there is no state or no digest)."""
+    import hashlib
+
+    from botocore.exceptions import ClientError
+
+    key = settings.state_key(environment)
+    item_key = {"LockID": {"S": f"{settings.state_bucket}/{key}-md5"}}
+    try:
+        item = aws.dynamodb.get_item(TableName=settings.lock_table, Key=item_key, ConsistentRead=True).get("Item")
+    except ClientError as exc:
+        raise ExternalError(f"reading the state digest in DynamoDB table {settings.lock_table}: {exc}") from exc
+    stored = ((item or {}).get("Digest") or {}).get("S")
+    if not stored:
+        return None
+    try:
+        body = aws.s3.get_object(Bucket=settings.state_bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            return None
+        raise ExternalError(f"reading the state s3://{settings.state_bucket}/{key}: {exc}") from exc
+    actual = hashlib.md5(body, usedforsecurity=False).hexdigest()
+    if actual == stored:
+        return None
+    try:
+        aws.dynamodb.put_item(
+            TableName=settings.lock_table,
+            Item={**item_key, "Digest": {"S": actual}},
+            ConditionExpression="Digest = :stale",
+            ExpressionAttributeValues={":stale": {"S": stored}},
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return None  # written meanwhile: whoever wrote it wrote the state too
+        raise ExternalError(f"repairing the state digest in DynamoDB table {settings.lock_table}: {exc}") from exc
+    return (
+        f"the state digest {item_key['LockID']['S']} was {stored}, the state in S3 is {actual} "
+        "(a run died between writing the state and its digest); set to the state's"
+    )

@@ -1,7 +1,10 @@
 """``smgitops unlock ENV``: release the Terraform state lock a cancelled or lost run left behind; a lock younger
 than ``--older-than`` minutes is refused (it may belong to a run still going).
 
-Stages: :mod:`smgitops.locks` (the lock read, its age checked, ``terraform force-unlock`` with its ID).
+With no lock held (or once the dead run's lock is released) it also repairs the state digest a run killed between
+writing the state and its digest left stale.
+
+Stages: :mod:`smgitops.locks` (the lock read, its age checked, the lock released by its ID, the digest repaired).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from pathlib import Path
 
 from ..errors import UserError
 
-HELP = "release the state lock a cancelled or lost run left behind (refuses a young lock)"
+HELP = "release the state lock a cancelled or lost run left behind (refuses a young lock), repair a stale digest"
 
 
 def _release_path(target: str) -> Path:
@@ -47,9 +50,11 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{path}: no such release file")
     if args.older_than < 0:
         raise UserError("--older-than must be >= 0")
-    released = release_lock(path, Context(), older_than_minutes=args.older_than)
-    if released is None:
+    done = release_lock(path, Context(), older_than_minutes=args.older_than)
+    if done.lock is None:
         print(f"{path}: the state lock is free; nothing to release")
     else:
-        print(f"{path}: released the state lock {released.describe()}")
+        print(f"{path}: released the state lock {done.lock.describe()}")
+    if done.repaired_digest:
+        print(f"{path}: repaired {done.repaired_digest}")
     return 0
