@@ -322,12 +322,19 @@ def test_a_lost_answer_to_terraforms_own_lock_request_does_not_strand_the_state(
     (this host and user, taken during this command, free when the command started), releases it and runs again."""
     j = journey
     monkeypatch.setenv("SMGITOPS_LOCK_TIMEOUT", "1s")  # Terraform waits it out for the lock it holds itself
+    dropped_before = _dropped_logged(j)
     j.stack.admin.drop_next_response(lost)
     assert _plan_empty(j)
     err = capsys.readouterr().err
     assert "took the state lock itself" in err and "released it and ran terraform plan again" in err
     assert _lock(j) is None
     assert j.stack.admin.stats()["responses_to_drop"] == 0  # the answer was lost indeed
+    assert _dropped_logged(j) > dropped_before  # and the emulator's log says so
+
+
+def _dropped_logged(j: Journey) -> int:
+    log = j.stack.emulator.log_path.read_text(encoding="utf-8", errors="replace")
+    return log.count("connection dropped before the answer reached the client: ")
 
 
 def test_failed_update_keeps_the_serving_configuration_and_merging_the_revert_converges_in_one_deploy(

@@ -149,6 +149,19 @@ def request_handler(access_log: bool = True) -> Any:
             if access_log or str(code).startswith("5"):
                 super().log_request(code, size)
 
+        def connection_dropped(self, error: BaseException, environ: Any = None) -> None:
+            # werkzeug's hook for a connection lost while the answer was being sent: silent by default, yet the
+            # request was served (its change made) and the client saw no answer, so it is always logged.
+            env = environ or {}
+            self.log_error(
+                "connection dropped before the answer reached the client: %s %s %s (%s: %s)",
+                env.get("REQUEST_METHOD", "-"),
+                env.get("PATH_INFO", "-"),
+                env.get("HTTP_X_AMZ_TARGET", ""),
+                type(error).__name__,
+                error,
+            )
+
     return HandshakeInThreadHandler
 
 
