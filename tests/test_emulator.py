@@ -166,6 +166,42 @@ def test_snapshot_restore_puts_the_whole_aws_state_back_any_number_of_times(
         emulator_admin.restore("other")
 
 
+def test_admin_names_the_bootstrap_resources_it_does_not_hold(emulator: Emulator, emulator_admin: AdminClient) -> None:
+    """Local mode's bootstrap check: one admin request says which buckets, tables and KMS keys are gone."""
+    import boto3
+
+    s3 = boto3.client("s3", region_name="us-east-1")
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    kms = boto3.client("kms", region_name="us-east-1")
+    s3.create_bucket(Bucket="state")
+    ddb.create_table(
+        TableName="locks",
+        KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    key = kms.create_key()["KeyMetadata"]["Arn"]
+    account = key.split(":")[4]
+    gone_key = key.rsplit("/", 1)[0] + "/00000000-0000-4000-8000-000000000000"
+
+    def missing(**names: list[str]) -> list[str]:
+        asked = {"buckets": [], "tables": [], "kms_keys": [], **names}
+        return emulator_admin.missing("us-east-1", account=account, **asked)
+
+    assert missing(buckets=["state"], tables=["locks"], kms_keys=[key]) == []
+    assert missing(buckets=["state", "artifacts"], tables=["locks", "other"], kms_keys=[key, gone_key]) == [
+        "artifacts",
+        "other",
+        gone_key,
+    ]
+    s3.delete_bucket(Bucket="state")
+    ddb.delete_table(TableName="locks")
+    assert missing(buckets=["state"], tables=["locks"], kms_keys=[key]) == ["state", "locks"]
+    assert emulator_admin.missing("eu-west-1", account=account, buckets=[], tables=["locks"], kms_keys=[]) == ["locks"]
+    with pytest.raises(AdminError, match="HTTP 400.*not a KMS key ARN"):
+        missing(kms_keys=["alias/state"])
+
+
 def test_admin_rejects_bad_input(emulator_admin: AdminClient) -> None:
     """Admin calls validate their arguments (an error rate is a fraction) and name unknown routes."""
     with pytest.raises(AdminError, match="HTTP 400"):

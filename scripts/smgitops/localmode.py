@@ -179,9 +179,38 @@ def _environments(repo_root: Path) -> list[str]:
 _GONE = ("404", "NoSuchBucket", "ResourceNotFoundException", "NotFoundException")
 
 
-def _missing_resources(settings: Settings, aws: Aws) -> list[str]:
-    """Which of bootstrap/'s stateful resources the emulator no longer has (empty: all there). Any answer other
-    than "not found" (access denied, unreachable, throttled) is raised: it says nothing about what is there."""
+# How long the bootstrap check waits for the emulator's answer before the bounded preflight says what is wrong.
+_CHECK_TIMEOUT = 5.0
+
+
+def _missing_resources(settings: Settings, emulator: Emulator, connect: Callable[[], Aws]) -> list[str]:
+    """Which of bootstrap/'s stateful resources the emulator no longer has (empty: all there): one request to the
+    emulator's admin API. An emulator without that route (not smgitops' own) is asked through AWS calls instead.
+    Any answer other than "not found" (access denied, unreachable, throttled) is raised: it says nothing about
+    what is there."""
+    from .emulator.admin import AdminClient, AdminError
+
+    account = settings.kms_key_arn.split(":")[4] if settings.kms_key_arn.count(":") == 5 else ""
+    try:
+        return AdminClient(emulator.url, emulator.ca_bundle, timeout=_CHECK_TIMEOUT).missing(
+            settings.region,
+            account=account,
+            buckets=[settings.state_bucket, settings.artifact_bucket],
+            tables=[settings.lock_table],
+            kms_keys=[settings.kms_key_arn],
+        )
+    except AdminError as exc:
+        if "HTTP 404" not in str(exc):
+            raise ExternalError(f"asking the emulator at {emulator.url} for bootstrap/'s resources: {exc}") from exc
+    except OSError as exc:
+        from .envfaults import preflight
+
+        preflight(settings.region, connect())  # an endpoint that cannot work: one classified line (exit 2)
+        raise ExternalError(f"the emulator at {emulator.url} did not answer: {exc}") from exc
+    return _missing_by_aws(settings, connect())
+
+
+def _missing_by_aws(settings: Settings, aws: Aws) -> list[str]:
     from botocore.exceptions import ClientError
 
     s3, ddb, kms = aws.s3, aws.dynamodb, aws.kms
@@ -265,12 +294,19 @@ def ensure_bootstrap(
     checked = (emulator.url, str(base.resolve()), json.dumps(applied, sort_keys=True))
     if checked in _CHECKED and _applied_is(applied_file, applied):
         return _CHECKED[checked]
-    if connect is None:
-        from .aws import Aws
+    made: list[Aws] = []
 
-        aws = Aws.for_region(region)
-    else:
-        aws = connect()
+    def aws() -> Aws:
+        """The AWS adapter, made only when needed (boto3's import and clients cost a command a quarter second)."""
+        if not made:
+            if connect is None:
+                from .aws import Aws
+
+                made.append(Aws.for_region(region))
+            else:
+                made.append(connect())
+        return made[0]
+
     with file_lock(base / ".lock"):
         cached: Settings | None = None
         if outputs_file.exists():
@@ -279,7 +315,7 @@ def ensure_bootstrap(
             except UserError:
                 pass  # outputs of an older bootstrap/ (its files changed too): applied again below
         if cached is not None:
-            missing = _missing_resources(cached, aws)
+            missing = _missing_resources(cached, emulator, aws)
             if not missing and _applied_is(applied_file, applied):
                 _CHECKED[checked] = cached
                 return cached
@@ -297,7 +333,7 @@ def ensure_bootstrap(
             # notices what is gone and recreates it; what is still there stays in the state.
         from .envfaults import preflight
 
-        preflight(region, aws, env)  # Terraform's provider would retry an unreachable emulator for minutes
+        preflight(region, aws(), env)  # Terraform's provider would retry an unreachable emulator for minutes
         copy = WorkingCopy(source=source, root=base / "bootstrap")
         copy.sync(override=provider_override(emulator))
         tf = Terraform(copy.root, env=terraform_env(emulator, env), runner=runner)

@@ -49,6 +49,14 @@ class AdminClient:
     def health(self) -> bool:
         return bool(self._call("GET", "health").get("ok"))
 
+    def missing(
+        self, region: str, *, account: str = "", buckets: list[str], tables: list[str], kms_keys: list[str]
+    ) -> list[str]:
+        """Which of these buckets, DynamoDB tables (in ``account``, ``region``) and KMS keys (ARNs) the emulator
+        does not hold."""
+        body = {"account": account, "region": region, "buckets": buckets, "tables": tables, "kms_keys": kms_keys}
+        return [str(name) for name in self._call("POST", "missing", body)["missing"]]
+
     def stats(self) -> dict[str, Any]:
         """Counters of the extension: ``artifact_loads`` (model.tar.gz extracted and model_fn called),
         ``aws_requests`` (AWS API requests served since the emulator started, admin calls excluded), ..."""
