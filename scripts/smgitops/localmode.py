@@ -251,8 +251,8 @@ def _applied_is(applied_file: Path, applied: dict[str, Any]) -> bool:
 
 
 # Bootstraps this process found complete (emulator, local directory, what was applied): a command resolves its
-# settings several times (plan, the artifact store, the lock probe) and each check costs four AWS calls and three
-# clients. A process checks once; the next command (a new process) checks again.
+# settings several times (plan, the artifact store, the lock probe) and each check costs a request to the emulator.
+# A process checks once; the next command (a new process) checks again.
 _CHECKED: dict[tuple[str, str, str], Settings] = {}
 
 _ALREADY_EXISTS = re.compile(r"already exists|AlreadyExists|ResourceInUseException")
@@ -270,7 +270,7 @@ def ensure_bootstrap(
     """Apply ``bootstrap/`` to the emulator unless it already was; return the settings its outputs give.
 
     Safe to call from concurrent processes (a file lock serialises them) and cheap when already bootstrapped:
-    one ``HeadBucket`` per bucket, no Terraform call. A change to ``bootstrap/`` (or to its variables, e.g. a new
+    one request to the emulator's admin API, no Terraform call. A change to ``bootstrap/`` (or to its variables, e.g. a new
     environment's release file) since the last apply to this emulator is applied on the next call.
     """
     emulator = emulator_from_env(env)
