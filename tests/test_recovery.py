@@ -323,6 +323,7 @@ def test_a_lost_answer_to_terraforms_own_lock_request_does_not_strand_the_state(
     j = journey
     monkeypatch.setenv("SMGITOPS_LOCK_TIMEOUT", "1s")  # Terraform waits it out for the lock it holds itself
     dropped_before = _dropped_logged(j)
+    retried_before = j.stack.admin.stats()["retried_after_answer"]
     j.stack.admin.drop_next_response(lost)
     assert _plan_empty(j)
     err = capsys.readouterr().err
@@ -330,6 +331,10 @@ def test_a_lost_answer_to_terraforms_own_lock_request_does_not_strand_the_state(
     assert _lock(j) is None
     assert j.stack.admin.stats()["responses_to_drop"] == 0  # the answer was lost indeed
     assert _dropped_logged(j) > dropped_before  # and the emulator's log says so
+    # The SDK's retry of a request already served is seen, counted and logged with the earlier attempt's fate.
+    assert j.stack.admin.stats()["retried_after_answer"] > retried_before
+    log = j.stack.emulator.log_path.read_text(encoding="utf-8", errors="replace")
+    assert "the attempt before was served, its answer dropped on purpose" in log, log[-3000:]
 
 
 def _dropped_logged(j: Journey) -> int:

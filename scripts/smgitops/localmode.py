@@ -269,9 +269,9 @@ def ensure_bootstrap(
 ) -> Settings:
     """Apply ``bootstrap/`` to the emulator unless it already was; return the settings its outputs give.
 
-    Safe to call from concurrent processes (a file lock serialises them) and cheap when already bootstrapped:
-    one request to the emulator's admin API, no Terraform call. A change to ``bootstrap/`` (or to its variables, e.g. a new
-    environment's release file) since the last apply to this emulator is applied on the next call.
+    Safe to call from concurrent processes (a file lock serialises them) and cheap when already bootstrapped: one
+    request to the emulator's admin API, no Terraform call. A change to ``bootstrap/`` (or to its variables, e.g. a
+    new environment's release file) since the last apply to this emulator is applied on the next call.
     """
     emulator = emulator_from_env(env)
     root = Path(repo_root) if repo_root is not None else paths.tool_home()

@@ -90,6 +90,81 @@ class BusyTime:
             return [[a, b] for a, b in self.intervals if b >= start]
 
 
+class RetryWatch:
+    """Which AWS requests a client sent again, and what became of the attempt before.
+
+    The AWS SDKs (botocore, Go's v2 SDK in Terraform and its provider) mark each request with
+    ``amz-sdk-invocation-id`` (one per operation, the same on its retries) and ``amz-sdk-request: attempt=N;
+    max=M``. A retry of a request the emulator had answered is how a lost answer shows from the server's side:
+    for a conditional write (Terraform's lock, a PutItem with ``attribute_not_exists``) the retry finds its own
+    change and fails. Each retry is logged with the earlier attempt's fate and counted (admin ``stats``)."""
+
+    MAX_KEPT = 4096
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._attempts: collections.OrderedDict[str, tuple[float, str]] = collections.OrderedDict()
+        self.retried = 0
+        self.retried_after_answer = 0
+
+    def seen(self, environ: dict[str, Any], start_response: StartResponse) -> StartResponse:
+        """Note this request (logging it when it is a retry); the returned ``start_response`` notes its answer."""
+        invocation = str(environ.get("HTTP_AMZ_SDK_INVOCATION_ID", ""))
+        if not invocation:
+            return start_response
+        attempt = _attempt(str(environ.get("HTTP_AMZ_SDK_REQUEST", "")))
+        began = time.time()
+        with self._lock:
+            earlier = self._attempts.pop(invocation, None)
+            self._attempts[invocation] = (began, "being served")
+            while len(self._attempts) > self.MAX_KEPT:
+                self._attempts.popitem(last=False)
+            if attempt > 1:
+                self.retried += 1
+                if earlier is not None and not earlier[1].startswith("being"):
+                    self.retried_after_answer += 1
+        if attempt > 1:
+            what = f"{environ.get('REQUEST_METHOD', '-')} {environ.get('PATH_INFO', '-')}"
+            target = environ.get("HTTP_X_AMZ_TARGET")
+            fate = (
+                "never reached the emulator"
+                if earlier is None
+                else f"was {earlier[1]} ({began - earlier[0]:.3f} s before this one began)"
+            )
+            log.warning(
+                "client retried %s%s (attempt %d, invocation %s): the attempt before %s",
+                what,
+                f" {target}" if target else "",
+                attempt,
+                invocation,
+                fate,
+            )
+
+        def noting_start_response(status: str, *args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                if invocation in self._attempts:
+                    self._attempts[invocation] = (self._attempts[invocation][0], f"answered {status.split(' ', 1)[0]}")
+            return start_response(status, *args, **kwargs)
+
+        return noting_start_response
+
+    def note(self, environ: dict[str, Any], fate: str) -> None:
+        """Set what became of this request (when its answer is not given through ``start_response``)."""
+        invocation = str(environ.get("HTTP_AMZ_SDK_INVOCATION_ID", ""))
+        with self._lock:
+            if invocation in self._attempts:
+                self._attempts[invocation] = (self._attempts[invocation][0], fate)
+
+
+def _attempt(header: str) -> int:
+    """N of ``attempt=N; max=M`` (1 when absent or unreadable)."""
+    for part in header.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == "attempt" and value.isdigit():
+            return int(value)
+    return 1
+
+
 class EmulatorApp:
     def __init__(self, state: ExtensionState, moto_app: WSGIApp) -> None:
         self.state = state
@@ -100,6 +175,7 @@ class EmulatorApp:
         self._world: iamlog.MotoWorld | None = None
         self.snapshots = snapshot.Snapshots()
         self.busy = BusyTime()
+        self.retries = RetryWatch()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -114,6 +190,7 @@ class EmulatorApp:
     def _serve(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         with self.state.lock:
             self.aws_requests += 1
+        start_response = self.retries.seen(environ, start_response)
         extensions.settle(self.state)
         if self.recorder.recording:
             start_response = self._record(environ, start_response)
@@ -173,6 +250,7 @@ class EmulatorApp:
 
         for _chunk in self.moto_app(environ, discard):
             pass
+        self.retries.note(environ, "served, its answer dropped on purpose")
         conn = environ.get("werkzeug.socket")
         if conn is not None:
             try:
@@ -241,6 +319,8 @@ class EmulatorApp:
                 "aws_requests": self.aws_requests,
                 "pending_transitions": pending,
                 "responses_to_drop": len(state.drop_next_response),
+                "retried": self.retries.retried,
+                "retried_after_answer": self.retries.retried_after_answer,
                 "transition_delay": state.transition_delay,
                 "seed": state.seed,
             }

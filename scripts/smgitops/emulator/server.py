@@ -197,6 +197,10 @@ def emulator_env(url: str, ca_bundle: Path | None) -> dict[str, str]:
     return env
 
 
+# A directory where each emulator started by this process keeps its log (default: a temporary one, deleted on stop).
+KEEP_LOG_VAR = "SMGITOPS_EMULATOR_LOG_DIR"
+
+
 class EmulatorStartError(RuntimeError):
     pass
 
@@ -251,8 +255,14 @@ class Emulator:
 
             ensure_certificate(self.tls_dir)
         self._began = time.monotonic()
-        self._log_dir = tempfile.TemporaryDirectory(prefix="smgitops-emulator-")
-        self._log = open(Path(self._log_dir.name) / "server.log", "w+b")  # noqa: SIM115 - closed in stop()
+        kept = os.environ.get(KEEP_LOG_VAR, "").strip()
+        if kept:  # a run whose emulator logs are to be read afterwards (a CI run, a hunt for a rare fault)
+            Path(kept).mkdir(parents=True, exist_ok=True)
+            stamp = time.strftime("%Y%m%dT%H%M%S")
+            self._log = open(Path(kept) / f"emulator-{stamp}-{os.getpid()}-{id(self):x}.log", "w+b")  # noqa: SIM115
+        else:
+            self._log_dir = tempfile.TemporaryDirectory(prefix="smgitops-emulator-")
+            self._log = open(Path(self._log_dir.name) / "server.log", "w+b")  # noqa: SIM115 - closed in stop()
         cmd = [sys.executable, "-m", "smgitops.commands.emulator", "--host", self.host, "--port", str(self.port)]
         cmd += ["--tls-dir", str(self.tls_dir)] if self.tls else ["--no-tls"]
         cmd += ["--ready-json"]
