@@ -58,7 +58,53 @@ exit 97
 """
 
 
+# Every emulator of the run keeps its log here, and the run ends with what those logs say about lost answers: an
+# SDK retrying a request the emulator had answered (Terraform then waits out its lock timeout for its own lock), a
+# request served slowly enough for a client to give up. The faults tests inject on purpose are left out.
+EMULATOR_LOG_VAR = "SMGITOPS_EMULATOR_LOG_DIR"
+_INJECTED = ("dropped on purpose", "/smgitops-odd/")
+_OWN_LOG_DIR = pytest.StashKey[bool]()
+
+
+def _emulator_logs_dir(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput") or os.environ.get(EMULATOR_LOG_VAR):
+        return  # an xdist worker inherits the controller's directory; a given one is kept
+    os.environ[EMULATOR_LOG_VAR] = tempfile.mkdtemp(prefix="smgitops-emulator-logs-")
+    config.stash[_OWN_LOG_DIR] = True
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if hasattr(terminalreporter.config, "workerinput"):
+        return
+    logs = Path(os.environ.get(EMULATOR_LOG_VAR, "") or os.devnull)
+    found = []
+    for path in sorted(logs.glob("emulator-*.log")) if logs.is_dir() else ():
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            if ("client retried" in line or "slow answer" in line) and not any(m in line for m in _INJECTED):
+                found.append(f"{path.name}: {line}")
+    if found:
+        terminalreporter.section("emulator: answers lost or slow (not injected by a test)")
+        for line in found:
+            terminalreporter.write_line(line)
+    if not found and terminalreporter.config.stash.get(_OWN_LOG_DIR, False):
+        shutil.rmtree(logs, ignore_errors=True)  # nothing to read in them
+        terminalreporter.write_line("emulator logs: no lost or slow answers that a test did not inject")
+        return
+    terminalreporter.write_line(f"emulator logs: {logs} ({len(found)} lost or slow answers not injected by a test)")
+
+
+# How long Terraform waits for the state lock in this suite (SMGITOPS_LOCK_TIMEOUT; the product's default is 120 s,
+# for a pull request's plan meeting a merge's apply). No test waits that long for a lock another run holds; but
+# about one suite run in two, the emulator's answer to a Terraform lock request never reaches Terraform (the SDK
+# retries a request the emulator answered 200, the emulator's log says so, and the retry finds Terraform's own
+# lock), and Terraform waits out the timeout before smgitops releases its own lock and runs again. 30 s bounds
+# what that costs the run; the recovery itself is tested with 1 s (test_recovery.py).
+SUITE_LOCK_TIMEOUT = "30s"
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    _emulator_logs_dir(config)
+    os.environ.setdefault("SMGITOPS_LOCK_TIMEOUT", SUITE_LOCK_TIMEOUT)
     expression = str(config.getoption("markexpr", "") or "")
     if "not terraform" not in expression:
         return

@@ -369,13 +369,16 @@ def _fake_runner(code: int = 0, stdout: str = "", stderr: str = "") -> Any:
     return run
 
 
-def test_runner_raises_terraform_error_text_and_pins_environment(tmp_path: Path) -> None:
+def test_runner_raises_terraform_error_text_and_pins_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from smgitops import paths
     from smgitops.errors import ExternalError
     from smgitops.terraform import Terraform, TerraformError, base_env
 
     stderr = "\x1b[31m╷\n│ Error: Saved plan is stale\n│\n│ The given plan file can no longer be applied.\n╵\n"
     runner = _fake_runner(1, stderr=stderr)
+    monkeypatch.delenv("SMGITOPS_LOCK_TIMEOUT", raising=False)  # the product's default, not the suite's
     machine = {"TF_CLI_CONFIG_FILE": "/root/.terraformrc", "TF_CLI_ARGS_plan": "-refresh=false", "TF_DATA_DIR": "/x"}
     tf = Terraform(tmp_path, env=base_env({"SSL_CERT_FILE": "/ca.pem"}, machine))
     tf.runner = runner

@@ -457,6 +457,8 @@ class Runner:
             "RUNNER_OS": "Linux",
             "RUNNER_TEMP": str(workspace.parent / "runner-temp"),
             "GIT_CONFIG_NOSYSTEM": "1",
+            # the suite's lock timeout (tests/conftest.py), as a repository variable would set it for every job
+            **{k: os.environ[k] for k in ("SMGITOPS_LOCK_TIMEOUT",) if k in os.environ},
         }
 
     def run(self, workflow: str | Path, event: Event) -> dict[str, list[JobResult]]:

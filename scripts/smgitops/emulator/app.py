@@ -100,6 +100,7 @@ class RetryWatch:
     change and fails. Each retry is logged with the earlier attempt's fate and counted (admin ``stats``)."""
 
     MAX_KEPT = 4096
+    SLOW_SECONDS = 5.0
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -144,6 +145,17 @@ class RetryWatch:
             with self._lock:
                 if invocation in self._attempts:
                     self._attempts[invocation] = (self._attempts[invocation][0], f"answered {status.split(' ', 1)[0]}")
+            took = time.time() - began
+            if took >= self.SLOW_SECONDS:  # long enough for a client's timeout to give up and retry
+                log.warning(
+                    "slow answer: %s %s%s took %.1f s (attempt %d, invocation %s)",
+                    environ.get("REQUEST_METHOD", "-"),
+                    environ.get("PATH_INFO", "-"),
+                    f" {environ['HTTP_X_AMZ_TARGET']}" if environ.get("HTTP_X_AMZ_TARGET") else "",
+                    took,
+                    attempt,
+                    invocation,
+                )
             return start_response(status, *args, **kwargs)
 
         return noting_start_response
