@@ -493,3 +493,38 @@ def test_only_the_image_with_the_training_sklearn_matches() -> None:
     assert estimators.image_matches_training("1.2-1-cpu-py3")
     assert [t for t in estimators.IMAGE_SKLEARN_VERSIONS if estimators.image_matches_training(t)] == ["1.2-1-cpu-py3"]
     assert not estimators.image_matches_training("1.2-2-cpu-py3")
+
+
+_NUMPY_ENVIRON_PROBE = """
+import os, sys
+deleted = []
+delete = os._Environ.__delitem__
+def recording_delete(self, key):
+    deleted.append(key)
+    delete(self, key)
+os._Environ.__delitem__ = recording_delete
+if sys.argv[1] == "steady":
+    from smgitops.estimators import steady_environ_for_numpy
+    steady_environ_for_numpy()
+before = dict(os.environ)
+import numpy  # noqa: F401
+print(",".join(deleted))
+print(sorted(set(before) ^ set(os.environ)))
+"""
+
+
+@pytest.mark.parametrize("mode", ["plain", "steady"])
+def test_numpys_first_import_leaves_the_environment_alone_once_steadied(mode: str) -> None:
+    """numpy's first import adds OPENBLAS_MAIN_FREE/GOTOBLAS_MAIN_FREE and deletes them again: in a thread, that
+    deletion broke another thread iterating os.environ (botocore making a client) with a KeyError during a deploy.
+    Steadied first (as deploy's held-out reader, the emulator's warm-up and the demo do), the import changes
+    nothing; plain, it deletes both (what this guards against, checked so that the probe can fail)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_MAIN_FREE", "GOTOBLAS_MAIN_FREE")}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1] / "scripts")
+    out = subprocess.run(
+        [sys.executable, "-c", _NUMPY_ENVIRON_PROBE, mode], env=env, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    if mode == "steady":
+        assert out == ["", "[]"], out
+    else:
+        assert out[0].split(",") == ["OPENBLAS_MAIN_FREE", "GOTOBLAS_MAIN_FREE"], out

@@ -51,6 +51,7 @@ import yaml
 from . import paths
 from .clock import utc_now
 from .errors import SmgitopsError
+from .estimators import steady_environ_for_numpy
 from .git import Git
 
 if TYPE_CHECKING:
@@ -329,6 +330,7 @@ class Demo:
             except BaseException as exc:  # handed to the story's thread, which raises it
                 errors.append(exc)
 
+        steady_environ_for_numpy()  # v1's training imports numpy while the bootstrap thread makes AWS clients
         thread = threading.Thread(target=bootstrap, daemon=True, name="demo-bootstrap")
         thread.start()
 

@@ -27,6 +27,21 @@ from typing import Any
 
 from .paths import verdict_dir
 
+# numpy's first import sets these two in os.environ and deletes them again when it was the one to add them. Done in
+# one thread while another iterates os.environ (botocore does when it makes a client, reading the proxy variables),
+# the deletion fails that iteration: "KeyError: 'OPENBLAS_MAIN_FREE'". Set beforehand, to the value numpy would
+# set, they make the import leave os.environ alone.
+NUMPY_IMPORT_VARIABLES = ("OPENBLAS_MAIN_FREE", "GOTOBLAS_MAIN_FREE")
+
+
+def steady_environ_for_numpy() -> None:
+    """Make numpy's first import leave ``os.environ`` unchanged; call it before numpy (scikit-learn) may be imported
+    in one thread while another makes AWS clients or reads the environment. Only adds keys, which is safe for a
+    concurrent reader; it does not change what numpy does (it sets these variables for its own import anyway)."""
+    for key in NUMPY_IMPORT_VARIABLES:
+        os.environ.setdefault(key, "1")
+
+
 # scikit-learn version training pins (requirements/dev.txt). A release's image must serve the same version:
 # a pickled estimator is only guaranteed to load and predict identically with the version that wrote it.
 TRAINING_SKLEARN_VERSION = "1.2.1"

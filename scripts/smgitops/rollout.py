@@ -352,6 +352,9 @@ class HeldOut:
     def __init__(self, release: Release, count: int = max(SMOKE_ROWS, TRAFFIC_ROWS)) -> None:
         import threading
 
+        from .estimators import steady_environ_for_numpy
+
+        steady_environ_for_numpy()  # scikit-learn's import in the thread, the AWS clients made meanwhile
         self.release, self.count = release, count
         self._rows: dict[str, tuple[list[list[float]], list[int]]] = {}
         self._thread = threading.Thread(target=self._read, name="held-out-rows", daemon=True)

@@ -184,6 +184,9 @@ class Invoker:
         with self._warming_lock:
             if self._warming is not None:
                 return False
+            from smgitops.estimators import steady_environ_for_numpy
+
+            steady_environ_for_numpy()  # the request threads read the environment while numpy is imported
             self._warming = threading.Thread(target=_import_serving_libraries, daemon=True, name="warm-inference")
         self._warming.start()
         return True
