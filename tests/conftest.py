@@ -82,14 +82,14 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
             if ("client retried" in line or "slow answer" in line) and not any(m in line for m in _INJECTED):
                 found.append(f"{path.name}: {line}")
-    if found:
-        terminalreporter.section("emulator: answers lost or slow (not injected by a test)")
-        for line in found:
-            terminalreporter.write_line(line)
-    if not found and terminalreporter.config.stash.get(_OWN_LOG_DIR, False):
-        shutil.rmtree(logs, ignore_errors=True)  # nothing to read in them
+    if not found:
+        if terminalreporter.config.stash.get(_OWN_LOG_DIR, False):
+            shutil.rmtree(logs, ignore_errors=True)  # nothing to read in them
         terminalreporter.write_line("emulator logs: no lost or slow answers that a test did not inject")
         return
+    terminalreporter.section("emulator: answers lost or slow (not injected by a test)")
+    for line in found:
+        terminalreporter.write_line(line)
     terminalreporter.write_line(f"emulator logs: {logs} ({len(found)} lost or slow answers not injected by a test)")
 
 

@@ -101,6 +101,7 @@ class RetryWatch:
 
     MAX_KEPT = 4096
     SLOW_SECONDS = 5.0
+    BEING_SERVED = "being served"
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -117,41 +118,34 @@ class RetryWatch:
         began = time.time()
         with self._lock:
             earlier = self._attempts.pop(invocation, None)
-            self._attempts[invocation] = (began, "being served")
+            self._attempts[invocation] = (began, self.BEING_SERVED)
             while len(self._attempts) > self.MAX_KEPT:
                 self._attempts.popitem(last=False)
             if attempt > 1:
                 self.retried += 1
-                if earlier is not None and not earlier[1].startswith("being"):
+                if earlier is not None and earlier[1] != self.BEING_SERVED:
                     self.retried_after_answer += 1
         if attempt > 1:
-            what = f"{environ.get('REQUEST_METHOD', '-')} {environ.get('PATH_INFO', '-')}"
-            target = environ.get("HTTP_X_AMZ_TARGET")
             fate = (
                 "never reached the emulator"
                 if earlier is None
                 else f"was {earlier[1]} ({began - earlier[0]:.3f} s before this one began)"
             )
             log.warning(
-                "client retried %s%s (attempt %d, invocation %s): the attempt before %s",
-                what,
-                f" {target}" if target else "",
+                "client retried %s (attempt %d, invocation %s): the attempt before %s",
+                _describe(environ),
                 attempt,
                 invocation,
                 fate,
             )
 
         def noting_start_response(status: str, *args: Any, **kwargs: Any) -> Any:
-            with self._lock:
-                if invocation in self._attempts:
-                    self._attempts[invocation] = (self._attempts[invocation][0], f"answered {status.split(' ', 1)[0]}")
+            self._set(invocation, f"answered {status.split(' ', 1)[0]}")
             took = time.time() - began
             if took >= self.SLOW_SECONDS:  # long enough for a client's timeout to give up and retry
                 log.warning(
-                    "slow answer: %s %s%s took %.1f s (attempt %d, invocation %s)",
-                    environ.get("REQUEST_METHOD", "-"),
-                    environ.get("PATH_INFO", "-"),
-                    f" {environ['HTTP_X_AMZ_TARGET']}" if environ.get("HTTP_X_AMZ_TARGET") else "",
+                    "slow answer: %s took %.1f s (attempt %d, invocation %s)",
+                    _describe(environ),
                     took,
                     attempt,
                     invocation,
@@ -162,10 +156,19 @@ class RetryWatch:
 
     def note(self, environ: dict[str, Any], fate: str) -> None:
         """Set what became of this request (when its answer is not given through ``start_response``)."""
-        invocation = str(environ.get("HTTP_AMZ_SDK_INVOCATION_ID", ""))
+        self._set(str(environ.get("HTTP_AMZ_SDK_INVOCATION_ID", "")), fate)
+
+    def _set(self, invocation: str, fate: str) -> None:
         with self._lock:
             if invocation in self._attempts:
                 self._attempts[invocation] = (self._attempts[invocation][0], fate)
+
+
+def _describe(environ: dict[str, Any]) -> str:
+    """``METHOD /path`` and the JSON API target, if any: the request as the log names it."""
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    what = f"{environ.get('REQUEST_METHOD', '-')} {environ.get('PATH_INFO', '-')}"
+    return f"{what} {target}" if target else what
 
 
 def _attempt(header: str) -> int:
