@@ -154,3 +154,22 @@ def test_live_state_that_cannot_be_read_fails_the_step_instead_of_reading_as_gon
     # "no endpoint" is what the teardown step expects: an unreadable endpoint must not pass for a deleted one
     assert record.ok is False
     assert any("Rate exceeded" in e.what for e in record.expectations if not e.ok)
+
+
+def test_a_story_that_stops_shows_what_the_emulator_logged(emulator: Any) -> None:
+    """A demo that stops on a failed call shows the server's side of it: the emulator's log, whose errors (a TLS
+    handshake that failed, an answer that could not be sent) are otherwise deleted with the emulator."""
+    import io
+    import socket
+
+    from rich.console import Console
+
+    from smgitops.demo import _show_emulator_log
+
+    with socket.create_connection(("127.0.0.1", emulator.port)) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\n\r\n")  # plain HTTP on the TLS port: the handshake fails
+        sock.recv(1024)
+    out = io.StringIO()
+    _show_emulator_log(Console(file=out, width=120), emulator)
+    assert out.getvalue().startswith("emulator log (last lines):\n")
+    assert "TLS handshake failed" in out.getvalue()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -183,22 +184,14 @@ def _invocations(cw: Any, variants: list[str]) -> int:
     return int(total)
 
 
-def test_traffic_sends_exactly_the_requests_asked_and_smoke_one_per_variant(
-    emulator: Any, emulator_admin: Any, tmp_path: Path
-) -> None:
-    """--traffic 200 on a 90/10 endpoint whose canary wants 50 invocations per variant used to send until the
-    10 % variant had its 50 (440 requests in one run). Now --traffic 100 (any number whose 10 % is below 50
-    shows it): 100 sent, 100 more Invocations in CloudWatch, each answered one attributed to
-    its variant, and a note saying how many would be needed. Smoke adds one invocation per serving variant,
-    stated apart. With errors injected, still one invocation per request."""
+def _serve(release: Any, emulator_admin: Any) -> Any:
+    """smgitops-dev serving ``release``'s variants on the emulator (made through its API, no Terraform); the
+    session that made it."""
     from smgitops.aws import make_session
-    from smgitops.release import load_release
-    from smgitops.rollout import Runtime, send_traffic, smoke, traffic_for_canary
     from smgitops.training import build_artifact
 
-    release = load_release(_served_release(tmp_path, {"primary": 90, "candidate": 10}, min_invocations=50))
     session = make_session("us-east-1")  # the process's parsed service models, as the CLI's sessions share them
-    s3, sm, cw = (session.client(name) for name in ("s3", "sagemaker", "cloudwatch"))
+    s3, sm = session.client("s3"), session.client("sagemaker")
     s3.create_bucket(Bucket="artifacts")
     for v in release.variants:
         s3.put_object(Bucket="artifacts", Key=f"{v.model}.tar.gz", Body=build_artifact(release, v.model).archive)
@@ -218,6 +211,23 @@ def test_traffic_sends_exactly_the_requests_asked_and_smoke_one_per_variant(
     sm.create_endpoint(EndpointName="smgitops-dev", EndpointConfigName="smgitops-dev-1")
     emulator_admin.advance_clock(60)
     emulator_admin.seed(5)
+    return session
+
+
+def test_traffic_sends_exactly_the_requests_asked_and_smoke_one_per_variant(
+    emulator: Any, emulator_admin: Any, tmp_path: Path
+) -> None:
+    """--traffic 200 on a 90/10 endpoint whose canary wants 50 invocations per variant used to send until the
+    10 % variant had its 50 (440 requests in one run). Now --traffic 100 (any number whose 10 % is below 50
+    shows it): 100 sent, 100 more Invocations in CloudWatch, each answered one attributed to
+    its variant, and a note saying how many would be needed. Smoke adds one invocation per serving variant,
+    stated apart. With errors injected, still one invocation per request."""
+    from smgitops.release import load_release
+    from smgitops.rollout import Runtime, send_traffic, smoke, traffic_for_canary
+
+    release = load_release(_served_release(tmp_path, {"primary": 90, "candidate": 10}, min_invocations=50))
+    session = _serve(release, emulator_admin)
+    cw = session.client("cloudwatch")
     names = [v.name for v in release.variants]
     runtime = Runtime(Aws(session))
 
@@ -247,6 +257,72 @@ def test_traffic_sends_exactly_the_requests_asked_and_smoke_one_per_variant(
     assert failing.ok + failing.errors == 50 == sum(failing.by_variant.values()) + failing.errors
     assert _invocations(cw, names) == 2 + 100 + 50
     assert f"; {failing.errors} errors (an error names no variant)" in failing.describe()
+
+
+def test_an_invocation_is_tried_again_only_when_the_request_never_reached_the_server(
+    emulator: Any, emulator_admin: Any, tmp_path: Path
+) -> None:
+    """The runtime client makes one attempt per request (one request, one invocation). A failed TLS handshake (a
+    demo once stopped on a single ``tlsv1 alert decode error`` at smoke) or a refused connection proves the
+    request never left: it is tried again, up to three connections in all, with 0.2 then 0.4 s pauses. A request
+    that was served and whose answer was lost is not (the invocation is counted once, the error raised), nor is
+    a certificate that does not verify (a set-up fault)."""
+    from botocore import exceptions as bx
+
+    from smgitops.aws import INVOKE_CONFIG
+    from smgitops.emulator.tls import ensure_certificate
+    from smgitops.release import load_release
+    from smgitops.rollout import Runtime
+    from support.front import Front
+
+    release = load_release(_served_release(tmp_path, {"primary": 100}, min_invocations=1))
+    session = _serve(release, emulator_admin)
+    cw = session.client("cloudwatch")
+    body = json.dumps({"instances": [[0.0] * 30]})
+    foreign = ensure_certificate(tmp_path / "foreign-ca")
+
+    def through(front: Front) -> tuple[Runtime, list[float]]:
+        pauses: list[float] = []
+        client = session.client("sagemaker-runtime", endpoint_url=front.url, config=INVOKE_CONFIG)
+        return Runtime(Aws(session, sleep=pauses.append, clients={"sagemaker_runtime": client})), pauses
+
+    with Front(emulator.port, ["alert", "alert"]) as front:
+        runtime, pauses = through(front)
+        answer = runtime.invoke("smgitops-dev", body)
+        assert (answer.ok, answer.variant, front.connections, pauses) == (True, "primary", 3, [0.2, 0.4])
+    assert _invocations(cw, ["primary"]) == 1
+
+    with Front(emulator.port, ["alert"] * 3) as front:
+        runtime, pauses = through(front)
+        with pytest.raises(bx.SSLError, match="DECODE_ERROR"):
+            runtime.invoke("smgitops-dev", body)
+        assert (front.connections, pauses) == (3, [0.2, 0.4])
+    assert _invocations(cw, ["primary"]) == 1
+
+    with Front(emulator.port, ["drop-answer"], server_cert=ensure_certificate(emulator.tls_dir)) as front:
+        runtime, pauses = through(front)
+        with pytest.raises(bx.ConnectionClosedError):
+            runtime.invoke("smgitops-dev", body)
+        assert (front.connections, pauses) == (1, [])
+    assert _invocations(cw, ["primary"]) == 2  # served once, its answer lost, not sent again
+
+    with Front(emulator.port, ["foreign-cert"], foreign_cert=foreign) as front:
+        runtime, pauses = through(front)
+        with pytest.raises(bx.SSLError, match="CERTIFICATE_VERIFY_FAILED"):
+            runtime.invoke("smgitops-dev", body)
+        assert (front.connections, pauses) == (1, [])
+
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # a port nobody listens on: the connection is refused
+    pauses = []
+    refused = session.client("sagemaker-runtime", endpoint_url=f"https://127.0.0.1:{port}", config=INVOKE_CONFIG)
+    runtime = Runtime(Aws(session, sleep=pauses.append, clients={"sagemaker_runtime": refused}))
+    with pytest.raises(bx.EndpointConnectionError):
+        runtime.invoke("smgitops-dev", body)
+    assert pauses == [0.2, 0.4]
+    assert _invocations(cw, ["primary"]) == 2
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -750,6 +750,13 @@ def _environment(values: dict[str, str], remove: tuple[str, ...]) -> Iterator[No
         os.environ.update(saved)
 
 
+def _show_emulator_log(console: Any, emulator: Any) -> None:
+    """What the emulator logged (its errors), for a story that stopped: the server's side of a failed call."""
+    tail = emulator.log_tail().strip()
+    if tail:
+        console.print(f"emulator log (last lines):\n{tail}", markup=False, highlight=False)
+
+
 def run_story(
     console: Any, *, keep: bool = False, checkov: bool = False, on_done: Callable[[DemoReport], None] | None = None
 ) -> DemoReport:
@@ -786,6 +793,11 @@ def run_story(
                 except SmgitopsError as exc:
                     report = demo.report
                     report.error = str(exc)
+        if report.error is not None:
+            _show_emulator_log(console, emulator)
+    except BaseException:
+        _show_emulator_log(console, emulator)
+        raise
     finally:
         emulator.stop()
         if bootstrap_dir is not None:

@@ -304,12 +304,43 @@ class Invocation:
     body: str
 
 
+# How many times an invocation is tried when the request provably never left this machine (:func:`never_sent`),
+# and the pause before each new try (doubled each time).
+CONNECT_ATTEMPTS = 3
+CONNECT_PAUSE = 0.2
+
+
+def never_sent(exc: BaseException) -> bool:
+    """Whether a failed call's request provably never reached the server: the connection was refused or timed out,
+    or the TLS handshake failed (an ``ssl.SSLError`` raised in ``do_handshake``), but not a certificate that does
+    not verify (a set-up fault, the same on every try). An error after the handshake (a reset, a read timeout, a
+    TLS error while the answer was read) may follow a request the model served: it is never tried again."""
+    import ssl
+    import traceback
+
+    from botocore import exceptions as bx
+
+    if isinstance(exc, (bx.EndpointConnectionError, bx.ConnectTimeoutError)):
+        return True
+    if not isinstance(exc, bx.SSLError):
+        return False
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, ssl.SSLError):
+        cause = cause.__cause__ or cause.__context__
+    if cause is None or isinstance(cause, ssl.SSLCertVerificationError):
+        return False
+    return any(frame.name == "do_handshake" for frame in traceback.extract_tb(cause.__traceback__))
+
+
 class Runtime:
-    """SageMaker runtime calls, typed; retries off so that every request is exactly one invocation."""
+    """SageMaker runtime calls, typed; every request is exactly one invocation. botocore's retries are off (its
+    ``max_attempts: 1`` meant one *retry*: a 5xx was sent twice; INVOKE_CONFIG: one attempt); a request that never
+    reached the server (:func:`never_sent`: no connection, a failed TLS handshake) is tried again, up to
+    :data:`CONNECT_ATTEMPTS` in all, since no model saw it."""
 
     def __init__(self, aws: Aws) -> None:
-        # botocore's ``max_attempts: 1`` meant one *retry*: a 5xx was sent twice. INVOKE_CONFIG: one attempt.
         self._client = aws.runtime
+        self._sleep = aws.sleep
 
     def invoke(self, endpoint: str, body: str, target_variant: str | None = None) -> Invocation:
         from botocore.exceptions import ClientError
@@ -318,12 +349,23 @@ class Runtime:
         if target_variant:
             kwargs["TargetVariant"] = target_variant
         try:
-            resp = self._client.invoke_endpoint(**kwargs)
+            resp = self._invoke_once_delivered(kwargs)
         except ClientError as exc:
             meta = exc.response.get("ResponseMetadata", {})
             err = exc.response.get("Error", {})
             return Invocation(False, int(meta.get("HTTPStatusCode", 0)), target_variant, str(err.get("Message", "")))
         return Invocation(True, 200, resp.get("InvokedProductionVariant"), resp["Body"].read().decode())
+
+    def _invoke_once_delivered(self, kwargs: dict[str, Any]) -> Any:
+        attempt = 1
+        while True:
+            try:
+                return self._client.invoke_endpoint(**kwargs)
+            except Exception as exc:
+                if attempt >= CONNECT_ATTEMPTS or not never_sent(exc):
+                    raise
+                self._sleep(CONNECT_PAUSE * 2 ** (attempt - 1))
+                attempt += 1
 
 
 def held_out_rows(release: Release, model_id: str, count: int) -> tuple[list[list[float]], list[int]]:

@@ -285,7 +285,7 @@ class Emulator:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or self._proc.poll() is not None:
                 self.stop()
-                raise EmulatorStartError(f"the emulator did not start within {timeout:.0f} s: {self._log_tail()}")
+                raise EmulatorStartError(f"the emulator did not start within {timeout:.0f} s: {self.log_tail()}")
             ready, _, _ = select.select([self._proc.stdout], [], [], min(remaining, 0.5))
             if ready:
                 chunk = os.read(self._proc.stdout.fileno(), 4096)
@@ -297,12 +297,12 @@ class Emulator:
         self.startup_seconds = time.monotonic() - began
         return self
 
-    def _log_tail(self) -> str:
+    def log_tail(self) -> str:
+        """The last 2,000 characters of the server's log (its errors; every request too when it logs them)."""
         if self._log is None:
             return ""
-        self._log.flush()
-        self._log.seek(0)
-        return self._log.read().decode(errors="replace")[-2000:]
+        # read through a handle of its own: this one's offset is the server's (a shared file description)
+        return Path(self._log.name).read_bytes().decode(errors="replace")[-2000:]
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None
