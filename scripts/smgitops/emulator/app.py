@@ -97,7 +97,8 @@ class RetryWatch:
     ``amz-sdk-invocation-id`` (one per operation, the same on its retries) and ``amz-sdk-request: attempt=N;
     max=M``. A retry of a request the emulator had answered is how a lost answer shows from the server's side:
     for a conditional write (Terraform's lock, a PutItem with ``attribute_not_exists``) the retry finds its own
-    change and fails. Each retry is logged with the earlier attempt's fate and counted (admin ``stats``)."""
+    change and fails. Each retry is logged with the earlier attempt's fate and the client ports of both (to find
+    their connections in a packet capture), and counted (admin ``stats``)."""
 
     MAX_KEPT = 4096
     SLOW_SECONDS = 5.0
@@ -105,7 +106,8 @@ class RetryWatch:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._attempts: collections.OrderedDict[str, tuple[float, str]] = collections.OrderedDict()
+        # invocation -> (when its latest attempt began, what became of it, the client port it came from)
+        self._attempts: collections.OrderedDict[str, tuple[float, str, str]] = collections.OrderedDict()
         self.retried = 0
         self.retried_after_answer = 0
 
@@ -116,9 +118,10 @@ class RetryWatch:
             return start_response
         attempt = _attempt(str(environ.get("HTTP_AMZ_SDK_REQUEST", "")))
         began = time.time()
+        port = str(environ.get("REMOTE_PORT", "-"))
         with self._lock:
             earlier = self._attempts.pop(invocation, None)
-            self._attempts[invocation] = (began, self.BEING_SERVED)
+            self._attempts[invocation] = (began, self.BEING_SERVED, port)
             while len(self._attempts) > self.MAX_KEPT:
                 self._attempts.popitem(last=False)
             if attempt > 1:
@@ -129,12 +132,13 @@ class RetryWatch:
             fate = (
                 "never reached the emulator"
                 if earlier is None
-                else f"was {earlier[1]} ({began - earlier[0]:.3f} s before this one began)"
+                else f"was {earlier[1]} ({began - earlier[0]:.3f} s before this one began, from port {earlier[2]})"
             )
             log.warning(
-                "client retried %s (attempt %d, invocation %s): the attempt before %s",
+                "client retried %s (attempt %d from port %s, invocation %s): the attempt before %s",
                 _describe(environ),
                 attempt,
+                port,
                 invocation,
                 fate,
             )
@@ -161,7 +165,8 @@ class RetryWatch:
     def _set(self, invocation: str, fate: str) -> None:
         with self._lock:
             if invocation in self._attempts:
-                self._attempts[invocation] = (self._attempts[invocation][0], fate)
+                began, _, port = self._attempts[invocation]
+                self._attempts[invocation] = (began, fate, port)
 
 
 def _describe(environ: dict[str, Any]) -> str:
