@@ -20,6 +20,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -80,7 +81,14 @@ class Run:
 
     @property
     def lines(self) -> list[str]:
-        return [line for line in self.proc.stderr.splitlines() if line.strip()]
+        """stderr's lines but Terraform's notices of a slow state lock (see :data:`_SLOW_LOCK_NOTICE`)."""
+        return [line for line in self.proc.stderr.splitlines() if line.strip() and not _SLOW_LOCK_NOTICE.match(line)]
+
+
+# Terraform says "Acquiring state lock. This may take a few moments..." (or "Releasing") on its stdout when taking or
+# releasing the lock is slow, which depends on the machine's load: streamed as progress under the sub-command's name,
+# it comes before an environment fault's one line on a loaded machine and not on an idle one.
+_SLOW_LOCK_NOTICE = re.compile(r"\[[a-z]+\] (Acquiring|Releasing) state lock\. This may take a few moments\.\.\.$")
 
 
 def keep_release_verdicts() -> None:
