@@ -98,11 +98,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 
 # How long Terraform waits for the state lock in this suite (SMGITOPS_LOCK_TIMEOUT; the product's default is 120 s,
-# for a pull request's plan meeting a merge's apply). No test waits that long for a lock another run holds; but
-# about one suite run in two, the emulator's answer to a Terraform lock request never reaches Terraform (the SDK
-# retries a request the emulator answered 200, the emulator's log says so, and the retry finds Terraform's own
-# lock), and Terraform waits out the timeout before smgitops releases its own lock and runs again. 30 s bounds
-# what that costs the run; the recovery itself is tested with 1 s (test_recovery.py).
+# for a pull request's plan meeting a merge's apply). No test waits that long for a lock another run holds. When an
+# answer to a Terraform lock request is lost (the SDK retries a request the emulator answered 200 and the retry
+# finds Terraform's own lock; it happened in about one suite run in two until the emulator wrote each answer in one
+# piece, see smgitops.emulator.server), Terraform waits out the timeout before smgitops releases its own lock and
+# runs again: 30 s bounds what that costs the run; the recovery itself is tested with 1 s (test_recovery.py).
 SUITE_LOCK_TIMEOUT = "30s"
 
 

@@ -5,11 +5,16 @@ Each test's docstring states the AWS behaviour it reproduces and why the project
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import time
+import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
@@ -96,6 +101,54 @@ def test_env_points_boto3_at_the_emulator_over_https(emulator: Emulator) -> None
     )
     with pytest.raises(Exception, match="CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
         untrusting.list_buckets()
+
+
+@contextlib.contextmanager
+def _tls_connection(emulator: Emulator) -> Iterator[ssl.SSLSocket]:
+    url = urllib.parse.urlsplit(emulator.url)
+    assert url.hostname and url.port
+    context = ssl.create_default_context(cafile=str(emulator.ca_bundle))
+    with socket.create_connection((url.hostname, url.port), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname=url.hostname) as tls:
+            yield tls
+
+
+def _read_to_end(tls: ssl.SSLSocket, start: bytes = b"") -> bytes:
+    data = start
+    while chunk := tls.recv(65536):
+        data += chunk
+    return data
+
+
+def test_an_answer_leaves_in_one_record_and_100_continue_at_once(emulator: Emulator) -> None:
+    """An answer leaves the emulator in one write: its headers and body in one TLS record. Written apart, the headers
+    went out alone and Nagle's algorithm held the body back until the client acknowledged them (about 12 ms per
+    answer); in that gap Terraform's SDK sometimes closed the connection and sent the request again (seen in
+    packet captures): a lock taken, then refused as held, Terraform waiting out its lock timeout. A client asking
+    for ``100 Continue`` still gets it before it sends the body."""
+    host = urllib.parse.urlsplit(emulator.url).netloc
+    with _tls_connection(emulator) as tls:
+        tls.sendall(f"GET /_smgitops/stats HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        first = tls.recv(65536)  # a TLS read gives at most one record
+        head, _, body = first.partition(b"\r\n\r\n")
+        length = re.search(rb"(?im)^content-length: *(\d+)", head)
+        assert head.startswith(b"HTTP/1.1 200") and length, first
+        assert len(body) == int(length.group(1)), f"the first record held {len(body)} of {int(length.group(1))} bytes"
+        assert "aws_requests" in json.loads(body)
+        assert _read_to_end(tls) == b""
+
+    payload = json.dumps({"region": "us-east-1", "buckets": ["smgitops-no-such-bucket"]}).encode()
+    with _tls_connection(emulator) as tls:
+        tls.sendall(
+            f"POST /_smgitops/missing HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(payload)}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n".encode()
+        )
+        tls.settimeout(5)  # without the interim answer, this read waits out the timeout
+        assert tls.recv(65536) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        tls.sendall(payload)
+        answer = _read_to_end(tls)
+    assert answer.startswith(b"HTTP/1.1 200"), answer
+    assert json.loads(answer.partition(b"\r\n\r\n")[2]) == {"missing": ["smgitops-no-such-bucket"]}
 
 
 def test_reset_forgets_moto_and_extension_state(emulator: Emulator, emulator_admin: AdminClient) -> None:

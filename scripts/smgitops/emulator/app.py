@@ -144,8 +144,8 @@ class RetryWatch:
             )
 
         def noting_start_response(status: str, *args: Any, **kwargs: Any) -> Any:
-            self._set(invocation, f"answered {status.split(' ', 1)[0]}")
             took = time.time() - began
+            self._set(invocation, f"answered {status.split(' ', 1)[0]} after {took:.3f} s")
             if took >= self.SLOW_SECONDS:  # long enough for a client's timeout to give up and retry
                 log.warning(
                     "slow answer: %s took %.1f s (attempt %d, invocation %s)",
