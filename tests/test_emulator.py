@@ -113,8 +113,8 @@ def _tls_connection(emulator: Emulator) -> Iterator[ssl.SSLSocket]:
             yield tls
 
 
-def _read_to_end(tls: ssl.SSLSocket, start: bytes = b"") -> bytes:
-    data = start
+def _read_to_end(tls: ssl.SSLSocket) -> bytes:
+    data = b""
     while chunk := tls.recv(65536):
         data += chunk
     return data
