@@ -151,6 +151,62 @@ def test_an_answer_leaves_in_one_record_and_100_continue_at_once(emulator: Emula
     assert json.loads(answer.partition(b"\r\n\r\n")[2]) == {"missing": ["smgitops-no-such-bucket"]}
 
 
+def _answers(tls: ssl.SSLSocket, methods: list[str]) -> list[tuple[bytes, bytes]]:
+    """The answers to requests of ``methods`` read from ``tls``, each as (head, body), the body as long as its
+    Content-Length says (none for an answer to HEAD); nothing more may follow."""
+    data, found = b"", []
+    count = len(methods)
+    while len(found) < count:
+        head, sep, rest = data.partition(b"\r\n\r\n")
+        if sep:
+            length = re.search(rb"(?im)^content-length: *(\d+)", head)
+            size = 0 if methods[len(found)] == "HEAD" or not length else int(length.group(1))
+            if len(rest) >= size:
+                found.append((head, rest[:size]))
+                data = rest[size:]
+                continue
+        chunk = tls.recv(65536)
+        assert chunk, f"the connection ended after {len(found)} of {count} answers: {data!r}"
+        data += chunk
+    assert data == b"", f"more than {count} answers: {data!r}"
+    return found
+
+
+def test_a_connection_carries_many_requests_and_is_closed_only_when_it_must(emulator: Emulator) -> None:
+    """The emulator keeps a client's connection open between requests (HTTP/1.1 keep-alive), as AWS does. werkzeug's
+    server closed every one after its answer, so each request paid a TCP connection, a TLS handshake and a thread on
+    both sides (3,770 of each in the workflow tests alone). Requests sent back to back (pipelined) are answered in
+    order, a body the app did not read is skipped rather than taken for the next request, an answer to HEAD has no
+    body; a request asking for ``Connection: close``, and any HTTP/1.0 request, still ends its connection."""
+    host = urllib.parse.urlsplit(emulator.url).netloc
+    ignored = b"GET /_smgitops/health HTTP/1.1\r\n\r\n"  # a body the stats route does not read
+    requests = (
+        f"GET /_smgitops/stats HTTP/1.1\r\nHost: {host}\r\nContent-Length: {len(ignored)}\r\n\r\n".encode()
+        + ignored
+        + f"HEAD /_smgitops/stats HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+        + f"GET /_smgitops/health HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+    )
+    with _tls_connection(emulator) as tls:
+        tls.sendall(requests)
+        (stats_head, stats), (head_head, head_body), (health_head, health) = _answers(tls, ["GET", "HEAD", "GET"])
+        for answer_head in (stats_head, head_head, health_head):
+            assert answer_head.startswith(b"HTTP/1.1 "), answer_head
+            assert b"connection: close" not in answer_head.lower(), answer_head
+        assert stats_head.startswith(b"HTTP/1.1 200") and "aws_requests" in json.loads(stats)
+        assert head_body == b"" and re.search(rb"(?im)^content-length: *[1-9]", head_head), head_head
+        assert health_head.startswith(b"HTTP/1.1 200") and json.loads(health) == {"ok": True}
+        # still open: one more request on it, asking for the connection to end with its answer
+        tls.sendall(f"GET /_smgitops/health HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        ((last_head, last),) = _answers(tls, ["GET"])
+        assert b"connection: close" in last_head.lower() and json.loads(last) == {"ok": True}
+        assert _read_to_end(tls) == b""
+
+    with _tls_connection(emulator) as tls:
+        tls.sendall(f"GET /_smgitops/health HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+        answer = _read_to_end(tls)
+    assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b'{"ok": true}'), answer
+
+
 def test_reset_forgets_moto_and_extension_state(emulator: Emulator, emulator_admin: AdminClient) -> None:
     """The per-test reset clears moto's backends and the extension's faults and delays."""
     _client("s3").create_bucket(Bucket="smgitops-reset-check")

@@ -119,27 +119,34 @@ class Front:
 
     def _serve_and_drop(self, client: socket.socket, cert: tuple[Path, Path]) -> None:
         with _tls_server(cert).wrap_socket(client, server_side=True) as tls:
-            request = b""
-            while b"\r\n\r\n" not in request:
-                request += tls.recv(65536)
-            head, _, body = request.partition(b"\r\n\r\n")
-            length = next(
-                (
-                    int(line.split(b":", 1)[1])
-                    for line in head.split(b"\r\n")
-                    if line.lower().startswith(b"content-length:")
-                ),
-                0,
-            )
-            while len(body) < length:
-                body += tls.recv(65536)
+            request = _read_message(tls)
             context = ssl.create_default_context(cafile=str(cert[0]))
             with socket.create_connection(("127.0.0.1", self.target_port)) as raw:
                 with context.wrap_socket(raw, server_hostname="127.0.0.1") as server:
-                    server.sendall(head + b"\r\n\r\n" + body)
-                    while server.recv(65536):
-                        pass  # the answer, thrown away
+                    server.sendall(request)
+                    _read_message(server)  # the answer, thrown away (the server keeps its connection open)
             tls.shutdown(socket.SHUT_RDWR)
+
+
+def _read_message(conn: socket.socket) -> bytes:
+    """One HTTP message from ``conn``: its head and the ``Content-Length`` bytes of body after it."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"the peer closed after {len(data)} bytes, before a message's head ended")
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        (int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")),
+        0,
+    )
+    while len(body) < length:
+        chunk = conn.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"the peer closed after {len(body)} of {length} body bytes")
+        body += chunk
+    return head + b"\r\n\r\n" + body
 
 
 def _tls_server(cert: tuple[Path, Path]) -> ssl.SSLContext:
