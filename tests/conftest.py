@@ -160,13 +160,21 @@ def _daytime(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SMGITOPS_NOW", SUITE_NOW)
 
 
+@pytest.fixture(scope="session")
+def _cache_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("xdg-cache")
+
+
 @pytest.fixture(autouse=True)
-def _own_cache_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Each test its own user cache directory: validation verdicts (smgitops.paths.verdict_dir) kept by one test
-    never shortcut another's checks, nor the developer's own."""
-    home = tmp_path_factory.mktemp("xdg-cache")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(home))
-    return home
+def _own_cache_home(_cache_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test starts with an empty user cache directory: validation verdicts (smgitops.paths.verdict_dir) kept by
+    one test never shortcut another's checks, nor the developer's own. The directory is the same for all the tests
+    of a process, emptied before each: its path is part of the environment local mode's shared AWS provider is kept
+    for (smgitops.tfprovider), and a path of its own per test started a provider per test."""
+    shutil.rmtree(_cache_home, ignore_errors=True)
+    _cache_home.mkdir()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(_cache_home))
+    return _cache_home
 
 
 # Files whose tests run real Terraform for minutes, longest first. `make test` spreads files over xdist workers

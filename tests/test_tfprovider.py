@@ -86,6 +86,15 @@ def test_local_mode_commands_share_one_provider_which_does_their_work(bootstrap:
     other.show_json()
     assert runner.calls[-1][1] not in (None, reattach) and tfprovider.HOST.started == started + 2
 
+    # what the provider never reads does not make another: smgitops' own settings, pytest's current test name
+    same = bootstrap.terraform(runner, SMGITOPS_LOCAL_DIR="/elsewhere", PYTEST_CURRENT_TEST="another (call)")
+    same.show_json()
+    assert runner.calls[-1][1] == reattach and tfprovider.HOST.started == started + 2
+    # but the settings that decide how a provider is started do
+    unrelayed = bootstrap.terraform(runner, SMGITOPS_SCHEMA_RELAY="0")
+    unrelayed.show_json()
+    assert runner.calls[-1][1] not in (None, reattach) and tfprovider.HOST.started == started + 3
+
 
 def test_the_schema_relay_gives_each_terraform_process_one_schema_and_the_same_plan(
     bootstrap: Bootstrap, tmp_path: Path

@@ -7,7 +7,8 @@ instead attach to a provider already running: the provider's ``-debug`` mode ser
 ``TF_REATTACH_PROVIDERS`` value, which Terraform honours in place of starting one. The same binary (the one ``init``
 installed from the verified mirror into the working copy) then serves every command of the process that has the
 same environment, which is the provider's configuration (credentials, CA bundle, endpoints): a different
-environment gets a provider of its own.
+environment gets a provider of its own. smgitops' own settings and pytest's name of the running test are left out of
+that comparison (the provider reads neither), except the settings that decide how a provider is started.
 
 ``SMGITOPS_SHARED_PROVIDER=1`` turns it on, ``=0`` off; unset, it is on in local mode (``AWS_ENDPOINT_URL`` set: the
 emulator) and off against AWS, where each Terraform command starts its own provider as Terraform does by default.
@@ -215,6 +216,16 @@ def _start(binary: Path, env: Mapping[str, str], families: frozenset[str] | None
     return provider
 
 
+# Variables that are no part of a provider's configuration: the reattach value itself, smgitops' own settings
+# (except those that decide how the provider is started: sharing, the schema relay, the trace) and pytest's name of
+# the running test. A process whose commands differ only in these (the tests of one pytest worker, each with its own
+# SMGITOPS_LOCAL_DIR and PYTEST_CURRENT_TEST) keeps one provider; any other difference (an AWS_* variable, the CA
+# bundle, HOME, a proxy) still gets a provider of its own.
+_NOT_THE_PROVIDERS = re.compile(
+    rf"^(?:{REATTACH_VAR}|PYTEST_CURRENT_TEST|SMGITOPS_(?!SHARED_PROVIDER$|SCHEMA_RELAY$|TRACE$)[A-Z0-9_]*)$"
+)
+
+
 class ProviderHost:
     """The providers this process started, by binary and environment."""
 
@@ -227,7 +238,7 @@ class ProviderHost:
     def _key(
         binary: Path, env: Mapping[str, str], families: frozenset[str] | None
     ) -> tuple[str, tuple[tuple[str, str], ...], tuple[str, ...]]:
-        environment = tuple(sorted((k, v) for k, v in env.items() if k != REATTACH_VAR))
+        environment = tuple(sorted((k, v) for k, v in env.items() if not _NOT_THE_PROVIDERS.match(k)))
         return str(binary), environment, tuple(sorted(families or ()))
 
     def reattach(self, workdir: Path, env: Mapping[str, str]) -> str | None:
