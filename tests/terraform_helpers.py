@@ -109,11 +109,21 @@ def terraform(
     ok: Sequence[int] = (0,),
     stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``terraform <args>`` in ``workdir``; fail with Terraform's own output on an unexpected exit code."""
+    """Run ``terraform <args>`` in ``workdir``; fail with Terraform's own output on an unexpected exit code.
+
+    A command that needs the AWS provider attaches to this process's shared one (smgitops.tfprovider, as local
+    mode's commands do), so the suite does not start a provider per Terraform process; ``SMGITOPS_SHARED_PROVIDER=0``
+    in ``env`` lets Terraform start its own."""
+    from smgitops import tfprovider
+
+    run_env = dict(env) if env is not None else tf_env()
+    if args and run_env.get(tfprovider.SHARED_PROVIDER_VAR, "1") == "1":
+        attached = tfprovider.command_env(args[0], workdir, {**run_env, tfprovider.SHARED_PROVIDER_VAR: "1"})
+        run_env = attached if attached is not None else run_env
     proc = subprocess.run(
         ["terraform", *args],
         cwd=workdir,
-        env=dict(env) if env is not None else tf_env(),
+        env=run_env,
         input=stdin,
         capture_output=True,
         text=True,
