@@ -22,6 +22,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from traceback import format_exc
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
@@ -244,11 +245,11 @@ def serve_keeping_alive(handler: Any) -> None:
         handler.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # sent by the reader's flush before the body
     environ = handler.environ = handler.make_environ()
     body: LimitedStream | None = None
-    if handler.request_version != "HTTP/1.1" or environ.get("wsgi.input_terminated"):
-        handler.close_connection = True  # an HTTP/1.0 client, or a chunked body
+    length = str(environ.get("CONTENT_LENGTH") or "0").strip()
+    if handler.request_version != "HTTP/1.1" or environ.get("wsgi.input_terminated") or not length.isdigit():
+        handler.close_connection = True  # an HTTP/1.0 client, a chunked body, a length that is no number
     else:
-        length = environ.get("CONTENT_LENGTH") or "0"
-        body = LimitedStream(handler.rfile, int(length) if length.isdigit() else 0)
+        body = LimitedStream(handler.rfile, int(length))
         environ["wsgi.input"] = body
     answer = _Answer(handler, head=environ["REQUEST_METHOD"] == "HEAD")
     try:
@@ -260,17 +261,11 @@ def serve_keeping_alive(handler: Any) -> None:
         handler.connection_dropped(exc, environ)
     except Exception:  # noqa: BLE001 - an app's failure is the client's 500, as werkzeug answers it
         handler.close_connection = True
-        handler.server.log("error", "Error on request %s %s:\n%s", handler.command, handler.path, _traceback())
+        handler.server.log("error", "Error on request %s %s:\n%s", handler.command, handler.path, format_exc())
         if not answer.started:
             answer.fail()
     if answer.expected is not None and answer.written != answer.expected:
         handler.close_connection = True
-
-
-def _traceback() -> str:
-    import traceback
-
-    return traceback.format_exc()
 
 
 class _Answer:
