@@ -123,8 +123,8 @@ def _load_service_models() -> None:
 
 class _FlushBeforeRead(io.BufferedIOBase):
     """A request's reader that first sends what the handler has written. The handler's writer is buffered (an answer
-    leaves in one write) and werkzeug writes ``100 Continue`` without flushing it, while the client sends the body
-    only once it has that answer."""
+    leaves in one write) and :func:`serve_keeping_alive` writes ``100 Continue`` without flushing it, while the
+    client sends the body only once it has that answer."""
 
     def __init__(self, rfile: io.BufferedIOBase, wfile: io.BufferedIOBase) -> None:
         super().__init__()
@@ -171,13 +171,13 @@ def request_handler(access_log: bool = True) -> Any:
     from moto.moto_server.werkzeug_app import MotoRequestHandler
 
     class HandshakeInThreadHandler(MotoRequestHandler):
-        # An answer leaves in one write (one TLS record, one TCP segment): werkzeug writes the status line and
-        # headers, then the body, flushing after the body. Unbuffered, the headers went out alone and Nagle's
-        # algorithm held the small body back until the client acknowledged them, which clients delay: every answer
-        # took about 12 ms longer (a boto3 request, handshake included: median 17.7 ms, 6.0 ms in one write), and
-        # Terraform's SDK sometimes closed the connection in that gap and sent the request again (packet captures:
-        # about one request in 18,000 from four Terraform processes on a busy machine; for a lock request, the lock
-        # taken and the retry refused as held).
+        # An answer leaves in one write (one TLS record, one TCP segment): the status line and headers are written, then
+        # the body, with one flush at the end (serve_keeping_alive). Unbuffered, the headers went out alone and Nagle's
+        # algorithm held the small body back until the client acknowledged them, which clients delay: every answer took
+        # about 12 ms longer (a boto3 request, handshake included: median 17.7 ms, 6.0 ms in one write), and Terraform's
+        # SDK sometimes closed the connection in that gap and sent the request again (packet captures: about one request
+        # in 18,000 from four Terraform processes on a busy machine; for a lock request, the lock taken and the retry
+        # refused as held).
         wbufsize = 64 * 1024
 
         def setup(self) -> None:
@@ -185,7 +185,7 @@ def request_handler(access_log: bool = True) -> Any:
             self.rfile = _FlushBeforeRead(self.rfile, self.wfile)
 
         def handle_expect_100(self) -> bool:
-            return True  # werkzeug sends its own 100 Continue; http.server's would make two
+            return True  # serve_keeping_alive sends the 100 Continue; http.server's would make two
 
         def run_wsgi(self) -> None:
             serve_keeping_alive(self)
