@@ -20,6 +20,7 @@ from smgitops.aws import (
     RETRY_CONFIG,
     TEARDOWN_CONFIG,
     Aws,
+    PlainJSONFileLoader,
     is_not_found,
     make_session,
 )
@@ -117,6 +118,26 @@ def test_clients_are_made_once_each_with_their_bounds() -> None:
     assert aws.sagemaker_teardown.meta.config.retries == TEARDOWN_CONFIG.retries
     assert aws.runtime.meta.config.retries == INVOKE_CONFIG.retries  # one attempt: one request, one invocation
     assert aws.s3.meta.config.retries == RETRY_CONFIG.retries
+
+
+def test_the_plain_json_loader_reads_what_botocores_own_loader_reads() -> None:
+    """The loader the sessions share parses botocore's model files (gzipped or not) to the same data as botocore's
+    own loader, as plain dicts; a name with no file is None, as botocore's loader answers."""
+    import botocore.loaders
+
+    data = Path(botocore.loaders.__file__).parent / "data"
+    names = [
+        data / "sagemaker" / "2017-07-24" / "service-2",  # gzipped in the wheel
+        data / "endpoints",
+        data / "sts" / "2011-06-15" / "endpoint-rule-set-1",
+    ]
+    for name in names:
+        plain = PlainJSONFileLoader().load_file(str(name))
+        assert type(plain) is dict and plain == botocore.loaders.JSONFileLoader().load_file(str(name)), name
+    assert PlainJSONFileLoader().load_file(str(data / "no-such-file")) is None
+    session = make_session("us-east-1")
+    assert isinstance(session.core.get_component("data_loader").file_loader, PlainJSONFileLoader)
+    assert session.client("sagemaker").meta.service_model.operation_model("DescribeEndpoint").name == "DescribeEndpoint"
 
 
 # -- only the adapter makes clients -----------------------------------------------------------------------------------

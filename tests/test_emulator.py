@@ -34,11 +34,9 @@ NO_RETRY = Config(retries={"max_attempts": 1, "mode": "standard"})
 
 def _client(service: str, emulator: Emulator | None = None) -> Any:
     if emulator is None:  # from the environment, as the CLI does
-        return make_session("us-east-1").client(service, config=NO_RETRY)  # type: ignore[call-overload]
+        return make_session("us-east-1").client(service, config=NO_RETRY)
     verify: Any = str(emulator.ca_bundle) if emulator.url.startswith("https") else False
-    return make_session("us-east-1").client(  # type: ignore[call-overload]
-        service, endpoint_url=emulator.url, verify=verify, config=NO_RETRY
-    )
+    return make_session("us-east-1").client(service, endpoint_url=emulator.url, verify=verify, config=NO_RETRY)
 
 
 @pytest.fixture()
@@ -96,9 +94,7 @@ def test_env_points_boto3_at_the_emulator_over_https(emulator: Emulator) -> None
     s3.create_bucket(Bucket="smgitops-env-check")
     assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["smgitops-env-check"]
     # An untrusting client is refused: the TLS is real, not disabled verification.
-    untrusting = make_session("us-east-1").client(  # type: ignore[call-overload]
-        "s3", endpoint_url=emulator.url, verify=True, config=NO_RETRY
-    )
+    untrusting = make_session("us-east-1").client("s3", endpoint_url=emulator.url, verify=True, config=NO_RETRY)
     with pytest.raises(Exception, match="CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
         untrusting.list_buckets()
 

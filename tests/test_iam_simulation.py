@@ -49,7 +49,7 @@ def _session(key: str | None = KEY) -> Any:
     :func:`smgitops.aws.make_session`: it shares the process's parsed service models, where a plain boto3 session
     parses each service's JSON again (about 0.1 s a client, sagemaker's more)."""
     core = botocore.session.Session()
-    core.register_component("data_loader", make_session("us-east-1")._session.get_component("data_loader"))
+    core.register_component("data_loader", make_session("us-east-1").core.get_component("data_loader"))
     if key is None:
         return boto3.session.Session(botocore_session=core, region_name="us-east-1")
     return boto3.session.Session(

@@ -15,7 +15,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SMGITOPS = ROOT / ".venv" / "bin" / "smgitops"
-LOCAL_ONLY = ("moto", "werkzeug", "flask", "flask_cors", "cryptography")
+# boto3 (and its s3transfer) only through moto: smgitops' own AWS adapter is botocore alone
+LOCAL_ONLY = ("moto", "werkzeug", "flask", "flask_cors", "cryptography", "boto3", "s3transfer")
 
 BLOCKER = f"""
 import sys
@@ -91,5 +92,5 @@ def test_the_emulator_libraries_are_the_local_extra_only() -> None:
     def names(requirements: list[str]) -> set[str]:
         return {r.split("[")[0].split("=")[0].split(">")[0].split("<")[0].strip().lower() for r in requirements}
 
-    assert names(project["dependencies"]).isdisjoint({"moto", "cryptography", "werkzeug", "flask"})
+    assert names(project["dependencies"]).isdisjoint({"moto", "cryptography", "werkzeug", "flask", "boto3"})
     assert {"moto", "cryptography"} <= names(project["optional-dependencies"]["local"])

@@ -2,7 +2,7 @@
 
 Every workflow step is one call of this CLI. Each command is a module of :mod:`smgitops.commands` named after
 it, with its help line ``HELP``, ``configure(parser)`` and ``run(args) -> int``; the stages it calls are imported
-only when it runs, so ``smgitops validate`` never pays for scikit-learn, boto3 or moto.
+only when it runs, so ``smgitops validate`` never pays for scikit-learn, botocore or moto.
 
 Exit codes: 0 ok, 1 a check failed (canary breach, policy finding, drift), 2 bad input or usage.
 A failure of the environment (AWS unreachable or silent, credentials missing, expired or denied, throttling, a

@@ -714,9 +714,9 @@ class Demo:
 
 
 def _warm_imports() -> None:
-    """boto3, which the bootstrap's first AWS call needs. scikit-learn (1-1.5 s) is left to v1's training, which
+    """botocore, which the bootstrap's first AWS call needs. scikit-learn (1-1.5 s) is left to v1's training, which
     runs while the bootstrap waits on the AWS provider, off the path to the first step."""
-    for module in ("boto3", "botocore.session"):
+    for module in ("botocore.session",):
         with contextlib.suppress(ImportError):
             importlib.import_module(module)
 
@@ -774,7 +774,7 @@ def run_story(
     bootstrap_dir: Path | None = None
     try:
         # The emulator's process starts (about two seconds of importing moto) while this one makes the scratch
-        # repository and imports boto3.
+        # repository and imports botocore.
         emulator.launch()
         demo = Demo(workdir, console, emulator, checkov=checkov)
         with _environment(IDENTITY, ()):

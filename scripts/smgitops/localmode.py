@@ -1,6 +1,6 @@
 """Local mode: real Terraform and the real pipeline against the local AWS emulator.
 
-Local mode is on when ``AWS_ENDPOINT_URL`` is set (boto3 honours it by itself). Terraform's AWS provider 3.39
+Local mode is on when ``AWS_ENDPOINT_URL`` is set (botocore honours it by itself). Terraform's AWS provider 3.39
 does not, so local mode generates, never commits:
 
 * ``local_override.tf`` in the working copy of a root: the provider's local-mode switches and an ``endpoints {}``
@@ -297,7 +297,7 @@ def ensure_bootstrap(
     made: list[Aws] = []
 
     def aws() -> Aws:
-        """The AWS adapter, made only when needed (boto3's import and clients cost a command a quarter second)."""
+        """The AWS adapter, made only when needed (botocore's import and clients cost a command a quarter second)."""
         if not made:
             if connect is None:
                 from .aws import Aws

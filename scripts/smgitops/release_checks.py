@@ -7,7 +7,7 @@ The JSON Schema ``releases/release.schema.json`` (Draft 2020-12, every error rep
 estimators and their parameters, the instance-type and region allowlists, the time zone, the image's scikit-learn
 version. A release file is at most 1 MiB (checked before parsing) and its top level is a mapping. Every problem
 carries the file (as given), 1-based line and column, and a dotted field path. Nothing here calls AWS or imports
-boto3; scikit-learn is imported only to check a model's parameters, through :mod:`smgitops.estimators`.
+botocore; scikit-learn is imported only to check a model's parameters, through :mod:`smgitops.estimators`.
 :func:`smgitops.release.load_release` turns a document that passed into the typed release.
 """
 

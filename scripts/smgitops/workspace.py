@@ -80,7 +80,7 @@ class Workspace:
 
     @property
     def aws(self) -> Aws:
-        """The AWS adapter (made on first use: a command that only shows a saved plan never imports boto3)."""
+        """The AWS adapter (made on first use: a command that only shows a saved plan never imports botocore)."""
         return self.connect()
 
     @property

@@ -5,7 +5,7 @@ A command module holds what makes the command a command: its help line ``HELP``,
 (``configure(parser)``) and ``run(args) -> int``, which reads the arguments, builds what the stages need, prints
 and chooses the exit code. The work is done by the stage modules it calls (release, training, artifacts, plan,
 deploy, rollout, ...). A command module imports its stages inside ``configure`` and ``run``: ``smgitops --help``
-reads every ``HELP`` without loading a stage (boto3, scikit-learn and moto stay unloaded), and a command loads only
+reads every ``HELP`` without loading a stage (botocore, scikit-learn and moto stay unloaded), and a command loads only
 the stages it uses. Command modules do not import each other (an import contract in ``.importlinter``).
 """
 
