@@ -122,7 +122,13 @@ def test_release_journey(journey: Journey, capsys: pytest.CaptureFixture[str]) -
     assert [m["id"] for m in s["models_added"]] == ["cancer-logreg"] and s["models_removed"] == []
     assert not s["no_changes"] and s["resources"]["destroy"] == 0
 
-    applied = apply_plan(v1, Context.for_release(v1, runner=runner))
+    applies_before_hook: list[int] = []  # while_applying is called as Terraform's apply starts, once
+    applied = apply_plan(
+        v1,
+        Context.for_release(v1, runner=runner),
+        while_applying=lambda: applies_before_hook.append(runner.count("apply")),
+    )
+    assert applies_before_hook == [runner.count("apply") - 1]
     assert applied.ok and applied.verify is not None and applied.verify.ok, applied.as_dict()
     assert applied.plan_after_apply_empty
     config_v1 = applied.endpoint_config
@@ -252,10 +258,26 @@ def test_unpublished_artifacts_are_planned_read_only_and_refused_by_apply(
     [plan_call] = [c for c in runner.commands if c[0] == "plan"]
     assert "-lock=false" in plan_call and not any(a.startswith("-lock-timeout") for a in plan_call)
     runner.reset()
+
+    def fail() -> None:
+        raise AssertionError("while_applying called for an apply that was refused")
+
     with pytest.raises(CheckFailed, match="Publish first") as info:
-        apply_plan(release, Context.for_release(release, runner=runner), plan_file=planned.plan_file)
+        apply_plan(
+            release, Context.for_release(release, runner=runner), plan_file=planned.plan_file, while_applying=fail
+        )
     assert f"artifact sha256={'e' * 64} missing" in str(info.value)
-    assert runner.count("apply") == 0  # refused before Terraform applied anything
+    assert runner.count("apply") == 0  # refused before Terraform applied anything (or started what goes beside it)
+
+    # Other bytes under the key: the plan (which reads the store while Terraform plans) is refused, none is kept.
+    from smgitops.artifacts import ArtifactMismatch
+    from smgitops.plan import meta_path
+
+    ctx = Context.for_release(release, runner=runner)
+    ctx.aws.s3.put_object(Bucket=ctx.settings.artifact_bucket, Key=missing["key"], Body=b"other", IfNoneMatch="*")
+    with pytest.raises(ArtifactMismatch, match="not planned: .*cancer-logreg"):
+        plan_release(release, ctx, lock=False)
+    assert not planned.plan_file.exists() and not meta_path(planned.plan_file).exists()
 
 
 @pytest.mark.terraform

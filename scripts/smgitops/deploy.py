@@ -27,7 +27,6 @@ first"). ``verify`` reports the same as drift (exit 1): the endpoint may already
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -43,6 +42,7 @@ from .plan import PlanResult, expected_config_name, meta_path, plan_release, rel
 from .release import Release
 from .settings import is_local_mode
 from .terraform import TerraformError
+from .threads import Beside
 from .workspace import Workspace
 
 if TYPE_CHECKING:
@@ -195,10 +195,12 @@ def verify_release(
     poll: float | None = None,
     expected_config: str | None = None,
     store: ArtifactStore | None = None,
+    settled: Callable[[], object] | None = None,
 ) -> VerifyResult:
     """Compare the live endpoint with ``release``; waits while it is ``Creating``/``Updating`` (``ctx``'s sleep and
     monotonic clock). With ``store``, the served archives' stored bytes are checked too
-    (:func:`smgitops.artifacts.verify_artifacts`): other bytes under a served key are drift."""
+    (:func:`smgitops.artifacts.verify_artifacts`): other bytes under a served key are drift. ``settled`` is called
+    once the endpoint is no longer in transition (or the wait ran out), before the rest is read."""
     settings = ctx.settings
     expected_config = expected_config or expected_config_name(release, settings)
     sm = ctx.aws
@@ -210,6 +212,8 @@ def verify_release(
         sm, name, timeout=timeout, interval=interval, clock=ctx.monotonic, label="verify"
     )
     result.waited_seconds = round(waited, 3)
+    if settled is not None:
+        settled()
     if endpoint is None:
         result.missing = True
         result.problems.append(f"endpoint {name} does not exist")
@@ -314,9 +318,11 @@ def apply_plan(
     verify_timeout: float = DEFAULT_TIMEOUT,
     guard: CutoffGuard | None = None,
     alongside: Callable[[ApplyResult], None] | None = None,
+    while_applying: Callable[[], object] | None = None,
 ) -> ApplyResult:
     """Apply the saved plan of ``release``, verify the live endpoint, and check that a fresh plan is empty. With
     ``guard`` (deploy, rollback), nothing is applied after the release's teardown cut-off (:class:`AfterCutoff`).
+    ``while_applying`` is called as Terraform's apply starts (deploy: reading the held-out rows, in a thread).
 
     The plan-after-apply check runs in a thread from the end of the apply, while the endpoint is verified here and
     then ``alongside`` (deploy: smoke, traffic and canary) is called, once the endpoint verified, with the result so
@@ -341,6 +347,8 @@ def apply_plan(
         )
         ws.prepare()
         t0 = clock()
+        if while_applying is not None:
+            while_applying()
         try:
             ws.terraform.apply(planfile)
         except TerraformError as exc:
@@ -405,24 +413,12 @@ def apply_plan(
 def run_beside(check: Callable[[], list[dict[str, Any]]], work: Callable[[], None]) -> list[dict[str, Any]]:
     """Run ``check`` in a thread while ``work`` runs here; wait for both. What ``work`` raised is raised (the
     check finished first); otherwise what ``check`` raised."""
-    box: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            box["drift"] = check()
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread below
-            box["error"] = exc
-
-    thread = threading.Thread(target=run, name="terraform-check", daemon=True)
-    thread.start()
+    beside = Beside(check, "terraform-check").start()
     try:
         work()
     finally:
-        thread.join()
-    if "error" in box:
-        raise box["error"]
-    found: list[dict[str, Any]] = box["drift"]
-    return found
+        beside.wait()
+    return beside.result()
 
 
 def hand_over_to_teardown(release: Release, aws: Aws, guard: CutoffGuard) -> None:
@@ -450,9 +446,10 @@ def apply_release(
     verify_timeout: float = DEFAULT_TIMEOUT,
     guard: CutoffGuard | None = None,
     alongside: Callable[[ApplyResult], None] | None = None,
+    while_applying: Callable[[], object] | None = None,
 ) -> tuple[PlanResult, ApplyResult]:
-    """Plan and apply ``release`` in one go (no separate review): rollbacks and local runs. ``guard`` and
-    ``alongside``: see :func:`apply_plan`."""
+    """Plan and apply ``release`` in one go (no separate review): rollbacks and local runs. ``guard``,
+    ``alongside`` and ``while_applying``: see :func:`apply_plan`."""
     from . import recovery
 
     ws = ctx.workspace(release)
@@ -476,6 +473,7 @@ def apply_release(
             verify_timeout=verify_timeout,
             guard=guard,
             alongside=alongside,
+            while_applying=while_applying,
         )
         if applied.ok:  # the endpoint serves the release: what it served before may go now
             recovery.prune(release, ctx, also=[name for _, name in adopted.forgotten])
@@ -532,20 +530,27 @@ def verify_live(
     outside its working hours, is down on schedule (``down_until``), not drift; everything else still counts."""
     from .artifacts import store_for
     from .bringup import scheduled_down
+    from .recovery import plan_drift
 
-    result = verify_release(release, ctx, timeout=timeout, store=store_for(release, ctx))
+    # State == live too: an endpoint a killed run moved onto a configuration the state does not know looks right
+    # but breaks the next apply. Read-only: a refresh-only plan without the state lock, run once the endpoint is
+    # out of any transition, beside the rest of the reads (its Terraform processes then cost no wall time).
+    drift = Beside(lambda: plan_drift(release, ctx), "terraform-drift") if plan else None
+    try:
+        result = verify_release(
+            release, ctx, timeout=timeout, store=store_for(release, ctx), settled=drift.start if drift else None
+        )
+    finally:
+        if drift is not None:
+            drift.wait()
     down = scheduled_down(release, now) if result.missing else None
     if down is not None:
         result.down_until = down
         result.problems = [p for p in result.problems if p != f"endpoint {release.endpoint.name} does not exist"]
-    if plan:
-        # State == live too: an endpoint a killed run moved onto a configuration the state does not know looks
-        # right but breaks the next apply. Read-only: a refresh-only plan without the state lock.
-        from .recovery import plan_drift
-
+    if drift is not None:
         result.problems += [
             f"the Terraform state does not match AWS: {d['address']} ({'/'.join(d['actions'])} outside Terraform)"
-            for d in plan_drift(release, ctx)
+            for d in drift.result()
             # the endpoint the evening teardown deleted is gone from AWS, not from the state, until the bring-up
             if not (down is not None and d["address"] == ENDPOINT_ADDRESS and d["actions"] == ["delete"])
         ]

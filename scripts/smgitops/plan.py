@@ -44,6 +44,8 @@ from .clock import utc_now
 from .files import sha256_file
 from .release import Release
 from .settings import Settings
+from .terraform import TerraformError
+from .threads import Beside
 from .workspace import Workspace
 
 if TYPE_CHECKING:
@@ -315,7 +317,6 @@ def plan_release(release: Release, ctx: Context, *, out: Path | None = None, loc
     its lock (pull requests: read-only credentials). Archives not yet published are listed in the summary
     (``artifacts_to_publish``); one stored with other bytes is refused."""
     ws = ctx.workspace(release)
-    to_publish = artifacts_to_publish(release, ctx)
     with ws.locked():
         init_ran = ws.prepare()
         plan_file = (out or ws.default_plan_file).resolve()
@@ -324,8 +325,21 @@ def plan_release(release: Release, ctx: Context, *, out: Path | None = None, loc
         # A failed plan must not leave an older plan behind that apply could pick up.
         meta_file.unlink(missing_ok=True)
         plan_file.unlink(missing_ok=True)
-        ws.terraform.plan(out=plan_file, variables=ws.variables(), lock=lock)
-        plan_json = ws.terraform.show_json(plan_file)
+        # The store is read (S3, read-only) while Terraform plans. An archive stored with other bytes refuses the
+        # plan (no plan file is kept), before any error of Terraform's, as when the store was read first.
+        store_check = Beside(lambda: artifacts_to_publish(release, ctx), "artifact-check").start()
+        try:
+            ws.terraform.plan(out=plan_file, variables=ws.variables(), lock=lock)
+            plan_json = ws.terraform.show_json(plan_file)
+        except TerraformError:
+            store_check.wait()
+            if not store_check.failed:
+                raise
+        finally:
+            store_check.wait()
+            if store_check.failed:
+                plan_file.unlink(missing_ok=True)
+        to_publish = store_check.result()
         summary = summarize(
             plan_json,
             release,

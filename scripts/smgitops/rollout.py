@@ -386,21 +386,26 @@ TRAFFIC_ROWS = 64  # the held-out rows synthetic traffic cycles through
 
 
 class HeldOut:
-    """The held-out rows smoke and traffic send, for the release's serving models, made in a thread started before
-    the apply: scikit-learn's import and the split (about a second of CPU) then run while Terraform applies, not
-    between the apply and the smoke test. A model it has no rows for (or failed on) is read when asked, as
-    :func:`held_out_rows` reads it, with its error."""
+    """The held-out rows smoke and traffic send, for the release's serving models, made in a thread started when
+    Terraform's apply starts (:meth:`start`, apply_plan's ``while_applying``): scikit-learn's import and the split
+    (about a second of CPU) then run while Terraform applies, neither before it, where they would slow the command's
+    own steps, nor between the apply and the smoke test. A model it has no rows for (or failed on), or rows asked
+    for when it never started, are read when asked, as :func:`held_out_rows` reads them, with their error."""
 
     def __init__(self, release: Release, count: int = max(SMOKE_ROWS, TRAFFIC_ROWS)) -> None:
         import threading
 
-        from .estimators import steady_environ_for_numpy
-
-        steady_environ_for_numpy()  # scikit-learn's import in the thread, the AWS clients made meanwhile
         self.release, self.count = release, count
         self._rows: dict[str, tuple[list[list[float]], list[int]]] = {}
         self._thread = threading.Thread(target=self._read, name="held-out-rows", daemon=True)
-        self._thread.start()
+
+    def start(self) -> None:
+        """Start reading (once; a second call does nothing)."""
+        from .estimators import steady_environ_for_numpy
+
+        if self._thread.ident is None:
+            steady_environ_for_numpy()  # scikit-learn's import in the thread, the AWS clients made meanwhile
+            self._thread.start()
 
     def _read(self) -> None:
         for model_id in dict.fromkeys(v.model for v in self.release.variants if v.weight > 0):
@@ -410,7 +415,8 @@ class HeldOut:
                 return
 
     def rows(self, model_id: str, count: int) -> tuple[list[list[float]], list[int]]:
-        self._thread.join()
+        if self._thread.ident is not None:
+            self._thread.join()
         found = self._rows.get(model_id)
         if found is None or count > self.count:
             return held_out_rows(self.release, model_id, count)
@@ -647,7 +653,7 @@ def deploy(
         release, store_for(release, ctx), f"{relpath}: not deployed", f"Publish first: smgitops publish {relpath}."
     )
     result = DeployResult(release=relpath, environment=release.environment, revision=revision)
-    held_out = HeldOut(release)  # read while Terraform applies
+    held_out = HeldOut(release)  # read while Terraform applies (started by apply_plan)
 
     # The apply step is recorded as soon as the endpoint verified: smoke, traffic and canary then run while its
     # plan-after-apply check does (apply_plan's ``alongside``); the step learns the check's outcome afterwards.
@@ -713,10 +719,13 @@ def deploy(
 
     def do_apply() -> str:
         started.append(time.monotonic())
+        during = held_out.start
         if plan_file is not None:
-            applied = apply_plan(release, ctx, plan_file=plan_file, guard=guard, alongside=after_verify)
+            applied = apply_plan(
+                release, ctx, plan_file=plan_file, guard=guard, alongside=after_verify, while_applying=during
+            )
         else:
-            _, applied = apply_release(release, ctx, guard=guard, alongside=after_verify)
+            _, applied = apply_release(release, ctx, guard=guard, alongside=after_verify, while_applying=during)
         if not applied_at:
             applied_at.append(clock())
         result.endpoint_config = applied.endpoint_config
