@@ -13,12 +13,15 @@ missing bootstrap resource, a full disk: :mod:`smgitops.envfaults`) is one line 
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
+import os
 import signal
 import sys
 import threading
 import traceback
 from collections.abc import Iterator, Sequence
+from typing import NoReturn
 
 from . import __version__
 from .commands import COMMANDS, load
@@ -116,5 +119,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
 
 
+def run_and_exit() -> NoReturn:
+    """The console script (``smgitops``, ``python -m smgitops.cli``): :func:`main`, then the process ends without
+    the interpreter's teardown, which frees every module and object one by one (botocore's service models,
+    scikit-learn): 0.1 to 0.4 s of a command after its work was done. What an ordinary exit does that matters still
+    happens, in the same order: the other non-daemon threads are waited for (idle thread pools told to stop first,
+    as ``threading`` does at exit), the exit handlers run (the shared AWS provider is stopped, logging flushed),
+    then stdout and stderr are flushed. An exception out of :func:`main` (argparse's usage exit, a bug's traceback)
+    ends the process the ordinary way."""
+    code = main()
+    shutdown = getattr(threading, "_shutdown", None)  # what the interpreter calls first when it exits
+    run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)
+    if shutdown is None or run_exit_handlers is None:  # another Python: exit the ordinary way
+        sys.exit(code)
+    shutdown()
+    run_exit_handlers()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # a reader that went away: nothing left to tell it
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run_and_exit()
