@@ -52,3 +52,14 @@ def test_a_process_started_ahead_serves_only_a_scan_with_its_environment(monkeyp
     assert waiting is not None
     out, _ = waiting.communicate(input="")  # end of input: it exits without scanning
     assert waiting.returncode == 0 and out == ""
+
+
+def test_the_launcher_ends_with_checkovs_exit_code_and_all_of_its_output() -> None:
+    """checkov ends a scan with sys.exit; the launcher ends the process itself (no interpreter teardown) with that
+    code, after flushing everything checkov printed."""
+    python = paths.tools_bin("python")
+    failing = ROOT / "tests" / "policy_fixtures" / "bucket_policy_attached"
+    args = ["-d", str(failing), "--framework", "terraform", "--skip-download", "-o", "json", "--quiet"]
+    done = subprocess.run([str(python), "-c", policy.CHECKOV_LAUNCHER, *args], capture_output=True, text=True)
+    assert done.returncode == 1, done.stderr
+    assert json.loads(done.stdout)["summary"]["failed"] > 0

@@ -183,8 +183,24 @@ def load_plan_json(path: Path) -> dict[str, Any]:
 # only when its grammar signature equals the grammar's, so every parser is the one PLY would have built.
 # With ``--smgitops-wait`` it imports checkov, then waits for one JSON line on stdin ({"argv": [...], "cwd": ...})
 # and runs that (a process started ahead of its scan: :func:`prewarm_checkov`); end of input ends it quietly.
+# It ends as smgitops' console script does (smgitops.cli.run_and_exit): threads shut down, exit handlers run,
+# output flushed, then no interpreter teardown, which took checkov's thousands of modules and objects about 0.5 s.
 CHECKOV_LAUNCHER = r"""
 import atexit, json, os, shutil, sys, tempfile, threading, warnings
+def _end(code):
+    shutdown, handlers = getattr(threading, "_shutdown", None), getattr(atexit, "_run_exitfuncs", None)
+    if shutdown is None or handlers is None:
+        sys.exit(code)
+    shutdown()
+    handlers()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    if code is not None and not isinstance(code, int):
+        print(code, file=sys.stderr)
+    os._exit(code if isinstance(code, int) else 0 if code is None else 1)
 import ply.yacc as _ply_yacc
 _build, _dir, _files, _lock = _ply_yacc.yacc, tempfile.mkdtemp(prefix="smgitops-ply-"), {}, [threading.Lock()]
 atexit.register(shutil.rmtree, _dir, True)
@@ -204,14 +220,18 @@ argv = sys.argv[1:]
 if argv == ["--smgitops-wait"]:
     line = sys.stdin.readline()
     if not line.strip():
-        sys.exit(0)
+        _end(0)
     request = json.loads(line)
     argv = request["argv"]
     os.chdir(request["cwd"])
 sys.argv = ["checkov", *argv]
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", category=SyntaxWarning)
-    sys.exit(Checkov(argv).run())
+    try:
+        code = Checkov(argv).run()
+    except SystemExit as exc:  # how checkov itself ends a scan
+        code = exc.code
+_end(code)
 """
 WAIT_FLAG = "--smgitops-wait"
 
