@@ -2,7 +2,7 @@
 
 On a private emulator with real Terraform, in a scratch git repository (the checkout's roots, the dev release
 trained for real), each command runs as the CLI in its own process, as in a workflow step. A PATH shim in front of
-``terraform`` and a tool-home shim in front of ``checkov`` log every child process's start and end; in local mode a
+``terraform`` and a tool-home shim in front of checkov's Python log every child process's start and end; in local mode a
 command starts the AWS provider its Terraform processes attach to (smgitops.tfprovider), and ``SMGITOPS_TRACE`` logs
 that start (from the spawn to the provider's answer) the same way; the emulator logs when it was serving the
 command's AWS requests (admin ``busy``). Two figures per command, measured, not estimated:
@@ -144,16 +144,21 @@ class Bench:
         home = self.tmp / "home"
         (home / ".venv-tools" / "bin").mkdir(parents=True)
         shims.mkdir()
-        # a tool home whose checkov is the shim; the rest is the checkout's (the demo copies its roots from here)
+        # a tool home whose checkov Python is the shim; the rest is the checkout's (the demo copies its roots from here)
         for name in (".cache", "releases", "data", "terraform", "bootstrap", "policies"):
             if (ROOT / name).exists():
                 (home / name).symlink_to(ROOT / name)
         real_tf = shutil.which("terraform")
         if real_tf is None:
             raise SystemExit("terraform not on PATH")
+        # smgitops runs checkov through its launcher with the tool environment's Python (smgitops.policy): the shim
+        # is that Python, in a tool home that is a virtual environment as the checkout's is
+        tools = ROOT / ".venv-tools"
+        (home / ".venv-tools" / "pyvenv.cfg").symlink_to(tools / "pyvenv.cfg")
+        (home / ".venv-tools" / "bin" / "checkov").symlink_to(tools / "bin" / "checkov")
         for path, real, name in (
             (shims / "terraform", real_tf, "terraform"),
-            (home / ".venv-tools" / "bin" / "checkov", str(ROOT / ".venv-tools" / "bin" / "checkov"), "checkov"),
+            (home / ".venv-tools" / "bin" / "python", str(tools / "bin" / "python"), "checkov"),
         ):
             path.write_text(_SHIM.format(real=real, name=name), encoding="utf-8")
             path.chmod(0o755)
