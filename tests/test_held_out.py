@@ -35,9 +35,9 @@ def test_held_out_rows_are_read_in_a_thread_and_are_the_splits_rows(tmp_path: Pa
     release = load_release(_release(tmp_path, {"primary": 90, "candidate": 10, "idle": 0}))
     held = HeldOut(release)
     # started when Terraform's apply starts (deploy passes start as apply_plan's while_applying), in its own thread
-    assert held._thread.ident is None and "held-out" not in " ".join(t.name for t in threading.enumerate())
+    assert not held.reading.started and "held-out" not in " ".join(t.name for t in threading.enumerate())
     held.start()
-    assert held._thread.name == "held-out-rows" and held._thread is not threading.current_thread()
+    assert held.reading.thread.name == "held-out-rows" and held.reading.thread is not threading.current_thread()
     for model_id in ("m-primary", "m-candidate"):
         assert held.rows(model_id, SMOKE_ROWS) == held_out_rows(release, model_id, SMOKE_ROWS)
         assert held.rows(model_id, TRAFFIC_ROWS) == held_out_rows(release, model_id, TRAFFIC_ROWS)
@@ -61,7 +61,7 @@ def test_a_model_whose_rows_cannot_be_read_fails_in_the_step_that_asks(tmp_path:
         never_started.rows("m-primary", SMOKE_ROWS)
     held = HeldOut(release)
     held.start()
-    held._thread.join()
+    held.reading.wait()
     assert held._rows == {}  # the thread kept nothing and raised nothing
     with pytest.raises(type(direct.value), match=str(data.name)):  # raised where the rows are needed
         held.rows("m-primary", SMOKE_ROWS)

@@ -18,6 +18,7 @@ def test_the_value_and_the_error_reach_the_collecting_thread() -> None:
         return 42
 
     beside = Beside(call, "the-call").start()
+    assert beside.started and beside.thread.name == "the-call"
     assert beside.result() == 42 and beside.result() == 42 and not beside.failed
     assert names == ["the-call"]  # in its own thread, once
 
@@ -35,6 +36,6 @@ def test_a_call_never_started_is_run_by_result_only() -> None:
     calls: list[str] = []
     beside = Beside(lambda: calls.append(threading.current_thread().name) or len(calls), "never-started")
     beside.wait()
-    assert calls == [] and not beside.failed
+    assert calls == [] and not beside.failed and not beside.started
     assert beside.result() == 1 and beside.result() == 1
     assert calls == [threading.current_thread().name]  # here, once

@@ -393,19 +393,19 @@ class HeldOut:
     for when it never started, are read when asked, as :func:`held_out_rows` reads them, with their error."""
 
     def __init__(self, release: Release, count: int = max(SMOKE_ROWS, TRAFFIC_ROWS)) -> None:
-        import threading
+        from .threads import Beside
 
         self.release, self.count = release, count
         self._rows: dict[str, tuple[list[list[float]], list[int]]] = {}
-        self._thread = threading.Thread(target=self._read, name="held-out-rows", daemon=True)
+        self.reading = Beside(self._read, "held-out-rows")
 
     def start(self) -> None:
         """Start reading (once; a second call does nothing)."""
         from .estimators import steady_environ_for_numpy
 
-        if self._thread.ident is None:
+        if not self.reading.started:
             steady_environ_for_numpy()  # scikit-learn's import in the thread, the AWS clients made meanwhile
-            self._thread.start()
+            self.reading.start()
 
     def _read(self) -> None:
         for model_id in dict.fromkeys(v.model for v in self.release.variants if v.weight > 0):
@@ -415,8 +415,7 @@ class HeldOut:
                 return
 
     def rows(self, model_id: str, count: int) -> tuple[list[list[float]], list[int]]:
-        if self._thread.ident is not None:
-            self._thread.join()
+        self.reading.wait()  # a reading never started stays so: the rows are read below
         found = self._rows.get(model_id)
         if found is None or count > self.count:
             return held_out_rows(self.release, model_id, count)

@@ -29,6 +29,15 @@ class Beside(Generic[T]):
         except BaseException as exc:  # noqa: BLE001 - handed to the thread that collects it (result)
             self._error.append(exc)
 
+    @property
+    def started(self) -> bool:
+        return self._thread.ident is not None
+
+    @property
+    def thread(self) -> threading.Thread:
+        """The thread the call runs in once started."""
+        return self._thread
+
     def start(self) -> Beside[T]:
         self._thread.start()
         return self
@@ -45,7 +54,7 @@ class Beside(Generic[T]):
 
     def result(self) -> T:
         """What the call returned, waiting for it (run here if it was never started); what it raised is raised."""
-        if self._thread.ident is not None:
+        if self.started:
             self._thread.join()
         elif not (self._value or self._error):
             self._run()
