@@ -328,18 +328,19 @@ def plan_release(release: Release, ctx: Context, *, out: Path | None = None, loc
         # The store is read (S3, read-only) while Terraform plans. An archive stored with other bytes refuses the
         # plan (no plan file is kept), before any error of Terraform's, as when the store was read first.
         store_check = Beside(lambda: artifacts_to_publish(release, ctx), "artifact-check").start()
+        failed: TerraformError | None = None
         try:
             ws.terraform.plan(out=plan_file, variables=ws.variables(), lock=lock)
             plan_json = ws.terraform.show_json(plan_file)
-        except TerraformError:
-            store_check.wait()
-            if not store_check.failed:
-                raise
+        except TerraformError as exc:
+            failed = exc
         finally:
             store_check.wait()
-            if store_check.failed:
-                plan_file.unlink(missing_ok=True)
-        to_publish = store_check.result()
+        if store_check.failed:
+            plan_file.unlink(missing_ok=True)
+        to_publish = store_check.result()  # the store's refusal, if any, is raised here
+        if failed is not None:
+            raise failed
         summary = summarize(
             plan_json,
             release,

@@ -211,12 +211,11 @@ def request_handler(access_log: bool = True) -> Any:
             if environ is None:
                 log.debug("connection closed by the client between requests: %s", error)
                 return
-            env = environ
             self.log_error(
                 "connection dropped before the answer reached the client: %s %s %s (%s: %s)",
-                env.get("REQUEST_METHOD", "-"),
-                env.get("PATH_INFO", "-"),
-                env.get("HTTP_X_AMZ_TARGET", ""),
+                environ.get("REQUEST_METHOD", "-"),
+                environ.get("PATH_INFO", "-"),
+                environ.get("HTTP_X_AMZ_TARGET", ""),
                 type(error).__name__,
                 error,
             )
